@@ -1,0 +1,65 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+// Dependency versions are the ones the build machines mirror; see README.md "Building".
+let package = Package(
+    name: "autonous",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "autonous-supervisord", targets: ["Supervisord"]),
+        .executable(name: "autonous-worker", targets: ["Worker"]),
+        .executable(name: "autonous-sandbox", targets: ["SandboxExec"]),
+        .executable(name: "autonousctl", targets: ["autonousctl"]),
+        .library(name: "AutonousCore", targets: ["AutonousCore"]),
+        .library(name: "Sandbox", targets: ["Sandbox"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
+        .systemLibrary(name: "CCap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
+        .target(name: "CLinux"),
+        .target(
+            name: "AutonousCore",
+            dependencies: [
+                "CLinux",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(name: "Sandbox", dependencies: ["CLinux", "CSeccomp", "CCap"]),
+        .executableTarget(name: "SandboxExec", dependencies: ["Sandbox"]),
+        .executableTarget(
+            name: "Supervisord",
+            dependencies: [
+                "AutonousCore",
+                "Sandbox",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "Worker",
+            dependencies: [
+                "AutonousCore",
+                "Sandbox",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "autonousctl",
+            dependencies: [
+                "AutonousCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "AutonousCoreTests", dependencies: ["AutonousCore"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["AutonousCore"]),
+    ]
+)

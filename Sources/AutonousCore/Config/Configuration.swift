@@ -1,0 +1,231 @@
+import Foundation
+
+/// Everything autonous reads from its environment, validated once at start.
+///
+/// Every variable, with its default (the README lists the same):
+/// - `AUTONOUS_STATE_DIR` (`/var/lib/autonous`): database, artifacts, workspace. Absolute.
+/// - `AUTONOUS_RUNTIME_DIR` (`/run/autonous`): the control and worker sockets. Absolute.
+/// - `AUTONOUS_CONFIG_DIR` (`/etc/autonous`): `AUTONOUS.md`, the system prompt. Absolute.
+/// - `AUTONOUS_TELEGRAM` (`auto`): `auto` polls Telegram when a token is set, `on` requires a token, `off` never polls.
+/// - `AUTONOUS_TELEGRAM_TOKEN` (secret, none): the bot token; or the credential `telegram-token`.
+/// - `AUTONOUS_TELEGRAM_API_URL` (`https://api.telegram.org`).
+/// - `AUTONOUS_TELEGRAM_ALLOWED_USERS` (none): numeric user ids allowed to talk to the bot; required with Telegram.
+/// - `AUTONOUS_TELEGRAM_ADMINS` (none): user ids who may approve; each must also be allowed.
+/// - `AUTONOUS_TELEGRAM_POLL_TIMEOUT` (`30s`): getUpdates long-poll timeout.
+/// - `OPENAI_API_KEY` (secret, none): or the credential `openai-api-key`.
+/// - `AUTONOUS_OPENAI_BASE_URL` (`https://api.openai.com/v1`): any chat-completions server.
+/// - `AUTONOUS_MODEL` (`gpt-4o-mini`), `AUTONOUS_MODEL_TIMEOUT` (`120s`), `AUTONOUS_HISTORY_MESSAGES` (`20`).
+/// - `AUTONOUS_WORKER_BIN` (`autonous-worker` beside the supervisor): the bootstrap worker.
+/// - `AUTONOUS_WORKER_READY_TIMEOUT` (`30s`), `AUTONOUS_WORKER_HEARTBEAT_INTERVAL` (`5s`),
+///   `AUTONOUS_WORKER_HEARTBEAT_TIMEOUT` (`30s`), `AUTONOUS_RESTART_BACKOFF_INITIAL` (`1s`),
+///   `AUTONOUS_RESTART_BACKOFF_MAX` (`60s`), `AUTONOUS_WORKER_STOP_TIMEOUT` (`10s`).
+/// - `AUTONOUS_RETRY_ATTEMPTS` (`5`), `AUTONOUS_RETRY_BASE_DELAY` (`500ms`), `AUTONOUS_RETRY_MAX_DELAY` (`30s`):
+///   retries of Telegram and model calls.
+/// - `AUTONOUS_ADMIN_GROUP` (`autonous`): members may use the control socket besides root.
+/// - `AUTONOUS_LOG` (`auto`): `journal`, `stderr`, or `auto` (journal when started by systemd with `$JOURNAL_STREAM`).
+/// - `AUTONOUS_LOG_LEVEL` (`info`).
+public struct Configuration: Sendable {
+    /// How the Telegram commander is switched on.
+    public enum TelegramMode: String, Sendable, CaseIterable {
+        case auto, on, off
+    }
+
+    /// Where log lines go.
+    public enum LogTarget: String, Sendable, CaseIterable {
+        case auto, journal, stderr
+    }
+
+    /// The log levels operators may choose.
+    public enum LogLevel: String, Sendable, CaseIterable {
+        case trace, debug, info, notice, warning, error, critical
+    }
+
+    public var stateDirectory: String
+    public var runtimeDirectory: String
+    public var configDirectory: String
+
+    public var telegramEnabled: Bool
+    /// Secret: never log or record it.
+    public var telegramToken: Secret?
+    public var telegramAPIURL: URL
+    public var telegramAllowedUsers: [Int64]
+    public var telegramAdmins: [Int64]
+    public var telegramPollTimeout: Duration
+
+    /// Secret: never log or record it.
+    public var openAIKey: Secret?
+    public var openAIBaseURL: URL
+    /// True when the base URL was set explicitly, so a local server without a key counts as configured.
+    public var openAIBaseURLIsExplicit: Bool
+    public var model: String
+    public var modelTimeout: Duration
+    public var historyMessages: Int
+
+    public var workerBinary: String?
+    public var workerReadyTimeout: Duration
+    public var workerHeartbeatInterval: Duration
+    public var workerHeartbeatTimeout: Duration
+    public var workerStopTimeout: Duration
+    public var restartBackoffInitial: Duration
+    public var restartBackoffMax: Duration
+
+    public var retryAttempts: Int
+    public var retryBaseDelay: Duration
+    public var retryMaxDelay: Duration
+
+    public var adminGroup: String
+    public var logTarget: LogTarget
+    public var logLevel: LogLevel
+
+    /// True when the model can be called: an API key, or an explicitly configured base URL (local servers).
+    public var modelConfigured: Bool { openAIKey != nil || openAIBaseURLIsExplicit }
+
+    public var databasePath: String { stateDirectory + "/autonous.db" }
+    public var workspaceDirectory: String { stateDirectory + "/workspace" }
+    public var controlSocketPath: String { runtimeDirectory + "/control.sock" }
+    public var workerSocketPath: String { runtimeDirectory + "/worker.sock" }
+    public var systemPromptPath: String { configDirectory + "/AUTONOUS.md" }
+
+    /// Reads and validates the configuration.
+    ///
+    /// - Parameter environment: usually `ProcessInfo.processInfo.environment`.
+    /// - Throws: `ConfigurationError` naming the first variable that is wrong.
+    public init(environment: [String: String]) throws {
+        let env = EnvironmentReader(environment)
+        stateDirectory = try env.absolutePath("AUTONOUS_STATE_DIR", default: "/var/lib/autonous")
+        runtimeDirectory = try env.absolutePath("AUTONOUS_RUNTIME_DIR", default: "/run/autonous")
+        configDirectory = try env.absolutePath("AUTONOUS_CONFIG_DIR", default: "/etc/autonous")
+        // sockaddr_un.sun_path holds 108 bytes including the NUL.
+        if (runtimeDirectory + "/control.sock").utf8.count > 107 {
+            throw ConfigurationError(
+                variable: "AUTONOUS_RUNTIME_DIR", message: "is too long for a unix socket path (at most 94 bytes)")
+        }
+
+        let credentials = env.string("CREDENTIALS_DIRECTORY")
+        let mode = try env.choice("AUTONOUS_TELEGRAM", default: TelegramMode.auto)
+        telegramToken = try Self.secret(env, variable: "AUTONOUS_TELEGRAM_TOKEN", credential: "telegram-token",
+            credentialsDirectory: credentials)
+        telegramAPIURL = try env.url("AUTONOUS_TELEGRAM_API_URL", default: "https://api.telegram.org")
+        telegramAllowedUsers = try env.userIDs("AUTONOUS_TELEGRAM_ALLOWED_USERS")
+        telegramAdmins = try env.userIDs("AUTONOUS_TELEGRAM_ADMINS")
+        telegramPollTimeout = try env.duration(
+            "AUTONOUS_TELEGRAM_POLL_TIMEOUT", default: .seconds(30), range: .zero ... .seconds(50))
+        switch mode {
+        case .off: telegramEnabled = false
+        case .auto: telegramEnabled = telegramToken != nil
+        case .on:
+            guard telegramToken != nil else {
+                throw ConfigurationError(
+                    variable: "AUTONOUS_TELEGRAM_TOKEN",
+                    message: "is required because AUTONOUS_TELEGRAM=on; set the bot token from @BotFather "
+                        + "or the systemd credential 'telegram-token'")
+            }
+            telegramEnabled = true
+        }
+        if let token = telegramToken, !Self.isPlausibleBotToken(token.value) {
+            throw ConfigurationError(
+                variable: "AUTONOUS_TELEGRAM_TOKEN",
+                message: "does not look like a bot token (expected '<digits>:<letters, digits, - or _>')")
+        }
+        if telegramEnabled && telegramAllowedUsers.isEmpty {
+            throw ConfigurationError(
+                variable: "AUTONOUS_TELEGRAM_ALLOWED_USERS",
+                message: "is empty, so nobody could use the bot; list the numeric Telegram user ids allowed to "
+                    + "talk to it (autonous refuses to run an open bot)")
+        }
+        let allowed = telegramAllowedUsers
+        if let stranger = telegramAdmins.first(where: { !allowed.contains($0) }) {
+            throw ConfigurationError(
+                variable: "AUTONOUS_TELEGRAM_ADMINS",
+                message: "names \(stranger), who is not in AUTONOUS_TELEGRAM_ALLOWED_USERS")
+        }
+
+        openAIKey = try Self.secret(env, variable: "OPENAI_API_KEY", credential: "openai-api-key",
+            credentialsDirectory: credentials)
+        openAIBaseURLIsExplicit = env.string("AUTONOUS_OPENAI_BASE_URL") != nil
+        openAIBaseURL = try env.url("AUTONOUS_OPENAI_BASE_URL", default: "https://api.openai.com/v1")
+        let modelName = env.string("AUTONOUS_MODEL") ?? "gpt-4o-mini"
+        model = modelName
+        guard modelName.utf8.count <= 200, !modelName.contains(where: { $0.isWhitespace || $0.isNewline }) else {
+            throw ConfigurationError(variable: "AUTONOUS_MODEL", message: "must be a model name without spaces")
+        }
+        modelTimeout = try env.duration("AUTONOUS_MODEL_TIMEOUT", default: .seconds(120), range: .seconds(1) ... .seconds(3600))
+        historyMessages = try env.integer("AUTONOUS_HISTORY_MESSAGES", default: 20, range: 0 ... 500)
+
+        if let binary = env.string("AUTONOUS_WORKER_BIN") {
+            guard binary.hasPrefix("/") else {
+                throw ConfigurationError(variable: "AUTONOUS_WORKER_BIN", message: "must be an absolute path, got '\(binary)'")
+            }
+            workerBinary = binary
+        } else {
+            workerBinary = nil
+        }
+        workerReadyTimeout = try env.duration(
+            "AUTONOUS_WORKER_READY_TIMEOUT", default: .seconds(30), range: .milliseconds(100) ... .seconds(600))
+        workerHeartbeatInterval = try env.duration(
+            "AUTONOUS_WORKER_HEARTBEAT_INTERVAL", default: .seconds(5), range: .milliseconds(50) ... .seconds(300))
+        workerHeartbeatTimeout = try env.duration(
+            "AUTONOUS_WORKER_HEARTBEAT_TIMEOUT", default: .seconds(30), range: .milliseconds(100) ... .seconds(3600))
+        guard workerHeartbeatTimeout > workerHeartbeatInterval else {
+            throw ConfigurationError(
+                variable: "AUTONOUS_WORKER_HEARTBEAT_TIMEOUT",
+                message: "must be longer than AUTONOUS_WORKER_HEARTBEAT_INTERVAL (\(workerHeartbeatInterval))")
+        }
+        workerStopTimeout = try env.duration(
+            "AUTONOUS_WORKER_STOP_TIMEOUT", default: .seconds(10), range: .milliseconds(100) ... .seconds(300))
+        restartBackoffInitial = try env.duration(
+            "AUTONOUS_RESTART_BACKOFF_INITIAL", default: .seconds(1), range: .milliseconds(10) ... .seconds(600))
+        restartBackoffMax = try env.duration(
+            "AUTONOUS_RESTART_BACKOFF_MAX", default: .seconds(60), range: .milliseconds(10) ... .seconds(3600))
+        guard restartBackoffMax >= restartBackoffInitial else {
+            throw ConfigurationError(
+                variable: "AUTONOUS_RESTART_BACKOFF_MAX", message: "must not be shorter than AUTONOUS_RESTART_BACKOFF_INITIAL")
+        }
+
+        retryAttempts = try env.integer("AUTONOUS_RETRY_ATTEMPTS", default: 5, range: 1 ... 100)
+        retryBaseDelay = try env.duration(
+            "AUTONOUS_RETRY_BASE_DELAY", default: .milliseconds(500), range: .milliseconds(1) ... .seconds(600))
+        retryMaxDelay = try env.duration(
+            "AUTONOUS_RETRY_MAX_DELAY", default: .seconds(30), range: .milliseconds(1) ... .seconds(3600))
+
+        adminGroup = env.string("AUTONOUS_ADMIN_GROUP") ?? "autonous"
+        logTarget = try env.choice("AUTONOUS_LOG", default: LogTarget.auto)
+        logLevel = try env.choice("AUTONOUS_LOG_LEVEL", default: LogLevel.info)
+    }
+
+    /// Reads a secret from the environment, else from `$CREDENTIALS_DIRECTORY/<credential>`.
+    static func secret(
+        _ env: EnvironmentReader, variable: String, credential: String, credentialsDirectory: String?
+    ) throws -> Secret? {
+        if let value = env.string(variable) { return Secret(value) }
+        guard let directory = credentialsDirectory else { return nil }
+        let path = directory + "/" + credential
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        guard let data = FileManager.default.contents(atPath: path),
+            let text = String(data: data, encoding: .utf8)
+        else {
+            throw ConfigurationError(variable: variable, message: "the credential file \(path) cannot be read as UTF-8")
+        }
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        return trimmed.isEmpty ? nil : Secret(trimmed)
+    }
+
+    static func isPlausibleBotToken(_ token: String) -> Bool {
+        let parts = token.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, parts[0].allSatisfy(\.isASCII), parts[0].allSatisfy(\.isNumber),
+            parts[1].count >= 1
+        else { return false }
+        return parts[1].allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
+    }
+}
+
+/// A secret value (token, API key) that never prints itself.
+public struct Secret: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
+    /// The secret text; pass it only to the HTTP layer.
+    public let value: String
+
+    public init(_ value: String) { self.value = value }
+
+    public var description: String { "<redacted>" }
+    public var debugDescription: String { "<redacted>" }
+}

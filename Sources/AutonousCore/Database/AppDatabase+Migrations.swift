@@ -1,0 +1,103 @@
+import GRDB
+
+extension AppDatabase {
+    /// The schema, one migration per change. Never edit a shipped migration: add a new one.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-core") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE events (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        ts_ms INTEGER NOT NULL,
+                        parent_id INTEGER REFERENCES events(id),
+                        run_id TEXT,
+                        conversation_id TEXT,
+                        type TEXT NOT NULL CHECK (length(type) > 0),
+                        payload TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(payload))
+                    );
+                    CREATE INDEX events_parent ON events(parent_id);
+                    CREATE INDEX events_run ON events(run_id);
+                    CREATE INDEX events_type ON events(type, id);
+                    CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events
+                    BEGIN SELECT RAISE(ABORT, 'events are append-only: UPDATE is not allowed'); END;
+                    CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
+                    BEGIN SELECT RAISE(ABORT, 'events are append-only: DELETE is not allowed'); END;
+
+                    CREATE TABLE inbox (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        update_id INTEGER NOT NULL UNIQUE,
+                        kind TEXT NOT NULL,
+                        chat_id INTEGER,
+                        user_id INTEGER,
+                        text TEXT,
+                        payload TEXT NOT NULL CHECK (json_valid(payload)),
+                        status TEXT NOT NULL DEFAULT 'queued'
+                            CHECK (status IN ('queued', 'in_progress', 'done', 'failed')),
+                        attempts INTEGER NOT NULL DEFAULT 0,
+                        outcome TEXT,
+                        error TEXT,
+                        run_id TEXT,
+                        received_ms INTEGER NOT NULL,
+                        updated_ms INTEGER NOT NULL
+                    );
+                    CREATE INDEX inbox_status ON inbox(status, id);
+
+                    CREATE TABLE outbox (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        inbox_id INTEGER REFERENCES inbox(id),
+                        conversation_id TEXT NOT NULL,
+                        chat_id INTEGER NOT NULL,
+                        seq INTEGER NOT NULL,
+                        text TEXT NOT NULL,
+                        status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'failed')),
+                        attempts INTEGER NOT NULL DEFAULT 0,
+                        telegram_message_id INTEGER,
+                        error TEXT,
+                        created_ms INTEGER NOT NULL,
+                        sent_ms INTEGER,
+                        UNIQUE (inbox_id, seq)
+                    );
+                    CREATE INDEX outbox_status ON outbox(status, id);
+
+                    CREATE TABLE messages (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        conversation_id TEXT NOT NULL,
+                        role TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
+                        content TEXT NOT NULL,
+                        inbox_id INTEGER REFERENCES inbox(id),
+                        run_id TEXT,
+                        ts_ms INTEGER NOT NULL,
+                        UNIQUE (inbox_id, role)
+                    );
+                    CREATE INDEX messages_conversation ON messages(conversation_id, id);
+
+                    CREATE TABLE model_calls (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        ts_ms INTEGER NOT NULL,
+                        run_id TEXT,
+                        conversation_id TEXT,
+                        event_id INTEGER REFERENCES events(id),
+                        provider TEXT NOT NULL,
+                        model TEXT NOT NULL,
+                        status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+                        http_status INTEGER,
+                        latency_ms INTEGER NOT NULL,
+                        retries INTEGER NOT NULL DEFAULT 0,
+                        input_tokens INTEGER,
+                        output_tokens INTEGER,
+                        cached_tokens INTEGER,
+                        tokens_system INTEGER,
+                        tokens_history INTEGER,
+                        tokens_context INTEGER,
+                        tokens_tool_output INTEGER,
+                        context_profile TEXT,
+                        finish_reason TEXT,
+                        error TEXT
+                    );
+                    CREATE INDEX model_calls_run ON model_calls(run_id);
+                    """)
+        }
+        return migrator
+    }
+}

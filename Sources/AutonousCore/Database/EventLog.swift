@@ -1,0 +1,99 @@
+import Foundation
+import GRDB
+
+/// Where an event sits in the tree: its parent, the agent run and the conversation it belongs to.
+public struct EventContext: Sendable, Equatable {
+    public var parentID: Int64?
+    public var runID: String?
+    public var conversationID: String?
+
+    public init(parentID: Int64? = nil, runID: String? = nil, conversationID: String? = nil) {
+        self.parentID = parentID
+        self.runID = runID
+        self.conversationID = conversationID
+    }
+
+    /// The same run and conversation, under a new parent.
+    public func child(of parentID: Int64) -> EventContext {
+        EventContext(parentID: parentID, runID: runID, conversationID: conversationID)
+    }
+}
+
+/// One row of the append-only `events` table.
+public struct EventRecord: Sendable, Codable, Equatable, FetchableRecord {
+    public var id: Int64
+    public var tsMs: Int64
+    public var parentID: Int64?
+    public var runID: String?
+    public var conversationID: String?
+    public var type: String
+    public var payload: JSONValue
+
+    public init(row: Row) throws {
+        id = row["id"]
+        tsMs = row["ts_ms"]
+        parentID = row["parent_id"]
+        runID = row["run_id"]
+        conversationID = row["conversation_id"]
+        type = row["type"]
+        let text: String = row["payload"]
+        payload = (try? JSONCoding.decoder.decode(JSONValue.self, from: Data(text.utf8))) ?? .string(text)
+    }
+}
+
+/// Appends events and reads them back. Writes are their own transactions unless given a `Database`.
+public struct EventLog: Sendable {
+    public let database: AppDatabase
+
+    public init(database: AppDatabase) {
+        self.database = database
+    }
+
+    /// Appends one event and returns its id.
+    @discardableResult
+    public func append(_ type: String, _ context: EventContext = EventContext(), payload: [String: JSONValue] = [:])
+        throws -> Int64
+    {
+        try database.pool.write { db in try Self.append(db, type, context, payload: payload) }
+    }
+
+    /// Appends inside an existing write transaction, so the event commits with the state change it describes.
+    @discardableResult
+    public static func append(
+        _ db: Database, _ type: String, _ context: EventContext = EventContext(), payload: [String: JSONValue] = [:]
+    ) throws -> Int64 {
+        try db.execute(
+            sql: """
+                INSERT INTO events (ts_ms, parent_id, run_id, conversation_id, type, payload)
+                VALUES (?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                AppDatabase.nowMilliseconds(), context.parentID, context.runID, context.conversationID, type,
+                JSONValue.object(payload).jsonText,
+            ])
+        return db.lastInsertedRowID
+    }
+
+    /// Events after `afterID`, oldest first, optionally of one run or with a type prefix.
+    public func events(afterID: Int64 = 0, runID: String? = nil, typePrefix: String? = nil, limit: Int = 1000)
+        throws -> [EventRecord]
+    {
+        try database.pool.read { db in
+            var sql = "SELECT * FROM events WHERE id > ?"
+            var arguments: StatementArguments = [afterID]
+            if let runID {
+                sql += " AND run_id = ?"
+                arguments += [runID]
+            }
+            if let typePrefix {
+                sql += " AND type LIKE ? ESCAPE '\\'"
+                let escaped = typePrefix.replacingOccurrences(of: "\\", with: "\\\\")
+                    .replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
+                arguments += [escaped + "%"]
+            }
+            sql += " ORDER BY id LIMIT ?"
+            arguments += [limit]
+            return try EventRecord.fetchAll(db, sql: sql, arguments: arguments)
+        }
+    }
+}

@@ -1,0 +1,178 @@
+import GRDB
+
+/// One stored incoming update (a Telegram update), with its processing state.
+public struct InboxItem: Sendable, Equatable, FetchableRecord {
+    /// Processing states; `in_progress` rows left by a dead worker are requeued at the next start.
+    public enum Status: String, Sendable, Codable {
+        case queued, inProgress = "in_progress", done, failed
+    }
+
+    public var id: Int64
+    public var updateID: Int64
+    public var kind: String
+    public var chatID: Int64?
+    public var userID: Int64?
+    public var text: String?
+    public var payload: String
+    public var status: Status
+    public var attempts: Int
+    public var outcome: String?
+    public var error: String?
+    public var runID: String?
+
+    public init(row: Row) throws {
+        id = row["id"]
+        updateID = row["update_id"]
+        kind = row["kind"]
+        chatID = row["chat_id"]
+        userID = row["user_id"]
+        text = row["text"]
+        payload = row["payload"]
+        let statusText: String = row["status"]
+        guard let status = Status(rawValue: statusText) else {
+            throw AutonousError(.database, "inbox row \(id) has unknown status '\(statusText)'")
+        }
+        self.status = status
+        attempts = row["attempts"]
+        outcome = row["outcome"]
+        error = row["error"]
+        runID = row["run_id"]
+    }
+}
+
+/// A new update to store.
+public struct NewInboxItem: Sendable, Equatable {
+    public var updateID: Int64
+    public var kind: String
+    public var chatID: Int64?
+    public var userID: Int64?
+    public var text: String?
+    /// The update exactly as received, as JSON text.
+    public var payload: String
+
+    public init(updateID: Int64, kind: String, chatID: Int64?, userID: Int64?, text: String?, payload: String) {
+        self.updateID = updateID
+        self.kind = kind
+        self.chatID = chatID
+        self.userID = userID
+        self.text = text
+        self.payload = payload
+    }
+}
+
+/// Counts of inbox rows by status, for status and heartbeats.
+public struct InboxCounts: Sendable, Codable, Equatable {
+    public var queued: Int
+    public var inProgress: Int
+    public var failed: Int
+    public var done: Int
+
+    public init(queued: Int = 0, inProgress: Int = 0, failed: Int = 0, done: Int = 0) {
+        self.queued = queued
+        self.inProgress = inProgress
+        self.failed = failed
+        self.done = done
+    }
+}
+
+/// The durable queue of incoming updates. The Telegram poll offset is derived from it: an update is stored here
+/// before the next `getUpdates` acknowledges it, so a crash between the two re-delivers instead of losing it.
+public struct Inbox: Sendable {
+    public let database: AppDatabase
+
+    public init(database: AppDatabase) {
+        self.database = database
+    }
+
+    /// Stores updates that are not stored yet, in one transaction; returns the ones that were new.
+    public func store(_ items: [NewInboxItem]) throws -> [NewInboxItem] {
+        try database.pool.write { db in
+            var inserted: [NewInboxItem] = []
+            let now = AppDatabase.nowMilliseconds()
+            for item in items {
+                try db.execute(
+                    sql: """
+                        INSERT OR IGNORE INTO inbox
+                            (update_id, kind, chat_id, user_id, text, payload, received_ms, updated_ms)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [item.updateID, item.kind, item.chatID, item.userID, item.text, item.payload, now, now])
+                if db.changesCount > 0 { inserted.append(item) }
+            }
+            return inserted
+        }
+    }
+
+    /// The offset for the next getUpdates: one past the highest stored update id, or nil when none is stored.
+    public func nextOffset() throws -> Int64? {
+        try database.pool.read { db in
+            try Int64.fetchOne(db, sql: "SELECT MAX(update_id) FROM inbox").map { $0 + 1 }
+        }
+    }
+
+    /// Puts rows a previous worker left `in_progress` back in the queue; returns how many.
+    public func requeueInterrupted() throws -> Int {
+        try database.pool.write { db in
+            try db.execute(
+                sql: "UPDATE inbox SET status = 'queued', updated_ms = ? WHERE status = 'in_progress'",
+                arguments: [AppDatabase.nowMilliseconds()])
+            return db.changesCount
+        }
+    }
+
+    /// Takes the oldest queued row, marks it in progress and counts the attempt.
+    public func claimNext(runID: String) throws -> InboxItem? {
+        try database.pool.write { db in
+            guard
+                let id = try Int64.fetchOne(
+                    db, sql: "SELECT id FROM inbox WHERE status = 'queued' ORDER BY id LIMIT 1")
+            else { return nil }
+            try db.execute(
+                sql: """
+                    UPDATE inbox SET status = 'in_progress', attempts = attempts + 1, run_id = ?, updated_ms = ?
+                    WHERE id = ?
+                    """,
+                arguments: [runID, AppDatabase.nowMilliseconds(), id])
+            return try InboxItem.fetchOne(db, sql: "SELECT * FROM inbox WHERE id = ?", arguments: [id])
+        }
+    }
+
+    /// Ends processing of a row: `done` or `failed`, with a short outcome word and the error if any.
+    public func finish(_ id: Int64, status: InboxItem.Status, outcome: String, error: String? = nil) throws {
+        try database.pool.write { db in try Self.finish(db, id, status: status, outcome: outcome, error: error) }
+    }
+
+    /// `finish` inside an existing transaction.
+    public static func finish(_ db: Database, _ id: Int64, status: InboxItem.Status, outcome: String, error: String?)
+        throws
+    {
+        try db.execute(
+            sql: "UPDATE inbox SET status = ?, outcome = ?, error = ?, updated_ms = ? WHERE id = ?",
+            arguments: [status.rawValue, outcome, error, AppDatabase.nowMilliseconds(), id])
+    }
+
+    /// Row counts by status.
+    public func counts() throws -> InboxCounts {
+        try database.pool.read { db in
+            var counts = InboxCounts()
+            for row in try Row.fetchAll(db, sql: "SELECT status, COUNT(*) AS n FROM inbox GROUP BY status") {
+                let n: Int = row["n"]
+                switch row["status"] as String {
+                case "queued": counts.queued = n
+                case "in_progress": counts.inProgress = n
+                case "failed": counts.failed = n
+                case "done": counts.done = n
+                default: break
+                }
+            }
+            return counts
+        }
+    }
+
+    /// One row by id.
+    public func item(_ id: Int64) throws -> InboxItem? {
+        try database.pool.read { db in
+            try InboxItem.fetchOne(db, sql: "SELECT * FROM inbox WHERE id = ?", arguments: [id])
+        }
+    }
+}

@@ -1,0 +1,96 @@
+import GRDB
+
+/// One reply chunk waiting to be sent, or already sent.
+public struct OutboxItem: Sendable, Equatable, FetchableRecord {
+    public var id: Int64
+    public var inboxID: Int64?
+    public var conversationID: String
+    public var chatID: Int64
+    public var seq: Int
+    public var text: String
+    public var status: String
+    public var attempts: Int
+    public var telegramMessageID: Int64?
+
+    public init(row: Row) {
+        id = row["id"]
+        inboxID = row["inbox_id"]
+        conversationID = row["conversation_id"]
+        chatID = row["chat_id"]
+        seq = row["seq"]
+        text = row["text"]
+        status = row["status"]
+        attempts = row["attempts"]
+        telegramMessageID = row["telegram_message_id"]
+    }
+}
+
+/// Reply chunks with their sent state, so a restart neither loses nor repeats a chunk that Telegram accepted.
+public struct Outbox: Sendable {
+    public let database: AppDatabase
+
+    public init(database: AppDatabase) {
+        self.database = database
+    }
+
+    /// Adds the chunks of one reply inside an existing transaction (the one that stores the reply message).
+    public static func enqueue(
+        _ db: Database, inboxID: Int64?, conversationID: String, chatID: Int64, chunks: [String]
+    ) throws {
+        let now = AppDatabase.nowMilliseconds()
+        for (seq, chunk) in chunks.enumerated() {
+            try db.execute(
+                sql: """
+                    INSERT INTO outbox (inbox_id, conversation_id, chat_id, seq, text, created_ms)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [inboxID, conversationID, chatID, seq, chunk, now])
+        }
+    }
+
+    /// True when a reply for this inbox row has been stored (sent or not).
+    public func hasReply(forInbox inboxID: Int64) throws -> Bool {
+        try database.pool.read { db in
+            try Bool.fetchOne(db, sql: "SELECT EXISTS(SELECT 1 FROM outbox WHERE inbox_id = ?)", arguments: [inboxID])
+                ?? false
+        }
+    }
+
+    /// Unsent chunks of one inbox row, in order.
+    public func pending(forInbox inboxID: Int64) throws -> [OutboxItem] {
+        try database.pool.read { db in
+            try OutboxItem.fetchAll(
+                db, sql: "SELECT * FROM outbox WHERE inbox_id = ? AND status = 'pending' ORDER BY seq",
+                arguments: [inboxID])
+        }
+    }
+
+    /// Every unsent chunk, oldest first.
+    public func allPending() throws -> [OutboxItem] {
+        try database.pool.read { db in
+            try OutboxItem.fetchAll(db, sql: "SELECT * FROM outbox WHERE status = 'pending' ORDER BY id")
+        }
+    }
+
+    /// Records that Telegram accepted the chunk.
+    public func markSent(_ id: Int64, telegramMessageID: Int64?) throws {
+        try database.pool.write { db in
+            try db.execute(
+                sql: """
+                    UPDATE outbox SET status = 'sent', attempts = attempts + 1, telegram_message_id = ?, sent_ms = ?,
+                        error = NULL
+                    WHERE id = ?
+                    """,
+                arguments: [telegramMessageID, AppDatabase.nowMilliseconds(), id])
+        }
+    }
+
+    /// Records a failed send; the chunk stays pending unless `final`.
+    public func markAttemptFailed(_ id: Int64, error: String, final: Bool) throws {
+        try database.pool.write { db in
+            try db.execute(
+                sql: "UPDATE outbox SET attempts = attempts + 1, error = ?, status = ? WHERE id = ?",
+                arguments: [error, final ? "failed" : "pending", id])
+        }
+    }
+}

@@ -1,0 +1,180 @@
+/// Types and IDL of `io.autonous.Control`, the operators' interface on control.sock.
+public enum ControlInterface {
+    public static let name = "io.autonous.Control"
+
+    /// The interface in varlink IDL, as `GetInterfaceDescription` returns it.
+    public static let description = """
+        # The autonous supervisor's control interface, for operators (autonousctl) and any varlink client.
+        interface io.autonous.Control
+
+        # The supervisor process.
+        type SupervisorStatus (
+          pid: int,
+          version: string,
+          state: string,
+          uptimeSeconds: int
+        )
+
+        # The worker process: state is one of starting, ready, stopping, backoff, stopped.
+        type WorkerStatus (
+          state: string,
+          pid: ?int,
+          revision: ?string,
+          uptimeSeconds: ?int,
+          restarts: int,
+          consecutiveFailures: int,
+          lastError: ?string,
+          lastExit: ?string,
+          nextRestartInMs: ?int
+        )
+
+        # Telegram updates stored in the inbox, by processing state.
+        type InboxStatus (
+          queued: int,
+          inProgress: int,
+          failed: int,
+          done: int
+        )
+
+        # The chat-completions model the worker uses.
+        type ModelStatus (
+          configured: bool,
+          model: string,
+          baseURL: string,
+          hint: ?string
+        )
+
+        type TelegramStatus (
+          enabled: bool,
+          allowedUsers: int
+        )
+
+        # Everything `autonousctl status` shows.
+        method GetStatus() -> (
+          supervisor: SupervisorStatus,
+          worker: WorkerStatus,
+          inbox: InboxStatus,
+          model: ModelStatus,
+          telegram: TelegramStatus
+        )
+
+        # Sends a message to the agent through the local commander and waits for its answer.
+        method Chat(text: string, conversation: ?string) -> (reply: string, runId: ?string)
+
+        # No worker is connected and ready to take the message.
+        error WorkerUnavailable (reason: string)
+
+        # The worker took the message but could not answer it.
+        error ChatFailed (message: string)
+
+        # The request was well-formed but a parameter's value is not acceptable.
+        error InvalidValue (parameter: string, message: string)
+
+        error InternalError (message: string)
+        """
+
+    public struct SupervisorStatus: Codable, Sendable, Equatable {
+        public var pid: Int
+        public var version: String
+        public var state: String
+        public var uptimeSeconds: Int
+
+        public init(pid: Int, version: String, state: String, uptimeSeconds: Int) {
+            self.pid = pid
+            self.version = version
+            self.state = state
+            self.uptimeSeconds = uptimeSeconds
+        }
+    }
+
+    public struct WorkerStatus: Codable, Sendable, Equatable {
+        public var state: String
+        public var pid: Int?
+        public var revision: String?
+        public var uptimeSeconds: Int?
+        public var restarts: Int
+        public var consecutiveFailures: Int
+        public var lastError: String?
+        public var lastExit: String?
+        public var nextRestartInMs: Int?
+
+        public init(
+            state: String, pid: Int? = nil, revision: String? = nil, uptimeSeconds: Int? = nil, restarts: Int = 0,
+            consecutiveFailures: Int = 0, lastError: String? = nil, lastExit: String? = nil,
+            nextRestartInMs: Int? = nil
+        ) {
+            self.state = state
+            self.pid = pid
+            self.revision = revision
+            self.uptimeSeconds = uptimeSeconds
+            self.restarts = restarts
+            self.consecutiveFailures = consecutiveFailures
+            self.lastError = lastError
+            self.lastExit = lastExit
+            self.nextRestartInMs = nextRestartInMs
+        }
+    }
+
+    public struct ModelStatus: Codable, Sendable, Equatable {
+        public var configured: Bool
+        public var model: String
+        public var baseURL: String
+        public var hint: String?
+
+        public init(configured: Bool, model: String, baseURL: String, hint: String?) {
+            self.configured = configured
+            self.model = model
+            self.baseURL = baseURL
+            self.hint = hint
+        }
+    }
+
+    public struct TelegramStatus: Codable, Sendable, Equatable {
+        public var enabled: Bool
+        public var allowedUsers: Int
+
+        public init(enabled: Bool, allowedUsers: Int) {
+            self.enabled = enabled
+            self.allowedUsers = allowedUsers
+        }
+    }
+
+    public struct Status: Codable, Sendable, Equatable {
+        public var supervisor: SupervisorStatus
+        public var worker: WorkerStatus
+        public var inbox: InboxCounts
+        public var model: ModelStatus
+        public var telegram: TelegramStatus
+
+        public init(
+            supervisor: SupervisorStatus, worker: WorkerStatus, inbox: InboxCounts, model: ModelStatus,
+            telegram: TelegramStatus
+        ) {
+            self.supervisor = supervisor
+            self.worker = worker
+            self.inbox = inbox
+            self.model = model
+            self.telegram = telegram
+        }
+    }
+
+    public struct ChatRequest: Codable, Sendable, Equatable {
+        public var text: String
+        public var conversation: String?
+
+        public init(text: String, conversation: String? = nil) {
+            self.text = text
+            self.conversation = conversation
+        }
+    }
+
+    public struct ChatResponse: Codable, Sendable, Equatable {
+        public var reply: String
+        public var runId: String?
+
+        public init(reply: String, runId: String?) {
+            self.reply = reply
+            self.runId = runId
+        }
+    }
+}

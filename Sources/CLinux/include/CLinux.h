@@ -1,0 +1,38 @@
+#ifndef AUTONOUS_CLINUX_H
+#define AUTONOUS_CLINUX_H
+#include <sys/types.h>
+#include <stdint.h>
+
+/// Reads SO_PEERCRED of a connected AF_UNIX socket. C because `struct ucred` is only declared with _GNU_SOURCE,
+/// which Swift's Glibc module does not define. Returns 0 or -errno.
+int cl_peer_credentials(int fd, pid_t *pid, uid_t *uid, gid_t *gid);
+
+/// Sends a datagram with one file descriptor attached (SCM_RIGHTS). C because the CMSG_* accessors are macros.
+/// Returns bytes sent or -errno.
+ssize_t cl_send_with_fd(int sock, const void *buf, size_t len, const void *addr, uint32_t addrlen, int fd);
+
+/// memfd_create(2) with MFD_CLOEXEC | MFD_ALLOW_SEALING. C because glibc's wrapper and MFD_* are not imported.
+int cl_memfd_create(const char *name);
+
+/// Seals a memfd against writes, growth and shrinking (F_ADD_SEALS). C because F_SEAL_* are not imported.
+int cl_memfd_seal(int fd);
+
+/// prctl(PR_SET_PDEATHSIG, sig). C because prctl is variadic.
+int cl_set_parent_death_signal(int sig);
+
+/// Number of the calling thread's process-wide threads is not needed; this returns getpid() via syscall so the value
+/// is right after a raw clone. C because syscall(2) is variadic.
+pid_t cl_raw_getpid(void);
+
+/// close_range(first, ~0U, CLOSE_RANGE_CLOEXEC): marks every descriptor from `first` up close-on-exec.
+/// C because close_range has no glibc 2.36 wrapper in Swift's view and syscall(2) is variadic. Returns 0 or -errno.
+int cl_cloexec_from(unsigned int first);
+
+/// accept4(fd, NULL, NULL, SOCK_CLOEXEC), so no accepted descriptor leaks into a child spawned meanwhile.
+/// C because accept4 is a GNU extension Swift's Glibc module does not import. Returns the fd or -errno.
+int cl_accept_cloexec(int fd);
+
+/// The POLLRDHUP bit (peer closed its writing half). C because it is declared only with _GNU_SOURCE.
+short cl_pollrdhup(void);
+
+#endif
