@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <string.h>
 #include <poll.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -73,3 +75,65 @@ int cl_accept_cloexec(int fd) {
 }
 
 short cl_pollrdhup(void) { return POLLRDHUP; }
+
+int cl_spawn(const char *path, char *const argv[], char *const envp[], int stdin_fd, int stdout_fd, int stderr_fd,
+             pid_t *pid) {
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attr;
+    int r = posix_spawn_file_actions_init(&actions);
+    if (r != 0) return r;
+    r = posix_spawnattr_init(&attr);
+    if (r != 0) { posix_spawn_file_actions_destroy(&actions); return r; }
+    if (stdin_fd != 0) r = r ? r : posix_spawn_file_actions_adddup2(&actions, stdin_fd, 0);
+    if (stdout_fd != 1) r = r ? r : posix_spawn_file_actions_adddup2(&actions, stdout_fd, 1);
+    if (stderr_fd != 2) r = r ? r : posix_spawn_file_actions_adddup2(&actions, stderr_fd, 2);
+    r = r ? r : posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+    sigset_t all, none;
+    sigfillset(&all);
+    sigemptyset(&none);
+    r = r ? r : posix_spawnattr_setsigdefault(&attr, &all);
+    r = r ? r : posix_spawnattr_setsigmask(&attr, &none);
+    r = r ? r : posix_spawnattr_setpgroup(&attr, 0);
+    r = r ? r : posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
+    if (r == 0) r = posix_spawn(pid, path, &actions, &attr, argv, envp);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+    return r;
+}
+
+static const uint32_t cl_sha256_k[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+};
+
+#define CL_ROTR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+
+void cl_sha256_blocks(uint32_t state[8], const unsigned char *data, size_t blocks) {
+    uint32_t w[64];
+    for (size_t n = 0; n < blocks; n++, data += 64) {
+        for (int i = 0; i < 16; i++) {
+            w[i] = (uint32_t)data[i * 4] << 24 | (uint32_t)data[i * 4 + 1] << 16 | (uint32_t)data[i * 4 + 2] << 8 |
+                   (uint32_t)data[i * 4 + 3];
+        }
+        for (int i = 16; i < 64; i++) {
+            uint32_t s0 = CL_ROTR(w[i - 15], 7) ^ CL_ROTR(w[i - 15], 18) ^ (w[i - 15] >> 3);
+            uint32_t s1 = CL_ROTR(w[i - 2], 17) ^ CL_ROTR(w[i - 2], 19) ^ (w[i - 2] >> 10);
+            w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+        }
+        uint32_t a = state[0], b = state[1], c = state[2], d = state[3];
+        uint32_t e = state[4], f = state[5], g = state[6], h = state[7];
+        for (int i = 0; i < 64; i++) {
+            uint32_t t1 = h + (CL_ROTR(e, 6) ^ CL_ROTR(e, 11) ^ CL_ROTR(e, 25)) + ((e & f) ^ (~e & g)) + cl_sha256_k[i] + w[i];
+            uint32_t t2 = (CL_ROTR(a, 2) ^ CL_ROTR(a, 13) ^ CL_ROTR(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+            h = g; g = f; f = e; e = d + t1; d = c; c = b; b = a; a = t1 + t2;
+        }
+        state[0] += a; state[1] += b; state[2] += c; state[3] += d;
+        state[4] += e; state[5] += f; state[6] += g; state[7] += h;
+    }
+}

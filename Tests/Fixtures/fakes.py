@@ -25,8 +25,9 @@ environment variable FAKES_VERBOSE=1.  Defaults: Telegram token
 Telegram fake (Bot API wire format)
 -----------------------------------
 ``/bot<token>/<method>`` via GET or POST.  Parameters may come as a query
-string, an application/x-www-form-urlencoded body or a JSON body (merged in
-that order; JSON values keep their types, form/query values are coerced).
+string, an application/x-www-form-urlencoded or multipart/form-data body, or a
+JSON body (merged in that order; JSON values keep their types, form/query
+values are coerced; uploaded files are recorded as {"filename", "size"}).
 Method names are case-insensitive, as in the real API.  Answers are
 ``{"ok":true,"result":...}`` or ``{"ok":false,"error_code":N,"description":...}``
 with HTTP status N.  A wrong token gives 401, an unknown method 404.
@@ -88,6 +89,8 @@ import sys
 import threading
 import time
 import traceback
+from email import policy as email_policy
+from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
@@ -299,6 +302,9 @@ class BaseHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "autonous-fakes/1.0"
     sys_version = ""
+
+    def version_string(self):
+        return self.server_version
     timeout = 300  # idle keep-alive connections are dropped after this
 
     # -- logging ------------------------------------------------------------
@@ -942,6 +948,25 @@ class TelegramFake:
 
 
 class TelegramHandler(BaseHandler):
+    def parse_multipart(self, body):
+        """Fields of a multipart/form-data body; file parts become
+        {"filename": ..., "size": ...} (their bytes are not kept)."""
+        header = b"Content-Type: " + self.headers["Content-Type"].encode("latin-1") + b"\r\n\r\n"
+        message = BytesParser(policy=email_policy.HTTP).parsebytes(header + body)
+        fields = {}
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            if not name:
+                continue
+            payload = part.get_payload(decode=True) or b""
+            filename = part.get_filename()
+            if filename is not None:
+                fields[name] = {"filename": filename, "size": len(payload)}
+            else:
+                charset = part.get_content_charset() or "utf-8"
+                fields[name] = payload.decode(charset, "replace")
+        return fields
+
     def parse_params(self, query, body):
         params = {}
         for key, value in query.items():
@@ -959,6 +984,11 @@ class TelegramHandler(BaseHandler):
                     return None, tg_error(400, "Bad Request: can't parse JSON object")
                 if not isinstance(json_obj, dict):
                     return None, tg_error(400, "Bad Request: can't parse JSON object")
+            elif ctype == "multipart/form-data":
+                try:
+                    form_like.update(self.parse_multipart(body))
+                except Exception:
+                    return None, tg_error(400, "Bad Request: can't parse multipart/form-data")
             elif ctype == "application/x-www-form-urlencoded" or not ctype:
                 try:
                     form = parse_qsl(body.decode("utf-8"), keep_blank_values=True)

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -21,9 +22,10 @@ KEY = "sk-test-key"
 
 class FixtureTest(unittest.TestCase):
     def setUp(self):
+        self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             [sys.executable, FAKES], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE)
+            stderr=self.stderr)
         line = self.proc.stdout.readline().decode()
         ports = json.loads(line)
         self.assertEqual(set(ports), {"telegram", "openai"})
@@ -41,11 +43,16 @@ class FixtureTest(unittest.TestCase):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=5)
-        for stream in (proc.stdin, proc.stdout, proc.stderr):
+        for stream in (proc.stdin, proc.stdout):
             try:
                 stream.close()
             except Exception:
                 pass
+        self.stderr.seek(0)
+        errors = self.stderr.read().decode("utf-8", "replace")
+        self.stderr.close()
+        # the fixture must not crash on anything the tests do
+        self.assertNotIn("Traceback", errors)
 
     # -- helpers ---------------------------------------------------------------
     def http(self, method, url, body=None, headers=None, timeout=10):

@@ -187,11 +187,9 @@ public final class VarlinkServer: Sendable {
         guard let handler = handlers[call.interface] else {
             return sendError(call.interface.isEmpty ? .methodNotFound(call.method) : .interfaceNotFound(call.interface))
         }
+        let result: JSONValue
         do {
-            let result = try handler.handle(call, replier: VarlinkReplier(connection: connection, more: more))
-            if oneway { return true }
-            try connection.write(VarlinkReply(parameters: result))
-            return true
+            result = try handler.handle(call, replier: VarlinkReplier(connection: connection, more: more))
         } catch let error as VarlinkError {
             return sendError(error)
         } catch {
@@ -199,5 +197,8 @@ public final class VarlinkServer: Sendable {
                 "varlink method failed", metadata: ["varlink.method": "\(call.method)", "error": "\(error)"])
             return sendError(VarlinkError(call.interface + ".InternalError", ["message": .string("\(error)")]))
         }
+        if oneway { return true }
+        // A caller that hung up before its reply is not an error of ours: just close.
+        return (try? connection.write(VarlinkReply(parameters: result))) != nil
     }
 }

@@ -1,0 +1,108 @@
+import CLinux
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How a child process ended.
+public enum ExitStatus: Sendable, Equatable, CustomStringConvertible {
+    case exited(Int32)
+    case signaled(Int32)
+
+    init(waitStatus status: Int32) {
+        // WIFEXITED / WEXITSTATUS / WTERMSIG are macros; these are their definitions.
+        if status & 0x7f == 0 {
+            self = .exited((status >> 8) & 0xff)
+        } else {
+            self = .signaled(status & 0x7f)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .exited(let code): return "exited with status \(code)"
+        case .signaled(let signal): return "killed by signal \(signal) (\(Self.signalName(signal)))"
+        }
+    }
+
+    /// SIGKILL, SIGTERM … for the signals a supervisor meets.
+    public static func signalName(_ signal: Int32) -> String {
+        switch signal {
+        case SIGKILL: return "SIGKILL"
+        case SIGTERM: return "SIGTERM"
+        case SIGINT: return "SIGINT"
+        case SIGSEGV: return "SIGSEGV"
+        case SIGABRT: return "SIGABRT"
+        case SIGILL: return "SIGILL"
+        case SIGBUS: return "SIGBUS"
+        case SIGTRAP: return "SIGTRAP"
+        case SIGSYS: return "SIGSYS"
+        case SIGPIPE: return "SIGPIPE"
+        case SIGHUP: return "SIGHUP"
+        default: return "signal \(signal)"
+        }
+    }
+}
+
+/// A child started with posix_spawn in its own process group, reaped by one thread that waits for its pid only.
+///
+/// The supervisor uses this one reaping model everywhere: never `waitpid(-1)`, so children other code starts
+/// (and reaps) are never stolen.
+public final class ChildProcess: Sendable {
+    public let pid: Int32
+
+    private init(pid: Int32) {
+        self.pid = pid
+    }
+
+    /// Spawns `executable` with exactly `environment` (nothing inherited), stdin from /dev/null, and stdout/stderr
+    /// shared with this process (the journal stream under systemd).
+    ///
+    /// - Parameter onExit: called once, on the reaper thread, with how the child ended.
+    public static func spawn(
+        executable: String, arguments: [String], environment: [String: String],
+        onExit: @escaping @Sendable (ExitStatus) -> Void
+    ) throws -> ChildProcess {
+        let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        guard devNull >= 0 else { throw Errno(errno, "open /dev/null") }
+        defer { close(devNull) }
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        let envp = environment.sorted(by: { $0.key < $1.key }).map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            for pointer in argv { free(pointer) }
+            for pointer in envp { free(pointer) }
+        }
+        var pid: pid_t = 0
+        let result = argv.withUnsafeBufferPointer { argvBuffer in
+            envp.withUnsafeBufferPointer { envpBuffer in
+                cl_spawn(executable, argvBuffer.baseAddress, envpBuffer.baseAddress, devNull, 1, 2, &pid)
+            }
+        }
+        guard result == 0 else { throw Errno(result, "posix_spawn \(executable)") }
+        let childPID = pid
+        let child = ChildProcess(pid: childPID)
+        let reaper = Thread {
+            var status: Int32 = 0
+            while true {
+                let reaped = waitpid(childPID, &status, 0)
+                if reaped == childPID { break }
+                if reaped == -1 && errno == EINTR { continue }
+                // ECHILD: someone else reaped it; report it as unknown death by SIGKILL rather than hang.
+                status = SIGKILL
+                break
+            }
+            onExit(ExitStatus(waitStatus: status))
+        }
+        reaper.name = "reaper-\(childPID)"
+        reaper.start()
+        return child
+    }
+
+    /// Sends `signal` to the child's whole process group (the child and anything it started).
+    public func signalGroup(_ signal: Int32) {
+        if kill(-pid, signal) != 0 {
+            _ = kill(pid, signal)
+        }
+    }
+}

@@ -1,0 +1,81 @@
+import CLinux
+import Foundation
+
+/// SHA-256 (FIPS 180-4), for content-addressing worker binaries and artifacts without linking a crypto library.
+/// The compression function is in CLinux (`cl_sha256_blocks`); padding and streaming are here.
+public struct SHA256: Sendable {
+    private var state: [UInt32] = [
+        0x6a09_e667, 0xbb67_ae85, 0x3c6e_f372, 0xa54f_f53a, 0x510e_527f, 0x9b05_688c, 0x1f83_d9ab, 0x5be0_cd19,
+    ]
+    private var pending: [UInt8] = []
+    private var length: UInt64 = 0
+
+    public init() {}
+
+    /// Adds bytes to the digest.
+    public mutating func update<Bytes: Sequence<UInt8>>(_ bytes: Bytes) {
+        let array = Array(bytes)
+        array.withUnsafeBytes { update(raw: $0) }
+    }
+
+    /// Adds bytes to the digest; whole 64-byte blocks are compressed straight from the buffer.
+    public mutating func update(raw buffer: UnsafeRawBufferPointer) {
+        length &+= UInt64(buffer.count)
+        var offset = 0
+        if !pending.isEmpty {
+            let take = min(64 - pending.count, buffer.count)
+            pending.append(contentsOf: buffer[0 ..< take])
+            offset = take
+            if pending.count == 64 {
+                pending.withUnsafeBytes { compress($0.baseAddress!) }
+                pending.removeAll(keepingCapacity: true)
+            }
+        }
+        let whole = (buffer.count - offset) / 64
+        if whole > 0 {
+            compress(buffer.baseAddress! + offset, blocks: whole)
+            offset += whole * 64
+        }
+        if offset < buffer.count { pending.append(contentsOf: buffer[offset...]) }
+    }
+
+    /// Finishes and returns the 32-byte digest.
+    public mutating func finalize() -> [UInt8] {
+        let bitLength = length &* 8
+        var tail = pending
+        tail.append(0x80)
+        while tail.count % 64 != 56 { tail.append(0) }
+        for shift in stride(from: 56, through: 0, by: -8) { tail.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift))) }
+        tail.withUnsafeBytes { raw in
+            for start in stride(from: 0, to: raw.count, by: 64) { compress(raw.baseAddress! + start) }
+        }
+        pending = []
+        return state.flatMap { word in (0 ..< 4).map { UInt8(truncatingIfNeeded: word >> UInt32(24 - $0 * 8)) } }
+    }
+
+    /// The lowercase hex digest of `data`.
+    public static func hex<Bytes: Sequence<UInt8>>(_ data: Bytes) -> String {
+        var hasher = SHA256()
+        hasher.update(data)
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The lowercase hex digest of a file, read in 1 MiB blocks.
+    public static func hex(fileAt path: String) throws -> String {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw AutonousError(.notFound, "cannot open \(path) to hash it")
+        }
+        defer { try? handle.close() }
+        var hasher = SHA256()
+        while let block = try handle.read(upToCount: 1 << 20), !block.isEmpty {
+            block.withUnsafeBytes { hasher.update(raw: $0) }
+        }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    private mutating func compress(_ block: UnsafeRawPointer, blocks: Int = 1) {
+        state.withUnsafeMutableBufferPointer { words in
+            cl_sha256_blocks(words.baseAddress!, block.assumingMemoryBound(to: UInt8.self), blocks)
+        }
+    }
+}

@@ -1,0 +1,99 @@
+import AutonousCore
+import Foundation
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `io.autonous.Control` on control.sock.
+struct ControlService: VarlinkInterfaceHandler {
+    let configuration: Configuration
+    let manager: WorkerManager
+    let relay: ChatRelay
+    let inbox: Inbox
+    let startedAt: ContinuousClock.Instant
+    let logger: Logger
+
+    /// The longest message `Chat` accepts, in bytes.
+    static let maximumChatLength = 64 * 1024
+
+    var interfaceName: String { ControlInterface.name }
+    var interfaceDescription: String { ControlInterface.description }
+
+    func handle(_ call: VarlinkCall, replier: VarlinkReplier) throws -> JSONValue {
+        switch call.memberName {
+        case "GetStatus":
+            return try JSONValue.encode(status())
+        case "Chat":
+            let request = try call.decode(ControlInterface.ChatRequest.self)
+            return try JSONValue.encode(try chat(request, replier: replier))
+        default:
+            throw VarlinkError.methodNotFound(call.method)
+        }
+    }
+
+    func status() throws -> ControlInterface.Status {
+        let worker = manager.snapshot()
+        let counts = (try? inbox.counts()) ?? InboxCounts()
+        return ControlInterface.Status(
+            supervisor: .init(
+                pid: Int(getpid()), version: AutonousVersion.current, state: "running",
+                uptimeSeconds: Int((ContinuousClock.now - startedAt).components.seconds)),
+            worker: worker.status,
+            inbox: counts,
+            model: .init(
+                configured: configuration.modelConfigured, model: configuration.model,
+                baseURL: configuration.openAIBaseURL.absoluteString,
+                hint: configuration.modelConfigured ? nil : ModelSetupHint.sentence),
+            telegram: .init(enabled: configuration.telegramEnabled, allowedUsers: configuration.telegramAllowedUsers.count))
+    }
+
+    private func chat(_ request: ControlInterface.ChatRequest, replier: VarlinkReplier) throws
+        -> ControlInterface.ChatResponse
+    {
+        let text = request.text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !text.isEmpty else {
+            throw VarlinkError(
+                "io.autonous.Control.InvalidValue",
+                ["parameter": .string("text"), "message": .string("the message is empty")])
+        }
+        guard text.utf8.count <= Self.maximumChatLength else {
+            throw VarlinkError(
+                "io.autonous.Control.InvalidValue",
+                [
+                    "parameter": .string("text"),
+                    "message": .string("the message is longer than \(Self.maximumChatLength) bytes"),
+                ])
+        }
+        let conversation = request.conversation ?? "operator"
+        guard conversation.utf8.count <= 64,
+            conversation.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) })
+        else {
+            throw VarlinkError(
+                "io.autonous.Control.InvalidValue",
+                [
+                    "parameter": .string("conversation"),
+                    "message": .string("use at most 64 letters, digits, '-', '_' or '.'"),
+                ])
+        }
+        guard manager.snapshot().isReady else {
+            let status = manager.snapshot().status
+            throw VarlinkError(
+                "io.autonous.Control.WorkerUnavailable",
+                ["reason": .string("the worker is \(status.state)" + (status.lastError.map { " (\($0))" } ?? ""))])
+        }
+        let timeout = configuration.modelTimeout * (configuration.retryAttempts + 1) + .seconds(30)
+        let outcome = relay.send(
+            text: text, conversation: conversation, timeout: timeout,
+            stillWanted: { !replier.callerHasHungUp })
+        switch outcome {
+        case .answered(let reply, let runID):
+            return ControlInterface.ChatResponse(reply: reply, runId: runID)
+        case .failed(let message):
+            throw VarlinkError("io.autonous.Control.ChatFailed", ["message": .string(message)])
+        case .workerGone(let reason):
+            throw VarlinkError("io.autonous.Control.WorkerUnavailable", ["reason": .string(reason)])
+        }
+    }
+}

@@ -1,0 +1,70 @@
+import AutonousCore
+import Foundation
+import Logging
+
+/// `io.autonous.Worker` on worker.sock: the spawned worker's hello, readiness, heartbeats, notices and answers.
+struct WorkerService: VarlinkInterfaceHandler {
+    let manager: WorkerManager
+    let relay: ChatRelay
+    let heartbeatInterval: Duration
+    let logger: Logger
+
+    var interfaceName: String { WorkerInterface.name }
+    var interfaceDescription: String { WorkerInterface.description }
+
+    func handle(_ call: VarlinkCall, replier: VarlinkReplier) throws -> JSONValue {
+        // The socket admits only the current worker, but that worker may have been replaced since it connected.
+        guard manager.isCurrentWorker(call.peer) else {
+            throw VarlinkError("io.autonous.Worker.NotYourWorker", ["pid": .int(Int64(call.peer.pid))])
+        }
+        switch call.memberName {
+        case "Hello":
+            let hello = try call.decode(WorkerInterface.Hello.self)
+            manager.deliver(.hello(pid: call.peer.pid))
+            logger.info(
+                "worker said hello",
+                metadata: ["worker.pid": "\(call.peer.pid)", "revision": "\(hello.revision)"])
+            return try JSONValue.encode(
+                WorkerInterface.HelloReply(
+                    parentEventId: manager.currentSpawnEventID() ?? 0,
+                    heartbeatIntervalMs: Int(milliseconds(heartbeatInterval))))
+        case "Ready":
+            manager.deliver(.ready(pid: call.peer.pid))
+            return .object([:])
+        case "Heartbeat":
+            _ = try call.decode(WorkerInterface.Heartbeat.self)
+            manager.deliver(.heartbeat(pid: call.peer.pid))
+            return .object([:])
+        case "Subscribe":
+            guard call.more else { throw VarlinkError.expectedMore() }
+            return try subscribe(call, replier: replier)
+        case "ChatReply":
+            let reply = try call.decode(WorkerInterface.ChatReply.self)
+            let outcome: ChatRelay.Outcome =
+                if let text = reply.text { .answered(text: text, runID: reply.runId) } else {
+                    .failed(reply.error ?? "the worker gave no answer")
+                }
+            guard relay.deliver(id: reply.id, outcome: outcome) else {
+                throw VarlinkError("io.autonous.Worker.UnknownChat", ["id": .string(reply.id)])
+            }
+            return .object([:])
+        default:
+            throw VarlinkError.methodNotFound(call.method)
+        }
+    }
+
+    /// Streams notices until the worker hangs up or is replaced.
+    private func subscribe(_ call: VarlinkCall, replier: VarlinkReplier) throws -> JSONValue {
+        while manager.isCurrentWorker(call.peer) && !replier.callerHasHungUp {
+            guard let notice = relay.nextNotice(timeout: .milliseconds(250)) else { continue }
+            do {
+                try replier.send(WorkerInterface.NoticeReply(notice: notice))
+            } catch {
+                // The worker went away mid-send: the notice waits for the next worker (or its caller gives up).
+                relay.requeue(notice)
+                break
+            }
+        }
+        return try JSONValue.encode(WorkerInterface.NoticeReply(notice: .init(kind: "end")))
+    }
+}

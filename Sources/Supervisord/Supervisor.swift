@@ -1,0 +1,128 @@
+import AutonousCore
+import Foundation
+import Logging
+import ServiceLifecycle
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The supervisor process: its state directory, database, sockets and the worker manager.
+struct Supervisor {
+    let configuration: Configuration
+    let environment: [String: String]
+    let logger: Logger
+
+    func run() async throws {
+        let startedAt = ContinuousClock.now
+        try Self.prepareDirectories(configuration)
+        let database = try AppDatabase(path: configuration.databasePath)
+        let events = EventLog(database: database)
+        let processEventID = try events.append(
+            "process.started",
+            payload: [
+                "pid": .int(Int64(getpid())), "version": .string(AutonousVersion.current),
+                "uid": .int(Int64(geteuid())), "state_dir": .string(configuration.stateDirectory),
+                "telegram_enabled": .bool(configuration.telegramEnabled),
+                "model_configured": .bool(configuration.modelConfigured),
+            ])
+        let notifier = SystemdNotifier(environment: environment)
+        let relay = ChatRelay()
+        let launch = WorkerLaunch(configuration: configuration, supervisorExecutable: Self.executablePath())
+        let manager = WorkerManager(
+            configuration: configuration, launch: launch, events: events, processEventID: processEventID,
+            relay: relay, notifier: notifier, environment: environment, logger: logger)
+        let info = VarlinkServiceInfo(
+            vendor: "autonous", product: "autonous-supervisord", version: AutonousVersion.current,
+            url: "https://github.com/autonous/autonous")
+
+        let workerServer = VarlinkServer(
+            path: configuration.workerSocketPath, mode: 0o600, info: info,
+            interfaces: [
+                WorkerService(
+                    manager: manager, relay: relay, heartbeatInterval: configuration.workerHeartbeatInterval,
+                    logger: logger)
+            ],
+            logger: logger,
+            authorize: { peer in
+                manager.isCurrentWorker(peer) ? nil : "pid \(peer.pid) is not the worker this supervisor spawned"
+            })
+        let authorizer = AdminAuthorizer(groupName: configuration.adminGroup)
+        let controlServer = VarlinkServer(
+            path: configuration.controlSocketPath, mode: 0o660, info: info,
+            interfaces: [
+                ControlService(
+                    configuration: configuration, manager: manager, relay: relay, inbox: Inbox(database: database),
+                    startedAt: startedAt, logger: logger)
+            ],
+            logger: logger,
+            authorize: { authorizer.reasonToRefuse($0) })
+        try workerServer.start()
+        try controlServer.start()
+        if let group = getgrnam(configuration.adminGroup) {
+            _ = chown(configuration.controlSocketPath, uid_t.max, group.pointee.gr_gid)
+        }
+        logger.info(
+            "supervisor started",
+            metadata: [
+                "supervisor.pid": "\(getpid())", "control.socket": "\(configuration.controlSocketPath)",
+                "worker.binary": "\(launch.binary)",
+            ])
+        notifier.ready(status: "supervising; starting the worker")
+
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: manager)]
+        if let interval = notifier.watchdogInterval {
+            services.append(.init(service: WatchdogService(notifier: notifier, interval: interval),
+                successTerminationBehavior: .ignore))
+        }
+        var groupConfiguration = ServiceGroupConfiguration(services: services, logger: logger)
+        groupConfiguration.gracefulShutdownSignals = [.sigterm, .sigint]
+        groupConfiguration.cancellationSignals = [.sigquit]
+        groupConfiguration.maximumGracefulShutdownDuration = configuration.workerStopTimeout + .seconds(5)
+        let group = ServiceGroup(configuration: groupConfiguration)
+        do {
+            try await group.run()
+        } catch {
+            logger.error("service group ended with an error", metadata: ["error": "\(error)"])
+        }
+        controlServer.stop()
+        workerServer.stop()
+        _ = try? events.append(
+            "process.stopped", EventContext(parentID: processEventID),
+            payload: ["uptime_ms": .int(milliseconds(ContinuousClock.now - startedAt))])
+        logger.info("supervisor stopped")
+    }
+
+    /// Creates the state, workspace and runtime directories; the state directory stays private to the service user.
+    static func prepareDirectories(_ configuration: Configuration) throws {
+        let manager = FileManager.default
+        for (path, mode) in [
+            (configuration.stateDirectory, 0o750), (configuration.workspaceDirectory, 0o750),
+            (configuration.runtimeDirectory, 0o755),
+        ] {
+            do {
+                try manager.createDirectory(
+                    atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: mode])
+            } catch {
+                throw AutonousError(.io, "cannot create the directory \(path)", cause: error)
+            }
+        }
+    }
+
+    static func executablePath() -> String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+}
+
+/// Pings the systemd watchdog at half the interval systemd asked for.
+struct WatchdogService: Service {
+    let notifier: SystemdNotifier
+    let interval: Duration
+
+    func run() async throws {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            notifier.watchdog()
+            try? await Task.sleep(for: interval)
+        }
+    }
+}

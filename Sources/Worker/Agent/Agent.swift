@@ -1,0 +1,180 @@
+import AutonousCore
+import Foundation
+import GRDB
+import Logging
+
+/// One message to answer, from any commander.
+struct AgentRequest: Sendable {
+    /// `telegram` or `local`.
+    var commander: String
+    var conversationID: String
+    var text: String
+    /// The inbox row it came from (Telegram), so a retry after a crash stores the user message once.
+    var inboxID: Int64?
+    var runID: String = UUID().uuidString.lowercased()
+    var extra: [String: JSONValue] = [:]
+}
+
+/// How a run ended.
+struct AgentOutcome: Sendable {
+    var reply: String
+    var succeeded: Bool
+    var error: String?
+    var runID: String
+}
+
+/// The agent loop: history + message → model → reply, every step recorded as events under the worker's spawn
+/// event (agent → turn → model call), the reply stored with the state change it causes in one transaction.
+struct Agent: Sendable {
+    let database: AppDatabase
+    let model: ChatCompletionsClient?
+    let retryPolicy: RetryPolicy
+    let systemPrompt: String
+    let historyLimit: Int
+    let parentEventID: Int64
+    let counters: WorkerCounters
+    let logger: Logger
+
+    /// Stores the reply's delivery (the Telegram outbox, say) inside the transaction that records the answer.
+    typealias Persist = @Sendable (Database, String) throws -> Void
+
+    func run(_ request: AgentRequest, persist: Persist = { _, _ in }) async throws -> AgentOutcome {
+        let context = EventContext(parentID: parentEventID, runID: request.runID, conversationID: request.conversationID)
+        var startPayload = request.extra
+        startPayload["commander"] = .string(request.commander)
+        if let inboxID = request.inboxID { startPayload["inbox_id"] = .int(inboxID) }
+        let agentEventID = try EventLog(database: database).append("agent.started", context, payload: startPayload)
+        let agentContext = context.child(of: agentEventID)
+        var logger = self.logger
+        logger[metadataKey: "run_id"] = "\(request.runID)"
+        logger[metadataKey: "conversation_id"] = "\(request.conversationID)"
+
+        guard let model else {
+            let reply = ModelSetupHint.sentence
+            try await database.pool.write { db in
+                try ConversationStore.append(
+                    db, conversationID: request.conversationID, role: .user, content: request.text,
+                    inboxID: request.inboxID, runID: request.runID)
+                try persist(db, reply)
+                try EventLog.append(
+                    db, "agent.completed", agentContext, payload: ["outcome": .string("model_not_configured")])
+            }
+            logger.notice("no model configured; answered with the setup hint")
+            return AgentOutcome(reply: reply, succeeded: false, error: "model not configured", runID: request.runID)
+        }
+
+        let history = try ConversationStore(database: database).recent(
+            conversationID: request.conversationID, limit: historyLimit, excludingInbox: request.inboxID)
+        var messages = [ChatMessage(role: "system", content: systemPrompt)]
+        messages += history.map { ChatMessage(role: $0.role.rawValue, content: $0.content) }
+        messages.append(ChatMessage(role: "user", content: request.text))
+        let turnEventID = try EventLog(database: database).append(
+            "turn.started", agentContext,
+            payload: ["turn": .int(1), "messages": .int(Int64(messages.count)), "model": .string(model.model)])
+        let turnContext = agentContext.child(of: turnEventID)
+
+        var record = ModelCallRecord(provider: "openai", model: model.model, ok: false, latencyMs: 0)
+        record.runID = request.runID
+        record.conversationID = request.conversationID
+        record.tokensSystem = Self.estimateTokens(systemPrompt)
+        record.tokensHistory = history.reduce(0) { $0 + Self.estimateTokens($1.content) }
+        record.tokensContext = Self.estimateTokens(request.text)
+        record.tokensToolOutput = 0
+        record.contextProfile = "default"
+
+        let started = ContinuousClock.now
+        let database = self.database
+        let attempt: Result<(value: ChatCompletion, retries: Int), ModelError>
+        do {
+            attempt = .success(try await withRetries(
+                retryPolicy,
+                onRetry: { attempt, error, delay in
+                    logger.warning(
+                        "model call failed; retrying",
+                        metadata: ["attempt": "\(attempt)", "error": "\(error)", "retry.delay_ms": "\(milliseconds(delay))"])
+                    _ = try? EventLog(database: database).append(
+                        "model.call.retry", turnContext,
+                        payload: [
+                            "attempt": .int(Int64(attempt)), "error": .string(Redactor.shared.redact("\(error)")),
+                            "delay_ms": .int(milliseconds(delay)),
+                        ])
+                }
+            ) { () async throws(ModelError) in try await model.complete(messages) })
+        } catch {
+            attempt = .failure(error)
+        }
+        switch attempt {
+        case .success(let (completion, retries)):
+            record.ok = true
+            record.latencyMs = milliseconds(ContinuousClock.now - started)
+            record.retries = retries
+            record.httpStatus = completion.httpStatus
+            record.inputTokens = completion.inputTokens
+            record.outputTokens = completion.outputTokens
+            record.cachedTokens = completion.cachedTokens
+            record.finishReason = completion.finishReason
+            var reply = completion.content.trimmingCharacters(in: .whitespacesAndNewlines)
+            if reply.isEmpty { reply = "(The model returned an empty answer.)" }
+            let finalRecord = record
+            let finalReply = reply
+            try await database.pool.write { db in
+                try ConversationStore.append(
+                    db, conversationID: request.conversationID, role: .user, content: request.text,
+                    inboxID: request.inboxID, runID: request.runID)
+                try ConversationStore.append(
+                    db, conversationID: request.conversationID, role: .assistant, content: finalReply,
+                    inboxID: request.inboxID, runID: request.runID)
+                var stored = finalRecord
+                stored.eventID = turnEventID
+                try ModelCallLog.insert(db, stored)
+                try EventLog.append(
+                    db, "turn.completed", turnContext,
+                    payload: [
+                        "latency_ms": .int(finalRecord.latencyMs), "retries": .int(Int64(retries)),
+                        "input_tokens": finalRecord.inputTokens.map { .int(Int64($0)) } ?? .null,
+                        "output_tokens": finalRecord.outputTokens.map { .int(Int64($0)) } ?? .null,
+                        "finish_reason": finalRecord.finishReason.map { .string($0) } ?? .null,
+                        "reply_chars": .int(Int64(finalReply.count)),
+                    ])
+                try persist(db, finalReply)
+                try EventLog.append(db, "agent.completed", agentContext, payload: ["outcome": .string("answered")])
+            }
+            counters.messageAnswered()
+            logger.info(
+                "answered", metadata: ["model.latency_ms": "\(finalRecord.latencyMs)", "model.retries": "\(retries)"])
+            return AgentOutcome(reply: reply, succeeded: true, error: nil, runID: request.runID)
+        case .failure(let error):
+            let description = Redactor.shared.redact(error.description)
+            record.latencyMs = milliseconds(ContinuousClock.now - started)
+            record.retries = max(0, retryPolicy.attempts - 1)
+            record.httpStatus = error.httpStatus
+            record.error = description
+            let apology = "Sorry, I could not answer that: \(error.shortReason). Your message is saved; "
+                + "please try again in a little while."
+            let finalRecord = record
+            try await database.pool.write { db in
+                try ConversationStore.append(
+                    db, conversationID: request.conversationID, role: .user, content: request.text,
+                    inboxID: request.inboxID, runID: request.runID)
+                var stored = finalRecord
+                stored.eventID = turnEventID
+                try ModelCallLog.insert(db, stored)
+                try EventLog.append(
+                    db, "turn.failed", turnContext,
+                    payload: ["error": .string(description), "retryable": .bool(error.isRetryable)])
+                try persist(db, apology)
+                try EventLog.append(
+                    db, "agent.failed", agentContext, payload: ["error": .string(description)])
+            }
+            counters.modelFailed()
+            counters.setLastError(description)
+            logger.error("model call failed", metadata: ["error": "\(description)"])
+            return AgentOutcome(reply: apology, succeeded: false, error: description, runID: request.runID)
+        }
+    }
+
+    /// A rough token count (four characters a token) for the per-component accounting.
+    static func estimateTokens(_ text: String) -> Int {
+        (text.utf8.count + 3) / 4
+    }
+}

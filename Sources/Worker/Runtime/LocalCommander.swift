@@ -1,0 +1,32 @@
+import AutonousCore
+import Logging
+import ServiceLifecycle
+
+/// Answers chat messages that operators send with `autonousctl chat`, relayed by the supervisor as notices.
+struct LocalCommander: Service {
+    let agent: Agent
+    let link: SupervisorLink
+    let notices: AsyncStream<WorkerInterface.Notice>
+    let logger: Logger
+
+    func run() async throws {
+        await withTaskGroup(of: Void.self) { group in
+            for await notice in notices.cancelOnGracefulShutdown() {
+                guard notice.kind == "chat", let id = notice.id, let text = notice.text else {
+                    logger.notice("ignoring notice", metadata: ["notice.kind": "\(notice.kind)"])
+                    continue
+                }
+                let conversation = "local:" + (notice.conversation ?? "operator")
+                group.addTask {
+                    do {
+                        let outcome = try await agent.run(
+                            AgentRequest(commander: "local", conversationID: conversation, text: text))
+                        link.chatReply(id: id, text: outcome.reply, error: nil, runID: outcome.runID)
+                    } catch {
+                        link.chatReply(id: id, text: nil, error: "the agent failed: \(error)", runID: nil)
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,36 @@
+/// A failed Telegram Bot API call.
+enum TelegramError: RetryableError, CustomStringConvertible, Sendable {
+    /// Telegram answered `ok: false`.
+    case api(code: Int, description: String, retryAfter: Int?)
+    /// An HTTP error without a Bot API body (a proxy's 502 page, say).
+    case http(status: Int)
+    /// The body was not the Bot API's JSON.
+    case malformed(String)
+    case transport(TransportError)
+
+    var isRetryable: Bool {
+        switch self {
+        case .api(let code, _, _): return code == 429 || code >= 500 || code == 409
+        case .http(let status): return status == 429 || status >= 500
+        case .malformed: return true
+        case .transport(let error):
+            if case .cancelled = error { return false }
+            return true
+        }
+    }
+
+    var retryAfter: Duration? {
+        if case .api(_, _, let seconds?) = self { return .seconds(seconds) }
+        return nil
+    }
+
+    var description: String {
+        switch self {
+        case .api(let code, let description, let retryAfter):
+            return "Telegram error \(code): \(description)" + (retryAfter.map { " (retry after \($0)s)" } ?? "")
+        case .http(let status): return "Telegram HTTP \(status)"
+        case .malformed(let detail): return "Telegram sent a malformed response: \(detail)"
+        case .transport(let error): return "Telegram unreachable: \(error)"
+        }
+    }
+}

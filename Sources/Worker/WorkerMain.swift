@@ -1,0 +1,119 @@
+import AutonousCore
+import Foundation
+import Logging
+import ServiceLifecycle
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `autonous-worker`: the agent. Started by the supervisor, which it greets over worker.sock.
+@main
+enum WorkerMain {
+    static let defaultSystemPrompt = """
+        You are autonous, a helpful assistant running as a self-hosted agent on the operator's Linux machine. \
+        Answer concisely and accurately. Say so when you do not know something.
+        """
+
+    static func main() async {
+        if CommandLine.arguments.dropFirst().first == "--version" {
+            print("autonous-worker \(AutonousVersion.current)")
+            return
+        }
+        let environment = ProcessInfo.processInfo.environment
+        let configuration: Configuration
+        do {
+            configuration = try Configuration(environment: environment)
+        } catch {
+            FileHandle.standardError.write(Data("<3>autonous-worker: \(error)\n".utf8))
+            exit(ConfigurationError.exitCode)
+        }
+        LoggingSetup.bootstrap(identifier: "autonous-worker", target: configuration.logTarget, level: configuration.logLevel)
+        Redactor.shared.register(configuration.telegramToken)
+        Redactor.shared.register(configuration.openAIKey)
+        let revision = environment["AUTONOUS_REVISION"] ?? "unversioned"
+        var logger = Logger(label: "autonous.worker")
+        logger[metadataKey: "revision"] = "\(revision)"
+        do {
+            try await run(configuration: configuration, environment: environment, revision: revision, logger: logger)
+        } catch {
+            logger.critical("worker failed", metadata: ["error": "\(error)"])
+            exit(1)
+        }
+    }
+
+    static func run(configuration: Configuration, environment: [String: String], revision: String, logger: Logger)
+        async throws
+    {
+        let database = try AppDatabase(path: configuration.databasePath)
+        let socketPath = environment["AUTONOUS_WORKER_SOCKET"] ?? configuration.workerSocketPath
+        let link = try SupervisorLink(path: socketPath, revision: revision, logger: logger)
+        let events = EventLog(database: database)
+        let inbox = Inbox(database: database)
+        let requeued = try inbox.requeueInterrupted()
+        if requeued > 0 {
+            try events.append(
+                "inbox.requeued", EventContext(parentID: link.parentEventID), payload: ["count": .int(Int64(requeued))])
+            logger.notice("requeued updates a previous worker left in progress", metadata: ["inbox.requeued": "\(requeued)"])
+        }
+        let counters = WorkerCounters()
+        let transport = HTTPTransport()
+        let policy = RetryPolicy(
+            attempts: configuration.retryAttempts, baseDelay: configuration.retryBaseDelay,
+            maxDelay: configuration.retryMaxDelay)
+        let model: ChatCompletionsClient? =
+            configuration.modelConfigured
+            ? ChatCompletionsClient(
+                baseURL: configuration.openAIBaseURL, apiKey: configuration.openAIKey, model: configuration.model,
+                timeout: configuration.modelTimeout, transport: transport)
+            : nil
+        let agent = Agent(
+            database: database, model: model, retryPolicy: policy, systemPrompt: loadSystemPrompt(configuration, logger),
+            historyLimit: configuration.historyMessages, parentEventID: link.parentEventID, counters: counters,
+            logger: logger)
+
+        let (notices, noticeSink) = AsyncStream.makeStream(of: WorkerInterface.Notice.self)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: LocalCommander(agent: agent, link: link, notices: notices, logger: logger))
+        ]
+        if configuration.telegramEnabled, let token = configuration.telegramToken {
+            let client = TelegramClient(apiURL: configuration.telegramAPIURL, token: token, transport: transport)
+            let doorbell = Doorbell()
+            services.append(.init(service: TelegramPoller(
+                client: client, inbox: inbox, events: events, parentEventID: link.parentEventID,
+                pollTimeout: configuration.telegramPollTimeout, retryPolicy: policy, counters: counters, doorbell: doorbell,
+                logger: logger)))
+            services.append(.init(service: TelegramCommander(
+                client: client, database: database, agent: agent, allowedUsers: Set(configuration.telegramAllowedUsers),
+                parentEventID: link.parentEventID, sendPolicy: policy, counters: counters, doorbell: doorbell,
+                logger: logger)))
+        }
+        link.startNotices { noticeSink.yield($0) }
+        link.startHeartbeats(counters: counters)
+        try link.ready()
+        logger.info(
+            "worker ready",
+            metadata: [
+                "worker.pid": "\(getpid())", "telegram.enabled": "\(configuration.telegramEnabled)",
+                "model.configured": "\(configuration.modelConfigured)", "model.name": "\(configuration.model)",
+            ])
+        var groupConfiguration = ServiceGroupConfiguration(services: services, logger: logger)
+        groupConfiguration.gracefulShutdownSignals = [.sigterm, .sigint]
+        groupConfiguration.maximumGracefulShutdownDuration = .seconds(5)
+        try await ServiceGroup(configuration: groupConfiguration).run()
+        logger.info("worker stopped")
+    }
+
+    /// The system prompt from `AUTONOUS.md` in the configuration directory, or the built-in one.
+    static func loadSystemPrompt(_ configuration: Configuration, _ logger: Logger) -> String {
+        guard let data = FileManager.default.contents(atPath: configuration.systemPromptPath) else {
+            return defaultSystemPrompt
+        }
+        guard let text = String(data: data, encoding: .utf8), !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            logger.warning("AUTONOUS.md is empty or not UTF-8; using the built-in system prompt",
+                metadata: ["path": "\(configuration.systemPromptPath)"])
+            return defaultSystemPrompt
+        }
+        return text
+    }
+}

@@ -1,0 +1,62 @@
+import ArgumentParser
+import AutonousCore
+import Foundation
+
+/// `autonousctl`: the operator's CLI, speaking varlink to the supervisor's control socket.
+@main
+struct Autonousctl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "autonousctl",
+        abstract: "Operate the autonous daemon over its control socket.",
+        version: AutonousVersion.current,
+        subcommands: [StatusCommand.self, ChatCommand.self])
+}
+
+/// Options every subcommand shares.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .customLong("socket"), help: "The control socket (default: $AUTONOUS_RUNTIME_DIR/control.sock).")
+    var socketPath: String?
+
+    @Flag(name: .long, help: "Print JSON instead of a table.")
+    var json = false
+
+    var resolvedSocketPath: String {
+        if let socketPath { return socketPath }
+        let runtime = ProcessInfo.processInfo.environment["AUTONOUS_RUNTIME_DIR"].flatMap { $0.isEmpty ? nil : $0 }
+        return (runtime ?? "/run/autonous") + "/control.sock"
+    }
+
+    /// Connects, turning the usual failures into a sentence that says what to check.
+    func connect() throws -> VarlinkClient {
+        let path = resolvedSocketPath
+        do {
+            return try VarlinkClient(path: path)
+        } catch let error as Errno {
+            switch error.code {
+            case ENOENT, ECONNREFUSED:
+                throw ValidationError(
+                    "cannot reach autonous at \(path): is the supervisor running? (systemctl status autonous)")
+            case EACCES:
+                throw ValidationError(
+                    "permission denied on \(path): run as root or as a member of the autonous admin group")
+            default:
+                throw ValidationError("cannot connect to \(path): \(error)")
+            }
+        }
+    }
+}
+
+/// Turns a varlink error reply into a one-line CLI failure.
+func describe(_ error: VarlinkError) -> String {
+    switch error.name {
+    case "org.varlink.service.PermissionDenied":
+        return "permission denied: run as root or as a member of the autonous admin group"
+    default:
+        return error.parameters["reason"]?.stringValue ?? error.message
+    }
+}
+
+/// Writes a line to standard error.
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}

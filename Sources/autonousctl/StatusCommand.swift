@@ -1,0 +1,55 @@
+import ArgumentParser
+import AutonousCore
+import Foundation
+
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status", abstract: "Show the supervisor, the worker, the inbox and the model.")
+
+    @OptionGroup var options: GlobalOptions
+
+    func run() throws {
+        let client = try options.connect()
+        defer { client.close() }
+        let status: ControlInterface.Status
+        do {
+            status = try client.call("io.autonous.Control.GetStatus", NoParameters(), as: ControlInterface.Status.self)
+        } catch let error as VarlinkError {
+            printError("autonousctl: \(describe(error))")
+            throw ExitCode(1)
+        }
+        if options.json {
+            let encoder = JSONCoding.encoder
+            encoder.outputFormatting.insert(.prettyPrinted)
+            print(String(decoding: try encoder.encode(status), as: UTF8.self))
+            return
+        }
+        print(Self.render(status))
+    }
+
+    static func render(_ status: ControlInterface.Status) -> String {
+        let worker = status.worker
+        var rows: [(String, String)] = [
+            ("supervisor", "\(status.supervisor.state), pid \(status.supervisor.pid), up \(duration(status.supervisor.uptimeSeconds)), version \(status.supervisor.version)"),
+            ("worker", worker.state + (worker.pid.map { ", pid \($0)" } ?? "") + (worker.uptimeSeconds.map { ", up \(duration($0))" } ?? "")),
+            ("revision", worker.revision ?? "-"),
+            ("restarts", "\(worker.restarts) (failures in a row: \(worker.consecutiveFailures))"),
+        ]
+        if let next = worker.nextRestartInMs { rows.append(("next restart", "in \(Double(next) / 1000) s")) }
+        rows.append(("last exit", worker.lastExit ?? "-"))
+        rows.append(("last error", worker.lastError ?? "-"))
+        rows.append(("inbox", "\(status.inbox.queued) queued, \(status.inbox.inProgress) in progress, \(status.inbox.failed) failed, \(status.inbox.done) done"))
+        rows.append(("model", status.model.configured ? "\(status.model.model) at \(status.model.baseURL)" : "not configured"))
+        if let hint = status.model.hint { rows.append(("", hint)) }
+        rows.append(("telegram", status.telegram.enabled ? "on, \(status.telegram.allowedUsers) allowed user(s)" : "off (no AUTONOUS_TELEGRAM_TOKEN)"))
+        let width = rows.map(\.0.count).max() ?? 0
+        return rows.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(separator: "\n")
+    }
+
+    static func duration(_ seconds: Int) -> String {
+        if seconds < 60 { return "\(seconds)s" }
+        if seconds < 3600 { return "\(seconds / 60)m\(seconds % 60)s" }
+        if seconds < 86400 { return "\(seconds / 3600)h\(seconds % 3600 / 60)m" }
+        return "\(seconds / 86400)d\(seconds % 86400 / 3600)h"
+    }
+}
