@@ -37,6 +37,7 @@ let package = Package(
             name: "Supervisord",
             dependencies: [
                 "AutonousCore",
+                "CLinux",
                 "Sandbox",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -47,6 +48,7 @@ let package = Package(
             name: "Worker",
             dependencies: [
                 "AutonousCore",
+                "CLinux",
                 "Sandbox",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -60,6 +62,9 @@ let package = Package(
             ]
         ),
         .testTarget(name: "AutonousCoreTests", dependencies: ["AutonousCore"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["AutonousCore"]),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["AutonousCore", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
     ]
 )

@@ -137,3 +137,12 @@ void cl_sha256_blocks(uint32_t state[8], const unsigned char *data, size_t block
         state[4] += e; state[5] += f; state[6] += g; state[7] += h;
     }
 }
+
+void cl_reset_signals(void) {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+}

@@ -1,2 +1,3 @@
 import Sandbox
+
 print("sandbox")

@@ -72,8 +72,10 @@ struct Supervisor {
 
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: manager)]
         if let interval = notifier.watchdogInterval {
-            services.append(.init(service: WatchdogService(notifier: notifier, interval: interval),
-                successTerminationBehavior: .ignore))
+            services.append(
+                .init(
+                    service: WatchdogService(notifier: notifier, interval: interval),
+                    successTerminationBehavior: .ignore))
         }
         var groupConfiguration = ServiceGroupConfiguration(services: services, logger: logger)
         groupConfiguration.gracefulShutdownSignals = [.sigterm, .sigint]

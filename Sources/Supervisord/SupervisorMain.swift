@@ -1,4 +1,5 @@
 import AutonousCore
+import CLinux
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -12,13 +13,18 @@ import Glibc
 @main
 enum SupervisorMain {
     static func main() async {
+        // Signals may arrive blocked from whoever started us; systemd resets them, other parents may not.
+        cl_reset_signals()
         let arguments = CommandLine.arguments.dropFirst()
         if arguments.contains("--version") {
             print("autonous-supervisord \(AutonousVersion.current)")
             return
         }
         if let unknown = arguments.first {
-            FileHandle.standardError.write(Data("autonous-supervisord: unknown argument '\(unknown)' (it takes only --version; configure it with AUTONOUS_* variables)\n".utf8))
+            FileHandle.standardError.write(
+                Data(
+                    "autonous-supervisord: unknown argument '\(unknown)' (it takes only --version; configure it with AUTONOUS_* variables)\n"
+                        .utf8))
             exit(64)
         }
         let environment = ProcessInfo.processInfo.environment

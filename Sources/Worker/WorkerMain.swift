@@ -1,4 +1,5 @@
 import AutonousCore
+import CLinux
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -16,6 +17,8 @@ enum WorkerMain {
         """
 
     static func main() async {
+        // Signals may arrive blocked from whoever started us; systemd resets them, other parents may not.
+        cl_reset_signals()
         if CommandLine.arguments.dropFirst().first == "--version" {
             print("autonous-worker \(AutonousVersion.current)")
             return
@@ -28,7 +31,8 @@ enum WorkerMain {
             FileHandle.standardError.write(Data("<3>autonous-worker: \(error)\n".utf8))
             exit(ConfigurationError.exitCode)
         }
-        LoggingSetup.bootstrap(identifier: "autonous-worker", target: configuration.logTarget, level: configuration.logLevel)
+        LoggingSetup.bootstrap(
+            identifier: "autonous-worker", target: configuration.logTarget, level: configuration.logLevel)
         Redactor.shared.register(configuration.telegramToken)
         Redactor.shared.register(configuration.openAIKey)
         let revision = environment["AUTONOUS_REVISION"] ?? "unversioned"
@@ -54,7 +58,8 @@ enum WorkerMain {
         if requeued > 0 {
             try events.append(
                 "inbox.requeued", EventContext(parentID: link.parentEventID), payload: ["count": .int(Int64(requeued))])
-            logger.notice("requeued updates a previous worker left in progress", metadata: ["inbox.requeued": "\(requeued)"])
+            logger.notice(
+                "requeued updates a previous worker left in progress", metadata: ["inbox.requeued": "\(requeued)"])
         }
         let counters = WorkerCounters()
         let transport = HTTPTransport()
@@ -68,7 +73,8 @@ enum WorkerMain {
                 timeout: configuration.modelTimeout, transport: transport)
             : nil
         let agent = Agent(
-            database: database, model: model, retryPolicy: policy, systemPrompt: loadSystemPrompt(configuration, logger),
+            database: database, model: model, retryPolicy: policy,
+            systemPrompt: loadSystemPrompt(configuration, logger),
             historyLimit: configuration.historyMessages, parentEventID: link.parentEventID, counters: counters,
             logger: logger)
 
@@ -79,14 +85,20 @@ enum WorkerMain {
         if configuration.telegramEnabled, let token = configuration.telegramToken {
             let client = TelegramClient(apiURL: configuration.telegramAPIURL, token: token, transport: transport)
             let doorbell = Doorbell()
-            services.append(.init(service: TelegramPoller(
-                client: client, inbox: inbox, events: events, parentEventID: link.parentEventID,
-                pollTimeout: configuration.telegramPollTimeout, retryPolicy: policy, counters: counters, doorbell: doorbell,
-                logger: logger)))
-            services.append(.init(service: TelegramCommander(
-                client: client, database: database, agent: agent, allowedUsers: Set(configuration.telegramAllowedUsers),
-                parentEventID: link.parentEventID, sendPolicy: policy, counters: counters, doorbell: doorbell,
-                logger: logger)))
+            services.append(
+                .init(
+                    service: TelegramPoller(
+                        client: client, inbox: inbox, events: events, parentEventID: link.parentEventID,
+                        pollTimeout: configuration.telegramPollTimeout, retryPolicy: policy, counters: counters,
+                        doorbell: doorbell,
+                        logger: logger)))
+            services.append(
+                .init(
+                    service: TelegramCommander(
+                        client: client, database: database, agent: agent,
+                        allowedUsers: Set(configuration.telegramAllowedUsers),
+                        parentEventID: link.parentEventID, sendPolicy: policy, counters: counters, doorbell: doorbell,
+                        logger: logger)))
         }
         link.startNotices { noticeSink.yield($0) }
         link.startHeartbeats(counters: counters)
@@ -109,8 +121,11 @@ enum WorkerMain {
         guard let data = FileManager.default.contents(atPath: configuration.systemPromptPath) else {
             return defaultSystemPrompt
         }
-        guard let text = String(data: data, encoding: .utf8), !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
-            logger.warning("AUTONOUS.md is empty or not UTF-8; using the built-in system prompt",
+        guard let text = String(data: data, encoding: .utf8),
+            !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+        else {
+            logger.warning(
+                "AUTONOUS.md is empty or not UTF-8; using the built-in system prompt",
                 metadata: ["path": "\(configuration.systemPromptPath)"])
             return defaultSystemPrompt
         }

@@ -30,20 +30,38 @@ struct StatusCommand: ParsableCommand {
     static func render(_ status: ControlInterface.Status) -> String {
         let worker = status.worker
         var rows: [(String, String)] = [
-            ("supervisor", "\(status.supervisor.state), pid \(status.supervisor.pid), up \(duration(status.supervisor.uptimeSeconds)), version \(status.supervisor.version)"),
-            ("worker", worker.state + (worker.pid.map { ", pid \($0)" } ?? "") + (worker.uptimeSeconds.map { ", up \(duration($0))" } ?? "")),
+            (
+                "supervisor",
+                "\(status.supervisor.state), pid \(status.supervisor.pid), up \(duration(status.supervisor.uptimeSeconds)), version \(status.supervisor.version)"
+            ),
+            (
+                "worker",
+                worker.state + (worker.pid.map { ", pid \($0)" } ?? "")
+                    + (worker.uptimeSeconds.map { ", up \(duration($0))" } ?? "")
+            ),
             ("revision", worker.revision ?? "-"),
             ("restarts", "\(worker.restarts) (failures in a row: \(worker.consecutiveFailures))"),
         ]
         if let next = worker.nextRestartInMs { rows.append(("next restart", "in \(Double(next) / 1000) s")) }
         rows.append(("last exit", worker.lastExit ?? "-"))
         rows.append(("last error", worker.lastError ?? "-"))
-        rows.append(("inbox", "\(status.inbox.queued) queued, \(status.inbox.inProgress) in progress, \(status.inbox.failed) failed, \(status.inbox.done) done"))
-        rows.append(("model", status.model.configured ? "\(status.model.model) at \(status.model.baseURL)" : "not configured"))
+        rows.append(
+            (
+                "inbox",
+                "\(status.inbox.queued) queued, \(status.inbox.inProgress) in progress, \(status.inbox.failed) failed, \(status.inbox.done) done"
+            ))
+        rows.append(
+            ("model", status.model.configured ? "\(status.model.model) at \(status.model.baseURL)" : "not configured"))
         if let hint = status.model.hint { rows.append(("", hint)) }
-        rows.append(("telegram", status.telegram.enabled ? "on, \(status.telegram.allowedUsers) allowed user(s)" : "off (no AUTONOUS_TELEGRAM_TOKEN)"))
+        rows.append(
+            (
+                "telegram",
+                status.telegram.enabled
+                    ? "on, \(status.telegram.allowedUsers) allowed user(s)" : "off (no AUTONOUS_TELEGRAM_TOKEN)"
+            ))
         let width = rows.map(\.0.count).max() ?? 0
-        return rows.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(separator: "\n")
+        return rows.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(
+            separator: "\n")
     }
 
     static func duration(_ seconds: Int) -> String {

@@ -1558,6 +1558,9 @@ class OpenAIHandler(BaseHandler):
 
 
 def main(argv=None):
+    # A parent that starts us from a thread (Foundation's Process does) may hand down a blocked signal mask;
+    # unblock what we handle so SIGTERM/SIGINT actually end the fixture.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     parser = argparse.ArgumentParser(description="Fake Telegram + OpenAI servers for tests.")
     parser.add_argument("--telegram-token", default=DEFAULT_TELEGRAM_TOKEN)
     parser.add_argument("--openai-key", default=DEFAULT_OPENAI_KEY)

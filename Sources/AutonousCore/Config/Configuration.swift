@@ -103,7 +103,8 @@ public struct Configuration: Sendable {
 
         let credentials = env.string("CREDENTIALS_DIRECTORY")
         let mode = try env.choice("AUTONOUS_TELEGRAM", default: TelegramMode.auto)
-        telegramToken = try Self.secret(env, variable: "AUTONOUS_TELEGRAM_TOKEN", credential: "telegram-token",
+        telegramToken = try Self.secret(
+            env, variable: "AUTONOUS_TELEGRAM_TOKEN", credential: "telegram-token",
             credentialsDirectory: credentials)
         telegramAPIURL = try env.url("AUTONOUS_TELEGRAM_API_URL", default: "https://api.telegram.org")
         telegramAllowedUsers = try env.userIDs("AUTONOUS_TELEGRAM_ALLOWED_USERS")
@@ -140,7 +141,8 @@ public struct Configuration: Sendable {
                 message: "names \(stranger), who is not in AUTONOUS_TELEGRAM_ALLOWED_USERS")
         }
 
-        openAIKey = try Self.secret(env, variable: "OPENAI_API_KEY", credential: "openai-api-key",
+        openAIKey = try Self.secret(
+            env, variable: "OPENAI_API_KEY", credential: "openai-api-key",
             credentialsDirectory: credentials)
         openAIBaseURLIsExplicit = env.string("AUTONOUS_OPENAI_BASE_URL") != nil
         openAIBaseURL = try env.url("AUTONOUS_OPENAI_BASE_URL", default: "https://api.openai.com/v1")
@@ -149,12 +151,14 @@ public struct Configuration: Sendable {
         guard modelName.utf8.count <= 200, !modelName.contains(where: { $0.isWhitespace || $0.isNewline }) else {
             throw ConfigurationError(variable: "AUTONOUS_MODEL", message: "must be a model name without spaces")
         }
-        modelTimeout = try env.duration("AUTONOUS_MODEL_TIMEOUT", default: .seconds(120), range: .seconds(1) ... .seconds(3600))
+        modelTimeout = try env.duration(
+            "AUTONOUS_MODEL_TIMEOUT", default: .seconds(120), range: .seconds(1) ... .seconds(3600))
         historyMessages = try env.integer("AUTONOUS_HISTORY_MESSAGES", default: 20, range: 0 ... 500)
 
         if let binary = env.string("AUTONOUS_WORKER_BIN") {
             guard binary.hasPrefix("/") else {
-                throw ConfigurationError(variable: "AUTONOUS_WORKER_BIN", message: "must be an absolute path, got '\(binary)'")
+                throw ConfigurationError(
+                    variable: "AUTONOUS_WORKER_BIN", message: "must be an absolute path, got '\(binary)'")
             }
             workerBinary = binary
         } else {
@@ -179,7 +183,8 @@ public struct Configuration: Sendable {
             "AUTONOUS_RESTART_BACKOFF_MAX", default: .seconds(60), range: .milliseconds(10) ... .seconds(3600))
         guard restartBackoffMax >= restartBackoffInitial else {
             throw ConfigurationError(
-                variable: "AUTONOUS_RESTART_BACKOFF_MAX", message: "must not be shorter than AUTONOUS_RESTART_BACKOFF_INITIAL")
+                variable: "AUTONOUS_RESTART_BACKOFF_MAX",
+                message: "must not be shorter than AUTONOUS_RESTART_BACKOFF_INITIAL")
         }
 
         retryAttempts = try env.integer("AUTONOUS_RETRY_ATTEMPTS", default: 5, range: 1 ... 100)

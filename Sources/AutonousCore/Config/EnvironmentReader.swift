@@ -32,7 +32,8 @@ public struct EnvironmentReader: Sendable {
     public func url(_ name: String, default defaultValue: String) throws -> URL {
         var value = string(name) ?? defaultValue
         while value.hasSuffix("/") { value.removeLast() }
-        guard let url = URL(string: value), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
+        guard let url = URL(string: value), let scheme = url.scheme?.lowercased(),
+            scheme == "http" || scheme == "https",
             let host = url.host, !host.isEmpty
         else {
             throw ConfigurationError(variable: name, message: "must be an http:// or https:// URL, got '\(value)'")

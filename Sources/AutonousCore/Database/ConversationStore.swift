@@ -36,7 +36,8 @@ public struct ConversationStore: Sendable {
     }
 
     /// The last `limit` messages of a conversation, oldest first, excluding those of inbox row `excludingInbox`.
-    public func recent(conversationID: String, limit: Int, excludingInbox: Int64? = nil) throws -> [ConversationMessage] {
+    public func recent(conversationID: String, limit: Int, excludingInbox: Int64? = nil) throws -> [ConversationMessage]
+    {
         guard limit > 0 else { return [] }
         return try database.pool.read { db in
             let rows = try Row.fetchAll(
@@ -48,7 +49,9 @@ public struct ConversationStore: Sendable {
                     """,
                 arguments: [conversationID, excludingInbox, limit])
             return rows.reversed().compactMap { row in
-                ConversationMessage.Role(rawValue: row["role"]).map { ConversationMessage(role: $0, content: row["content"]) }
+                ConversationMessage.Role(rawValue: row["role"]).map {
+                    ConversationMessage(role: $0, content: row["content"])
+                }
             }
         }
     }

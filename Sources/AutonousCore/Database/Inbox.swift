@@ -4,7 +4,9 @@ import GRDB
 public struct InboxItem: Sendable, Equatable, FetchableRecord {
     /// Processing states; `in_progress` rows left by a dead worker are requeued at the next start.
     public enum Status: String, Sendable, Codable {
-        case queued, inProgress = "in_progress", done, failed
+        case queued
+        case inProgress = "in_progress"
+        case done, failed
     }
 
     public var id: Int64

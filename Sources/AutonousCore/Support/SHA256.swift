@@ -27,13 +27,13 @@ public struct SHA256: Sendable {
             pending.append(contentsOf: buffer[0 ..< take])
             offset = take
             if pending.count == 64 {
-                pending.withUnsafeBytes { compress($0.baseAddress!) }
+                pending.withUnsafeBytes { compress($0) }
                 pending.removeAll(keepingCapacity: true)
             }
         }
         let whole = (buffer.count - offset) / 64
         if whole > 0 {
-            compress(buffer.baseAddress! + offset, blocks: whole)
+            compress(UnsafeRawBufferPointer(rebasing: buffer[offset ..< offset + whole * 64]))
             offset += whole * 64
         }
         if offset < buffer.count { pending.append(contentsOf: buffer[offset...]) }
@@ -45,10 +45,10 @@ public struct SHA256: Sendable {
         var tail = pending
         tail.append(0x80)
         while tail.count % 64 != 56 { tail.append(0) }
-        for shift in stride(from: 56, through: 0, by: -8) { tail.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift))) }
-        tail.withUnsafeBytes { raw in
-            for start in stride(from: 0, to: raw.count, by: 64) { compress(raw.baseAddress! + start) }
+        for shift in stride(from: 56, through: 0, by: -8) {
+            tail.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift)))
         }
+        tail.withUnsafeBytes { compress($0) }
         pending = []
         return state.flatMap { word in (0 ..< 4).map { UInt8(truncatingIfNeeded: word >> UInt32(24 - $0 * 8)) } }
     }
@@ -73,9 +73,12 @@ public struct SHA256: Sendable {
         return hasher.finalize().map { String(format: "%02x", $0) }.joined()
     }
 
-    private mutating func compress(_ block: UnsafeRawPointer, blocks: Int = 1) {
+    /// Compresses every whole 64-byte block of `bytes` (callers pass whole blocks only).
+    private mutating func compress(_ bytes: UnsafeRawBufferPointer) {
+        guard let base = bytes.baseAddress, bytes.count >= 64 else { return }
         state.withUnsafeMutableBufferPointer { words in
-            cl_sha256_blocks(words.baseAddress!, block.assumingMemoryBound(to: UInt8.self), blocks)
+            guard let state = words.baseAddress else { return }
+            cl_sha256_blocks(state, base.assumingMemoryBound(to: UInt8.self), bytes.count / 64)
         }
     }
 }

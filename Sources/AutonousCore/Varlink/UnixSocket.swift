@@ -50,7 +50,9 @@ public final class UnixSocket: Sendable {
         var address = try socketAddress(path)
         _ = try withUnsafePointer(to: &address) { pointer in
             try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { addr in
-                try retryingSyscall("bind \(path)") { Glibc.bind(socket.fd, addr, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+                try retryingSyscall("bind \(path)") {
+                    Glibc.bind(socket.fd, addr, socklen_t(MemoryLayout<sockaddr_un>.size))
+                }
             }
         }
         try retryingSyscall("chmod \(path)") { chmod(path, mode) }
@@ -140,7 +142,8 @@ public final class UnixSocket: Sendable {
     /// Waits up to `timeout` for data or hang-up; returns true when a read would not block.
     public func waitReadable(timeout: Duration) -> Bool {
         var descriptor = pollfd(fd: fd, events: Int16(POLLIN) | cl_pollrdhup(), revents: 0)
-        let milliseconds = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        let milliseconds = Int32(
+            clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
         let result = poll(&descriptor, 1, milliseconds)
         return result > 0
     }

@@ -91,13 +91,15 @@ public final class VarlinkServer: Sendable {
             let client: UnixSocket
             do {
                 client = try listener.accept()
-            } catch let error as Errno where error.code == ECONNABORTED || error.code == EMFILE || error.code == ENFILE {
+            } catch let error as Errno where error.code == ECONNABORTED || error.code == EMFILE || error.code == ENFILE
+            {
                 logger.warning("varlink accept failed", metadata: ["varlink.socket": "\(path)", "error": "\(error)"])
                 Thread.sleep(forTimeInterval: 0.05)
                 continue
             } catch {
                 if !state.withLock({ $0.stopping }) {
-                    logger.error("varlink accept stopped", metadata: ["varlink.socket": "\(path)", "error": "\(error)"])
+                    logger.error(
+                        "varlink accept stopped", metadata: ["varlink.socket": "\(path)", "error": "\(error)"])
                 }
                 return
             }
@@ -168,9 +170,10 @@ public final class VarlinkServer: Sendable {
             request = try JSONCoding.decoder.decode(VarlinkRequest.self, from: message)
         } catch {
             // Not a varlink call at all: the stream cannot be trusted any more.
-            try? connection.write(VarlinkReply(
-                parameters: .object(["parameter": .string("method")]),
-                error: "org.varlink.service.InvalidParameter"))
+            try? connection.write(
+                VarlinkReply(
+                    parameters: .object(["parameter": .string("method")]),
+                    error: "org.varlink.service.InvalidParameter"))
             return false
         }
         let parameters = request.parameters ?? .object([:])
@@ -178,7 +181,8 @@ public final class VarlinkServer: Sendable {
         let more = request.more ?? false
         func sendError(_ error: VarlinkError) -> Bool {
             if oneway { return true }
-            return (try? connection.write(VarlinkReply(parameters: .object(error.parameters), error: error.name))) != nil
+            return (try? connection.write(VarlinkReply(parameters: .object(error.parameters), error: error.name)))
+                != nil
         }
         guard parameters.objectValue != nil else {
             return sendError(.invalidParameter("parameters"))

@@ -46,4 +46,9 @@ int cl_spawn(const char *path, char *const argv[], char *const envp[], int stdin
 /// it at a few MB/s, which made every supervisor start hash its 30 MB worker binary for seconds.
 void cl_sha256_blocks(uint32_t state[8], const unsigned char *data, size_t blocks);
 
+/// Unblocks every signal and resets SIGPIPE-style inherited "ignore" dispositions for SIGTERM, SIGINT and SIGHUP.
+/// A daemon may be started by a parent that handed down a blocked mask (a thread that spawned it); then SIGTERM
+/// would never arrive. C because the sigset_t macros are not importable.
+void cl_reset_signals(void);
+
 #endif

@@ -46,7 +46,8 @@ struct ControlService: VarlinkInterfaceHandler {
                 configured: configuration.modelConfigured, model: configuration.model,
                 baseURL: configuration.openAIBaseURL.absoluteString,
                 hint: configuration.modelConfigured ? nil : ModelSetupHint.sentence),
-            telegram: .init(enabled: configuration.telegramEnabled, allowedUsers: configuration.telegramAllowedUsers.count))
+            telegram: .init(
+                enabled: configuration.telegramEnabled, allowedUsers: configuration.telegramAllowedUsers.count))
     }
 
     private func chat(_ request: ControlInterface.ChatRequest, replier: VarlinkReplier) throws

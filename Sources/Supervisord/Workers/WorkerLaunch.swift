@@ -38,7 +38,8 @@ final class WorkerLaunch: Sendable {
     }
 
     /// The worker's environment: the configuration it needs and the link back to the supervisor.
-    func environment(from parent: [String: String], configuration: Configuration, revision: String) -> [String: String] {
+    func environment(from parent: [String: String], configuration: Configuration, revision: String) -> [String: String]
+    {
         var environment: [String: String] = [:]
         for (key, value) in parent where key.hasPrefix("AUTONOUS_") || Self.passedVariables.contains(key) {
             environment[key] = value

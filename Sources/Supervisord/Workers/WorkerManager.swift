@@ -80,7 +80,8 @@ final class WorkerManager: Service, Sendable {
                     if let followUp = perform(action, state: &state) { inputs.append(followUp) }
                 }
                 if wasReady && !state.monitor.isReady {
-                    relay.workerGone("the worker stopped (\(state.monitor.lastExit ?? state.monitor.lastError ?? "unknown"))")
+                    relay.workerGone(
+                        "the worker stopped (\(state.monitor.lastExit ?? state.monitor.lastError ?? "unknown"))")
                 }
                 if case .exited = next, state.monitor.pid == nil {
                     relay.workerGone("the worker exited while answering")
@@ -105,7 +106,8 @@ final class WorkerManager: Service, Sendable {
         case .record(let type, var payload):
             if let revision = state.revision { payload["revision"] = .string(revision) }
             let parent = state.spawnEventID ?? processEventID
-            let parentForType = type == "worker.restart_scheduled" || type == "worker.spawn_failed" ? processEventID : parent
+            let parentForType =
+                type == "worker.restart_scheduled" || type == "worker.spawn_failed" ? processEventID : parent
             do {
                 try events.append(type, EventContext(parentID: parentForType), payload: payload)
             } catch {
@@ -113,7 +115,8 @@ final class WorkerManager: Service, Sendable {
             }
             logLifecycle(type, payload)
             if type == "worker.ready" {
-                notifier.status("worker ready (pid \(state.monitor.pid.map(String.init) ?? "?"), \(state.revision ?? "?"))")
+                notifier.status(
+                    "worker ready (pid \(state.monitor.pid.map(String.init) ?? "?"), \(state.revision ?? "?"))")
             }
             return nil
         case .finished:

@@ -123,15 +123,18 @@ struct WorkerMonitor {
             shuttingDown = true
             switch phase {
             case .starting(let pid, let since):
-                phase = .stopping(pid: pid, since: since, readyAt: nil, reason: .shutdown,
+                phase = .stopping(
+                    pid: pid, since: since, readyAt: nil, reason: .shutdown,
                     killAt: now + settings.stopTimeout, killed: false)
                 return [.terminate(pid: pid)]
             case .ready(let pid, let since, let readyAt, _):
-                phase = .stopping(pid: pid, since: since, readyAt: readyAt, reason: .shutdown,
+                phase = .stopping(
+                    pid: pid, since: since, readyAt: readyAt, reason: .shutdown,
                     killAt: now + settings.stopTimeout, killed: false)
                 return [.terminate(pid: pid)]
             case .stopping(let pid, let since, let readyAt, _, let killAt, let killed):
-                phase = .stopping(pid: pid, since: since, readyAt: readyAt, reason: .shutdown, killAt: killAt,
+                phase = .stopping(
+                    pid: pid, since: since, readyAt: readyAt, reason: .shutdown, killAt: killAt,
                     killed: killed)
                 return []
             case .spawning:
@@ -156,7 +159,8 @@ struct WorkerMonitor {
             if spawnCount > 1 { restarts += 1 }
             phase = .starting(pid: pid, since: now)
             if shuttingDown {
-                phase = .stopping(pid: pid, since: now, readyAt: nil, reason: .shutdown,
+                phase = .stopping(
+                    pid: pid, since: now, readyAt: nil, reason: .shutdown,
                     killAt: now + settings.stopTimeout, killed: false)
                 return [.terminate(pid: pid)]
             }
@@ -183,37 +187,45 @@ struct WorkerMonitor {
 
         case (.tick, .starting(let pid, let since)) where now - since > settings.readyTimeout:
             lastError = "the worker did not say Ready within \(settings.readyTimeout)"
-            phase = .stopping(pid: pid, since: since, readyAt: nil, reason: .readyTimeout,
+            phase = .stopping(
+                pid: pid, since: since, readyAt: nil, reason: .readyTimeout,
                 killAt: now + settings.stopTimeout, killed: false)
             return [
-                .record("worker.unhealthy", [
-                    "pid": .int(Int64(pid)), "reason": .string(StopReason.readyTimeout.rawValue),
-                    "timeout_ms": .int(milliseconds(settings.readyTimeout)),
-                ]),
+                .record(
+                    "worker.unhealthy",
+                    [
+                        "pid": .int(Int64(pid)), "reason": .string(StopReason.readyTimeout.rawValue),
+                        "timeout_ms": .int(milliseconds(settings.readyTimeout)),
+                    ]),
                 .terminate(pid: pid),
             ]
 
         case (.tick, .ready(let pid, let since, let readyAt, let lastHeartbeat))
         where now - lastHeartbeat > settings.heartbeatTimeout:
             lastError = "the worker sent no heartbeat for \(settings.heartbeatTimeout)"
-            phase = .stopping(pid: pid, since: since, readyAt: readyAt, reason: .heartbeatTimeout,
+            phase = .stopping(
+                pid: pid, since: since, readyAt: readyAt, reason: .heartbeatTimeout,
                 killAt: now + settings.stopTimeout, killed: false)
             return [
-                .record("worker.unhealthy", [
-                    "pid": .int(Int64(pid)), "reason": .string(StopReason.heartbeatTimeout.rawValue),
-                    "silent_ms": .int(milliseconds(now - lastHeartbeat)),
-                    "timeout_ms": .int(milliseconds(settings.heartbeatTimeout)),
-                ]),
+                .record(
+                    "worker.unhealthy",
+                    [
+                        "pid": .int(Int64(pid)), "reason": .string(StopReason.heartbeatTimeout.rawValue),
+                        "silent_ms": .int(milliseconds(now - lastHeartbeat)),
+                        "timeout_ms": .int(milliseconds(settings.heartbeatTimeout)),
+                    ]),
                 .terminate(pid: pid),
             ]
 
         case (.tick, .stopping(let pid, let since, let readyAt, let reason, let killAt, false)) where now >= killAt:
             phase = .stopping(pid: pid, since: since, readyAt: readyAt, reason: reason, killAt: killAt, killed: true)
             return [
-                .record("worker.kill", [
-                    "pid": .int(Int64(pid)), "reason": .string(reason.rawValue),
-                    "message": .string("the worker did not stop within \(settings.stopTimeout) of SIGTERM"),
-                ]),
+                .record(
+                    "worker.kill",
+                    [
+                        "pid": .int(Int64(pid)), "reason": .string(reason.rawValue),
+                        "message": .string("the worker did not stop within \(settings.stopTimeout) of SIGTERM"),
+                    ]),
                 .kill(pid: pid),
             ]
 
@@ -273,9 +285,11 @@ struct WorkerMonitor {
         let delay = backoffDelay(failures: consecutiveFailures)
         phase = .backoff(until: now + delay)
         return [
-            .record("worker.restart_scheduled", [
-                "delay_ms": .int(milliseconds(delay)), "consecutive_failures": .int(Int64(consecutiveFailures)),
-            ])
+            .record(
+                "worker.restart_scheduled",
+                [
+                    "delay_ms": .int(milliseconds(delay)), "consecutive_failures": .int(Int64(consecutiveFailures)),
+                ])
         ]
     }
 }

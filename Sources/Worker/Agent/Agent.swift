@@ -39,7 +39,8 @@ struct Agent: Sendable {
     typealias Persist = @Sendable (Database, String) throws -> Void
 
     func run(_ request: AgentRequest, persist: Persist = { _, _ in }) async throws -> AgentOutcome {
-        let context = EventContext(parentID: parentEventID, runID: request.runID, conversationID: request.conversationID)
+        let context = EventContext(
+            parentID: parentEventID, runID: request.runID, conversationID: request.conversationID)
         var startPayload = request.extra
         startPayload["commander"] = .string(request.commander)
         if let inboxID = request.inboxID { startPayload["inbox_id"] = .int(inboxID) }
@@ -86,20 +87,24 @@ struct Agent: Sendable {
         let database = self.database
         let attempt: Result<(value: ChatCompletion, retries: Int), ModelError>
         do {
-            attempt = .success(try await withRetries(
-                retryPolicy,
-                onRetry: { attempt, error, delay in
-                    logger.warning(
-                        "model call failed; retrying",
-                        metadata: ["attempt": "\(attempt)", "error": "\(error)", "retry.delay_ms": "\(milliseconds(delay))"])
-                    _ = try? EventLog(database: database).append(
-                        "model.call.retry", turnContext,
-                        payload: [
-                            "attempt": .int(Int64(attempt)), "error": .string(Redactor.shared.redact("\(error)")),
-                            "delay_ms": .int(milliseconds(delay)),
-                        ])
-                }
-            ) { () async throws(ModelError) in try await model.complete(messages) })
+            attempt = .success(
+                try await withRetries(
+                    retryPolicy,
+                    operation: { () async throws(ModelError) in try await model.complete(messages) },
+                    onRetry: { attempt, error, delay in
+                        logger.warning(
+                            "model call failed; retrying",
+                            metadata: [
+                                "attempt": "\(attempt)", "error": "\(error)",
+                                "retry.delay_ms": "\(milliseconds(delay))",
+                            ])
+                        _ = try? EventLog(database: database).append(
+                            "model.call.retry", turnContext,
+                            payload: [
+                                "attempt": .int(Int64(attempt)), "error": .string(Redactor.shared.redact("\(error)")),
+                                "delay_ms": .int(milliseconds(delay)),
+                            ])
+                    }))
         } catch {
             attempt = .failure(error)
         }
@@ -149,7 +154,8 @@ struct Agent: Sendable {
             record.retries = max(0, retryPolicy.attempts - 1)
             record.httpStatus = error.httpStatus
             record.error = description
-            let apology = "Sorry, I could not answer that: \(error.shortReason). Your message is saved; "
+            let apology =
+                "Sorry, I could not answer that: \(error.shortReason). Your message is saved; "
                 + "please try again in a little while."
             let finalRecord = record
             try await database.pool.write { db in

@@ -29,8 +29,8 @@ protocol RetryableError: Error {
 /// - Returns: the result and how many retries it took.
 func withRetries<T: Sendable, Failure: RetryableError>(
     _ policy: RetryPolicy,
-    onRetry: (_ attempt: Int, _ error: Failure, _ delay: Duration) -> Void = { _, _, _ in },
-    _ operation: () async throws(Failure) -> T
+    operation: () async throws(Failure) -> T,
+    onRetry: (_ attempt: Int, _ error: Failure, _ delay: Duration) -> Void = { _, _, _ in }
 ) async throws(Failure) -> (value: T, retries: Int) {
     var attempt = 1
     while true {

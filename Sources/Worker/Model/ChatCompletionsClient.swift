@@ -53,7 +53,9 @@ struct ChatCompletionsClient: Sendable {
             let error = json?["error"]
             let message = error?["message"]?.stringValue ?? "HTTP \(response.status) without an error object"
             let code = error?["code"]?.stringValue ?? error?["type"]?.stringValue
-            let retryAfter = response.header("retry-after").flatMap(Double.init).map { Duration.milliseconds(Int64($0 * 1000)) }
+            let retryAfter = response.header("retry-after").flatMap(Double.init).map {
+                Duration.milliseconds(Int64($0 * 1000))
+            }
             throw .api(status: response.status, message: message, code: code, retryAfter: retryAfter)
         }
         guard let json, json.objectValue != nil else {

@@ -41,7 +41,9 @@ enum ModelError: RetryableError, CustomStringConvertible, Sendable {
     var shortReason: String {
         switch self {
         case .api(let status, _, let code, _):
-            if status == 429 { return code == "insufficient_quota" ? "the model quota is used up" : "the model is rate-limited" }
+            if status == 429 {
+                return code == "insufficient_quota" ? "the model quota is used up" : "the model is rate-limited"
+            }
             if status == 401 || status == 403 { return "the model API refused the key" }
             if status >= 500 { return "the model service had an error" }
             return "the model API rejected the request"

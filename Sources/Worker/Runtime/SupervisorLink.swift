@@ -43,7 +43,9 @@ final class SupervisorLink: Sendable {
     /// Answers a chat notice; an answer the supervisor no longer waits for is logged and dropped.
     func chatReply(id: String, text: String?, error: String?, runID: String?) {
         do {
-            try call("io.autonous.Worker.ChatReply", WorkerInterface.ChatReply(id: id, text: text, error: error, runId: runID))
+            try call(
+                "io.autonous.Worker.ChatReply",
+                WorkerInterface.ChatReply(id: id, text: text, error: error, runId: runID))
         } catch {
             logger.warning("chat answer not delivered", metadata: ["chat.id": "\(id)", "error": "\(error)"])
         }

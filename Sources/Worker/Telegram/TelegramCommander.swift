@@ -67,7 +67,10 @@ struct TelegramCommander: Service {
             }
             logger.notice(
                 "ignored an update from a stranger",
-                metadata: ["telegram.user_id": "\(item.userID.map(String.init) ?? "none")", "telegram.update_id": "\(item.updateID)"])
+                metadata: [
+                    "telegram.user_id": "\(item.userID.map(String.init) ?? "none")",
+                    "telegram.update_id": "\(item.updateID)",
+                ])
             return
         }
 
@@ -79,7 +82,8 @@ struct TelegramCommander: Service {
 
         switch item.kind {
         case "message" where item.text != nil:
-            _ = try? await client.call("sendChatAction", ["chat_id": .int(chatID), "action": .string("typing")], timeout: .seconds(5))
+            _ = try? await client.call(
+                "sendChatAction", ["chat_id": .int(chatID), "action": .string("typing")], timeout: .seconds(5))
             let request = AgentRequest(
                 commander: "telegram", conversationID: conversationID, text: item.text ?? "", inboxID: item.id,
                 runID: item.runID ?? UUID().uuidString.lowercased(),
@@ -129,14 +133,17 @@ struct TelegramCommander: Service {
             do {
                 let (result, _) = try await withRetries(
                     sendPolicy,
+                    operation: { () async throws(TelegramError) in
+                        try await client.call("sendMessage", parameters, timeout: .seconds(30))
+                    },
                     onRetry: { attempt, error, delay in
                         logger.warning(
                             "sendMessage failed; retrying",
-                            metadata: ["attempt": "\(attempt)", "error": "\(error)", "retry.delay_ms": "\(milliseconds(delay))"])
-                    }
-                ) { () async throws(TelegramError) in
-                    try await client.call("sendMessage", parameters, timeout: .seconds(30))
-                }
+                            metadata: [
+                                "attempt": "\(attempt)", "error": "\(error)",
+                                "retry.delay_ms": "\(milliseconds(delay))",
+                            ])
+                    })
                 try outbox.markSent(chunk.id, telegramMessageID: result["message_id"]?.intValue)
             } catch let error as TelegramError {
                 let description = Redactor.shared.redact(error.description)

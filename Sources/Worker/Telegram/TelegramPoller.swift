@@ -90,7 +90,8 @@ struct TelegramPoller: Service {
         let inserted = try inbox.store(updates.map(\.inboxItem))
         for item in inserted {
             _ = try? events.append(
-                "telegram.update.stored", EventContext(parentID: parentEventID, conversationID: item.chatID.map { "telegram:\($0)" }),
+                "telegram.update.stored",
+                EventContext(parentID: parentEventID, conversationID: item.chatID.map { "telegram:\($0)" }),
                 payload: [
                     "update_id": .int(item.updateID), "kind": .string(item.kind),
                     "user_id": item.userID.map { .int($0) } ?? .null, "chat_id": item.chatID.map { .int($0) } ?? .null,

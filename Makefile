@@ -1,0 +1,47 @@
+# autonous: `make run` to try it, `make test` to check it. See README.md.
+
+SWIFT ?= swift
+
+# The build products' directory; `=` so swift is asked only by the targets that use it.
+BIN = $(shell $(SWIFT) build --show-bin-path 2>/dev/null || echo .build/debug)
+# The runtime directory scripts/run-local.sh used last (it may move to /tmp when the path is long).
+RUNTIME_DIR = $(shell cat .local/runtime-dir 2>/dev/null || echo '$(CURDIR)/.local/run')
+
+.PHONY: all deps run chat build test lint format bench clean
+
+all: build
+
+deps:
+	scripts/install-deps.sh
+
+run: deps
+	scripts/run-local.sh
+
+chat:
+	@test -x '$(BIN)/autonousctl' || { echo "make chat: $(BIN)/autonousctl is not built yet; start 'make run' first" >&2; exit 1; }
+	'$(BIN)/autonousctl' --socket '$(RUNTIME_DIR)/control.sock' chat
+
+build: deps
+	$(SWIFT) build
+
+# Formatting lint, then the fixtures' self-test (fast, and every integration test depends on the fakes), then the Swift suites.
+# No --parallel: the integration tests spawn daemons; Swift Testing already runs tests concurrently in-process.
+test: deps
+	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
+	python3 Tests/Fixtures/test_fakes.py
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+lint:
+	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
+
+format:
+	$(SWIFT) format format --in-place --recursive Sources Tests Package.swift
+
+bench:
+	@echo "no benchmarks yet (they arrive with the sandbox and tool issues)"
+
+clean:
+	@dir=$$(cat .local/runtime-dir 2>/dev/null || true); \
+	case "$$dir" in /tmp/autonous-run.*) rm -rf "$$dir" ;; esac
+	rm -rf .build .local

@@ -1,0 +1,160 @@
+import AutonousCore
+import Foundation
+import GRDB
+
+/// A real autonous-supervisord started on a temporary state directory, with its stderr (and the worker's) in a file.
+final class Daemon: @unchecked Sendable {
+    let directory: TemporaryDirectory
+    let process = Process()
+    let environment: [String: String]
+    let logPath: String
+
+    var stateDirectory: String { directory.path + "/state" }
+    var runtimeDirectory: String { directory.path + "/run" }
+    var controlSocket: String { runtimeDirectory + "/control.sock" }
+
+    /// The environment a test daemon gets: fast timings, and the fakes when given.
+    static func baseEnvironment(directory: String, fakes: Fakes?, telegram: Bool) -> [String: String] {
+        var environment: [String: String] = [
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "AUTONOUS_STATE_DIR": directory + "/state",
+            "AUTONOUS_RUNTIME_DIR": directory + "/run",
+            "AUTONOUS_CONFIG_DIR": directory + "/etc",
+            "AUTONOUS_WORKER_BIN": TestPaths.binary("autonous-worker"),
+            "AUTONOUS_LOG": "stderr",
+            "AUTONOUS_LOG_LEVEL": "debug",
+            "AUTONOUS_WORKER_HEARTBEAT_INTERVAL": "200ms",
+            "AUTONOUS_WORKER_HEARTBEAT_TIMEOUT": "5s",
+            "AUTONOUS_WORKER_READY_TIMEOUT": "20s",
+            "AUTONOUS_WORKER_STOP_TIMEOUT": "3s",
+            "AUTONOUS_RESTART_BACKOFF_INITIAL": "100ms",
+            "AUTONOUS_RESTART_BACKOFF_MAX": "2s",
+            "AUTONOUS_RETRY_BASE_DELAY": "20ms",
+            "AUTONOUS_RETRY_MAX_DELAY": "200ms",
+            "AUTONOUS_TELEGRAM_POLL_TIMEOUT": "1s",
+        ]
+        if let fakes {
+            environment["OPENAI_API_KEY"] = Fakes.openAIKey
+            environment["AUTONOUS_OPENAI_BASE_URL"] = fakes.openAIURL
+            environment["AUTONOUS_MODEL"] = "gpt-fake"
+            if telegram {
+                environment["AUTONOUS_TELEGRAM_TOKEN"] = Fakes.telegramToken
+                environment["AUTONOUS_TELEGRAM_API_URL"] = fakes.telegramURL
+                environment["AUTONOUS_TELEGRAM_ALLOWED_USERS"] = "111,222"
+            }
+        }
+        return environment
+    }
+
+    /// Starts the supervisor. `overrides` replace or (with nil) remove variables of the base environment.
+    init(fakes: Fakes? = nil, telegram: Bool = true, overrides: [String: String?] = [:]) throws {
+        directory = try TemporaryDirectory()
+        var environment = Self.baseEnvironment(directory: directory.path, fakes: fakes, telegram: telegram)
+        for (key, value) in overrides { environment[key] = value }
+        self.environment = environment
+        logPath = directory.path + "/daemon.log"
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        process.executableURL = URL(fileURLWithPath: TestPaths.binary("autonous-supervisord"))
+        process.environment = environment
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+    }
+
+    deinit {
+        stop()
+    }
+
+    /// SIGTERM, then waits (bounded) for a clean exit; SIGKILL if it does not come.
+    @discardableResult
+    func stop(timeout: Duration = .seconds(20)) -> Int32? {
+        guard process.isRunning else { return process.terminationStatus }
+        process.terminate()
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning && ContinuousClock.now < deadline { usleep(20_000) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            return nil
+        }
+        return process.terminationStatus
+    }
+
+    var log: String {
+        (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+    }
+
+    /// GetStatus over the control socket with our client; nil while the socket is not up.
+    func status() -> ControlInterface.Status? {
+        guard let client = try? VarlinkClient(path: controlSocket) else { return nil }
+        defer { client.close() }
+        return try? client.call("io.autonous.Control.GetStatus", NoParameters(), as: ControlInterface.Status.self)
+    }
+
+    /// Waits until the worker is ready; returns its status.
+    func waitUntilReady(timeout: Duration = .seconds(60)) async -> ControlInterface.Status? {
+        var last: ControlInterface.Status?
+        _ = await eventually(timeout: timeout) {
+            last = status()
+            return last?.worker.state == "ready"
+        }
+        return last?.worker.state == "ready" ? last : nil
+    }
+
+    /// Opens the daemon's database (read and write: tests also check the append-only triggers).
+    func database() throws -> AppDatabase {
+        try AppDatabase(path: stateDirectory + "/autonous.db")
+    }
+
+    func events(_ type: String? = nil) throws -> [EventRecord] {
+        let all = try EventLog(database: try database()).events(limit: 100_000)
+        guard let type else { return all }
+        return all.filter { $0.type == type }
+    }
+
+    /// Runs autonousctl against this daemon; returns exit status and output.
+    func autonousctl(_ arguments: [String], stdin: String? = nil) throws -> (
+        status: Int32, stdout: String, stderr: String
+    ) {
+        try runProcess(
+            TestPaths.binary("autonousctl"), ["--socket", controlSocket] + arguments, environment: [:], stdin: stdin)
+    }
+}
+
+/// Runs a program to completion (bounded to 120 s) and returns its exit status and output.
+func runProcess(
+    _ executable: String, _ arguments: [String], environment: [String: String], stdin: String? = nil,
+    timeout: Duration = .seconds(120)
+) throws -> (status: Int32, stdout: String, stderr: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    if executable.hasSuffix("autonousctl") && !arguments.contains("--socket") {
+        process.arguments = arguments
+    } else {
+        process.arguments = arguments
+    }
+    process.environment = environment.isEmpty ? ["PATH": "/usr/bin:/bin"] : environment
+    let directory = try TemporaryDirectory()
+    let outPath = directory.path + "/out"
+    let errPath = directory.path + "/err"
+    FileManager.default.createFile(atPath: outPath, contents: nil)
+    FileManager.default.createFile(atPath: errPath, contents: nil)
+    process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+    process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+    let input = Pipe()
+    process.standardInput = input
+    try process.run()
+    if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+    try input.fileHandleForWriting.close()
+    let deadline = ContinuousClock.now + timeout
+    while process.isRunning && ContinuousClock.now < deadline { usleep(10_000) }
+    if process.isRunning {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+    let out = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+    let err = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+    return (process.terminationStatus, out, err)
+}

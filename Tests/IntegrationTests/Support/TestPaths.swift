@@ -1,0 +1,45 @@
+import Foundation
+
+/// Where the built executables and the test fixtures are.
+enum TestPaths {
+    /// The package root, from this file's path.
+    static let packageRoot: String = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0 ..< 4 { url.deleteLastPathComponent() }
+        return url.path
+    }()
+
+    /// The directory holding autonous-supervisord and friends: `$AUTONOUS_TEST_BIN_DIR` or `.build/debug`.
+    static var binDirectory: String {
+        ProcessInfo.processInfo.environment["AUTONOUS_TEST_BIN_DIR"] ?? packageRoot + "/.build/debug"
+    }
+
+    static func binary(_ name: String) -> String { binDirectory + "/" + name }
+
+    static func fixture(_ name: String) -> String { packageRoot + "/Tests/Fixtures/" + name }
+}
+
+/// A private temporary directory with a short path (unix socket paths are limited), removed on deinit.
+final class TemporaryDirectory: @unchecked Sendable {
+    let path: String
+
+    init() throws {
+        var template = Array("/tmp/aut-XXXXXX".utf8CString)
+        guard let result = mkdtemp(&template) else { throw POSIXError(.EIO) }
+        path = String(cString: result)
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}
+
+/// Polls `condition` every 50 ms until it holds or `timeout` passes; returns whether it held.
+func eventually(timeout: Duration = .seconds(30), _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+    return try await condition()
+}
