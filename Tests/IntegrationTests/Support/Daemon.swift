@@ -108,7 +108,9 @@ final class Daemon: @unchecked Sendable {
         try AppDatabase(path: stateDirectory + "/autonous.db")
     }
 
+    /// The events so far, or none while the supervisor has not created the database yet.
     func events(_ type: String? = nil) throws -> [EventRecord] {
+        guard FileManager.default.fileExists(atPath: stateDirectory + "/autonous.db") else { return [] }
         let all = try EventLog(database: try database()).events(limit: 100_000)
         guard let type else { return all }
         return all.filter { $0.type == type }
@@ -118,8 +120,8 @@ final class Daemon: @unchecked Sendable {
     func autonousctl(_ arguments: [String], stdin: String? = nil) throws -> (
         status: Int32, stdout: String, stderr: String
     ) {
-        try runProcess(
-            TestPaths.binary("autonousctl"), ["--socket", controlSocket] + arguments, environment: [:], stdin: stdin)
+        let command = Array(arguments.prefix(1)) + ["--socket", controlSocket] + arguments.dropFirst()
+        return try runProcess(TestPaths.binary("autonousctl"), command, environment: [:], stdin: stdin)
     }
 }
 
@@ -130,11 +132,7 @@ func runProcess(
 ) throws -> (status: Int32, stdout: String, stderr: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
-    if executable.hasSuffix("autonousctl") && !arguments.contains("--socket") {
-        process.arguments = arguments
-    } else {
-        process.arguments = arguments
-    }
+    process.arguments = arguments
     process.environment = environment.isEmpty ? ["PATH": "/usr/bin:/bin"] : environment
     let directory = try TemporaryDirectory()
     let outPath = directory.path + "/out"
