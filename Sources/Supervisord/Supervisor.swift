@@ -77,7 +77,9 @@ struct Supervisor {
                     service: WatchdogService(notifier: notifier, interval: interval),
                     successTerminationBehavior: .ignore))
         }
-        var groupConfiguration = ServiceGroupConfiguration(services: services, logger: logger)
+        var lifecycleLogger = logger
+        lifecycleLogger.logLevel = max(logger.logLevel, .info)
+        var groupConfiguration = ServiceGroupConfiguration(services: services, logger: lifecycleLogger)
         groupConfiguration.gracefulShutdownSignals = [.sigterm, .sigint]
         groupConfiguration.cancellationSignals = [.sigquit]
         groupConfiguration.maximumGracefulShutdownDuration = configuration.workerStopTimeout + .seconds(5)

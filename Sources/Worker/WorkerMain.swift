@@ -109,7 +109,10 @@ enum WorkerMain {
                 "worker.pid": "\(getpid())", "telegram.enabled": "\(configuration.telegramEnabled)",
                 "model.configured": "\(configuration.modelConfigured)", "model.name": "\(configuration.model)",
             ])
-        var groupConfiguration = ServiceGroupConfiguration(services: services, logger: logger)
+        // The service group's own debug lines describe each service with all its properties: keep them out.
+        var lifecycleLogger = logger
+        lifecycleLogger.logLevel = max(logger.logLevel, .info)
+        var groupConfiguration = ServiceGroupConfiguration(services: services, logger: lifecycleLogger)
         groupConfiguration.gracefulShutdownSignals = [.sigterm, .sigint]
         groupConfiguration.maximumGracefulShutdownDuration = .seconds(5)
         try await ServiceGroup(configuration: groupConfiguration).run()

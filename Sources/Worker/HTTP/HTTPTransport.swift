@@ -47,6 +47,15 @@ final class HTTPTransport: Sendable {
     func send(_ request: URLRequest, timeout: Duration) async throws(TransportError) -> HTTPResponse {
         var request = request
         request.timeoutInterval = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
+        // A request with a body never rides a reused keep-alive connection. When a server drops a reused
+        // connection without answering, libcurl re-sends the request on a new one, but FoundationNetworking cannot
+        // rewind the body: the retry stalls until the timeout and then goes out empty (seen against the fake Bot
+        // API, with httpBody and with upload(for:from:) alike: a 30 s hang, then "400 message text is empty").
+        // On a fresh connection the drop fails at once and our own retry policy takes over. Bodiless requests
+        // (getUpdates) keep reusing connections.
+        if request.httpBody != nil {
+            request.setValue("close", forHTTPHeaderField: "Connection")
+        }
         do {
             let (data, response) = try await session.data(for: request)
             guard let http = response as? HTTPURLResponse else {

@@ -9,19 +9,39 @@ struct TelegramClient: Sendable {
     let token: Secret
     let transport: HTTPTransport
 
+    /// Methods with small parameters, sent as GET with a query string so they reuse connections safely.
+    static let queryMethods: Set<String> = ["getUpdates", "getMe", "sendChatAction", "answerCallbackQuery"]
+
     /// Calls a method and returns its `result`.
+    ///
+    /// getUpdates and other small calls go as GET with the parameters in the query (each value JSON-encoded where
+    /// it is not a plain string or number, as the Bot API accepts); the rest as POST with a JSON body.
     ///
     /// - Parameter timeout: the whole exchange; for getUpdates, the long-poll timeout plus a margin.
     func call(_ method: String, _ parameters: [String: JSONValue], timeout: Duration) async throws(TelegramError)
         -> JSONValue
     {
-        guard let url = URL(string: "\(apiURL.absoluteString)/bot\(token.value)/\(method)") else {
+        guard var components = URLComponents(string: "\(apiURL.absoluteString)/bot\(token.value)/\(method)") else {
             throw .malformed("cannot build the URL for \(method)")
         }
+        let asQuery = Self.queryMethods.contains(method)
+        if asQuery {
+            components.queryItems = parameters.sorted { $0.key < $1.key }.map { key, value in
+                switch value {
+                case .string(let text): URLQueryItem(name: key, value: text)
+                default: URLQueryItem(name: key, value: value.jsonText)
+                }
+            }
+        }
+        guard let url = components.url else { throw .malformed("cannot build the URL for \(method)") }
         var request = URLRequest(url: url)
-        request.httpMethod = "POST"
-        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        request.httpBody = Data(JSONValue.object(parameters).jsonText.utf8)
+        if asQuery {
+            request.httpMethod = "GET"
+        } else {
+            request.httpMethod = "POST"
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            request.httpBody = Data(JSONValue.object(parameters).jsonText.utf8)
+        }
         let response: HTTPResponse
         do {
             response = try await transport.send(request, timeout: timeout)
