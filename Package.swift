@@ -61,7 +61,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "AutonousCoreTests", dependencies: ["AutonousCore"]),
+        .testTarget(
+            name: "AutonousCoreTests",
+            dependencies: ["AutonousCore", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        .testTarget(name: "SupervisordTests", dependencies: ["Supervisord", "AutonousCore"]),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "AutonousCore"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["AutonousCore", .product(name: "GRDB", package: "GRDB.swift")]

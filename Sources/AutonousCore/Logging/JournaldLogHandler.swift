@@ -114,19 +114,25 @@ public final class JournaldSink: Sendable {
         return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFSOCK
     }
 
-    /// Sends one entry; entries over the datagram limit go through a sealed memfd. Failures are dropped silently:
-    /// logging must never take the daemon down.
+    /// Entries larger than this go as a memfd rather than one datagram (the kernel's own limit depends on the
+    /// host's wmem_max, so a fixed threshold keeps the behaviour the same everywhere).
+    public static let datagramLimit = 128 * 1024
+
+    /// Sends one entry; entries over the datagram limit, or that the kernel refuses as too large, go through a
+    /// sealed memfd. Failures are dropped silently: logging must never take the daemon down.
     public func send(_ entry: Data) {
         guard var address = try? UnixSocket.socketAddress(socketPath) else { return }
         let length = socklen_t(MemoryLayout<sockaddr_un>.size)
-        let sent = entry.withUnsafeBytes { bytes in
-            withUnsafePointer(to: &address) { pointer in
-                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { addr in
-                    sendto(fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL), addr, length)
+        if entry.count <= Self.datagramLimit {
+            let sent = entry.withUnsafeBytes { bytes in
+                withUnsafePointer(to: &address) { pointer in
+                    pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { addr in
+                        sendto(fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL), addr, length)
+                    }
                 }
             }
+            guard sent < 0, errno == EMSGSIZE || errno == ENOBUFS else { return }
         }
-        guard sent < 0, errno == EMSGSIZE || errno == ENOBUFS else { return }
         let memfd = cl_memfd_create("journal-entry")
         guard memfd >= 0 else { return }
         defer { close(memfd) }

@@ -1,0 +1,126 @@
+import Foundation
+import Testing
+
+@testable import AutonousCore
+
+@Suite struct ConfigurationTests {
+    let base = ["AUTONOUS_STATE_DIR": "/tmp/s", "AUTONOUS_RUNTIME_DIR": "/tmp/r", "AUTONOUS_CONFIG_DIR": "/tmp/c"]
+
+    private func configuration(_ extra: [String: String]) throws -> Configuration {
+        try Configuration(environment: base.merging(extra) { _, new in new })
+    }
+
+    private func failure(_ extra: [String: String]) -> ConfigurationError? {
+        do {
+            _ = try configuration(extra)
+            return nil
+        } catch {
+            return error as? ConfigurationError
+        }
+    }
+
+    @Test func defaultsAreTheDocumentedOnes() throws {
+        let configuration = try Configuration(environment: [:])
+        #expect(configuration.stateDirectory == "/var/lib/autonous")
+        #expect(configuration.runtimeDirectory == "/run/autonous")
+        #expect(configuration.configDirectory == "/etc/autonous")
+        #expect(configuration.telegramEnabled == false)
+        #expect(configuration.telegramAPIURL.absoluteString == "https://api.telegram.org")
+        #expect(configuration.openAIBaseURL.absoluteString == "https://api.openai.com/v1")
+        #expect(configuration.modelConfigured == false)
+        #expect(configuration.controlSocketPath == "/run/autonous/control.sock")
+        #expect(configuration.workerSocketPath == "/run/autonous/worker.sock")
+        #expect(configuration.workerHeartbeatTimeout == .seconds(30))
+        #expect(configuration.retryAttempts == 5)
+    }
+
+    @Test func telegramIsOnWhenATokenAndUsersAreGiven() throws {
+        let configuration = try configuration([
+            "AUTONOUS_TELEGRAM_TOKEN": "123:ABC-def_g", "AUTONOUS_TELEGRAM_ALLOWED_USERS": "12, 34,12",
+            "AUTONOUS_TELEGRAM_ADMINS": "34",
+        ])
+        #expect(configuration.telegramEnabled)
+        #expect(configuration.telegramAllowedUsers == [12, 34])
+        #expect(configuration.telegramAdmins == [34])
+        #expect("\(configuration.telegramToken as Any)".contains("123:ABC") == false)
+    }
+
+    @Test func aTokenWithoutAllowedUsersFailsClosed() {
+        let error = failure(["AUTONOUS_TELEGRAM_TOKEN": "123:abc"])
+        #expect(error?.variable == "AUTONOUS_TELEGRAM_ALLOWED_USERS")
+        #expect(error?.message.contains("refuses to run an open bot") == true)
+    }
+
+    @Test func telegramOnWithoutTokenNamesTheToken() {
+        #expect(failure(["AUTONOUS_TELEGRAM": "on"])?.variable == "AUTONOUS_TELEGRAM_TOKEN")
+    }
+
+    @Test func telegramOffIgnoresTheToken() throws {
+        let configuration = try configuration(["AUTONOUS_TELEGRAM": "off", "AUTONOUS_TELEGRAM_TOKEN": "1:a"])
+        #expect(configuration.telegramEnabled == false)
+    }
+
+    @Test(arguments: [
+        ("AUTONOUS_TELEGRAM_ALLOWED_USERS", "12,abc", "'abc' is not one"),
+        ("AUTONOUS_TELEGRAM_ALLOWED_USERS", "-5", "'-5' is not one"),
+        ("AUTONOUS_STATE_DIR", "var/lib", "must be an absolute path"),
+        ("AUTONOUS_RUNTIME_DIR", "/run/../etc", "must not contain '..'"),
+        ("AUTONOUS_TELEGRAM_API_URL", "api.telegram.org", "must be an http:// or https:// URL"),
+        ("AUTONOUS_MODEL", "gpt 4", "without spaces"),
+        ("AUTONOUS_RETRY_ATTEMPTS", "0", "from 1 to 100"),
+        ("AUTONOUS_WORKER_HEARTBEAT_INTERVAL", "5 seconds", "must be a duration"),
+        ("AUTONOUS_TELEGRAM", "maybe", "must be one of auto, on, off"),
+        ("AUTONOUS_WORKER_BIN", "autonous-worker", "must be an absolute path"),
+    ])
+    func invalidValuesNameTheVariableAndSayWhy(_ variable: String, _ value: String, _ reason: String) {
+        let error = failure([variable: value])
+        #expect(error?.variable == variable)
+        #expect(error?.message.contains(reason) == true, "\(error?.message ?? "no error")")
+    }
+
+    @Test func anAdminMustAlsoBeAnAllowedUser() {
+        let error = failure([
+            "AUTONOUS_TELEGRAM_TOKEN": "1:a", "AUTONOUS_TELEGRAM_ALLOWED_USERS": "1", "AUTONOUS_TELEGRAM_ADMINS": "2",
+        ])
+        #expect(error?.variable == "AUTONOUS_TELEGRAM_ADMINS")
+    }
+
+    @Test func heartbeatTimeoutMustExceedTheInterval() {
+        let error = failure(["AUTONOUS_WORKER_HEARTBEAT_INTERVAL": "5s", "AUTONOUS_WORKER_HEARTBEAT_TIMEOUT": "5s"])
+        #expect(error?.variable == "AUTONOUS_WORKER_HEARTBEAT_TIMEOUT")
+    }
+
+    @Test func secretsComeFromSystemdCredentialsWhenNotInTheEnvironment() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString).path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try "42:credential-token\n".write(toFile: directory + "/telegram-token", atomically: true, encoding: .utf8)
+        try "sk-from-credential".write(toFile: directory + "/openai-api-key", atomically: true, encoding: .utf8)
+        let configuration = try configuration([
+            "CREDENTIALS_DIRECTORY": directory, "AUTONOUS_TELEGRAM_ALLOWED_USERS": "7",
+        ])
+        #expect(configuration.telegramToken?.value == "42:credential-token")
+        #expect(configuration.openAIKey?.value == "sk-from-credential")
+        #expect(configuration.telegramEnabled)
+        #expect(configuration.modelConfigured)
+    }
+
+    @Test func aLocalServerWithoutKeyCountsAsConfigured() throws {
+        let configuration = try configuration(["AUTONOUS_OPENAI_BASE_URL": "http://127.0.0.1:8080/v1/"])
+        #expect(configuration.modelConfigured)
+        #expect(configuration.openAIBaseURL.absoluteString == "http://127.0.0.1:8080/v1")
+    }
+
+    @Test(arguments: [
+        ("250ms", Duration.milliseconds(250)), ("5s", .seconds(5)), ("2m", .seconds(120)), ("1h", .seconds(3600)),
+        ("1.5", .milliseconds(1500)), ("0", .zero),
+    ])
+    func durationsParse(_ text: String, _ expected: Duration) {
+        #expect(EnvironmentReader.parseDuration(text) == expected)
+    }
+
+    @Test(arguments: ["", "5 s", "-1s", "abc", "1d", "nan"])
+    func badDurationsAreRejected(_ text: String) {
+        #expect(EnvironmentReader.parseDuration(text) == nil)
+    }
+}

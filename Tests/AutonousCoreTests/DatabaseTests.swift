@@ -1,0 +1,166 @@
+import Foundation
+import GRDB
+import Testing
+
+@testable import AutonousCore
+
+/// A database in a fresh temporary directory, removed afterwards.
+final class TemporaryDatabase {
+    let directory: String
+    let database: AppDatabase
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("db-" + UUID().uuidString).path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        database = try AppDatabase(path: directory + "/autonous.db")
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+@Suite struct DatabaseTests {
+    private func update(_ id: Int64, user: Int64 = 1, text: String = "hi") -> NewInboxItem {
+        NewInboxItem(
+            updateID: id, kind: "message", chatID: user, userID: user, text: text,
+            payload: #"{"update_id":\#(id)}"#)
+    }
+
+    @Test func theOffsetIsOnePastTheHighestStoredUpdate() throws {
+        let fixture = try TemporaryDatabase()
+        let inbox = Inbox(database: fixture.database)
+        #expect(try inbox.nextOffset() == nil)
+        let stored = try inbox.store([update(10), update(12), update(11)])
+        #expect(stored.map(\.updateID) == [10, 12, 11])
+        #expect(try inbox.nextOffset() == 13)
+        // A re-delivered update is not stored twice.
+        #expect(try inbox.store([update(12), update(13)]).map(\.updateID) == [13])
+        #expect(try inbox.counts() == InboxCounts(queued: 4))
+    }
+
+    @Test func claimingTakesTheOldestAndCountsAttempts() throws {
+        let fixture = try TemporaryDatabase()
+        let inbox = Inbox(database: fixture.database)
+        _ = try inbox.store([update(1, text: "first"), update(2, text: "second")])
+        let first = try #require(try inbox.claimNext(runID: "run-a"))
+        #expect(first.text == "first")
+        #expect(first.status == .inProgress)
+        #expect(first.attempts == 1)
+        #expect(first.runID == "run-a")
+        // A crash leaves it in progress; the next worker requeues it and it is claimed again, attempt 2.
+        #expect(try inbox.requeueInterrupted() == 1)
+        let again = try #require(try inbox.claimNext(runID: "run-b"))
+        #expect(again.id == first.id)
+        #expect(again.attempts == 2)
+        try inbox.finish(again.id, status: .done, outcome: "answered")
+        #expect(try inbox.claimNext(runID: "run-c")?.text == "second")
+        #expect(try inbox.claimNext(runID: "run-d") == nil)
+        #expect(try inbox.counts() == InboxCounts(queued: 0, inProgress: 1, failed: 0, done: 1))
+    }
+
+    @Test func outboxChunksAreSentOnceEach() throws {
+        let fixture = try TemporaryDatabase()
+        let inbox = Inbox(database: fixture.database)
+        _ = try inbox.store([update(1)])
+        let item = try #require(try inbox.claimNext(runID: "r"))
+        let outbox = Outbox(database: fixture.database)
+        #expect(try outbox.hasReply(forInbox: item.id) == false)
+        try fixture.database.pool.write { db in
+            try Outbox.enqueue(db, inboxID: item.id, conversationID: "telegram:1", chatID: 1, chunks: ["a", "b"])
+        }
+        #expect(try outbox.hasReply(forInbox: item.id))
+        let pending = try outbox.pending(forInbox: item.id)
+        #expect(pending.map(\.text) == ["a", "b"])
+        try outbox.markSent(pending[0].id, telegramMessageID: 77)
+        try outbox.markAttemptFailed(pending[1].id, error: "HTTP 500", final: false)
+        let left = try outbox.pending(forInbox: item.id)
+        #expect(left.map(\.text) == ["b"])
+        #expect(left.first?.attempts == 1)
+        // The same chunk cannot be queued twice for one inbox row.
+        #expect(throws: DatabaseError.self) {
+            try fixture.database.pool.write { db in
+                try Outbox.enqueue(db, inboxID: item.id, conversationID: "telegram:1", chatID: 1, chunks: ["again"])
+            }
+        }
+    }
+
+    @Test func aRetriedInboxRowStoresItsUserMessageOnce() throws {
+        let fixture = try TemporaryDatabase()
+        _ = try Inbox(database: fixture.database).store([update(1)])
+        let inboxID = try #require(try Inbox(database: fixture.database).claimNext(runID: "r")?.id)
+        for _ in 0 ..< 2 {
+            try fixture.database.pool.write { db in
+                try ConversationStore.append(
+                    db, conversationID: "c", role: .user, content: "hello", inboxID: inboxID, runID: "r")
+            }
+        }
+        try fixture.database.pool.write { db in
+            try ConversationStore.append(
+                db, conversationID: "c", role: .assistant, content: "hi!", inboxID: inboxID, runID: "r")
+            try ConversationStore.append(
+                db, conversationID: "c", role: .user, content: "local", inboxID: nil, runID: nil)
+            try ConversationStore.append(
+                db, conversationID: "other", role: .user, content: "x", inboxID: nil, runID: nil)
+        }
+        let store = ConversationStore(database: fixture.database)
+        #expect(
+            try store.recent(conversationID: "c", limit: 10)
+                == [
+                    .init(role: .user, content: "hello"), .init(role: .assistant, content: "hi!"),
+                    .init(role: .user, content: "local"),
+                ])
+        #expect(try store.recent(conversationID: "c", limit: 1) == [.init(role: .user, content: "local")])
+        #expect(
+            try store.recent(conversationID: "c", limit: 10, excludingInbox: inboxID) == [
+                .init(role: .user, content: "local")
+            ])
+    }
+
+    @Test func eventsKeepTheirTreeAndCannotBeChangedOrDeleted() throws {
+        let fixture = try TemporaryDatabase()
+        let log = EventLog(database: fixture.database)
+        let root = try log.append("process.started", payload: ["pid": .int(1)])
+        let context = EventContext(parentID: root, runID: "run-1", conversationID: "local:ops")
+        let child = try log.append("agent.started", context, payload: ["text": .string("a \"quoted\" line\nand more")])
+        let events = try log.events()
+        #expect(events.map(\.id) == [root, child])
+        #expect(events[1].parentID == root)
+        #expect(events[1].runID == "run-1")
+        #expect(events[1].payload["text"] == .string("a \"quoted\" line\nand more"))
+        #expect(try log.events(runID: "run-1").count == 1)
+        #expect(try log.events(typePrefix: "process.").count == 1)
+        #expect(try log.events(typePrefix: "%").isEmpty)
+        #expect(throws: DatabaseError.self) {
+            try fixture.database.pool.write { db in try db.execute(sql: "UPDATE events SET payload = '{}'") }
+        }
+        #expect(throws: DatabaseError.self) {
+            try fixture.database.pool.write { db in
+                try db.execute(sql: "DELETE FROM events WHERE id = ?", arguments: [child])
+            }
+        }
+        #expect(throws: DatabaseError.self) {
+            try fixture.database.pool.write { db in
+                try db.execute(sql: "INSERT INTO events (ts_ms, type, payload) VALUES (1, 'x', 'not json')")
+            }
+        }
+        #expect(try log.events().count == 2)
+    }
+
+    @Test func reopeningMigratesNothingTwiceAndUsesWAL() throws {
+        let fixture = try TemporaryDatabase()
+        _ = try EventLog(database: fixture.database).append("one")
+        let reopened = try AppDatabase(path: fixture.directory + "/autonous.db")
+        #expect(try EventLog(database: reopened).events().count == 1)
+        let mode = try reopened.pool.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }
+        #expect(mode == "wal")
+    }
+
+    @Test func anUnopenableDatabaseSaysWhichPath() {
+        #expect {
+            _ = try AppDatabase(path: "/proc/definitely/not/here.db")
+        } throws: { error in
+            (error as? AutonousError)?.message.contains("/proc/definitely/not/here.db") == true
+        }
+    }
+}
