@@ -153,7 +153,8 @@ final class DatagramSocket {
                         // struct cmsghdr { size_t len; int level; int type; } then the fd.
                         let level = controlPointer.load(fromByteOffset: 8, as: Int32.self)
                         let type = controlPointer.load(fromByteOffset: 12, as: Int32.self)
-                        if level == SOL_SOCKET && type == 1 /* SCM_RIGHTS */ {
+                        // 1 is SCM_RIGHTS.
+                        if level == SOL_SOCKET && type == 1 {
                             descriptor = controlPointer.load(fromByteOffset: 16, as: Int32.self)
                         }
                     }

@@ -123,10 +123,11 @@ private struct TestInterface: VarlinkInterfaceHandler {
 
     @Test func aRefusedPeerGetsPermissionDenied() throws {
         let refusals = Mutex(0)
-        try withServer(authorize: { peer in
+        let refuse: VarlinkServer.Authorizer = { peer in
             refusals.withLock { $0 += 1 }
             return "uid \(peer.uid) may not"
-        }) { path in
+        }
+        try withServer(authorize: refuse) { path in
             let client = try VarlinkClient(path: path)
             defer { client.close() }
             #expect(throws: VarlinkError.permissionDenied()) {
