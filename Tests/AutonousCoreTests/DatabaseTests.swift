@@ -164,3 +164,19 @@ final class TemporaryDatabase {
         }
     }
 }
+
+@Suite struct ConcurrentMigrationTests {
+    @Test func manyOpenersOfAFreshDatabaseAllSucceed() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mig-" + UUID().uuidString).path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/autonous.db"
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0 ..< 8 {
+                group.addTask { _ = try AppDatabase(path: path) }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try EventLog(database: try AppDatabase(path: path)).events().isEmpty)
+    }
+}

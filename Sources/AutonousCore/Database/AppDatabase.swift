@@ -1,10 +1,16 @@
 import Foundation
 import GRDB
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The one SQLite database of a state directory: WAL, a busy timeout, and the schema migrations.
 ///
-/// The supervisor and the worker open the same file; both run the migrator, which applies what is missing inside one
-/// write transaction, so whichever starts first migrates and the other finds nothing to do.
+/// The supervisor and the worker (and `autonousctl`, tests, operators' sqlite3) open the same file. GRDB's migrator
+/// decides what to apply before it takes SQLite's write lock, so two processes migrating at once could both try
+/// the same CREATE TABLE; an flock on `<path>.migrate-lock` makes migration one process at a time, and the second
+/// finds nothing left to do.
 public final class AppDatabase: Sendable {
     /// The pool every repository reads and writes through.
     public let pool: DatabasePool
@@ -24,10 +30,21 @@ public final class AppDatabase: Sendable {
         }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
-            try Self.migrator.migrate(pool)
+            try Self.withMigrationLock(path: path) { try Self.migrator.migrate(pool) }
         } catch {
             throw AutonousError(.database, "cannot open the database \(path)", cause: error)
         }
+    }
+
+    /// Runs `body` holding an exclusive flock shared by every process that opens this database.
+    static func withMigrationLock(path: String, _ body: () throws -> Void) throws {
+        let lockPath = path + ".migrate-lock"
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw Errno(errno, "open \(lockPath)") }
+        defer { close(fd) }
+        try retryingSyscall("flock \(lockPath)") { flock(fd, LOCK_EX) }
+        defer { flock(fd, LOCK_UN) }
+        try body()
     }
 
     /// Milliseconds since the Unix epoch, the time unit of every `*_ms` column.
