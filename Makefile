@@ -19,7 +19,7 @@ run: deps
 
 chat:
 	@test -x '$(BIN)/autonousctl' || { echo "make chat: $(BIN)/autonousctl is not built yet; start 'make run' first" >&2; exit 1; }
-	'$(BIN)/autonousctl' --socket '$(RUNTIME_DIR)/control.sock' chat
+	'$(BIN)/autonousctl' chat --socket '$(RUNTIME_DIR)/control.sock'
 
 build: deps
 	$(SWIFT) build

@@ -66,7 +66,7 @@ run-local: state in $AUTONOUS_STATE_DIR, sockets in $AUTONOUS_RUNTIME_DIR
 run-local: telegram $telegram
 run-local: model $model
 Open a second terminal in $root and run: make chat
-  (or: $bin/autonousctl --socket $AUTONOUS_RUNTIME_DIR/control.sock chat)
+  (or: $bin/autonousctl chat --socket $AUTONOUS_RUNTIME_DIR/control.sock)
 EOF
 
 exec "$bin/autonous-supervisord"

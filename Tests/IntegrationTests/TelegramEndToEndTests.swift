@@ -12,7 +12,8 @@ struct TelegramEndToEndTests {
         #expect(await daemon.waitUntilReady() != nil, "worker never became ready:\n\(daemon.log)")
 
         try await fakes.sendUserMessage(from: 999, text: "let me in")
-        try await fakes.sendUserMessage(from: 111, text: "hello there")
+        let last = try await fakes.sendUserMessage(from: 111, text: "hello there")
+        let lastUpdateID = try #require(last["update_id"]?.intValue)
         #expect(try await fakes.waitForSent(1), "no reply was sent:\n\(daemon.log)")
 
         let sent = try await fakes.sentMessages()
@@ -33,6 +34,21 @@ struct TelegramEndToEndTests {
         #expect(ignored.first?.payload["user_id"] == .int(999))
         try await Task.sleep(for: .milliseconds(500))
         #expect(try await fakes.sentMessages().count == 1, "the stranger must get nothing")
+
+        // The offset only moves past an update once it is stored: the first poll has none, later ones are one past
+        // the highest stored update, never beyond.
+        let offsetsStored = try await eventually(timeout: .seconds(10)) {
+            guard case .array(let offsets) = try await fakes.request(port: fakes.telegramPort, "GET", "/_fake/offsets")
+            else { return false }
+            return offsets.contains(.int(lastUpdateID + 1))
+        }
+        #expect(offsetsStored)
+        guard case .array(let offsets) = try await fakes.request(port: fakes.telegramPort, "GET", "/_fake/offsets")
+        else { return }
+        #expect(offsets.first == .null)
+        #expect(offsets.allSatisfy { ($0.intValue ?? 0) <= lastUpdateID + 1 })
+        let stored = try await database.pool.read { db in try Int.fetchOne(db, sql: "SELECT MAX(update_id) FROM inbox") }
+        #expect(stored.map(Int64.init) == lastUpdateID)
 
         // The model saw the system prompt first, then the user's message, with the key as a bearer token.
         let modelRequests = try await fakes.openAIRequests()
