@@ -37,7 +37,6 @@ let package = Package(
             name: "Supervisord",
             dependencies: [
                 "AutonousCore",
-                "CLinux",
                 "Sandbox",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -48,7 +47,6 @@ let package = Package(
             name: "Worker",
             dependencies: [
                 "AutonousCore",
-                "CLinux",
                 "Sandbox",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,5 +1,4 @@
 import AutonousCore
-import CLinux
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -13,8 +12,6 @@ import Glibc
 @main
 enum SupervisorMain {
     static func main() async {
-        // Signals may arrive blocked from whoever started us; systemd resets them, other parents may not.
-        cl_reset_signals()
         let arguments = CommandLine.arguments.dropFirst()
         if arguments.contains("--version") {
             print("autonous-supervisord \(AutonousVersion.current)")
@@ -28,20 +25,7 @@ enum SupervisorMain {
             exit(64)
         }
         let environment = ProcessInfo.processInfo.environment
-        let configuration: Configuration
-        do {
-            configuration = try Configuration(environment: environment)
-        } catch let error as ConfigurationError {
-            FileHandle.standardError.write(Data("<3>autonous-supervisord: \(error)\n".utf8))
-            exit(ConfigurationError.exitCode)
-        } catch {
-            FileHandle.standardError.write(Data("<3>autonous-supervisord: \(error)\n".utf8))
-            exit(ConfigurationError.exitCode)
-        }
-        LoggingSetup.bootstrap(
-            identifier: "autonous-supervisord", target: configuration.logTarget, level: configuration.logLevel)
-        Redactor.shared.register(configuration.telegramToken)
-        Redactor.shared.register(configuration.openAIKey)
+        let configuration = DaemonStartup.begin(identifier: "autonous-supervisord", environment: environment)
         let logger = Logger(label: "autonous.supervisord")
         do {
             try await Supervisor(configuration: configuration, environment: environment, logger: logger).run()

@@ -1,5 +1,4 @@
 import AutonousCore
-import CLinux
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -17,24 +16,12 @@ enum WorkerMain {
         """
 
     static func main() async {
-        // Signals may arrive blocked from whoever started us; systemd resets them, other parents may not.
-        cl_reset_signals()
         if CommandLine.arguments.dropFirst().first == "--version" {
             print("autonous-worker \(AutonousVersion.current)")
             return
         }
         let environment = ProcessInfo.processInfo.environment
-        let configuration: Configuration
-        do {
-            configuration = try Configuration(environment: environment)
-        } catch {
-            FileHandle.standardError.write(Data("<3>autonous-worker: \(error)\n".utf8))
-            exit(ConfigurationError.exitCode)
-        }
-        LoggingSetup.bootstrap(
-            identifier: "autonous-worker", target: configuration.logTarget, level: configuration.logLevel)
-        Redactor.shared.register(configuration.telegramToken)
-        Redactor.shared.register(configuration.openAIKey)
+        let configuration = DaemonStartup.begin(identifier: "autonous-worker", environment: environment)
         let revision = environment["AUTONOUS_REVISION"] ?? "unversioned"
         var logger = Logger(label: "autonous.worker")
         logger[metadataKey: "revision"] = "\(revision)"

@@ -47,7 +47,8 @@ struct TelegramEndToEndTests {
         else { return }
         #expect(offsets.first == .null)
         #expect(offsets.allSatisfy { ($0.intValue ?? 0) <= lastUpdateID + 1 })
-        let stored = try await database.pool.read { db in try Int.fetchOne(db, sql: "SELECT MAX(update_id) FROM inbox") }
+        let stored = try await database.pool.read { db in try Int.fetchOne(db, sql: "SELECT MAX(update_id) FROM inbox")
+        }
         #expect(stored.map(Int64.init) == lastUpdateID)
 
         // The model saw the system prompt first, then the user's message, with the key as a bearer token.
