@@ -34,6 +34,30 @@ struct FailureHandlingTests {
         daemon.stop()
     }
 
+    @Test func aReplyTelegramKeepsRefusingIsDeferredAndDeliveredOnceItRecovers() async throws {
+        let fakes = try Fakes()
+        // Six failures with three attempts per round: two rounds are deferred, the third delivers.
+        try await fakes.scriptTelegram("sendMessage", Array(repeating: .object(["status": .int(500)]), count: 6))
+        let daemon = try Daemon(fakes: fakes, overrides: ["AUTONOUS_RETRY_ATTEMPTS": "3"])
+        #expect(await daemon.waitUntilReady() != nil)
+        try await fakes.sendUserMessage(from: 111, text: "patience")
+        #expect(try await fakes.waitForSent(1), "\(daemon.log)")
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(try await fakes.sentMessages().count == 1)
+        #expect(try await fakes.sentMessages().first?["text"] == .string("echo: patience"))
+        #expect(try daemon.events("telegram.send.deferred").count == 2)
+        // The model was asked once: the stored reply was re-sent, not recomputed.
+        #expect(try await fakes.openAIRequests().count == 1)
+        let database = try daemon.database()
+        let row = try await database.pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT o.status, o.attempts, i.status AS inbox FROM outbox o JOIN inbox i ON i.id = o.inbox_id")
+        }
+        #expect(row?["status"] as String? == "sent")
+        #expect(row?["attempts"] as Int? == 3)
+        #expect(row?["inbox"] as String? == "done")
+        daemon.stop()
+    }
+
     @Test func telegramUnreachableIsRecordedWithoutLeakingTheToken() async throws {
         let fakes = try Fakes()
         // A port nothing listens on: connection refused.
