@@ -50,7 +50,9 @@ struct FailureHandlingTests {
         #expect(try await fakes.openAIRequests().count == 1)
         let database = try daemon.database()
         let row = try await database.pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT o.status, o.attempts, i.status AS inbox FROM outbox o JOIN inbox i ON i.id = o.inbox_id")
+            try Row.fetchOne(
+                db,
+                sql: "SELECT o.status, o.attempts, i.status AS inbox FROM outbox o JOIN inbox i ON i.id = o.inbox_id")
         }
         #expect(row?["status"] as String? == "sent")
         #expect(row?["attempts"] as Int? == 3)
