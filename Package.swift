@@ -65,6 +65,8 @@ let package = Package(
         ),
         .testTarget(name: "SupervisordTests", dependencies: ["Supervisord", "AutonousCore"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "AutonousCore"]),
+        // Containment cases of SANDBOX-TESTS.md, run against the real autonous-sandbox binary.
+        .testTarget(name: "SandboxTests", dependencies: ["Sandbox"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["AutonousCore", .product(name: "GRDB", package: "GRDB.swift")]

@@ -146,3 +146,31 @@ void cl_reset_signals(void) {
     signal(SIGINT, SIG_DFL);
     signal(SIGHUP, SIG_DFL);
 }
+
+int cl_capbset_read(int cap) {
+    int r = prctl(PR_CAPBSET_READ, (unsigned long)cap, 0, 0, 0);
+    return r < 0 ? -errno : r;
+}
+
+int cl_capbset_drop(int cap) { return prctl(PR_CAPBSET_DROP, (unsigned long)cap, 0, 0, 0) == 0 ? 0 : -errno; }
+
+int cl_cap_ambient_clear_all(void) {
+    return prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) == 0 ? 0 : -errno;
+}
+
+int cl_cap_ambient_is_set(int cap) {
+    int r = prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, (unsigned long)cap, 0, 0);
+    return r < 0 ? -errno : r;
+}
+
+int cl_set_no_new_privs(void) { return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 ? 0 : -errno; }
+
+int cl_get_no_new_privs(void) {
+    int r = prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0);
+    return r < 0 ? -errno : r;
+}
+
+int cl_get_seccomp_mode(void) {
+    int r = prctl(PR_GET_SECCOMP, 0, 0, 0, 0);
+    return r < 0 ? -errno : r;
+}

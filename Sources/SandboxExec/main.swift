@@ -1,3 +1,47 @@
 import Sandbox
 
-print("sandbox")
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// autonous-sandbox: a single-threaded launcher. No Foundation, no Dispatch, no async here or in Sandbox: the
+// namespace setup needs a process that has never started a second thread.
+
+var environment: [String: String] = [:]
+var pointer = environ
+while let entry = pointer.pointee {
+    let text = String(cString: entry)
+    if let equals = text.firstIndex(of: "=") {
+        environment[String(text[..<equals])] = String(text[text.index(after: equals)...])
+    }
+    pointer += 1
+}
+
+let arguments: LauncherArguments
+do {
+    arguments = try LauncherArguments.parse(Array(CommandLine.arguments.dropFirst()))
+} catch {
+    let line = "autonous-sandbox: \(error)\n"
+    _ = line.withCString { write(2, $0, strlen($0)) }
+    exit(125)
+}
+
+switch arguments.mode {
+case .help:
+    print(LauncherArguments.usage)
+case .check:
+    var ok = true
+    for finding in FeatureCheck.findings(simulateMissing: environment["AUTONOUS_SANDBOX_SIMULATE_MISSING"]) {
+        print("\(finding.available ? "ok     " : "MISSING") \(finding.feature): \(finding.detail)")
+        if !finding.available && finding.feature != "cgroups" { ok = false }
+    }
+    exit(ok ? 0 : 1)
+case .printProfile:
+    if let profile = arguments.profile { print(profile.json) }
+case .run(let command):
+    guard let profile = arguments.profile else { exit(125) }
+    let launcher = Launcher(
+        profile: profile, command: command, statusFD: arguments.statusFD, dieWithParent: arguments.dieWithParent,
+        environment: environment)
+    exit(launcher.run())
+}

@@ -2,6 +2,7 @@
 #define AUTONOUS_CLINUX_H
 #include <sys/types.h>
 #include <stdint.h>
+#include "CLinuxNamespaces.h"
 
 /// Reads SO_PEERCRED of a connected AF_UNIX socket. C because `struct ucred` is only declared with _GNU_SOURCE,
 /// which Swift's Glibc module does not define. Returns 0 or -errno.
@@ -50,5 +51,28 @@ void cl_sha256_blocks(uint32_t state[8], const unsigned char *data, size_t block
 /// A daemon may be started by a parent that handed down a blocked mask (a thread that spawned it); then SIGTERM
 /// would never arrive. C because the sigset_t macros are not importable.
 void cl_reset_signals(void);
+
+/// prctl(PR_CAPBSET_READ, cap): 1 if `cap` is in the bounding set, 0 if not, -errno (EINVAL past the last
+/// capability). C because prctl is variadic.
+int cl_capbset_read(int cap);
+
+/// prctl(PR_CAPBSET_DROP, cap); needs CAP_SETPCAP. C because prctl is variadic. Returns 0 or -errno.
+int cl_capbset_drop(int cap);
+
+/// prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL). C because prctl is variadic. Returns 0 or -errno.
+int cl_cap_ambient_clear_all(void);
+
+/// prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, cap): 1, 0 or -errno. C because prctl is variadic.
+int cl_cap_ambient_is_set(int cap);
+
+/// prctl(PR_SET_NO_NEW_PRIVS, 1). C because prctl is variadic. Returns 0 or -errno.
+int cl_set_no_new_privs(void);
+
+/// prctl(PR_GET_NO_NEW_PRIVS): 1, 0 or -errno. C because prctl is variadic.
+int cl_get_no_new_privs(void);
+
+/// prctl(PR_GET_SECCOMP): 0 (no filter), 2 (filtered) or -errno (EINVAL: a kernel without seccomp).
+/// C because prctl is variadic.
+int cl_get_seccomp_mode(void);
 
 #endif

@@ -1,0 +1,76 @@
+#define _GNU_SOURCE
+#include "CLinuxNamespaces.h"
+#include <errno.h>
+#include <grp.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+int cl_unshare(int flags) { return unshare(flags) == 0 ? 0 : -errno; }
+
+int cl_mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data) {
+    return mount(source, target, fstype, flags, data) == 0 ? 0 : -errno;
+}
+
+int cl_umount2(const char *target, int flags) { return umount2(target, flags) == 0 ? 0 : -errno; }
+
+int cl_pivot_root(const char *new_root, const char *put_old) {
+    return syscall(SYS_pivot_root, new_root, put_old) == 0 ? 0 : -errno;
+}
+
+unsigned long cl_locked_mount_flags(const char *path) {
+    struct statvfs info;
+    if (statvfs(path, &info) != 0) return 0;
+    unsigned long flags = 0;
+    if (info.f_flag & ST_NOSUID) flags |= MS_NOSUID;
+    if (info.f_flag & ST_NODEV) flags |= MS_NODEV;
+    if (info.f_flag & ST_NOEXEC) flags |= MS_NOEXEC;
+    if (info.f_flag & ST_NOATIME) flags |= MS_NOATIME;
+    if (info.f_flag & ST_NODIRATIME) flags |= MS_NODIRATIME;
+    if (info.f_flag & ST_RELATIME) flags |= MS_RELATIME;
+    return flags;
+}
+
+int cl_setresuid(uid_t r, uid_t e, uid_t s) { return setresuid(r, e, s) == 0 ? 0 : -errno; }
+int cl_setresgid(gid_t r, gid_t e, gid_t s) { return setresgid(r, e, s) == 0 ? 0 : -errno; }
+int cl_clear_groups(void) { return setgroups(0, NULL) == 0 ? 0 : -errno; }
+int cl_sethostname(const char *name) { return sethostname(name, strlen(name)) == 0 ? 0 : -errno; }
+
+int cl_pidfd_open(pid_t pid) {
+    long fd = syscall(SYS_pidfd_open, pid, 0);
+    return fd < 0 ? -errno : (int)fd;
+}
+
+pid_t cl_fork(void) {
+    pid_t pid = fork();
+    return pid < 0 ? -errno : pid;
+}
+
+int cl_waitpid(pid_t pid, int *status, int flags) {
+    pid_t r;
+    do { r = waitpid(pid, status, flags | __WALL); } while (r < 0 && errno == EINTR);
+    return r < 0 ? -errno : r;
+}
+
+pid_t cl_wait_any(int *status, int flags) {
+    pid_t r = waitpid(-1, status, flags | __WALL);
+    return r < 0 ? -errno : r;
+}
+
+int cl_set_signal_handler(int sig, void (*handler)(int)) {
+    struct sigaction action;
+    memset(&action, 0, sizeof(action));
+    action.sa_handler = handler;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    return sigaction(sig, &action, NULL) == 0 ? 0 : -errno;
+}

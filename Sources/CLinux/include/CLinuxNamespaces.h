@@ -1,0 +1,63 @@
+#ifndef AUTONOUS_CLINUX_NAMESPACES_H
+#define AUTONOUS_CLINUX_NAMESPACES_H
+#include <sys/types.h>
+#include <stdint.h>
+
+// Namespace, mount and identity calls for the single-threaded sandbox launcher. Each is C because Swift's Glibc
+// module either does not import it (unshare, setresuid, pivot_root, pidfd_open are GNU or raw syscalls) or
+// imports its flag macros badly (CLONE_*, MS_*), as ARCHITECTURE.md's gotchas note.
+
+// CLONE_* namespace flags (their values are kernel ABI).
+static const int CL_CLONE_NEWNS = 0x00020000;
+static const int CL_CLONE_NEWCGROUP = 0x02000000;
+static const int CL_CLONE_NEWUTS = 0x04000000;
+static const int CL_CLONE_NEWIPC = 0x08000000;
+static const int CL_CLONE_NEWUSER = 0x10000000;
+static const int CL_CLONE_NEWPID = 0x20000000;
+static const int CL_CLONE_NEWNET = 0x40000000;
+
+// mount(2) flags.
+static const unsigned long CL_MS_RDONLY = 1;
+static const unsigned long CL_MS_NOSUID = 2;
+static const unsigned long CL_MS_NODEV = 4;
+static const unsigned long CL_MS_NOEXEC = 8;
+static const unsigned long CL_MS_REMOUNT = 32;
+static const unsigned long CL_MS_BIND = 4096;
+static const unsigned long CL_MS_REC = 16384;
+static const unsigned long CL_MS_PRIVATE = 1UL << 18;
+static const unsigned long CL_MS_SLAVE = 1UL << 19;
+static const int CL_MNT_DETACH = 2;
+
+/// unshare(2). Returns 0 or -errno.
+int cl_unshare(int flags);
+/// mount(2). Returns 0 or -errno.
+int cl_mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data);
+/// umount2(2). Returns 0 or -errno.
+int cl_umount2(const char *target, int flags);
+/// pivot_root(2), a raw syscall without a glibc wrapper. Returns 0 or -errno.
+int cl_pivot_root(const char *new_root, const char *put_old);
+/// The MS_* flags a mount must keep when it is remounted inside a user namespace (the kernel locks nosuid, nodev,
+/// noexec, noatime … that the mount had when the namespace was created), read with statvfs. Returns 0 on error.
+unsigned long cl_locked_mount_flags(const char *path);
+/// setresuid / setresgid. Returns 0 or -errno.
+int cl_setresuid(uid_t r, uid_t e, uid_t s);
+int cl_setresgid(gid_t r, gid_t e, gid_t s);
+/// setgroups(0, NULL): drop supplementary groups. Returns 0 or -errno.
+int cl_clear_groups(void);
+/// sethostname(2). Returns 0 or -errno.
+int cl_sethostname(const char *name);
+/// pidfd_open(2), a raw syscall. Returns the fd or -errno.
+int cl_pidfd_open(pid_t pid);
+/// fork(2) wrapper: Swift marks fork unavailable; the launcher is single-threaded, where fork is safe.
+/// Returns the pid (0 in the child) or -errno.
+pid_t cl_fork(void);
+/// Waits for `pid` (retrying on EINTR); the raw wait status goes to *status. Returns the pid, 0 with WNOHANG, or -errno.
+int cl_waitpid(pid_t pid, int *status, int flags);
+/// Waits for any child (the sandbox's pid 1 reaps orphans). Returns the pid, 0 with WNOHANG, or -errno.
+pid_t cl_wait_any(int *status, int flags);
+/// Installs `handler` for `sig` with SA_RESTART and an empty mask. Returns 0 or -errno.
+int cl_set_signal_handler(int sig, void (*handler)(int));
+/// WNOHANG.
+static const int CL_WNOHANG = 1;
+
+#endif

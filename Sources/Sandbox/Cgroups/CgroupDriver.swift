@@ -1,0 +1,312 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A cgroup controller a sandbox limit needs.
+enum CgroupController: String, CaseIterable, Sendable {
+    case memory, pids, cpu
+}
+
+/// One way of placing a sandbox in cgroups (v2 or v1), as found by detection.
+protocol CgroupDriver {
+    /// What this driver can enforce here for the current user.
+    var capabilities: CgroupCapabilities { get }
+    /// Creates the sandbox's directories with the limits of `controllers` written, before any process is in them.
+    func makeLeaf(limits: ResourceLimits, controllers: [CgroupController]) throws(SandboxError) -> any CgroupLeaf
+}
+
+/// The directories of one sandbox under one driver.
+protocol CgroupLeaf: AnyObject {
+    /// The unique last path component (`sandbox-<pid>-<random>`), used to recognise the sandbox's processes.
+    var leafName: String { get }
+    /// Every leaf directory (one per v1 hierarchy, one for v2); a pid is written to each `cgroup.procs`.
+    var directories: [String] { get }
+    /// Parent directories the driver created and removes after the leaves when they are empty.
+    var parentDirectories: [String] { get }
+    /// Where each enforced limit was written, for the summary ("pids.max in /sys/fs/cgroup/pids/…").
+    func mechanism(for controller: CgroupController) -> String
+    /// True when the memory controller recorded an OOM kill.
+    func oomKilled() -> Bool
+    /// True when a fork failed at the pids limit.
+    func pidsLimitHit() -> Bool
+    /// First step of destroy: stop new forks and let the kernel kill what it can at once (v2 `cgroup.kill`).
+    func beginKill()
+}
+
+extension CgroupLeaf {
+    /// True when the pids controller's `pids.events` in `directory` counts a `max` event (same format in v1 and v2).
+    func pidsEventsHit(in directory: String?) -> Bool {
+        guard let directory else { return false }
+        return (CgroupFile.keyedValue(directory + "/pids.events", key: "max") ?? 0) > 0
+    }
+}
+
+/// Detects cgroup support and creates sandbox cgroups.
+public enum Cgroups {
+    /// What this host can enforce for a process running as the current user (root or not).
+    ///
+    /// v2 is chosen only when `/proc/self/cgroup` has a `0::` line and the cgroup2 mount offers the controllers in a
+    /// writable cgroup of this process (see `CgroupV2Driver`); otherwise v1 when a v1 hierarchy is writable; else
+    /// "none", with `detail` saying why for both.
+    public static func detect() -> CgroupCapabilities {
+        selectDriver().capabilities
+    }
+
+    /// Creates a cgroup for one sandbox with the limits set (before any process is in it).
+    ///
+    /// Returns nil when no cgroup limit was requested, or when best effort is allowed and no requested limit can be
+    /// enforced (then `summary(for:cgroup:)` says so and `ResourceLimits.needsMemoryFallback` turns RLIMIT_AS on).
+    /// Throws `.limitUnavailable` naming every limit that cannot be enforced when `bestEffort` is false,
+    /// `.invalidProfile` for out-of-range values, `.setupFailed` when writing the cgroup fails.
+    /// `name` labels the sandbox in the summary; the directory is `sandbox-<pid>-<random>`.
+    public static func create(for limits: ResourceLimits, name: String) throws(SandboxError) -> SandboxCgroup? {
+        try limits.validate()
+        let wanted = limits.cgroupControllers
+        guard !wanted.isEmpty else { return nil }
+        let driver = selectDriver()
+        let caps = driver.capabilities
+        let usable = wanted.filter { caps.has($0) }
+        let missing = wanted.filter { !caps.has($0) }
+        if !missing.isEmpty, !limits.bestEffort {
+            throw limits.unavailableError(missing, caps: caps)
+        }
+        guard !usable.isEmpty else { return nil }
+        let leaf = try driver.makeLeaf(limits: limits, controllers: usable)
+        return SandboxCgroup(leaf: leaf, name: name, driver: caps.driver, limits: limits, missing: missing)
+    }
+
+    /// Describes what is enforced how for `limits`, also when `cgroup` is nil (no cgroup, best-effort fallbacks).
+    public static func summary(for limits: ResourceLimits, cgroup: SandboxCgroup?) -> String {
+        if let cgroup { return cgroup.summary }
+        let missing = limits.cgroupControllers
+        guard !missing.isEmpty else { return "no cgroup limits requested" }
+        return "no cgroup: " + missing.map { limits.fallbackText($0) }.joined(separator: "; ")
+    }
+
+    /// Picks v2 when it offers at least as many controllers as v1 (and any at all), else v1, else "none".
+    static func selectDriver() -> any CgroupDriver {
+        let mounts = CgroupFile.mounts()
+        let v2 = CgroupV2Driver.probe(mounts: mounts)
+        let v1 = CgroupV1Driver.probe(mounts: mounts)
+        if v2.capabilities.count > 0, v2.capabilities.count >= v1.capabilities.count { return v2 }
+        if v1.capabilities.count > 0 { return v1 }
+        let detail =
+            "no cgroup controller is usable by uid \(geteuid()) (\(v2.capabilities.detail); "
+            + "\(v1.capabilities.detail))"
+        return NoCgroupDriver(
+            capabilities: CgroupCapabilities(driver: "none", memory: false, pids: false, cpu: false, detail: detail)
+        )
+    }
+}
+
+/// The driver used when neither v2 nor v1 can enforce anything; it never creates a leaf.
+struct NoCgroupDriver: CgroupDriver {
+    let capabilities: CgroupCapabilities
+
+    func makeLeaf(limits: ResourceLimits, controllers: [CgroupController]) throws(SandboxError) -> any CgroupLeaf {
+        throw SandboxError(.limitUnavailable, capabilities.detail)
+    }
+}
+
+/// One sandbox's cgroup: its limits are written, processes are added before they exec, and `destroy` removes it.
+///
+/// Single-threaded use only (the launcher). The caller must call `destroy()` when the sandbox ends, also on error
+/// paths; nothing removes the directories in `deinit`, so a crash leaves a `sandbox-<pid>-<random>` directory behind.
+public final class SandboxCgroup {
+    /// The label given to `Cgroups.create`.
+    public let name: String
+    /// The driver in use: "v2" or "v1".
+    public let driver: String
+    /// Whether the memory limit is enforced by this cgroup (if not and best effort is set, use the RLIMIT_AS fallback).
+    public let enforcesMemory: Bool
+    /// Whether the pids limit is enforced by this cgroup.
+    public let enforcesPids: Bool
+    /// Whether the CPU quota is enforced by this cgroup.
+    public let enforcesCPU: Bool
+    /// True once `destroy()` killed everything and removed every directory; false means a later call retries.
+    public private(set) var isDestroyed = false
+    /// The leaf directories (for diagnostics and tests).
+    public var directories: [String] { leaf.directories }
+
+    private let leaf: any CgroupLeaf
+    private let limits: ResourceLimits
+    private let missing: [CgroupController]
+    /// Upper bound for `destroy()` (kill, wait until empty, remove).
+    private static let destroyTimeout = 2.0
+
+    init(leaf: any CgroupLeaf, name: String, driver: String, limits: ResourceLimits, missing: [CgroupController]) {
+        self.leaf = leaf
+        self.name = name
+        self.driver = driver
+        self.limits = limits
+        self.missing = missing
+        enforcesMemory = limits.memoryBytes != nil && !missing.contains(.memory)
+        enforcesPids = limits.pids != nil && !missing.contains(.pids)
+        enforcesCPU = limits.cpuQuotaPercent != nil && !missing.contains(.cpu)
+    }
+
+    /// Moves `pid` into the cgroup (all controllers' cgroup.procs). Call from the parent for the child's pid BEFORE
+    /// the child execs (the child waits on the sync pipe), so that everything it forks is accounted.
+    public func add(pid: Int32) throws(SandboxError) {
+        for directory in leaf.directories {
+            let error = CgroupFile.write(directory + "/cgroup.procs", "\(pid)")
+            if error != 0 {
+                throw SandboxError(.setupFailed, "cannot move pid \(pid) into \(directory)/cgroup.procs", errno: error)
+            }
+        }
+    }
+
+    /// True when the memory controller recorded an OOM kill in this cgroup (v2 memory.events oom_kill > 0;
+    /// v1 memory.oom_control oom_kill, or memory.failcnt with under_oom on kernels without that line).
+    public func oomKilled() -> Bool {
+        enforcesMemory && leaf.oomKilled()
+    }
+
+    /// True when the pids limit was hit (v2 and v1 pids.events max > 0).
+    public func pidsLimitHit() -> Bool {
+        enforcesPids && leaf.pidsLimitHit()
+    }
+
+    /// Kills every process left in the cgroup (v2: cgroup.kill if present; then SIGKILL each pid in cgroup.procs
+    /// repeatedly until empty, bounded to ~2 s), then removes the directories and empty parents. Idempotent.
+    ///
+    /// The pids limit is lowered to 0 first so a fork bomb cannot outrun the kill loop. A pid is killed only after
+    /// `/proc/<pid>/cgroup` shows this sandbox's leaf, so a pid reused by an unrelated process is left alone.
+    public func destroy() {
+        guard !isDestroyed else { return }
+        leaf.beginKill()
+        let deadline = CgroupFile.monotonicSeconds() + Self.destroyTimeout
+        var remaining = leaf.directories.filter { CgroupFile.exists($0) }
+        while !remaining.isEmpty {
+            var found = false
+            for directory in remaining {
+                for pid in CgroupFile.pids(directory + "/cgroup.procs") where pid > 1 && pid != getpid() {
+                    found = true
+                    if CgroupFile.process(pid, isIn: leaf.leafName) { _ = kill(pid, SIGKILL) }
+                }
+            }
+            if !found {
+                remaining = remaining.filter { directory in
+                    let error = CgroupFile.removeDirectory(directory)
+                    return error != 0 && error != ENOENT
+                }
+            }
+            if remaining.isEmpty || CgroupFile.monotonicSeconds() > deadline { break }
+            CgroupFile.sleep(milliseconds: 5)
+        }
+        guard remaining.isEmpty else { return }
+        for parent in leaf.parentDirectories {
+            _ = CgroupFile.removeDirectory(parent)  // EBUSY/ENOTEMPTY: another sandbox still uses it.
+        }
+        isDestroyed = true
+    }
+
+    /// Human description of what is enforced how (for logs / the result envelope).
+    public var summary: String {
+        var parts = CgroupController.allCases.filter { limits.cgroupControllers.contains($0) && !missing.contains($0) }
+            .map { "\($0.rawValue) \(limits.describe($0)) via \(leaf.mechanism(for: $0))" }
+        parts += missing.map { limits.fallbackText($0) }
+        return "cgroup \(driver) \(leaf.leafName) for \(name): " + parts.joined(separator: "; ")
+    }
+}
+
+/// Small POSIX helpers for cgroupfs and procfs files (no Foundation in the launcher). Errors come back as errno.
+enum CgroupFile {
+    /// The whole content of a small file (at most 1 MiB), or nil when it cannot be opened or read.
+    static func read(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while bytes.count < 1 << 20 {
+            let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if count < 0, errno == EINTR { continue }
+            if count < 0 { return nil }
+            if count == 0 { break }
+            bytes += chunk[0 ..< count]
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Writes `text` with one write(2) (cgroupfs takes one value per write); returns 0 or the errno.
+    static func write(_ path: String, _ text: String) -> Int32 {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { return errno }
+        defer { close(fd) }
+        var bytes = Array(text.utf8)
+        while true {
+            let count = bytes.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if count == bytes.count { return 0 }
+            if count < 0, errno == EINTR { continue }
+            return count < 0 ? errno : EIO
+        }
+    }
+
+    /// mkdir with mode 0755; returns 0 or the errno (EEXIST included).
+    static func makeDirectory(_ path: String) -> Int32 {
+        mkdir(path, 0o755) == 0 ? 0 : errno
+    }
+
+    /// rmdir; returns 0 or the errno (EBUSY while processes or child cgroups remain).
+    static func removeDirectory(_ path: String) -> Int32 {
+        rmdir(path) == 0 ? 0 : errno
+    }
+
+    static func exists(_ path: String) -> Bool {
+        access(path, F_OK) == 0
+    }
+
+    /// Whether the effective uid and gids may write `path` (faccessat with AT_EACCESS; EROFS counts as not).
+    static func isWritable(_ path: String) -> Bool {
+        faccessat(AT_FDCWD, path, W_OK, AT_EACCESS) == 0
+    }
+
+    /// The whitespace-separated words of a file such as `cgroup.controllers`.
+    static func words(_ path: String) -> Set<String> {
+        Set((read(path) ?? "").split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
+    }
+
+    /// The value of `key` in a flat-keyed file (`memory.events`, `pids.events`, `memory.oom_control`).
+    static func keyedValue(_ path: String, key: String) -> UInt64? {
+        for line in (read(path) ?? "").split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            if fields.count == 2, fields[0] == key { return UInt64(fields[1]) }
+        }
+        return nil
+    }
+
+    /// A file holding one number, such as `memory.failcnt`.
+    static func number(_ path: String) -> UInt64? {
+        (read(path) ?? "").split(separator: "\n").first.flatMap { UInt64($0) }
+    }
+
+    /// The pids listed in a `cgroup.procs` file (empty when it cannot be read).
+    static func pids(_ path: String) -> [Int32] {
+        (read(path) ?? "").split(separator: "\n").compactMap { Int32($0) }
+    }
+
+    /// Whether `/proc/<pid>/cgroup` places the process in the leaf `leafName` (unique per sandbox). When this
+    /// process cannot read its own `/proc/self/cgroup` (no procfs), the cgroup.procs listing is trusted.
+    static func process(_ pid: Int32, isIn leafName: String) -> Bool {
+        guard let text = read("/proc/\(pid)/cgroup") else { return read("/proc/self/cgroup") == nil }
+        return text.split(separator: "\n").contains { $0.hasSuffix("/" + leafName) }
+    }
+
+    /// A fresh leaf name, `sandbox-<pid>-<48 random bits in hex>`.
+    static func newLeafName() -> String {
+        let random = String(UInt64.random(in: 0 ..< (1 << 48)) | (1 << 48), radix: 16).dropFirst()  // 12 hex digits
+        return "sandbox-\(getpid())-\(random)"
+    }
+
+    /// Seconds on CLOCK_MONOTONIC, for bounding loops.
+    static func monotonicSeconds() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+    }
+
+    static func sleep(milliseconds: Int) {
+        _ = usleep(UInt32(milliseconds * 1000))
+    }
+}

@@ -1,0 +1,212 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The cgroup v1 driver: one `<hierarchy>/autonous/sandbox-<pid>-<random>` directory per needed hierarchy.
+///
+/// v1 mounts each controller (or a co-mounted group such as `cpu,cpuacct`) as its own hierarchy. A hierarchy is usable
+/// when this user can create directories in `<hierarchy>/autonous` (or in the hierarchy root while that does not exist
+/// yet): in practice root, or an operator who delegated `autonous/` by chown. The leaves sit at the hierarchy root's
+/// `autonous/`, not under the launcher's own v1 cgroup, so a limit of the service's cgroup does not apply to them.
+struct CgroupV1Driver: CgroupDriver {
+    /// The directory under each hierarchy root that holds the sandbox leaves.
+    static let parentName = "autonous"
+
+    let capabilities: CgroupCapabilities
+    /// The mount point of each usable controller's hierarchy.
+    let hierarchies: [CgroupController: String]
+
+    /// Finds the v1 hierarchies of memory, pids and cpu in the mount table and checks they are writable.
+    static func probe(mounts: [CgroupMount]) -> CgroupV1Driver {
+        var usable: [CgroupController: String] = [:]
+        var locked: [String] = []
+        var absent: [String] = []
+        for controller in CgroupController.allCases {
+            guard let mount = mounts.first(where: { $0.type == "cgroup" && $0.options.contains(controller.rawValue) })
+            else {
+                absent.append(controller.rawValue)
+                continue
+            }
+            let parent = mount.point + "/" + parentName
+            let target = CgroupFile.exists(parent) ? parent : mount.point
+            if CgroupFile.isWritable(target) {
+                usable[controller] = mount.point
+            } else {
+                locked.append(target)
+            }
+        }
+        var notes: [String] = []
+        if !locked.isEmpty { notes.append("\(locked.joined(separator: ", ")) not writable by uid \(geteuid())") }
+        if !absent.isEmpty { notes.append("no v1 hierarchy for \(absent.joined(separator: ", "))") }
+        let found = CgroupController.allCases.compactMap { controller in
+            usable[controller].map { "\(controller.rawValue) at \($0)/\(parentName)" }
+        }
+        let detail: String
+        if found.isEmpty {
+            detail = "cgroup v1: " + notes.joined(separator: "; ")
+        } else {
+            detail =
+                "cgroup v1: " + found.joined(separator: ", ")
+                + (notes.isEmpty ? "" : "; " + notes.joined(separator: "; "))
+        }
+        let caps = CgroupCapabilities(
+            driver: "v1",
+            memory: usable[.memory] != nil,
+            pids: usable[.pids] != nil,
+            cpu: usable[.cpu] != nil,
+            detail: detail
+        )
+        return CgroupV1Driver(capabilities: caps, hierarchies: usable)
+    }
+
+    func makeLeaf(limits: ResourceLimits, controllers: [CgroupController]) throws(SandboxError) -> any CgroupLeaf {
+        let leafName = CgroupFile.newLeafName()
+        var directories: [CgroupController: String] = [:]
+        var created: [String] = []
+        do throws(SandboxError) {
+            for controller in controllers {
+                guard let mount = hierarchies[controller] else {
+                    throw SandboxError(.limitUnavailable, "no writable cgroup v1 hierarchy for \(controller.rawValue)")
+                }
+                let parent = mount + "/" + Self.parentName
+                let directory = parent + "/" + leafName
+                if !created.contains(directory) {  // co-mounted controllers share one directory
+                    try Self.makeDirectory(directory, in: parent)
+                    created.append(directory)
+                }
+                directories[controller] = directory
+            }
+            let leaf = CgroupV1Leaf(leafName: leafName, directories: directories, ordered: created)
+            try leaf.writeLimits(limits)
+            return leaf
+        } catch {
+            for directory in created { _ = CgroupFile.removeDirectory(directory) }
+            throw error
+        }
+    }
+
+    /// Creates `parent` if needed, then `directory`; retries when a concurrent destroy removed the empty parent.
+    private static func makeDirectory(_ directory: String, in parent: String) throws(SandboxError) {
+        var error: Int32 = 0
+        for _ in 0 ..< 3 {
+            let parentError = CgroupFile.makeDirectory(parent)
+            if parentError != 0, parentError != EEXIST {
+                throw SandboxError(.setupFailed, "cannot create cgroup directory \(parent)", errno: parentError)
+            }
+            error = CgroupFile.makeDirectory(directory)
+            if error != ENOENT { break }
+        }
+        if error != 0 { throw SandboxError(.setupFailed, "cannot create cgroup directory \(directory)", errno: error) }
+    }
+}
+
+/// One sandbox's directories in the v1 hierarchies.
+final class CgroupV1Leaf: CgroupLeaf {
+    let leafName: String
+    let directories: [String]
+    private let byController: [CgroupController: String]
+
+    init(leafName: String, directories: [CgroupController: String], ordered: [String]) {
+        self.leafName = leafName
+        self.byController = directories
+        self.directories = ordered
+    }
+
+    var parentDirectories: [String] {
+        directories.map { CgroupV2Driver.parentPath($0) }
+    }
+
+    /// Writes memory.limit_in_bytes then memory.memsw.limit_in_bytes (memsw must stay >= the memory limit, and
+    /// equal means no swap on top), re-enables the OOM killer, and writes pids.max and the CFS quota.
+    func writeLimits(_ limits: ResourceLimits) throws(SandboxError) {
+        if let directory = byController[.memory], let bytes = limits.memoryBytes {
+            try set(directory, "memory.limit_in_bytes", "\(bytes)")
+            if CgroupFile.exists(directory + "/memory.memsw.limit_in_bytes") {
+                try set(directory, "memory.memsw.limit_in_bytes", "\(bytes)")
+            }
+            // A new memcg inherits oom_kill_disable from its parent; with it set, tasks would hang instead of dying.
+            try set(directory, "memory.oom_control", "0")
+        }
+        if let directory = byController[.pids], let pids = limits.pids {
+            try set(directory, "pids.max", "\(pids)")
+        }
+        if let directory = byController[.cpu], let percent = limits.cpuQuotaPercent {
+            try set(directory, "cpu.cfs_period_us", "100000")
+            try set(directory, "cpu.cfs_quota_us", "\(percent * 1000)")
+        }
+    }
+
+    private func set(_ directory: String, _ file: String, _ value: String) throws(SandboxError) {
+        let error = CgroupFile.write(directory + "/" + file, value)
+        if error != 0 {
+            throw SandboxError(.setupFailed, "cannot write \(value) to \(directory)/\(file)", errno: error)
+        }
+    }
+
+    func mechanism(for controller: CgroupController) -> String {
+        let directory = byController[controller] ?? "?"
+        switch controller {
+        case .memory:
+            let swap = CgroupFile.exists(directory + "/memory.memsw.limit_in_bytes")
+            let memsw = swap ? " + memsw" : " (no swap accounting)"
+            return "memory.limit_in_bytes\(memsw) in \(directory)"
+        case .pids: return "pids.max in \(directory)"
+        case .cpu: return "cpu.cfs_quota_us/cfs_period_us in \(directory)"
+        }
+    }
+
+    func oomKilled() -> Bool {
+        guard let directory = byController[.memory] else { return false }
+        let control = directory + "/memory.oom_control"
+        if let kills = CgroupFile.keyedValue(control, key: "oom_kill") { return kills > 0 }
+        // Kernels before 4.13 have no oom_kill line: a failed charge while under OOM is the best sign left.
+        let underOOM = (CgroupFile.keyedValue(control, key: "under_oom") ?? 0) > 0
+        return underOOM && (CgroupFile.number(directory + "/memory.failcnt") ?? 0) > 0
+    }
+
+    func pidsLimitHit() -> Bool {
+        pidsEventsHit(in: byController[.pids])
+    }
+
+    /// v1 has no cgroup.kill: lowering pids.max to 0 stops all forks so the kill loop converges.
+    func beginKill() {
+        if let directory = byController[.pids] { _ = CgroupFile.write(directory + "/pids.max", "0") }
+    }
+}
+
+/// One line of `/proc/self/mountinfo` that matters for cgroups.
+struct CgroupMount: Sendable {
+    /// Where it is mounted, e.g. `/sys/fs/cgroup/pids`.
+    let point: String
+    /// `cgroup` (v1) or `cgroup2`.
+    let type: String
+    /// The super options split at commas, e.g. `["rw", "cpu", "cpuacct"]`.
+    let options: [String]
+}
+
+extension CgroupFile {
+    /// The cgroup and cgroup2 mounts of this mount namespace, in mount-table order.
+    static func mounts() -> [CgroupMount] {
+        guard let text = read("/proc/self/mountinfo") else { return [] }
+        var result: [CgroupMount] = []
+        for line in text.split(separator: "\n") {
+            // "<id> <parent> <dev> <root> <point> <opts> [optional…] - <type> <source> <super options>"
+            let halves = line.split(separator: " - ", maxSplits: 1)
+            guard halves.count == 2 else { continue }
+            let left = halves[0].split(separator: " ")
+            let right = halves[1].split(separator: " ")
+            guard left.count >= 5, right.count >= 3, right[0] == "cgroup" || right[0] == "cgroup2" else { continue }
+            let point = String(left[4]).replacingOctalSpaces()
+            let options = right[2].split(separator: ",").map(String.init)
+            result.append(CgroupMount(point: point, type: String(right[0]), options: options))
+        }
+        return result
+    }
+}
+
+extension String {
+    /// mountinfo escapes space as `\040`; cgroup mount points rarely contain one, but do not misparse them.
+    fileprivate func replacingOctalSpaces() -> String {
+        split(separator: "\\040", omittingEmptySubsequences: false).joined(separator: " ")
+    }
+}

@@ -1,0 +1,204 @@
+import CLinux
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The namespace creator's pid, for the signal forwarder (C handlers cannot capture; single-threaded process).
+nonisolated(unsafe) private var launcherChild: pid_t = 0
+
+/// SIGTERM, SIGINT and SIGHUP to the launcher are passed on inward (launcher → namespace creator → pid 1 →
+/// command), so a worker under the sandbox still shuts down gracefully; SIGKILL ends everything through the
+/// parent-death signals instead.
+private func forwardToChild(_ signal: Int32) {
+    if launcherChild > 0 { kill(launcherChild, signal) }
+}
+
+/// How a sandboxed run ended, as `--status-fd` reports it.
+public struct SandboxResult: Sendable, Equatable {
+    public var exitCode: Int32?
+    public var signal: Int32?
+    public var timedOut = false
+    public var oomKilled = false
+    public var cpuLimit = false
+    public var pidsLimitHit = false
+
+    /// The launcher's own exit status for this result.
+    public var launcherStatus: Int32 {
+        if timedOut { return 124 }
+        if let signal { return 128 + signal }
+        return exitCode ?? 125
+    }
+
+    /// One JSON object.
+    public var json: String {
+        func value(_ number: Int32?) -> String { number.map(String.init) ?? "null" }
+        return "{\"exit_code\":\(value(exitCode)),\"signal\":\(value(signal)),\"timed_out\":\(timedOut),"
+            + "\"oom_killed\":\(oomKilled),\"cpu_limit\":\(cpuLimit),\"pids_limit_hit\":\(pidsLimitHit)}"
+    }
+}
+
+/// The launcher process: it stays outside every namespace, writes the child's uid and gid maps, owns the cgroup,
+/// enforces the wall-clock limit, and reports the result. Single-threaded from start to end.
+public struct Launcher {
+    public let profile: SandboxProfile
+    public let command: [String]
+    public let statusFD: Int32?
+    public let dieWithParent: Bool
+    public let environment: [String: String]
+
+    public init(
+        profile: SandboxProfile, command: [String], statusFD: Int32?, dieWithParent: Bool,
+        environment: [String: String]
+    ) {
+        self.profile = profile
+        self.command = command
+        self.statusFD = statusFD
+        self.dieWithParent = dieWithParent
+        self.environment = environment
+    }
+
+    /// Runs the command sandboxed and returns the launcher's exit status. Prints setup failures to stderr.
+    public func run() -> Int32 {
+        do {
+            return try launch()
+        } catch {
+            Posix.writeAll(2, "autonous-sandbox: \(error)\n")
+            return 125
+        }
+    }
+
+    private func launch() throws(SandboxError) -> Int32 {
+        try FeatureCheck.requireAll(simulateMissing: environment["AUTONOUS_SANDBOX_SIMULATE_MISSING"])
+        if dieWithParent {
+            _ = cl_set_parent_death_signal(SIGKILL)
+            if getppid() == 1 { throw SandboxError(.setupFailed, "the launcher's parent is already gone") }
+        }
+        let cgroup = try Cgroups.create(for: profile.limits, name: "sandbox-\(getpid())")
+        defer { cgroup?.destroy() }
+
+        let toChild = try Posix.pipe()
+        let fromChild = try Posix.pipe()
+        let errors = try Posix.pipe()
+        let status = try Posix.pipe()
+        let launcher = getpid()
+        let child = cl_fork()
+        if child < 0 { throw SandboxError(.setupFailed, "fork", errno: -child) }
+        if child == 0 {
+            close(toChild.write)
+            close(fromChild.read)
+            close(errors.read)
+            close(status.read)
+            SandboxChild(
+                profile: profile, command: command, control: (toChild.read, fromChild.write), errors: errors.write,
+                status: status.write, simulateMissing: environment["AUTONOUS_SANDBOX_SIMULATE_MISSING"]
+            ).runNamespaceCreator(launcher: launcher)
+        }
+        close(toChild.read)
+        close(fromChild.write)
+        close(errors.write)
+        close(status.write)
+        defer {
+            close(toChild.write)
+            close(fromChild.read)
+            close(errors.read)
+            close(status.read)
+        }
+        launcherChild = child
+        for signal in [SIGTERM, SIGINT, SIGHUP] { _ = cl_set_signal_handler(signal, forwardToChild) }
+
+        do {
+            try cgroup?.add(pid: child)
+            Posix.writeAll(toChild.write, "C")
+            if Posix.readByte(fromChild.read) == UInt8(ascii: "U") {
+                try writeIDMaps(for: child)
+                Posix.writeAll(toChild.write, "M")
+            }
+        } catch {
+            kill(child, SIGKILL)
+            var ignored: Int32 = 0
+            _ = cl_waitpid(child, &ignored, 0)
+            throw error
+        }
+
+        var result = SandboxResult()
+        let waitStatus = waitWithDeadline(child, result: &result)
+        let report = String(decoding: Posix.readAll(errors.read), as: UTF8.self)
+        if report.hasPrefix("E") {
+            throw SandboxError(.setupFailed, String(report.dropFirst()))
+        }
+        if report.hasPrefix("X"), let colon = report.firstIndex(of: ":") {
+            Posix.writeAll(2, "autonous-sandbox: \(report[report.index(after: colon)...])\n")
+        }
+        let initReport = String(decoding: Posix.readAll(status.read, limit: 64), as: UTF8.self)
+        if let code = Int32(initReport.dropFirst()), initReport.hasPrefix("e") {
+            result.exitCode = code
+        } else if let signal = Int32(initReport.dropFirst()), initReport.hasPrefix("s") {
+            result.signal = signal
+        } else if waitStatus & 0x7f == 0 {
+            result.exitCode = (waitStatus >> 8) & 0xff
+        } else {
+            result.signal = waitStatus & 0x7f
+        }
+        if let cgroup {
+            result.oomKilled = cgroup.oomKilled()
+            result.pidsLimitHit = cgroup.pidsLimitHit()
+        }
+        if profile.limits.cpuSeconds != nil, let signal = result.signal {
+            result.cpuLimit = signal == SIGXCPU || (signal == SIGKILL && !result.oomKilled && !result.timedOut)
+        }
+        if result.timedOut {
+            Posix.writeAll(
+                2, "autonous-sandbox: wall-clock limit of \(profile.wallClockSeconds ?? 0) s reached; killed\n")
+        } else if result.oomKilled {
+            Posix.writeAll(2, "autonous-sandbox: memory limit reached; the command was killed\n")
+        } else if result.cpuLimit {
+            Posix.writeAll(2, "autonous-sandbox: CPU time limit reached; the command was killed\n")
+        }
+        if let statusFD { Posix.writeAll(statusFD, result.json + "\n") }
+        return result.launcherStatus
+    }
+
+    /// Maps uid 0 and gid 0 in the child's user namespace to the profile's unprivileged host ids.
+    private func writeIDMaps(for child: pid_t) throws(SandboxError) {
+        try Posix.writeFile("/proc/\(child)/uid_map", "0 \(profile.hostUID) 1\n")
+        // setgroups must be denied before an unprivileged process may write gid_map.
+        try Posix.writeFile("/proc/\(child)/setgroups", "deny\n")
+        try Posix.writeFile("/proc/\(child)/gid_map", "0 \(profile.hostGID) 1\n")
+    }
+
+    /// Waits for C1, killing it when the wall-clock limit passes or the launcher is told to stop.
+    private func waitWithDeadline(_ child: pid_t, result: inout SandboxResult) -> Int32 {
+        var status: Int32 = 0
+        let pidfd = cl_pidfd_open(child)
+        let deadline = profile.wallClockSeconds.map { monotonicMilliseconds() + Int64($0) * 1000 }
+        if pidfd >= 0 {
+            defer { close(pidfd) }
+            while true {
+                var timeout: Int32 = -1
+                if let deadline {
+                    let left = deadline - monotonicMilliseconds()
+                    if left <= 0 {
+                        result.timedOut = true
+                        kill(child, SIGKILL)
+                        break
+                    }
+                    timeout = Int32(min(left, 1000))
+                } else {
+                    timeout = 1000
+                }
+                var descriptor = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+                let ready = poll(&descriptor, 1, timeout)
+                if ready > 0 { break }
+            }
+        }
+        _ = cl_waitpid(child, &status, 0)
+        return status
+    }
+
+    private func monotonicMilliseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+    }
+}

@@ -1,0 +1,194 @@
+import CLinux
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Builds the sandbox's root filesystem inside its new mount namespace and switches to it.
+///
+/// The order follows bubblewrap's: make every mount private, mount a scratch tmpfs and pivot into it (the host
+/// root becomes /oldroot there, so host paths stay reachable as sources), assemble the new root under /newroot,
+/// make it read-only, then pivot into /newroot and detach everything else, so no path leads back to the host.
+struct RootFilesystem {
+    let profile: SandboxProfile
+
+    private let new = "/newroot"
+    private let old = "/oldroot"
+
+    func build() throws(SandboxError) {
+        try Posix.check("make / private", cl_mount(nil, "/", nil, CL_MS_REC | CL_MS_PRIVATE, nil))
+        try Posix.check(
+            "mount the scratch tmpfs",
+            cl_mount("tmpfs", "/tmp", "tmpfs", CL_MS_NOSUID | CL_MS_NODEV, "mode=0755,size=1m"))
+        try Posix.makeDirectories("/tmp/newroot")
+        try Posix.makeDirectories("/tmp/oldroot")
+        try Posix.check("pivot_root into the scratch tmpfs", cl_pivot_root("/tmp", "/tmp/oldroot"))
+        try sandboxCall("chdir /") { chdir("/") }
+        try Posix.check(
+            "mount the new root", cl_mount("tmpfs", new, "tmpfs", CL_MS_NOSUID | CL_MS_NODEV, "mode=0755,size=16m"))
+
+        try systemDirectories()
+        try etc()
+        try dev()
+        try proc()
+        try Posix.makeDirectories(new + "/tmp")
+        try Posix.check(
+            "mount /tmp",
+            cl_mount(
+                "tmpfs", new + "/tmp", "tmpfs", CL_MS_NOSUID | CL_MS_NODEV, "mode=1777,size=\(profile.tmpSizeBytes)"))
+        if let workspace = profile.workspace {
+            try bind(workspace, writable: profile.workspaceWritable)
+            if profile.workspaceWritable { try protect(workspace) }
+        }
+        for extra in profile.binds {
+            try bind(extra.path, writable: extra.writable, optional: extra.optional)
+        }
+        try remountReadOnly(new)
+
+        try sandboxCall("chdir \(new)") { chdir(new) }
+        try Posix.check("pivot_root into the new root", cl_pivot_root(".", "."))
+        try Posix.check("detach the old root", cl_umount2(".", CL_MNT_DETACH))
+        try sandboxCall("chdir /") { chdir("/") }
+    }
+
+    /// /usr, /lib … read-only; the usrmerge symlinks (/bin -> usr/bin) recreated as symlinks.
+    private func systemDirectories() throws(SandboxError) {
+        for directory in SandboxProfile.systemDirectories {
+            switch Posix.kind(old + directory) {
+            case .symlink:
+                guard let target = Posix.readLink(old + directory) else { continue }
+                try sandboxCall("symlink \(directory)") { symlink(target, new + directory) }
+            case .directory:
+                try bind(directory, writable: false)
+            default:
+                continue
+            }
+        }
+    }
+
+    /// A minimal /etc: our own passwd and group, and the few host files programs need, read-only.
+    private func etc() throws(SandboxError) {
+        try Posix.makeDirectories(new + "/etc")
+        try Posix.writeFile(
+            new + "/etc/passwd",
+            "root:x:0:0:sandbox:/tmp:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n")
+        try Posix.writeFile(new + "/etc/group", "root:x:0:\nnogroup:x:65534:\n")
+        try Posix.writeFile(new + "/etc/hostname", profile.hostname + "\n")
+        var files = SandboxProfile.etcFiles
+        if profile.hasNetwork { files += SandboxProfile.networkEtcFiles }
+        for file in files {
+            try bind(file, writable: false, optional: true)
+        }
+    }
+
+    /// A tmpfs /dev with the harmless nodes bound from the host, a private devpts and shm; no tty.
+    private func dev() throws(SandboxError) {
+        try Posix.makeDirectories(new + "/dev")
+        try Posix.check(
+            "mount /dev", cl_mount("tmpfs", new + "/dev", "tmpfs", CL_MS_NOSUID | CL_MS_NOEXEC, "mode=0755,size=64k"))
+        for node in ["null", "zero", "full", "random", "urandom"] {
+            try Posix.touch(new + "/dev/" + node)
+            try Posix.check(
+                "bind /dev/\(node)", cl_mount(old + "/dev/" + node, new + "/dev/" + node, nil, CL_MS_BIND, nil))
+        }
+        for (name, target) in [
+            ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+            ("stderr", "/proc/self/fd/2"), ("ptmx", "pts/ptmx"),
+        ] {
+            try sandboxCall("symlink /dev/\(name)") { symlink(target, new + "/dev/" + name) }
+        }
+        try Posix.makeDirectories(new + "/dev/pts")
+        try Posix.check(
+            "mount /dev/pts",
+            cl_mount(
+                "devpts", new + "/dev/pts", "devpts", CL_MS_NOSUID | CL_MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"
+            ))
+        try Posix.makeDirectories(new + "/dev/shm")
+        try Posix.check(
+            "mount /dev/shm",
+            cl_mount("tmpfs", new + "/dev/shm", "tmpfs", CL_MS_NOSUID | CL_MS_NODEV, "mode=1777,size=64m"))
+    }
+
+    /// A fresh procfs for the sandbox's pid namespace, with the kernel's knobs read-only and its secrets masked.
+    private func proc() throws(SandboxError) {
+        try Posix.makeDirectories(new + "/proc")
+        try Posix.check(
+            "mount /proc",
+            cl_mount("proc", new + "/proc", "proc", CL_MS_NOSUID | CL_MS_NODEV | CL_MS_NOEXEC, nil))
+        for entry in ["sys", "sysrq-trigger", "irq", "bus", "fs"] {
+            let path = new + "/proc/" + entry
+            guard Posix.kind(path) != .missing else { continue }
+            try Posix.check("bind /proc/\(entry)", cl_mount(path, path, nil, CL_MS_BIND | CL_MS_REC, nil))
+            try remountReadOnly(path)
+        }
+        for entry in ["kcore", "keys", "timer_list", "sched_debug", "kallsyms", "latency_stats"] {
+            let path = new + "/proc/" + entry
+            guard Posix.kind(path) == .file else { continue }
+            try Posix.check("mask /proc/\(entry)", cl_mount(new + "/dev/null", path, nil, CL_MS_BIND, nil))
+        }
+    }
+
+    /// Binds host `path` at the same path inside; read-only unless `writable`.
+    private func bind(_ path: String, writable: Bool, optional: Bool = false) throws(SandboxError) {
+        let source = old + path
+        let target = new + path
+        switch Posix.resolvedKind(source) {
+        case .missing:
+            if optional { return }
+            throw SandboxError(.setupFailed, "cannot bind \(path): it does not exist")
+        case .directory:
+            try Posix.makeDirectories(target)
+        default:
+            try Posix.touch(target)
+        }
+        try Posix.check("bind \(path)", cl_mount(source, target, nil, CL_MS_BIND | CL_MS_REC, nil))
+        if !writable { try remountReadOnly(target) }
+    }
+
+    /// Paths under a writable workspace that stay read-only: .git/config, .git/hooks, .autonous. A missing hooks or
+    /// configuration directory is created first, so the sandbox cannot create it either; with no .git at all, an
+    /// empty read-only .git keeps `git init` from creating hooks.
+    /// A path the sandbox's user cannot create (the directory is not writable for it) needs no cover and is skipped.
+    private func protect(_ workspace: String) throws(SandboxError) {
+        let root = new + workspace
+        if profile.protectedPaths.isEmpty { return }
+        if Posix.kind(root + "/.git") == .missing {
+            guard mkdir(root + "/.git", 0o755) == 0 else {
+                if errno == EACCES || errno == EPERM { return }
+                throw SandboxError(.setupFailed, "mkdir \(workspace)/.git", errno: errno)
+            }
+            try readOnlyBindOnItself(root + "/.git")
+            return
+        }
+        for relative in profile.protectedPaths {
+            let path = root + "/" + relative
+            switch Posix.kind(path) {
+            case .missing:
+                let created =
+                    relative == ".git/config" ? open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644) : mkdir(path, 0o755)
+                if created < 0 {
+                    if errno == EACCES || errno == EPERM { continue }
+                    throw SandboxError(.setupFailed, "create \(workspace)/\(relative)", errno: errno)
+                }
+                if relative == ".git/config" { close(created) }
+            case .symlink:
+                // A symlink here could point anywhere; cover it with an empty read-only file.
+                throw SandboxError(.setupFailed, "\(workspace)/\(relative) is a symlink; refusing to run")
+            default:
+                break
+            }
+            try readOnlyBindOnItself(path)
+        }
+    }
+
+    private func readOnlyBindOnItself(_ path: String) throws(SandboxError) {
+        try Posix.check("bind \(path)", cl_mount(path, path, nil, CL_MS_BIND | CL_MS_REC, nil))
+        try remountReadOnly(path)
+    }
+
+    /// Remounts a bind mount read-only, keeping the flags the kernel locked on it (nosuid, nodev …).
+    private func remountReadOnly(_ path: String) throws(SandboxError) {
+        let flags = CL_MS_REMOUNT | CL_MS_BIND | CL_MS_RDONLY | CL_MS_NOSUID | cl_locked_mount_flags(path)
+        try Posix.check("remount \(path) read-only", cl_mount(nil, path, nil, flags, nil))
+    }
+}

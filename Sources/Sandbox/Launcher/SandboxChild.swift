@@ -1,0 +1,115 @@
+import CLinux
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The processes inside the sandbox: the namespace creator (C1), the sandbox's pid 1 (C2) and the command (C3).
+/// Each reports a setup failure on the error pipe as `E<message>` and exits 125; an exec failure is
+/// `X<errno>:<message>`. The pipes are close-on-exec, so a successful exec leaves nothing behind.
+struct SandboxChild {
+    let profile: SandboxProfile
+    let command: [String]
+    let control: (read: Int32, write: Int32)
+    let errors: Int32
+    let status: Int32
+    let simulateMissing: String?
+
+    /// C1: waits for its cgroup, creates the namespaces, waits for its uid map, forks pid 1, and exits with its
+    /// status.
+    func runNamespaceCreator(launcher: pid_t) -> Never {
+        _ = cl_set_parent_death_signal(SIGKILL)
+        if getppid() != launcher { _exit(125) }
+        guard Posix.readByte(control.read) == UInt8(ascii: "C") else { _exit(125) }
+        var flags =
+            CL_CLONE_NEWUSER | CL_CLONE_NEWNS | CL_CLONE_NEWPID | CL_CLONE_NEWUTS | CL_CLONE_NEWIPC
+            | CL_CLONE_NEWCGROUP
+        if !profile.hasNetwork { flags |= CL_CLONE_NEWNET }
+        if simulateMissing == "user-namespaces" {
+            fail("user namespaces are not available (simulated by AUTONOUS_SANDBOX_SIMULATE_MISSING)")
+        }
+        let result = cl_unshare(flags)
+        if result < 0 {
+            let code = -result
+            var message = "cannot create namespaces: \(String(cString: strerror(code))) (errno \(code))"
+            if code == EPERM || code == ENOSPC || code == EINVAL || code == EUSERS {
+                message =
+                    "user namespaces are not available: " + message
+                    + "; check sysctl user.max_user_namespaces and kernel.unprivileged_userns_clone, and on Ubuntu "
+                    + "kernel.apparmor_restrict_unprivileged_userns (autonousctl doctor explains)"
+            }
+            fail(message)
+        }
+        Posix.writeAll(control.write, "U")
+        guard Posix.readByte(control.read) == UInt8(ascii: "M") else { fail("the launcher did not write the uid map") }
+        if cl_setresgid(0, 0, 0) < 0 || cl_setresuid(0, 0, 0) < 0 { fail("cannot become root in the user namespace") }
+        let child = cl_fork()
+        if child < 0 { fail("fork of the sandbox init failed (errno \(-child))") }
+        if child == 0 { runInit() }
+        SandboxInit.forwardSignals(to: child)
+        var waitStatus: Int32 = 0
+        _ = cl_waitpid(child, &waitStatus, 0)
+        if waitStatus & 0x7f == 0 { _exit((waitStatus >> 8) & 0xff) }
+        _exit(128 + (waitStatus & 0x7f))
+    }
+
+    /// C2, pid 1 of the new pid namespace: builds the filesystem, then starts the command and reaps.
+    private func runInit() -> Never {
+        _ = cl_set_parent_death_signal(SIGKILL)
+        do {
+            try RootFilesystem(profile: profile).build()
+        } catch {
+            fail("\(error)")
+        }
+        _ = cl_sethostname(profile.hostname)
+        let child = cl_fork()
+        if child < 0 { fail("fork of the command failed (errno \(-child))") }
+        if child == 0 { runCommand() }
+        close(errors)
+        SandboxInit.run(command: child, statusFD: status)
+    }
+
+    /// C3: the command. Last steps before exec, in this order: new session, descriptors, directory, rlimits,
+    /// capabilities, no_new_privs, seccomp (last, so nothing above is filtered).
+    private func runCommand() -> Never {
+        _ = cl_set_parent_death_signal(SIGKILL)
+        _ = setsid()
+        _ = cl_cloexec_from(3)
+        let directory = profile.workingDirectory ?? profile.workspace ?? "/tmp"
+        if chdir(directory) != 0 { fail("cannot change to \(directory) (errno \(errno))") }
+        do {
+            try Rlimits.apply(profile.limits, memoryFallback: profile.limits.bestEffort)
+            try Capabilities.dropAll()
+            try Capabilities.setNoNewPrivileges()
+            try SeccompFilter.load(profile.seccompPolicy)
+        } catch {
+            fail("\(error)")
+        }
+        let environment = profile.environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        var lastError = ENOENT
+        for candidate in candidates(for: command[0]) {
+            execute(candidate, environment)
+            if errno != ENOENT { lastError = errno }
+        }
+        let code: Int32 = lastError == ENOENT ? 127 : 126
+        Posix.writeAll(errors, "X\(lastError):cannot run \(command[0]): \(String(cString: strerror(lastError)))")
+        _exit(code)
+    }
+
+    private func candidates(for name: String) -> [String] {
+        if name.contains("/") { return [name] }
+        let path = profile.environment["PATH"] ?? "/usr/bin:/bin"
+        return path.split(separator: ":").map { "\($0)/\(name)" }
+    }
+
+    private func execute(_ path: String, _ environment: [String]) {
+        let argv = command.map { strdup($0) } + [nil]
+        let envp = environment.map { strdup($0) } + [nil]
+        _ = execve(path, argv, envp)
+    }
+
+    private func fail(_ message: String) -> Never {
+        Posix.writeAll(errors, "E" + message)
+        _exit(125)
+    }
+}

@@ -1,0 +1,120 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Everything the launcher needs to confine one command: namespaces, filesystem, identity, environment, limits,
+/// seccomp and process rules. Built from a named profile plus command-line options, then validated before any
+/// namespace is created.
+public struct SandboxProfile: Sendable, Equatable {
+    /// A bind mount of a host path at the same path inside the sandbox.
+    public struct Bind: Sendable, Equatable {
+        public var path: String
+        public var writable: Bool
+        /// A missing source is skipped instead of failing (host files that only some distributions have).
+        public var optional: Bool
+
+        public init(path: String, writable: Bool, optional: Bool = false) {
+            self.path = path
+            self.writable = writable
+            self.optional = optional
+        }
+    }
+
+    /// Network access.
+    public enum Network: Sendable, Equatable {
+        /// A new network namespace with only a loopback interface, and seccomp allows only AF_UNIX sockets.
+        case none
+        /// The host's network, limited to these `host:port` destinations; an empty list is turned into `.none`.
+        case host(allow: [String])
+    }
+
+    public var name: String
+    public var workspace: String?
+    public var workspaceWritable: Bool
+    public var binds: [Bind]
+    public var network: Network
+    /// Host uid and gid that uid 0 and gid 0 inside map to.
+    public var hostUID: UInt32
+    public var hostGID: UInt32
+    public var environment: [String: String]
+    public var workingDirectory: String?
+    public var limits: ResourceLimits
+    public var wallClockSeconds: Int?
+    /// Paths under the workspace that stay read-only even when the workspace is writable.
+    public var protectedPaths: [String]
+    public var hostname: String
+    /// Size of the writable /tmp inside, in bytes.
+    public var tmpSizeBytes: UInt64
+
+    /// The directories of the host's root filesystem the programs inside need (read-only).
+    public static let systemDirectories = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"]
+
+    /// Host files of /etc every profile sees (read-only); missing ones are skipped.
+    public static let etcFiles = [
+        "/etc/hosts", "/etc/host.conf", "/etc/nsswitch.conf", "/etc/ld.so.cache", "/etc/ld.so.conf",
+        "/etc/ld.so.conf.d", "/etc/alternatives", "/etc/localtime", "/etc/mime.types", "/etc/python3.11",
+    ]
+
+    /// Host files of /etc only the network profiles see.
+    public static let networkEtcFiles = ["/etc/resolv.conf", "/etc/ssl", "/etc/ca-certificates", "/etc/gai.conf"]
+
+    /// Checks the profile before anything is created.
+    ///
+    /// - Throws: `SandboxError(.invalidProfile)` naming the first problem.
+    public func validate() throws(SandboxError) {
+        func absolute(_ path: String, _ what: String) throws(SandboxError) {
+            guard path.hasPrefix("/") else {
+                throw SandboxError(.invalidProfile, "\(what) must be an absolute path, got '\(path)'")
+            }
+            guard !path.split(separator: "/").contains(where: { $0 == ".." || $0 == "." }) else {
+                throw SandboxError(.invalidProfile, "\(what) must not contain '.' or '..' components: '\(path)'")
+            }
+        }
+        if let workspace {
+            try absolute(workspace, "the workspace")
+            var info = stat()
+            guard stat(workspace, &info) == 0 else {
+                throw SandboxError(.invalidProfile, "the workspace \(workspace) does not exist", errno: Glibc.errno)
+            }
+            guard info.st_mode & S_IFMT == S_IFDIR else {
+                throw SandboxError(.invalidProfile, "the workspace \(workspace) is not a directory")
+            }
+            guard workspace != "/" else { throw SandboxError(.invalidProfile, "the workspace cannot be /") }
+        } else if ["read", "write", "exec", "network"].contains(name) {
+            throw SandboxError(.invalidProfile, "the \(name) profile needs a workspace (--workspace DIR)")
+        }
+        for bind in binds { try absolute(bind.path, "the bind") }
+        if let workingDirectory { try absolute(workingDirectory, "the working directory") }
+        for key in environment.keys where key.isEmpty || key.contains("=") {
+            throw SandboxError(.invalidProfile, "environment variable name '\(key)' is invalid")
+        }
+        if let seconds = wallClockSeconds, seconds <= 0 {
+            throw SandboxError(.invalidProfile, "the wall-clock limit must be positive")
+        }
+        if case .host(let allow) = network {
+            for destination in allow where !Self.isHostPort(destination) {
+                throw SandboxError(.invalidProfile, "--net-allow takes HOST:PORT, got '\(destination)'")
+            }
+        }
+    }
+
+    /// `host:port` with a port from 1 to 65535 (a host of `*` allows every host on that port).
+    static func isHostPort(_ text: String) -> Bool {
+        guard let colon = text.lastIndex(of: ":") else { return false }
+        let host = text[..<colon]
+        guard let port = Int(text[text.index(after: colon)...]), (1 ... 65535).contains(port) else { return false }
+        return !host.isEmpty && !host.contains(" ")
+    }
+
+    /// The seccomp policy for this profile's command.
+    public var seccompPolicy: SeccompPolicy {
+        if name == NamedProfile.worker.rawValue { return .worker }
+        return hasNetwork ? .network : .noNetwork
+    }
+
+    /// True when the command gets the host's network.
+    public var hasNetwork: Bool {
+        if case .host(let allow) = network { return !allow.isEmpty }
+        return false
+    }
+}
