@@ -47,6 +47,11 @@ export AUTONOUS_RUNTIME_DIR=$runtime_dir
 export AUTONOUS_CONFIG_DIR=${AUTONOUS_CONFIG_DIR:-$local_dir/etc}
 export AUTONOUS_WORKER_BIN=${AUTONOUS_WORKER_BIN:-$bin/autonous-worker}
 export AUTONOUS_LOG=${AUTONOUS_LOG:-stderr}
+# The worker runs sandboxed; a developer's account has no delegated cgroup, so memory and pids limits fall back to
+# rlimits unless the caller asks for strict limits.
+if [ "$(id -u)" != 0 ]; then
+    export AUTONOUS_SANDBOX_LIMITS=${AUTONOUS_SANDBOX_LIMITS:-best-effort}
+fi
 
 if [[ ${AUTONOUS_TELEGRAM:-auto} == off ]]; then
     telegram="off (AUTONOUS_TELEGRAM=off)"

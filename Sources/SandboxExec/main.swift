@@ -19,7 +19,7 @@ while let entry = pointer.pointee {
 
 let arguments: LauncherArguments
 do {
-    arguments = try LauncherArguments.parse(Array(CommandLine.arguments.dropFirst()))
+    arguments = try LauncherArguments.parse(Array(CommandLine.arguments.dropFirst()), environment: environment)
 } catch {
     let line = "autonous-sandbox: \(error)\n"
     _ = line.withCString { write(2, $0, strlen($0)) }

@@ -9,7 +9,8 @@ The supervisor starts it as AUTONOUS_WORKER_BIN. It speaks io.autonous.Worker ov
   ignore-term    like silent, and ignores SIGTERM (the supervisor must escalate to SIGKILL)
   crash          says Hello and Ready, then exits with status 3 after a moment
 
-Each start appends its pid to $AUTONOUS_TEST_FAKE_WORKER_LOG when that is set. Every wait is bounded: the script
+Each start appends its pid to $HOME/fake-worker-starts (the supervisor sets HOME to the state directory, which is
+the one directory the sandboxed worker may write). Every wait is bounded: the script
 exits by itself after 120 s whatever happens.
 """
 import json
@@ -37,8 +38,8 @@ def call(sock, method, parameters=None):
 def main():
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     mode = os.environ.get("AUTONOUS_TEST_FAKE_WORKER_MODE", "silent")
-    log = os.environ.get("AUTONOUS_TEST_FAKE_WORKER_LOG")
-    if log:
+    log = os.path.join(os.environ.get("HOME", "/tmp"), "fake-worker-starts")
+    if True:
         with open(log, "a") as handle:
             handle.write(f"{os.getpid()} {mode}\n")
     if mode == "ignore-term":

@@ -12,6 +12,7 @@ struct JournaldTests {
     @Test(.enabled(if: canRunJournald, "needs root, unshare and systemd-journald for a private journal"))
     func supervisorAndWorkerLogIntoTheJournalWithStructuredFields() throws {
         let directory = try TemporaryDirectory()
+        chmod(directory.path, 0o755)
         let output = directory.path + "/journal.json"
         let environment = Daemon.baseEnvironment(directory: directory.path, fakes: nil, telegram: false)
             .merging(["AUTONOUS_LOG": "journal", "AUTONOUS_LOG_LEVEL": "info"]) { _, new in new }

@@ -67,14 +67,13 @@ struct SupervisorHealthTests {
     }
 
     @Test func aCrashingWorkerIsRestartedAndItsExitRecorded() async throws {
-        let log = try TemporaryDirectory()
-        let daemon = try fakeWorkerDaemon(mode: "crash", extra: ["AUTONOUS_TEST_FAKE_WORKER_LOG": log.path + "/starts"])
+        let daemon = try fakeWorkerDaemon(mode: "crash")
         let twice = try await eventually(timeout: .seconds(30)) { try daemon.events("worker.exited").count >= 2 }
         #expect(twice, "\(daemon.log)")
         let exited = try daemon.events("worker.exited")
         #expect(exited.first?.payload["reason"] == .string("exited"))
         #expect(exited.first?.payload["exit_code"] == .int(3))
-        let starts = (try? String(contentsOfFile: log.path + "/starts", encoding: .utf8)) ?? ""
+        let starts = (try? String(contentsOfFile: daemon.stateDirectory + "/fake-worker-starts", encoding: .utf8)) ?? ""
         #expect(starts.split(separator: "\n").count >= 2)
         daemon.stop()
     }
@@ -84,7 +83,7 @@ struct SupervisorHealthTests {
         let notifyPath = directory.path + "/notify.sock"
         let notify = try DatagramListener(path: notifyPath)
         let daemon = try Daemon(telegram: false, overrides: ["NOTIFY_SOCKET": notifyPath])
-        let ready = try #require(await daemon.waitUntilReady())
+        let ready = try #require(await daemon.waitUntilReady(), "\(daemon.log)")
         let workerPID = try #require(ready.worker.pid)
         let messages = notify.receiveAll(timeout: .seconds(2))
         #expect(messages.contains { $0.contains("READY=1") }, "\(messages)")

@@ -19,6 +19,11 @@ import Foundation
 /// - `AUTONOUS_WORKER_READY_TIMEOUT` (`30s`), `AUTONOUS_WORKER_HEARTBEAT_INTERVAL` (`5s`),
 ///   `AUTONOUS_WORKER_HEARTBEAT_TIMEOUT` (`30s`), `AUTONOUS_RESTART_BACKOFF_INITIAL` (`1s`),
 ///   `AUTONOUS_RESTART_BACKOFF_MAX` (`60s`), `AUTONOUS_WORKER_STOP_TIMEOUT` (`10s`).
+/// - `AUTONOUS_SANDBOX_BIN` (`autonous-sandbox` beside the supervisor): the launcher the worker runs under.
+/// - `AUTONOUS_WORKER_UID` (`65534`): when the supervisor runs as root, the host uid the sandboxed worker maps to
+///   (as any other user the worker maps to that user itself).
+/// - `AUTONOUS_SANDBOX_LIMITS` (`strict`): `strict` refuses to start a sandbox whose memory or pids limit no cgroup
+///   can enforce; `best-effort` falls back to rlimits (for hosts without a delegated cgroup).
 /// - `AUTONOUS_RETRY_ATTEMPTS` (`5`), `AUTONOUS_RETRY_BASE_DELAY` (`500ms`), `AUTONOUS_RETRY_MAX_DELAY` (`30s`):
 ///   retries of Telegram and model calls.
 /// - `AUTONOUS_ADMIN_GROUP` (`autonous`): members may use the control socket besides root.
@@ -28,6 +33,12 @@ public struct Configuration: Sendable {
     /// How the Telegram commander is switched on.
     public enum TelegramMode: String, Sendable, CaseIterable {
         case auto, on, off
+    }
+
+    /// Whether sandbox limits a host cannot enforce stop the launch.
+    public enum SandboxLimits: String, Sendable, CaseIterable {
+        case strict
+        case bestEffort = "best-effort"
     }
 
     /// Where log lines go.
@@ -62,6 +73,9 @@ public struct Configuration: Sendable {
     public var historyMessages: Int
 
     public var workerBinary: String?
+    public var sandboxBinary: String?
+    public var workerUID: UInt32
+    public var sandboxLimitsBestEffort: Bool
     public var workerReadyTimeout: Duration
     public var workerHeartbeatInterval: Duration
     public var workerHeartbeatTimeout: Duration
@@ -164,6 +178,18 @@ public struct Configuration: Sendable {
         } else {
             workerBinary = nil
         }
+        if let binary = env.string("AUTONOUS_SANDBOX_BIN") {
+            guard binary.hasPrefix("/") else {
+                throw ConfigurationError(
+                    variable: "AUTONOUS_SANDBOX_BIN", message: "must be an absolute path, got '\(binary)'")
+            }
+            sandboxBinary = binary
+        } else {
+            sandboxBinary = nil
+        }
+        workerUID = UInt32(try env.integer("AUTONOUS_WORKER_UID", default: 65534, range: 1 ... 4_294_967_294))
+        sandboxLimitsBestEffort =
+            try env.choice("AUTONOUS_SANDBOX_LIMITS", default: SandboxLimits.strict) == .bestEffort
         workerReadyTimeout = try env.duration(
             "AUTONOUS_WORKER_READY_TIMEOUT", default: .seconds(30), range: .milliseconds(100) ... .seconds(600))
         workerHeartbeatInterval = try env.duration(

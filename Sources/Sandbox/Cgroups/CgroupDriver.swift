@@ -31,9 +31,13 @@ protocol CgroupLeaf: AnyObject {
     func pidsLimitHit() -> Bool
     /// First step of destroy: stop new forks and let the kernel kill what it can at once (v2 `cgroup.kill`).
     func beginKill()
+    /// Called after each pass that sent SIGKILL to the listed pids (v1 thaws the freezer so they can die).
+    func endKillPass()
 }
 
 extension CgroupLeaf {
+    func endKillPass() {}
+
     /// True when the pids controller's `pids.events` in `directory` counts a `max` event (same format in v1 and v2).
     func pidsEventsHit(in directory: String?) -> Bool {
         guard let directory else { return false }
@@ -170,7 +174,9 @@ public final class SandboxCgroup {
     /// Kills every process left in the cgroup (v2: cgroup.kill if present; then SIGKILL each pid in cgroup.procs
     /// repeatedly until empty, bounded to ~2 s), then removes the directories and empty parents. Idempotent.
     ///
-    /// The pids limit is lowered to 0 first so a fork bomb cannot outrun the kill loop. A pid is killed only after
+    /// The pids limit is lowered to 0 first so a fork bomb cannot outrun the kill loop, and on v1 the sandbox is
+    /// frozen during the first pass so thousands of busy processes cannot starve it (waiting for FROZEN takes at most
+    /// 1 s more, so the whole call is bounded by ~3 s). A pid is killed only after
     /// `/proc/<pid>/cgroup` shows this sandbox's leaf, so a pid reused by an unrelated process is left alone.
     public func destroy() {
         guard !isDestroyed else { return }
@@ -183,8 +189,10 @@ public final class SandboxCgroup {
                 for pid in CgroupFile.pids(directory + "/cgroup.procs") where pid > 1 && pid != getpid() {
                     found = true
                     if CgroupFile.process(pid, isIn: leaf.leafName) { _ = kill(pid, SIGKILL) }
+                    if CgroupFile.monotonicSeconds() > deadline { break }
                 }
             }
+            leaf.endKillPass()
             if !found {
                 remaining = remaining.filter { directory in
                     let error = CgroupFile.removeDirectory(directory)

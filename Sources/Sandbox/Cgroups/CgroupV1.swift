@@ -15,6 +15,9 @@ struct CgroupV1Driver: CgroupDriver {
     let capabilities: CgroupCapabilities
     /// The mount point of each usable controller's hierarchy.
     let hierarchies: [CgroupController: String]
+    /// The writable freezer hierarchy, if any: not a limit, it only lets `destroy` freeze the sandbox before killing
+    /// it (as runc does on v1), so a fork bomb cannot take the CPU the kill loop needs.
+    let freezer: String?
 
     /// Finds the v1 hierarchies of memory, pids and cpu in the mount table and checks they are writable.
     static func probe(mounts: [CgroupMount]) -> CgroupV1Driver {
@@ -56,7 +59,10 @@ struct CgroupV1Driver: CgroupDriver {
             cpu: usable[.cpu] != nil,
             detail: detail
         )
-        return CgroupV1Driver(capabilities: caps, hierarchies: usable)
+        let freezer = mounts.first { $0.type == "cgroup" && $0.options.contains("freezer") }.map(\.point)
+        let freezerTarget = freezer.map { CgroupFile.exists($0 + "/" + parentName) ? $0 + "/" + parentName : $0 }
+        let freezerUsable = freezerTarget.map { CgroupFile.isWritable($0) } ?? false
+        return CgroupV1Driver(capabilities: caps, hierarchies: usable, freezer: freezerUsable ? freezer : nil)
     }
 
     func makeLeaf(limits: ResourceLimits, controllers: [CgroupController]) throws(SandboxError) -> any CgroupLeaf {
@@ -76,11 +82,27 @@ struct CgroupV1Driver: CgroupDriver {
                 }
                 directories[controller] = directory
             }
-            let leaf = CgroupV1Leaf(leafName: leafName, directories: directories, ordered: created)
+            var freezerDirectory: String?
+            if let freezer {  // optional: without it destroy still works, only slower under a fork bomb
+                let parent = freezer + "/" + Self.parentName
+                let directory = parent + "/" + leafName
+                if created.contains(directory) {  // co-mounted with a limit controller
+                    freezerDirectory = directory
+                } else if (try? Self.makeDirectory(directory, in: parent)) != nil {
+                    created.append(directory)
+                    freezerDirectory = directory
+                }
+            }
+            let leaf = CgroupV1Leaf(
+                leafName: leafName, directories: directories, ordered: created, freezer: freezerDirectory
+            )
             try leaf.writeLimits(limits)
             return leaf
         } catch {
-            for directory in created { _ = CgroupFile.removeDirectory(directory) }
+            for directory in created {
+                _ = CgroupFile.removeDirectory(directory)
+                _ = CgroupFile.removeDirectory(CgroupV2Driver.parentPath(directory))  // only if now empty
+            }
             throw error
         }
     }
@@ -105,11 +127,13 @@ final class CgroupV1Leaf: CgroupLeaf {
     let leafName: String
     let directories: [String]
     private let byController: [CgroupController: String]
+    private let freezer: String?
 
-    init(leafName: String, directories: [CgroupController: String], ordered: [String]) {
+    init(leafName: String, directories: [CgroupController: String], ordered: [String], freezer: String?) {
         self.leafName = leafName
         self.byController = directories
         self.directories = ordered
+        self.freezer = freezer
     }
 
     var parentDirectories: [String] {
@@ -168,9 +192,22 @@ final class CgroupV1Leaf: CgroupLeaf {
         pidsEventsHit(in: byController[.pids])
     }
 
-    /// v1 has no cgroup.kill: lowering pids.max to 0 stops all forks so the kill loop converges.
+    /// v1 has no cgroup.kill: lowering pids.max to 0 stops all forks so the kill loop converges, and freezing the
+    /// sandbox (waiting up to 1 s for FROZEN) keeps its processes off the CPU during the first kill pass.
     func beginKill() {
         if let directory = byController[.pids] { _ = CgroupFile.write(directory + "/pids.max", "0") }
+        guard let freezer, CgroupFile.write(freezer + "/freezer.state", "FROZEN") == 0 else { return }
+        let deadline = CgroupFile.monotonicSeconds() + 1
+        while CgroupFile.read(freezer + "/freezer.state")?.hasPrefix("FROZEN") != true,
+            CgroupFile.monotonicSeconds() < deadline
+        {
+            CgroupFile.sleep(milliseconds: 2)
+        }
+    }
+
+    /// Thaws the sandbox: frozen tasks act on the pending SIGKILL only once thawed.
+    func endKillPass() {
+        if let freezer { _ = CgroupFile.write(freezer + "/freezer.state", "THAWED") }
     }
 }
 

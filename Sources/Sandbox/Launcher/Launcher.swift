@@ -91,7 +91,8 @@ public struct Launcher {
             close(status.read)
             SandboxChild(
                 profile: profile, command: command, control: (toChild.read, fromChild.write), errors: errors.write,
-                status: status.write, simulateMissing: environment["AUTONOUS_SANDBOX_SIMULATE_MISSING"]
+                status: status.write, simulateMissing: environment["AUTONOUS_SANDBOX_SIMULATE_MISSING"],
+                memoryFallback: profile.limits.needsMemoryFallback(cgroup: cgroup)
             ).runNamespaceCreator(launcher: launcher)
         }
         close(toChild.read)

@@ -40,6 +40,7 @@ public struct LauncherArguments: Sendable, Equatable {
           --pids N               process limit, enforced by a cgroup
           --best-effort-limits   run even when a cgroup limit cannot be enforced (rlimits instead)
           --env KEY=VALUE        add to the environment (otherwise only PATH, HOME=/tmp, LANG)
+          --env-inherit KEY      copy KEY from the launcher's own environment (for secrets: never on a command line)
           --cwd DIR              working directory (default: the workspace)
           --net-allow HOST:PORT  network profile: an allowed destination; none means no network at all
           --status-fd N          write a JSON result to descriptor N
@@ -51,9 +52,10 @@ public struct LauncherArguments: Sendable, Equatable {
     /// Parses `arguments` (without the program name).
     ///
     /// - Throws: `SandboxError(.invalidProfile)` for anything malformed, before any namespace exists.
-    public static func parse(_ arguments: [String], callerUID: UInt32 = getuid(), callerGID: UInt32 = getgid())
-        throws(SandboxError) -> LauncherArguments
-    {
+    public static func parse(
+        _ arguments: [String], environment: [String: String] = [:], callerUID: UInt32 = getuid(),
+        callerGID: UInt32 = getgid()
+    ) throws(SandboxError) -> LauncherArguments {
         var result = LauncherArguments(mode: .help, profile: nil)
         var named: NamedProfile?
         var options: [(String, String)] = []
@@ -87,7 +89,7 @@ public struct LauncherArguments: Sendable, Equatable {
             case "--best-effort-limits", "--die-with-parent":
                 flags.insert(argument)
             case "--workspace", "--ro", "--rw", "--uid", "--gid", "--timeout", "--cpu-seconds", "--memory", "--pids",
-                "--env", "--cwd", "--net-allow", "--status-fd":
+                "--env", "--env-inherit", "--cwd", "--net-allow", "--status-fd":
                 options.append((argument, try value(argument)))
             default:
                 throw SandboxError(.invalidProfile, "unknown option '\(argument)' (see --help)")
@@ -121,6 +123,11 @@ public struct LauncherArguments: Sendable, Equatable {
             case "--cwd": profile.workingDirectory = text
             case "--net-allow": allow.append(text)
             case "--status-fd": result.statusFD = Int32(try number(text, option))
+            case "--env-inherit":
+                guard let inherited = environment[text] else {
+                    throw SandboxError(.invalidProfile, "--env-inherit \(text): the launcher has no such variable")
+                }
+                profile.environment[text] = inherited
             case "--env":
                 guard let equals = text.firstIndex(of: "="), equals != text.startIndex else {
                     throw SandboxError(.invalidProfile, "--env takes KEY=VALUE, got '\(text)'")

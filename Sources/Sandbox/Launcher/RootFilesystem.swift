@@ -135,7 +135,14 @@ struct RootFilesystem {
         switch Posix.resolvedKind(source) {
         case .missing:
             if optional { return }
-            throw SandboxError(.setupFailed, "cannot bind \(path): it does not exist")
+            let code = errno
+            if code == EACCES {
+                throw SandboxError(
+                    .setupFailed,
+                    "cannot bind \(path): the sandbox's user (host uid \(profile.hostUID)) may not reach it; make it "
+                        + "and its parent directories accessible to that uid", errno: code)
+            }
+            throw SandboxError(.setupFailed, "cannot bind \(path)", errno: code)
         case .directory:
             try Posix.makeDirectories(target)
         default:

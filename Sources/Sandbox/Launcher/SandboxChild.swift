@@ -14,6 +14,8 @@ struct SandboxChild {
     let errors: Int32
     let status: Int32
     let simulateMissing: String?
+    /// Whether memory must be limited with RLIMIT_AS because no cgroup enforces it.
+    let memoryFallback: Bool
 
     /// C1: waits for its cgroup, creates the namespaces, waits for its uid map, forks pid 1, and exits with its
     /// status.
@@ -78,7 +80,7 @@ struct SandboxChild {
         let directory = profile.workingDirectory ?? profile.workspace ?? "/tmp"
         if chdir(directory) != 0 { fail("cannot change to \(directory) (errno \(errno))") }
         do {
-            try Rlimits.apply(profile.limits, memoryFallback: profile.limits.bestEffort)
+            try Rlimits.apply(profile.limits, memoryFallback: memoryFallback)
             try Capabilities.dropAll()
             try Capabilities.setNoNewPrivileges()
             try SeccompFilter.load(profile.seccompPolicy)

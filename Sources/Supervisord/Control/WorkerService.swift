@@ -14,26 +14,29 @@ struct WorkerService: VarlinkInterfaceHandler {
 
     func handle(_ call: VarlinkCall, replier: VarlinkReplier) throws -> JSONValue {
         // The socket admits only the current worker, but that worker may have been replaced since it connected.
-        guard manager.isCurrentWorker(call.peer) else {
+        guard let workerPID = manager.workerPID(for: call.peer) else {
             throw VarlinkError("io.autonous.Worker.NotYourWorker", ["pid": .int(Int64(call.peer.pid))])
         }
         switch call.memberName {
         case "Hello":
             let hello = try call.decode(WorkerInterface.Hello.self)
-            manager.deliver(.hello(pid: call.peer.pid))
+            manager.deliver(.hello(pid: workerPID))
             logger.info(
                 "worker said hello",
-                metadata: ["worker.pid": "\(call.peer.pid)", "revision": "\(hello.revision)"])
+                metadata: [
+                    "worker.pid": "\(call.peer.pid)", "worker.launcher_pid": "\(workerPID)",
+                    "revision": "\(hello.revision)",
+                ])
             return try JSONValue.encode(
                 WorkerInterface.HelloReply(
                     parentEventId: manager.currentSpawnEventID() ?? 0,
                     heartbeatIntervalMs: Int(milliseconds(heartbeatInterval))))
         case "Ready":
-            manager.deliver(.ready(pid: call.peer.pid))
+            manager.deliver(.ready(pid: workerPID))
             return .object([:])
         case "Heartbeat":
             _ = try call.decode(WorkerInterface.Heartbeat.self)
-            manager.deliver(.heartbeat(pid: call.peer.pid))
+            manager.deliver(.heartbeat(pid: workerPID))
             return .object([:])
         case "Subscribe":
             guard call.more else { throw VarlinkError.expectedMore() }

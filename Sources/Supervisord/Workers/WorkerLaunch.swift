@@ -6,19 +6,18 @@ import Synchronization
 final class WorkerLaunch: Sendable {
     /// Environment variables passed on to the worker besides every `AUTONOUS_*`; nothing else is inherited.
     static let passedVariables = [
-        "OPENAI_API_KEY", "CREDENTIALS_DIRECTORY", "JOURNAL_STREAM", "LANG", "LC_ALL", "TZ",
+        "OPENAI_API_KEY", "JOURNAL_STREAM", "LANG", "LC_ALL", "TZ",
     ]
 
     let binary: String
+    /// The launcher the worker runs under.
+    let sandboxBinary: String
     private let digestCache = Mutex<(key: String, digest: String)?>(nil)
 
     init(configuration: Configuration, supervisorExecutable: String) {
-        if let binary = configuration.workerBinary {
-            self.binary = binary
-        } else {
-            let directory = URL(fileURLWithPath: supervisorExecutable).deletingLastPathComponent().path
-            self.binary = directory + "/autonous-worker"
-        }
+        let directory = URL(fileURLWithPath: supervisorExecutable).deletingLastPathComponent().path
+        binary = configuration.workerBinary ?? directory + "/autonous-worker"
+        sandboxBinary = configuration.sandboxBinary ?? directory + "/autonous-sandbox"
     }
 
     /// The revision id of the bootstrap worker: `bootstrap-` and the first 12 hex digits of its SHA-256.
@@ -51,6 +50,9 @@ final class WorkerLaunch: Sendable {
         environment["AUTONOUS_CONFIG_DIR"] = configuration.configDirectory
         environment["AUTONOUS_WORKER_SOCKET"] = configuration.workerSocketPath
         environment["AUTONOUS_REVISION"] = revision
+        // The supervisor resolved the secrets (environment or credentials); the worker gets the values.
+        if let token = configuration.telegramToken { environment["AUTONOUS_TELEGRAM_TOKEN"] = token.value }
+        if let key = configuration.openAIKey { environment["OPENAI_API_KEY"] = key.value }
         environment["AUTONOUS_SUPERVISOR_PID"] = String(getpid())
         return environment
     }

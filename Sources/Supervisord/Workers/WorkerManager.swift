@@ -156,8 +156,12 @@ final class WorkerManager: Service, Sendable {
             return .spawnFailed("cannot record the spawn: \(error)")
         }
         do {
+            let sandbox = WorkerSandbox(configuration: configuration, sandboxBinary: launch.sandboxBinary)
+            let (arguments, launcherEnvironment) = sandbox.command(
+                workerBinary: launch.binary, workerEnvironment: environment)
+            WorkerSandbox.grantState(to: configuration.workerUID, configuration: configuration)
             let child = try ChildProcess.spawn(
-                executable: launch.binary, arguments: [], environment: environment,
+                executable: launch.sandboxBinary, arguments: arguments, environment: launcherEnvironment,
                 onExit: { [weak self] status in self?.childExited(status) })
             state.child = child
             state.revision = revision
@@ -180,9 +184,18 @@ final class WorkerManager: Service, Sendable {
         deliver(.exited(pid: pid, status))
     }
 
-    /// Whether `peer` is the worker this supervisor spawned (the only process worker.sock admits).
+    /// Whether `peer` is the worker this supervisor spawned (the only process worker.sock admits): the launcher
+    /// it started, or a process inside that launcher's sandbox.
     func isCurrentWorker(_ peer: PeerCredentials) -> Bool {
-        state.withLock { $0.child?.pid == peer.pid && $0.monitor.pid == peer.pid }
+        workerPID(for: peer) != nil
+    }
+
+    /// The pid the monitor knows the worker by (its launcher's) when `peer` is the current worker, else nil.
+    func workerPID(for peer: PeerCredentials) -> Int32? {
+        guard let launcher = state.withLock({ $0.monitor.pid == $0.child?.pid ? $0.child?.pid : nil }) else {
+            return nil
+        }
+        return ProcessTree.isDescendant(peer.pid, of: launcher) ? launcher : nil
     }
 
     /// The spawn event id of the current worker, the parent of everything it records.

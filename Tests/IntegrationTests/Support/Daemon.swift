@@ -49,6 +49,8 @@ final class Daemon: @unchecked Sendable {
     /// Starts the supervisor. `overrides` replace or (with nil) remove variables of the base environment.
     init(fakes: Fakes? = nil, telegram: Bool = true, overrides: [String: String?] = [:]) throws {
         directory = try TemporaryDirectory()
+        // The sandboxed worker runs as an unprivileged host uid: it must be able to reach its state directory.
+        chmod(directory.path, 0o755)
         var environment = Self.baseEnvironment(directory: directory.path, fakes: fakes, telegram: telegram)
         for (key, value) in overrides { environment[key] = value }
         self.environment = environment

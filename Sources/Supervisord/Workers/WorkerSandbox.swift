@@ -1,0 +1,121 @@
+import AutonousCore
+import Foundation
+
+/// How the supervisor starts a worker revision under `autonous-sandbox --profile worker`: the binds it needs (its
+/// state, the worker socket — never the control socket — its binary and the Swift runtime it links), its
+/// environment (secrets through the launcher's environment, never on a command line), and the host uid it runs as.
+struct WorkerSandbox: Sendable {
+    let configuration: Configuration
+    let sandboxBinary: String
+
+    /// The command line and environment for `ChildProcess.spawn`.
+    func command(workerBinary: String, workerEnvironment: [String: String]) -> (
+        arguments: [String], environment: [String: String]
+    ) {
+        var arguments = ["--profile", "worker"]
+        if geteuid() == 0 {
+            arguments += ["--uid", String(configuration.workerUID), "--gid", String(configuration.workerUID)]
+        }
+        if configuration.sandboxLimitsBestEffort { arguments.append("--best-effort-limits") }
+        arguments += ["--rw", configuration.stateDirectory, "--rw", configuration.workerSocketPath]
+        if FileManager.default.fileExists(atPath: configuration.configDirectory) {
+            arguments += ["--ro", configuration.configDirectory]
+        }
+        let journal = "/run/systemd/journal/socket"
+        if FileManager.default.fileExists(atPath: journal) { arguments += ["--rw", journal] }
+        var readOnly = [URL(fileURLWithPath: workerBinary).deletingLastPathComponent().path]
+        readOnly.append(URL(fileURLWithPath: sandboxBinary).deletingLastPathComponent().path)
+        readOnly += Self.swiftRuntimeDirectories()
+        var seen: Set<String> = []
+        for path in readOnly where seen.insert(path).inserted && !Self.isCovered(path) {
+            arguments += ["--ro", path]
+        }
+        arguments += ["--cwd", configuration.stateDirectory]
+        var launcherEnvironment = ["PATH": "/usr/local/bin:/usr/bin:/bin"]
+        for (key, value) in workerEnvironment.sorted(by: { $0.key < $1.key }) {
+            if key == "OPENAI_API_KEY" || key == "AUTONOUS_TELEGRAM_TOKEN" || key == "CREDENTIALS_DIRECTORY" {
+                continue
+            }
+            arguments += ["--env", "\(key)=\(value)"]
+        }
+        // Secrets travel in the launcher's own environment (readable only by its user), not in argv.
+        if let token = configuration.telegramToken {
+            launcherEnvironment["AUTONOUS_TELEGRAM_TOKEN"] = token.value
+            arguments += ["--env-inherit", "AUTONOUS_TELEGRAM_TOKEN"]
+        }
+        if let key = configuration.openAIKey {
+            launcherEnvironment["OPENAI_API_KEY"] = key.value
+            arguments += ["--env-inherit", "OPENAI_API_KEY"]
+        }
+        arguments += ["--", workerBinary]
+        return (arguments, launcherEnvironment)
+    }
+
+    /// Directories already inside the sandbox's read-only system binds.
+    static func isCovered(_ path: String) -> Bool {
+        ["/usr/", "/lib/", "/lib64/", "/bin/", "/sbin/"].contains { path.hasPrefix($0) }
+    }
+
+    /// Where this process loaded the Swift runtime from (a toolchain's lib directory, unless linked statically):
+    /// a worker built by the same toolchain needs the same directory.
+    static func swiftRuntimeDirectories() -> [String] {
+        guard let maps = try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8) else { return [] }
+        var directories: [String] = []
+        for line in maps.split(separator: "\n") {
+            guard let slash = line.firstIndex(of: "/") else { continue }
+            let path = String(line[slash...])
+            let name = URL(fileURLWithPath: path).lastPathComponent
+            guard
+                name.hasPrefix("libswift") || name.hasPrefix("libFoundation") || name.hasPrefix("lib_Foundation")
+                    || name.hasPrefix("libdispatch") || name.hasPrefix("libBlocksRuntime")
+            else { continue }
+            let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+            if !directories.contains(directory) { directories.append(directory) }
+        }
+        return directories
+    }
+
+    /// When the supervisor runs as root, the sandboxed worker is `AUTONOUS_WORKER_UID` on the host: give it the
+    /// state it must write (the database and its side files, the workspace) and the worker socket.
+    static func grantState(to uid: UInt32, configuration: Configuration) {
+        guard geteuid() == 0 else { return }
+        let gid = gid_t(uid)
+        let state = configuration.stateDirectory
+        _ = chown(state, uid, gid)
+        _ = chown(configuration.workerSocketPath, uid, gid)
+        if let entries = try? FileManager.default.contentsOfDirectory(atPath: state) {
+            for entry in entries where entry.hasPrefix("autonous.db") {
+                _ = chown(state + "/" + entry, uid, gid)
+            }
+        }
+        let workspace = configuration.workspaceDirectory
+        _ = chown(workspace, uid, gid)
+        if let walker = FileManager.default.enumerator(atPath: workspace) {
+            while let entry = walker.nextObject() as? String { _ = lchown(workspace + "/" + entry, uid, gid) }
+        }
+    }
+}
+
+/// Ancestry checks on /proc, for matching a socket peer to the worker under its launcher.
+enum ProcessTree {
+    /// The parent pid of `pid`, from /proc/<pid>/stat (the field after the parenthesised command name).
+    static func parent(of pid: Int32) -> Int32? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 1 else { return nil }
+        return Int32(fields[1])
+    }
+
+    /// True when `pid` is `ancestor` or descends from it within `depth` generations.
+    static func isDescendant(_ pid: Int32, of ancestor: Int32, depth: Int = 8) -> Bool {
+        var current = pid
+        for _ in 0 ... depth {
+            if current == ancestor { return true }
+            guard let next = parent(of: current), next > 1 else { return false }
+            current = next
+        }
+        return false
+    }
+}
