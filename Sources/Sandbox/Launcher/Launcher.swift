@@ -160,12 +160,12 @@ public struct Launcher {
         return result.launcherStatus
     }
 
-    /// Maps uid 0 and gid 0 in the child's user namespace to the profile's unprivileged host ids.
+    /// Maps the inside uid and gid (normally 0) in the child's user namespace to the profile's unprivileged host ids.
     private func writeIDMaps(for child: pid_t) throws(SandboxError) {
-        try Posix.writeFile("/proc/\(child)/uid_map", "0 \(profile.hostUID) 1\n")
+        try Posix.writeFile("/proc/\(child)/uid_map", "\(profile.insideUID) \(profile.hostUID) 1\n")
         // setgroups must be denied before an unprivileged process may write gid_map.
         try Posix.writeFile("/proc/\(child)/setgroups", "deny\n")
-        try Posix.writeFile("/proc/\(child)/gid_map", "0 \(profile.hostGID) 1\n")
+        try Posix.writeFile("/proc/\(child)/gid_map", "\(profile.insideGID) \(profile.hostGID) 1\n")
     }
 
     /// Waits for C1, killing it when the wall-clock limit passes or the launcher is told to stop.

@@ -115,6 +115,7 @@ struct RootFilesystem {
         try Posix.check(
             "mount /proc",
             cl_mount("proc", new + "/proc", "proc", CL_MS_NOSUID | CL_MS_NODEV | CL_MS_NOEXEC, nil))
+        guard profile.maskProc else { return }
         for entry in ["sys", "sysrq-trigger", "irq", "bus", "fs"] {
             let path = new + "/proc/" + entry
             guard Posix.kind(path) != .missing else { continue }

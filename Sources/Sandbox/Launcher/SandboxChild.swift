@@ -44,7 +44,13 @@ struct SandboxChild {
         }
         Posix.writeAll(control.write, "U")
         guard Posix.readByte(control.read) == UInt8(ascii: "M") else { fail("the launcher did not write the uid map") }
-        if cl_setresgid(0, 0, 0) < 0 || cl_setresuid(0, 0, 0) < 0 { fail("cannot become root in the user namespace") }
+        // Become the mapped ids. With an inside uid other than 0 the process keeps the full capability set unshare
+        // gave it in the new namespace (no setuid happens), which the mounts need; the command loses it at exec.
+        let uid = profile.insideUID
+        let gid = profile.insideGID
+        if cl_setresgid(gid, gid, gid) < 0 || cl_setresuid(uid, uid, uid) < 0 {
+            fail("cannot take uid \(uid) / gid \(gid) in the user namespace")
+        }
         let child = cl_fork()
         if child < 0 { fail("fork of the sandbox init failed (errno \(-child))") }
         if child == 0 { runInit() }

@@ -22,10 +22,17 @@ public enum NamedProfile: String, Sendable, CaseIterable {
     public static let baseEnvironment = ["PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8"]
 
     /// The profile with its defaults; options from the command line are applied on top by the caller.
-    public func profile(callerUID: UInt32 = getuid(), callerGID: UInt32 = getgid()) -> SandboxProfile {
-        // Sandbox root maps to an unprivileged host user: the caller itself, or nobody when the caller is root.
-        let hostUID: UInt32 = callerUID == 0 ? 65534 : callerUID
-        let hostGID: UInt32 = callerUID == 0 ? 65534 : callerGID
+    public func profile(
+        callerUID: UInt32 = getuid(), callerGID: UInt32 = getgid(), mayMapOtherIDs: Bool = hasSetUIDCapability()
+    ) -> SandboxProfile {
+        // Sandbox root maps to an unprivileged host user: nobody when the caller is real root, else the caller
+        // itself (a caller without CAP_SETUID, such as root inside another sandbox, may only map its own ids).
+        let privileged = callerUID == 0 && mayMapOtherIDs
+        let hostUID: UInt32 = privileged ? 65534 : callerUID
+        let hostGID: UInt32 = privileged ? 65534 : callerGID
+        // Mapping uid 0 into a new user namespace needs CAP_SETFCAP where the mapping is written (Linux 5.12+),
+        // which a caller inside another sandbox (the worker starting a tool) lacks: it keeps its own ids inside,
+        // as bubblewrap does by default. The worker itself runs as uid 1000 inside so its tools can do this.
         var profile = SandboxProfile(
             name: rawValue, workspace: nil, workspaceWritable: self != .read, binds: [], network: .none,
             hostUID: hostUID, hostGID: hostGID, environment: Self.baseEnvironment, workingDirectory: nil,
@@ -34,6 +41,10 @@ public enum NamedProfile: String, Sendable, CaseIterable {
                 fileSizeBytes: nil, bestEffort: false),
             wallClockSeconds: nil, protectedPaths: [".git/config", ".git/hooks", ".autonous"],
             hostname: "autonous-sandbox", tmpSizeBytes: 256 << 20)
+        if isNestedUserNamespace() && !hasCapability(bit: 31) {
+            profile.insideUID = callerUID
+            profile.insideGID = callerGID
+        }
         switch self {
         case .read, .write, .exec:
             break
@@ -48,7 +59,36 @@ public enum NamedProfile: String, Sendable, CaseIterable {
             profile.limits.memoryBytes = 2 << 30
             profile.limits.pids = 1024
             profile.protectedPaths = []
+            profile.maskProc = false
+            if profile.insideUID == 0 {
+                profile.insideUID = 1000
+                profile.insideGID = 1000
+            }
         }
         return profile
     }
+}
+
+/// True when the calling process has CAP_SETUID in its effective set (bit 7 of CapEff in /proc/self/status).
+public func hasSetUIDCapability() -> Bool {
+    hasCapability(bit: 7)
+}
+
+/// True when the calling process runs in a user namespace other than the initial one (its uid_map is not the
+/// identity map of all ids).
+public func isNestedUserNamespace() -> Bool {
+    guard let map = Posix.readFile("/proc/self/uid_map") else { return false }
+    let fields = map.split(whereSeparator: { $0 == " " || $0 == "\n" })
+    return fields != ["0", "0", "4294967295"]
+}
+
+/// True when the effective capability set has `bit` (CAP_SETFCAP is 31).
+public func hasCapability(bit: Int) -> Bool {
+    guard let status = Posix.readFile("/proc/self/status") else { return false }
+    for line in status.split(separator: "\n") where line.hasPrefix("CapEff:") {
+        let hex = line.dropFirst("CapEff:".count).filter { !$0.isWhitespace }
+        guard let mask = UInt64(hex, radix: 16) else { return false }
+        return mask & (1 << UInt64(bit)) != 0
+    }
+    return false
 }

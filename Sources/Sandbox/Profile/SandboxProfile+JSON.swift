@@ -20,7 +20,7 @@ extension SandboxProfile {
             fields.append(("net_allow", "[" + allow.map(Self.quote).joined(separator: ",") + "]"))
         }
         fields += [
-            ("host_uid", "\(hostUID)"), ("host_gid", "\(hostGID)"),
+            ("host_uid", "\(hostUID)"), ("host_gid", "\(hostGID)"), ("inside_uid", "\(insideUID)"),
             (
                 "environment",
                 "{"

@@ -36,6 +36,13 @@ public struct SandboxProfile: Sendable, Equatable {
     /// Host uid and gid that uid 0 and gid 0 inside map to.
     public var hostUID: UInt32
     public var hostGID: UInt32
+    /// The uid and gid the command has inside (0 unless the caller cannot map root: see `NamedProfile.profile`).
+    public var insideUID: UInt32 = 0
+    public var insideGID: UInt32 = 0
+    /// Make /proc/sys and friends read-only and mask /proc/kcore and friends. Off only for the worker: the kernel
+    /// refuses a fresh procfs in a nested sandbox while anything covers parts of the parent's /proc
+    /// (mnt_too_revealing), and inside a user namespace those files are not writable anyway.
+    public var maskProc = true
     public var environment: [String: String]
     public var workingDirectory: String?
     public var limits: ResourceLimits
