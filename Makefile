@@ -38,8 +38,10 @@ lint:
 format:
 	$(SWIFT) format format --in-place --recursive Sources Tests Package.swift
 
-bench:
-	@echo "no benchmarks yet (they arrive with the sandbox and tool issues)"
+# Benchmarks run on a release build; figures vary with the machine, so they are printed, never asserted.
+bench: deps
+	$(SWIFT) build -c release --static-swift-stdlib --product autonous-sandbox
+	python3 scripts/bench/sandbox_launch.py "$$($(SWIFT) build -c release --show-bin-path)/autonous-sandbox" 40
 
 clean:
 	@dir=$$(cat .local/runtime-dir 2>/dev/null || true); \

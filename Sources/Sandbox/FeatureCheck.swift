@@ -13,7 +13,7 @@ public enum FeatureCheck {
     }
 
     /// What works here, for `--check` and `autonousctl doctor`.
-    public static func findings(simulateMissing: String? = nil) -> [Finding] {
+    public static func findings(simulateMissing: String? = nil, includeCgroups: Bool = true) -> [Finding] {
         var findings: [Finding] = []
         let maxNamespaces = Posix.readFile("/proc/sys/user/max_user_namespaces").flatMap {
             Int($0.filter { !$0.isWhitespace })
@@ -47,6 +47,7 @@ public enum FeatureCheck {
             seccompDetail = "simulated as missing"
         }
         findings.append(Finding(feature: "seccomp", available: seccomp, detail: seccompDetail))
+        guard includeCgroups else { return findings }
         let cgroups = Cgroups.detect()
         findings.append(
             Finding(
@@ -58,8 +59,8 @@ public enum FeatureCheck {
 
     /// Throws `SandboxError(.missingKernelFeature)` naming the first required feature that is missing.
     public static func requireAll(simulateMissing: String?) throws(SandboxError) {
-        for finding in findings(simulateMissing: simulateMissing)
-        where !finding.available && finding.feature != "cgroups" {
+        // Cgroups are checked by Cgroups.create against the limits actually asked for.
+        for finding in findings(simulateMissing: simulateMissing, includeCgroups: false) where !finding.available {
             throw SandboxError(
                 .missingKernelFeature,
                 "\(finding.feature) are not available (\(finding.detail)); refusing to run the command unsandboxed")

@@ -39,6 +39,7 @@ public struct LauncherArguments: Sendable, Equatable {
           --memory SIZE          memory limit (64M, 1G …), enforced by a cgroup
           --pids N               process limit, enforced by a cgroup
           --best-effort-limits   run even when a cgroup limit cannot be enforced (rlimits instead)
+          --no-cgroup-limits     drop the profile's memory, pids and CPU quota limits (no cgroup at all)
           --env KEY=VALUE        add to the environment (otherwise only PATH, HOME=/tmp, LANG)
           --env-inherit KEY      copy KEY from the launcher's own environment (for secrets: never on a command line)
           --cwd DIR              working directory (default: the workspace)
@@ -86,7 +87,7 @@ public struct LauncherArguments: Sendable, Equatable {
                 }
                 named = profile
                 if argument == "--print-profile" { result.mode = .printProfile }
-            case "--best-effort-limits", "--die-with-parent":
+            case "--best-effort-limits", "--die-with-parent", "--no-cgroup-limits":
                 flags.insert(argument)
             case "--workspace", "--ro", "--rw", "--uid", "--gid", "--timeout", "--cpu-seconds", "--memory", "--pids",
                 "--env", "--env-inherit", "--cwd", "--net-allow", "--status-fd":
@@ -143,6 +144,11 @@ public struct LauncherArguments: Sendable, Equatable {
             profile.network = .host(allow: allow)
         }
         if flags.contains("--best-effort-limits") { profile.limits.bestEffort = true }
+        if flags.contains("--no-cgroup-limits") {
+            profile.limits.memoryBytes = nil
+            profile.limits.pids = nil
+            profile.limits.cpuQuotaPercent = nil
+        }
         result.dieWithParent = flags.contains("--die-with-parent")
         try profile.validate()
         result.profile = profile

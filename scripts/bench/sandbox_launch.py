@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Launch latency of `autonous-sandbox --profile exec -- /bin/true` against bubblewrap running /bin/true with the
+same namespaces (user, mount, pid, net, uts, ipc, cgroup), measured side by side and interleaved in one run.
+
+  sandbox_launch.py SANDBOX_BINARY [RUNS]
+
+Prints the median and p90 of each in milliseconds and the ratio of the medians (autonous / bubblewrap; the target
+is <= 1.0). bubblewrap's command line is the one in shared/PEERS.md. autonous-sandbox is measured twice: with its
+default limits (a memory and pids cgroup is created and removed per launch, when this host allows it) and with no
+cgroup limits, which is what bubblewrap does.
+"""
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def measure(command, runs, env):
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, env=env, timeout=30)
+        samples.append((time.perf_counter() - start) * 1000)
+        if result.returncode != 0:
+            raise SystemExit(f"{command[0]} failed ({result.returncode}): {result.stderr.decode()[-400:]}")
+    return samples
+
+
+def main():
+    sandbox = sys.argv[1]
+    runs = int(sys.argv[2]) if len(sys.argv) > 2 else 40
+    bwrap = shutil.which("bwrap")
+    if not bwrap:
+        raise SystemExit("bubblewrap is not installed (apt-get install bubblewrap)")
+    workspace = tempfile.mkdtemp(prefix="bench-ws-")
+    os.chmod(workspace, 0o755)
+    if os.geteuid() == 0:
+        os.chown(workspace, 65534, 65534)
+    env = {"PATH": "/usr/bin:/bin"}
+    commands = {
+        "bubblewrap": [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr",
+                       "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/bin",
+                       "/bin", "--proc", "/proc", "--dev", "/dev", "/bin/true"],
+        "autonous-sandbox (default limits)": [sandbox, "--profile", "exec", "--workspace", workspace]
+        + ([] if os.geteuid() == 0 else ["--best-effort-limits"]) + ["--", "/bin/true"],
+        "autonous-sandbox (no cgroup)": [sandbox, "--profile", "exec", "--workspace", workspace,
+                                         "--no-cgroup-limits", "--", "/bin/true"],
+    }
+    samples = {name: [] for name in commands}
+    for name, command in commands.items():
+        measure(command, 3, env)  # warm up the page cache
+    for _ in range(runs):
+        for name, command in commands.items():
+            samples[name] += measure(command, 1, env)
+    shutil.rmtree(workspace, ignore_errors=True)
+    medians = {}
+    for name, values in samples.items():
+        values.sort()
+        medians[name] = statistics.median(values)
+        p90 = values[int(len(values) * 0.9) - 1]
+        print(f"{name:36s} median {medians[name]:6.2f} ms   p90 {p90:6.2f} ms   ({len(values)} runs)")
+    base = medians["bubblewrap"]
+    for name in commands:
+        if name != "bubblewrap":
+            print(f"ratio {name} / bubblewrap: {medians[name] / base:.2f} (target <= 1.0)")
+
+
+if __name__ == "__main__":
+    main()
