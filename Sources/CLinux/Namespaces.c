@@ -74,3 +74,12 @@ int cl_set_signal_handler(int sig, void (*handler)(int)) {
     action.sa_flags = SA_RESTART;
     return sigaction(sig, &action, NULL) == 0 ? 0 : -errno;
 }
+
+#ifndef SYS_landlock_create_ruleset
+#define SYS_landlock_create_ruleset 444
+#endif
+
+int cl_landlock_abi_version(void) {
+    long version = syscall(SYS_landlock_create_ruleset, NULL, 0, 1U << 0);
+    return version < 0 ? -errno : (int)version;
+}

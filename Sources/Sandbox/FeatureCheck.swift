@@ -1,3 +1,5 @@
+import CLinux
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -10,6 +12,16 @@ public enum FeatureCheck {
         public var feature: String
         public var available: Bool
         public var detail: String
+        /// False for features the launcher can do without (it says what it falls back to).
+        public var required = true
+        /// What an operator can do about a missing feature.
+        public var advice = ""
+
+        /// One JSON object.
+        public var json: String {
+            "{\"feature\":\(SandboxProfile.quote(feature)),\"available\":\(available),\"required\":\(required),"
+                + "\"detail\":\(SandboxProfile.quote(detail)),\"advice\":\(SandboxProfile.quote(advice))}"
+        }
     }
 
     /// What works here, for `--check` and `autonousctl doctor`.
@@ -39,28 +51,51 @@ public enum FeatureCheck {
             userNamespaces = false
             detail = "simulated as missing"
         }
-        findings.append(Finding(feature: "user namespaces", available: userNamespaces, detail: detail))
+        findings.append(
+            Finding(
+                feature: "user namespaces", available: userNamespaces, detail: detail,
+                advice: userNamespaces
+                    ? ""
+                    : "enable them: sysctl -w user.max_user_namespaces=15000 kernel.unprivileged_userns_clone=1; on "
+                        + "Ubuntu 24.04 also allow autonous-sandbox in AppArmor (an abi/4.0 profile with 'userns,')"))
         var seccomp = SeccompFilter.isAvailable()
         var seccompDetail = seccomp ? "seccomp filters available" : "the kernel has no seccomp filter support"
         if simulateMissing == "seccomp" {
             seccomp = false
             seccompDetail = "simulated as missing"
         }
-        findings.append(Finding(feature: "seccomp", available: seccomp, detail: seccompDetail))
-        guard includeCgroups else { return findings }
-        let cgroups = Cgroups.detect()
         findings.append(
             Finding(
-                feature: "cgroups", available: cgroups.driver != "none",
+                feature: "seccomp", available: seccomp, detail: seccompDetail,
+                advice: seccomp ? "" : "use a kernel built with CONFIG_SECCOMP_FILTER (every distribution kernel is)"))
+        let landlock = cl_landlock_abi_version()
+        findings.append(
+            Finding(
+                feature: "landlock", available: landlock > 0,
+                detail: landlock > 0 ? "ABI \(landlock)" : "unavailable (errno \(-landlock))", required: false,
+                advice: landlock > 0 ? "" : "optional: boot with lsm=...,landlock for an extra filesystem layer"))
+        guard includeCgroups else { return findings }
+        let cgroups = Cgroups.detect()
+        let allControllers = cgroups.memory && cgroups.pids
+        findings.append(
+            Finding(
+                feature: "cgroups", available: allControllers,
                 detail: "\(cgroups.driver): memory \(cgroups.memory), pids \(cgroups.pids), cpu \(cgroups.cpu); "
-                    + cgroups.detail))
+                    + cgroups.detail,
+                required: false,
+                advice: allControllers
+                    ? ""
+                    : "memory and pids limits need a cgroup: run the service with systemd Delegate=yes (cgroup v2) "
+                        + "or as root with cgroup v1; otherwise set AUTONOUS_SANDBOX_LIMITS=best-effort and accept "
+                        + "rlimits (no pids limit)"))
         return findings
     }
 
     /// Throws `SandboxError(.missingKernelFeature)` naming the first required feature that is missing.
     public static func requireAll(simulateMissing: String?) throws(SandboxError) {
         // Cgroups are checked by Cgroups.create against the limits actually asked for.
-        for finding in findings(simulateMissing: simulateMissing, includeCgroups: false) where !finding.available {
+        for finding in findings(simulateMissing: simulateMissing, includeCgroups: false)
+        where !finding.available && finding.required {
             throw SandboxError(
                 .missingKernelFeature,
                 "\(finding.feature) are not available (\(finding.detail)); refusing to run the command unsandboxed")

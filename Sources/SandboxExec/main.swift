@@ -29,13 +29,18 @@ do {
 switch arguments.mode {
 case .help:
     print(LauncherArguments.usage)
-case .check:
-    var ok = true
-    for finding in FeatureCheck.findings(simulateMissing: environment["AUTONOUS_SANDBOX_SIMULATE_MISSING"]) {
-        print("\(finding.available ? "ok     " : "MISSING") \(finding.feature): \(finding.detail)")
-        if !finding.available && finding.feature != "cgroups" { ok = false }
+case .check(let json):
+    let findings = FeatureCheck.findings(simulateMissing: environment["AUTONOUS_SANDBOX_SIMULATE_MISSING"])
+    if json {
+        print("[" + findings.map(\.json).joined(separator: ",") + "]")
+    } else {
+        for finding in findings {
+            let mark = finding.available ? "ok     " : finding.required ? "MISSING" : "limited"
+            print("\(mark) \(finding.feature): \(finding.detail)")
+            if !finding.advice.isEmpty { print("        \(finding.advice)") }
+        }
     }
-    exit(ok ? 0 : 1)
+    exit(findings.contains { !$0.available && $0.required } ? 1 : 0)
 case .printProfile:
     if let profile = arguments.profile { print(profile.json) }
 case .run(let command):

@@ -9,7 +9,7 @@ struct Autonousctl: ParsableCommand {
         commandName: "autonousctl",
         abstract: "Operate the autonous daemon over its control socket.",
         version: AutonousVersion.current,
-        subcommands: [StatusCommand.self, ChatCommand.self])
+        subcommands: [StatusCommand.self, ChatCommand.self, DoctorCommand.self])
 }
 
 /// Options every subcommand shares.

@@ -57,6 +57,9 @@ int cl_waitpid(pid_t pid, int *status, int flags);
 pid_t cl_wait_any(int *status, int flags);
 /// Installs `handler` for `sig` with SA_RESTART and an empty mask. Returns 0 or -errno.
 int cl_set_signal_handler(int sig, void (*handler)(int));
+/// The Landlock ABI version the kernel offers (landlock_create_ruleset with LANDLOCK_CREATE_RULESET_VERSION), or
+/// -errno when Landlock is unavailable. A raw syscall: glibc has no wrapper.
+int cl_landlock_abi_version(void);
 /// WNOHANG.
 static const int CL_WNOHANG = 1;
 

@@ -180,7 +180,9 @@ public final class SandboxCgroup {
     /// `/proc/<pid>/cgroup` shows this sandbox's leaf, so a pid reused by an unrelated process is left alone.
     public func destroy() {
         guard !isDestroyed else { return }
-        leaf.beginKill()
+        // The usual case: the command and everything it started are gone; skip the freeze-and-kill pass.
+        let occupied = leaf.directories.contains { !CgroupFile.pids($0 + "/cgroup.procs").isEmpty }
+        if occupied { leaf.beginKill() }
         let deadline = CgroupFile.monotonicSeconds() + Self.destroyTimeout
         var remaining = leaf.directories.filter { CgroupFile.exists($0) }
         while !remaining.isEmpty {

@@ -13,7 +13,7 @@ public struct LauncherArguments: Sendable, Equatable {
     public enum Mode: Sendable, Equatable {
         case run(command: [String])
         case printProfile
-        case check
+        case check(json: Bool)
         case help
     }
 
@@ -27,7 +27,7 @@ public struct LauncherArguments: Sendable, Equatable {
     public static let usage = """
         usage: autonous-sandbox --profile NAME [OPTIONS] -- COMMAND [ARG...]
                autonous-sandbox --print-profile NAME [OPTIONS]
-               autonous-sandbox --check
+               autonous-sandbox --check [--json]
 
         profiles: read, write, exec, network, build, worker
         options:
@@ -78,7 +78,11 @@ public struct LauncherArguments: Sendable, Equatable {
             case "-h", "--help":
                 return result
             case "--check":
-                result.mode = .check
+                result.mode = .check(json: arguments.contains("--json"))
+            case "--json":
+                guard arguments.contains("--check") else {
+                    throw SandboxError(.invalidProfile, "--json goes with --check")
+                }
             case "--profile", "--print-profile":
                 let name = try value(argument)
                 guard let profile = NamedProfile(rawValue: name) else {
@@ -97,7 +101,7 @@ public struct LauncherArguments: Sendable, Equatable {
             }
             index += 1
         }
-        if result.mode == .check { return result }
+        if case .check = result.mode { return result }
         guard let named else {
             if command != nil { throw SandboxError(.invalidProfile, "--profile NAME is required") }
             return result
