@@ -47,13 +47,18 @@ struct Supervisor {
             authorize: { peer in
                 manager.isCurrentWorker(peer) ? nil : "pid \(peer.pid) is not the worker this supervisor spawned"
             })
+        let sandboxReport = SandboxReport(
+            launcher: launch.sandboxBinary, bestEffort: configuration.sandboxLimitsBestEffort)
+        for problem in sandboxReport.status.problems {
+            logger.warning("sandbox limitation", metadata: ["sandbox.problem": "\(problem)"])
+        }
         let authorizer = AdminAuthorizer(groupName: configuration.adminGroup)
         let controlServer = VarlinkServer(
             path: configuration.controlSocketPath, mode: 0o660, info: info,
             interfaces: [
                 ControlService(
                     configuration: configuration, manager: manager, relay: relay, inbox: Inbox(database: database),
-                    startedAt: startedAt, logger: logger)
+                    startedAt: startedAt, sandbox: sandboxReport.status, logger: logger)
             ],
             logger: logger,
             authorize: { authorizer.reasonToRefuse($0) })

@@ -59,6 +59,8 @@ struct StatusCommand: ParsableCommand {
                 status.telegram.enabled
                     ? "on, \(status.telegram.allowedUsers) allowed user(s)" : "off (no AUTONOUS_TELEGRAM_TOKEN)"
             ))
+        rows.append(("sandbox", "\(status.sandbox.launcher); limits: \(status.sandbox.limits)"))
+        for problem in status.sandbox.problems { rows.append(("", problem)) }
         let width = rows.map(\.0.count).max() ?? 0
         return rows.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(
             separator: "\n")

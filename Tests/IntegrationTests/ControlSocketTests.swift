@@ -57,6 +57,9 @@ struct ControlSocketTests {
         #expect(decoded.worker.state == "ready")
         #expect(decoded.worker.revision?.hasPrefix("bootstrap-") == true)
         #expect(decoded.inbox == InboxCounts())
+        #expect(decoded.sandbox.launcher.hasSuffix("/autonous-sandbox"))
+        #expect(decoded.sandbox.limits.hasPrefix("cgroup"), "\(decoded.sandbox)")
+        #expect(status.stdout.contains("sandbox"))
         daemon.stop()
     }
 

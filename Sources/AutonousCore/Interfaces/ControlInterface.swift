@@ -49,13 +49,21 @@ public enum ControlInterface {
           allowedUsers: int
         )
 
+        # How the worker is confined: the launcher, and how its memory and pids limits are enforced.
+        type SandboxStatus (
+          launcher: string,
+          limits: string,
+          problems: []string
+        )
+
         # Everything `autonousctl status` shows.
         method GetStatus() -> (
           supervisor: SupervisorStatus,
           worker: WorkerStatus,
           inbox: InboxStatus,
           model: ModelStatus,
-          telegram: TelegramStatus
+          telegram: TelegramStatus,
+          sandbox: SandboxStatus
         )
 
         # Sends a message to the agent through the local commander and waits for its answer.
@@ -139,22 +147,38 @@ public enum ControlInterface {
         }
     }
 
+    public struct SandboxStatus: Codable, Sendable, Equatable {
+        public var launcher: String
+        /// How memory and pids limits are enforced, in a few words.
+        public var limits: String
+        /// Missing or limited features, each with what to do.
+        public var problems: [String]
+
+        public init(launcher: String, limits: String, problems: [String]) {
+            self.launcher = launcher
+            self.limits = limits
+            self.problems = problems
+        }
+    }
+
     public struct Status: Codable, Sendable, Equatable {
         public var supervisor: SupervisorStatus
         public var worker: WorkerStatus
         public var inbox: InboxCounts
         public var model: ModelStatus
         public var telegram: TelegramStatus
+        public var sandbox: SandboxStatus
 
         public init(
             supervisor: SupervisorStatus, worker: WorkerStatus, inbox: InboxCounts, model: ModelStatus,
-            telegram: TelegramStatus
+            telegram: TelegramStatus, sandbox: SandboxStatus
         ) {
             self.supervisor = supervisor
             self.worker = worker
             self.inbox = inbox
             self.model = model
             self.telegram = telegram
+            self.sandbox = sandbox
         }
     }
 

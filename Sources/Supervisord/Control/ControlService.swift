@@ -13,6 +13,7 @@ struct ControlService: VarlinkInterfaceHandler {
     let relay: ChatRelay
     let inbox: Inbox
     let startedAt: ContinuousClock.Instant
+    let sandbox: ControlInterface.SandboxStatus
     let logger: Logger
 
     /// The longest message `Chat` accepts, in bytes.
@@ -47,7 +48,8 @@ struct ControlService: VarlinkInterfaceHandler {
                 baseURL: configuration.openAIBaseURL.absoluteString,
                 hint: configuration.modelConfigured ? nil : ModelSetupHint.sentence),
             telegram: .init(
-                enabled: configuration.telegramEnabled, allowedUsers: configuration.telegramAllowedUsers.count))
+                enabled: configuration.telegramEnabled, allowedUsers: configuration.telegramAllowedUsers.count),
+            sandbox: sandbox)
     }
 
     private func chat(_ request: ControlInterface.ChatRequest, replier: VarlinkReplier) throws
