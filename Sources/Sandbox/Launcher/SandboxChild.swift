@@ -51,6 +51,10 @@ struct SandboxChild {
         if cl_setresgid(gid, gid, gid) < 0 || cl_setresuid(uid, uid, uid) < 0 {
             fail("cannot take uid \(uid) / gid \(gid) in the user namespace")
         }
+        // A credential change (the new user namespace, the setresuid above) clears the parent-death signal: set it
+        // again, or a killed launcher would leave this process and the whole sandbox running.
+        _ = cl_set_parent_death_signal(SIGKILL)
+        if getppid() != launcher { _exit(125) }
         let child = cl_fork()
         if child < 0 { fail("fork of the sandbox init failed (errno \(-child))") }
         if child == 0 { runInit() }
