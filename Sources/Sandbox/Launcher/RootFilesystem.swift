@@ -168,6 +168,12 @@ struct RootFilesystem {
             try readOnlyBindOnItself(root + "/.git")
             return
         }
+        // .git becomes a mount point of its own (still writable): a mount point cannot be renamed or removed, so
+        // the sandbox cannot move .git aside and create a new one with a writable config or hooks.
+        if Posix.kind(root + "/.git") == .directory {
+            try Posix.check(
+                "bind \(workspace)/.git", cl_mount(root + "/.git", root + "/.git", nil, CL_MS_BIND | CL_MS_REC, nil))
+        }
         for relative in profile.protectedPaths {
             let path = root + "/" + relative
             switch Posix.kind(path) {

@@ -1,0 +1,114 @@
+import Foundation
+import Testing
+
+/// SANDBOX-TESTS.md cases 15–18: what the sandboxed process can see and do to other processes and the kernel.
+/// Cases 19–22 (resource limits) are in `ResourceLimitTests`.
+@Suite("Processes", .timeLimit(.minutes(3)))
+struct ProcessTests {
+    /// Case 15: the host's processes are invisible: the sandbox's init is pid 1, the command pid 2, and /proc and
+    /// `ps` show only those.
+    @Test(arguments: Caller.allCases)
+    func hostProcessesAreInvisible(caller: Caller) async throws {
+        let fixture = try SandboxFixture()
+        let run = try await sandbox(caller, fixture.arguments(profile: "exec", command: Probe.procs))
+        #expect(run.status == 0, "\(run)")
+        let procs = try #require(run.json, "\(run)")
+        #expect(procs["pid"].int == 2, "the command is not pid 2\n\(run)")
+        #expect(procs["ppid"].int == 1, "the command's parent is not the sandbox init (pid 1)\n\(run)")
+        #expect(procs["pids"].ints == [1, 2], "/proc shows \(procs["cmdlines"])")
+
+        let ps = try await sandbox(
+            caller, fixture.arguments(profile: "exec", command: ["/usr/bin/ps", "-e", "-o", "pid=,comm="]))
+        #expect(ps.status == 0, "\(ps)")
+        let pids = ps.stdout.split(separator: "\n").compactMap { $0.split(separator: " ").first.flatMap { Int($0) } }
+        #expect(pids == [1, 2], "ps -e shows:\n\(ps.stdout)")
+    }
+
+    /// Case 16: ptrace (TRACEME, ATTACH to init, ATTACH and SEIZE of its own child) and process_vm_readv/writev
+    /// (on itself, which the kernel alone would allow) fail with EPERM; strace of a child cannot start.
+    @Test(arguments: Caller.allCases)
+    func ptraceAndProcessMemoryAccessAreDenied(caller: Caller) async throws {
+        let fixture = try SandboxFixture()
+        let names = [
+            "ptrace_traceme", "ptrace_attach_init", "ptrace_attach_child", "ptrace_seize_child", "process_vm_readv",
+            "process_vm_writev",
+        ]
+        let run = try await sandbox(caller, fixture.arguments(profile: "exec", command: Probe.syscalls(names)))
+        #expect(run.status == 0, "\(run)")
+        let results = try #require(run.json?["results"].object, "\(run)")
+        for name in names {
+            let errno = results[name]?["errno"].int
+            #expect(errno == Errno.eperm, "\(name): \(Errno.name(errno)) \(results[name] ?? .null)\n\(run)")
+        }
+
+        let strace = try await sandbox(
+            caller, fixture.arguments(profile: "exec", command: ["/usr/bin/strace", "-f", "/bin/true"]))
+        #expect(strace.status == 1, "strace must fail to trace\n\(strace)")
+        #expect(strace.stderr.contains("Operation not permitted"), "\(strace)")
+    }
+
+    /// Case 17: unshare with every namespace flag, setns and clone(CLONE_NEWUSER) fail with EPERM; clone3 fails
+    /// with ENOSYS (so that libc falls back to clone, whose flags the filter can see); `unshare -U` fails.
+    @Test(arguments: Caller.allCases)
+    func namespacesCannotBeCreatedOrJoined(caller: Caller) async throws {
+        let fixture = try SandboxFixture()
+        let denied = [
+            "unshare_user", "unshare_mount", "unshare_pid", "unshare_net", "unshare_uts", "unshare_ipc",
+            "unshare_cgroup", "unshare_time", "setns_net", "setns_user", "setns_mnt_any", "clone_newuser",
+        ]
+        let run = try await sandbox(
+            caller, fixture.arguments(profile: "exec", command: Probe.syscalls(denied + ["clone3"])))
+        #expect(run.status == 0, "\(run)")
+        let results = try #require(run.json?["results"].object, "\(run)")
+        for name in denied {
+            let errno = results[name]?["errno"].int
+            #expect(errno == Errno.eperm, "\(name): \(Errno.name(errno)) \(results[name] ?? .null)\n\(run)")
+        }
+        let clone3 = results["clone3"]?["errno"].int
+        #expect(clone3 == Errno.enosys, "clone3: \(Errno.name(clone3)) \(results["clone3"] ?? .null)\n\(run)")
+
+        let nested = try await sandbox(
+            caller, fixture.arguments(profile: "exec", command: ["/usr/bin/unshare", "-U", "/bin/true"]))
+        #expect(nested.status == 1, "a nested user namespace was created\n\(nested)")
+        #expect(nested.stderr.contains("Operation not permitted"), "\(nested)")
+    }
+
+    /// Case 18: bpf, keyctl, add_key, request_key, userfaultfd, perf_event_open, kexec_load, init_module,
+    /// finit_module, delete_module, swapon and reboot fail with EPERM (several would succeed or fail differently
+    /// without the filter: keyctl, add_key, perf_event_open on itself, the module calls with ENOSYS).
+    @Test(arguments: Caller.allCases)
+    func dangerousKernelInterfacesAreDenied(caller: Caller) async throws {
+        let fixture = try SandboxFixture()
+        let names = [
+            "bpf", "keyctl", "add_key", "request_key", "userfaultfd", "perf_event_open", "kexec_load", "init_module",
+            "finit_module", "delete_module", "swapon", "reboot",
+        ]
+        let run = try await sandbox(caller, fixture.arguments(profile: "exec", command: Probe.syscalls(names)))
+        #expect(run.status == 0, "\(run)")
+        let results = try #require(run.json?["results"].object, "\(run)")
+        for name in names {
+            let errno = results[name]?["errno"].int
+            #expect(errno == Errno.eperm, "\(name): \(Errno.name(errno)) \(results[name] ?? .null)\n\(run)")
+        }
+    }
+
+    /// The command's exit status and death by signal come back as the launcher's status and in the status report.
+    @Test(arguments: Caller.allCases)
+    func exitStatusAndSignalArePassedThrough(caller: Caller) async throws {
+        let fixture = try SandboxFixture()
+        let exited = try await sandbox(
+            caller, fixture.arguments(profile: "exec", command: ["/bin/sh", "-c", "exit 7"]), statusFD: true)
+        #expect(exited.status == 7, "\(exited)")
+        #expect(exited.report?.exitCode == 7, "\(exited.statusText)")
+        #expect(exited.report?.signal == nil, "\(exited.statusText)")
+
+        let killer =
+            "import os, signal; signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM}); "
+            + "os.kill(os.getpid(), signal.SIGTERM)"
+        let signalled = try await sandbox(
+            caller, fixture.arguments(profile: "exec", command: [TestPaths.python, "-c", killer]), statusFD: true)
+        #expect(signalled.status == 128 + SIGTERM, "\(signalled)")
+        #expect(signalled.report?.signal == Int(SIGTERM), "\(signalled.statusText)")
+        #expect(signalled.report?.exitCode == nil, "\(signalled.statusText)")
+    }
+}
