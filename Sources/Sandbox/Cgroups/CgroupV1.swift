@@ -107,8 +107,28 @@ struct CgroupV1Driver: CgroupDriver {
         }
     }
 
+    /// Removes leaves left by launchers that died without cleaning up (SIGKILL): `sandbox-<pid>-*` whose pid is
+    /// gone and which hold no process. Run before each new leaf, so leaks never pile up.
+    static func removeStaleLeaves(in parent: String) {
+        let fd = opendir(parent)
+        guard let fd else { return }
+        defer { closedir(fd) }
+        while let entry = readdir(fd) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            guard name.hasPrefix("sandbox-") else { continue }
+            let fields = name.split(separator: "-")
+            guard fields.count >= 3, let pid = Int32(fields[1]), pid > 0 else { continue }
+            guard kill(pid, 0) != 0 && errno == ESRCH else { continue }
+            let directory = parent + "/" + name
+            if CgroupFile.pids(directory + "/cgroup.procs").isEmpty { _ = CgroupFile.removeDirectory(directory) }
+        }
+    }
+
     /// Creates `parent` if needed, then `directory`; retries when a concurrent destroy removed the empty parent.
     private static func makeDirectory(_ directory: String, in parent: String) throws(SandboxError) {
+        removeStaleLeaves(in: parent)
         var error: Int32 = 0
         for _ in 0 ..< 3 {
             let parentError = CgroupFile.makeDirectory(parent)
