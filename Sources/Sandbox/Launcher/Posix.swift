@@ -66,12 +66,24 @@ enum Posix {
         guard writeAll(fd, text) else { throw SandboxError(.setupFailed, "write \(path)", errno: errno) }
     }
 
+    /// Copies a regular file of at most 4 MiB byte for byte (mode 0644); false when it cannot.
+    static func copyFile(from source: String, to target: String) -> Bool {
+        let input = open(source, O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else { return false }
+        defer { close(input) }
+        let bytes = readAll(input, limit: 4 << 20)
+        let output = open(target, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard output >= 0 else { return false }
+        defer { close(output) }
+        return writeAll(output, bytes)
+    }
+
     /// Reads a small file as text; nil when it cannot be read.
-    static func readFile(_ path: String) -> String? {
+    static func readFile(_ path: String, limit: Int = 1 << 16) -> String? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
-        return String(decoding: readAll(fd, limit: 1 << 16), as: UTF8.self)
+        return String(decoding: readAll(fd, limit: limit), as: UTF8.self)
     }
 
     enum Kind { case missing, directory, file, symlink, other }

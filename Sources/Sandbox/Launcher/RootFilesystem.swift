@@ -77,7 +77,13 @@ struct RootFilesystem {
         var files = SandboxProfile.etcFiles
         if profile.hasNetwork { files += SandboxProfile.networkEtcFiles }
         for file in files {
-            try bind(file, writable: false, optional: true)
+            // Small files are copied into the new root (read-only once it is remounted) rather than bound: two
+            // mount calls each cost more than a copy, and a copy cannot be used to reach the host file.
+            if Posix.resolvedKind(old + file) == .file, Posix.copyFile(from: old + file, to: new + file) {
+                continue
+            } else {
+                try bind(file, writable: false, optional: true)
+            }
         }
     }
 
