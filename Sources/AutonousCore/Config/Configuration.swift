@@ -169,24 +169,8 @@ public struct Configuration: Sendable {
             "AUTONOUS_MODEL_TIMEOUT", default: .seconds(120), range: .seconds(1) ... .seconds(3600))
         historyMessages = try env.integer("AUTONOUS_HISTORY_MESSAGES", default: 20, range: 0 ... 500)
 
-        if let binary = env.string("AUTONOUS_WORKER_BIN") {
-            guard binary.hasPrefix("/") else {
-                throw ConfigurationError(
-                    variable: "AUTONOUS_WORKER_BIN", message: "must be an absolute path, got '\(binary)'")
-            }
-            workerBinary = binary
-        } else {
-            workerBinary = nil
-        }
-        if let binary = env.string("AUTONOUS_SANDBOX_BIN") {
-            guard binary.hasPrefix("/") else {
-                throw ConfigurationError(
-                    variable: "AUTONOUS_SANDBOX_BIN", message: "must be an absolute path, got '\(binary)'")
-            }
-            sandboxBinary = binary
-        } else {
-            sandboxBinary = nil
-        }
+        workerBinary = try env.optionalAbsolutePath("AUTONOUS_WORKER_BIN")
+        sandboxBinary = try env.optionalAbsolutePath("AUTONOUS_SANDBOX_BIN")
         workerUID = UInt32(try env.integer("AUTONOUS_WORKER_UID", default: 65534, range: 1 ... 4_294_967_294))
         sandboxLimitsBestEffort =
             try env.choice("AUTONOUS_SANDBOX_LIMITS", default: SandboxLimits.strict) == .bestEffort

@@ -28,6 +28,15 @@ public struct EnvironmentReader: Sendable {
         return URL(fileURLWithPath: value).standardizedFileURL.path
     }
 
+    /// An absolute path when the variable is set (a file such as a binary), else nil.
+    public func optionalAbsolutePath(_ name: String) throws -> String? {
+        guard let value = string(name) else { return nil }
+        guard value.hasPrefix("/") else {
+            throw ConfigurationError(variable: name, message: "must be an absolute path, got '\(value)'")
+        }
+        return value
+    }
+
     /// An http or https URL without a trailing slash.
     public func url(_ name: String, default defaultValue: String) throws -> URL {
         var value = string(name) ?? defaultValue
