@@ -6,6 +6,28 @@ extension ProcessTests {
     /// Serialized: a fork bomb or a memory hog next to another limit test would make both slow and flaky on 2 cores.
     @Suite("Resource limits", .serialized)
     struct ResourceLimitTests {
+        /// Delegates cgroup v1 to uid 65534 the way an operator would (a root-created `autonous-65534` directory in
+        /// each hierarchy, chowned with its cgroup.procs), so the unprivileged runs enforce the limits for real.
+        /// Returns the directories to remove afterwards; on a host without writable v1 hierarchies, none.
+        private func delegateCgroups(for caller: Caller) -> [String] {
+            guard caller == .unprivileged, geteuid() == 0 else { return [] }
+            var created: [String] = []
+            for hierarchy in ["pids", "memory", "cpu", "freezer"] {
+                let root = "/sys/fs/cgroup/\(hierarchy)"
+                guard FileManager.default.fileExists(atPath: root + "/cgroup.procs") else { continue }
+                let directory = root + "/autonous-65534"
+                if mkdir(directory, 0o755) == 0 { created.append(directory) }
+                for path in [directory, directory + "/cgroup.procs", directory + "/tasks"] {
+                    _ = chown(path, 65534, 65534)
+                }
+            }
+            return created
+        }
+
+        private func removeDelegation(_ directories: [String]) {
+            for directory in directories { _ = rmdir(directory) }
+        }
+
         /// An unprivileged launcher on a host without a delegated cgroup cannot enforce a cgroup limit. It must
         /// then refuse (exit 125, nothing run), which is asserted; the case is cancelled for lack of the feature.
         private func cancelIfUnenforceable(_ run: SandboxRun, _ caller: Caller, limit: String) throws {
@@ -20,6 +42,8 @@ extension ProcessTests {
         /// clock ran out), nothing of it survives, and the host can still fork.
         @Test(arguments: Caller.allCases)
         func forkBombIsStoppedByThePidsLimit(caller: Caller) async throws {
+            let delegated = delegateCgroups(for: caller)
+            defer { removeDelegation(delegated) }
             let fixture = try SandboxFixture()
             let token = uniqueToken()
             let run = try await sandbox(
@@ -45,6 +69,8 @@ extension ProcessTests {
         /// `oom_killed` in the report; the test process (the "supervisor") is untouched.
         @Test(arguments: Caller.allCases)
         func memoryHogIsKilledInsideItsSandboxOnly(caller: Caller) async throws {
+            let delegated = delegateCgroups(for: caller)
+            defer { removeDelegation(delegated) }
             let fixture = try SandboxFixture()
             // bytes * n writes every page, so the memory is really charged (bytearray(n) would stay untouched zeros).
             let hog = "import sys; b = b'\\x01' * (512 << 20); print('allocated', len(b), flush=True)"

@@ -10,7 +10,12 @@ import Glibc
 /// `autonous/`, not under the launcher's own v1 cgroup, so a limit of the service's cgroup does not apply to them.
 struct CgroupV1Driver: CgroupDriver {
     /// The directory under each hierarchy root that holds the sandbox leaves.
-    static let parentName = "autonous"
+    /// The directory under each hierarchy that holds the sandboxes: `autonous` for root, `autonous-<uid>` for any
+    /// other user, which is how v1 is delegated (root creates it and chowns it and its cgroup.procs to that user).
+    static var parentName: String {
+        let uid = geteuid()
+        return uid == 0 ? "autonous" : "autonous-\(uid)"
+    }
 
     let capabilities: CgroupCapabilities
     /// The mount point of each usable controller's hierarchy.
