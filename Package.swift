@@ -70,6 +70,8 @@ let package = Package(
         ),
         .testTarget(name: "SupervisordTests", dependencies: ["Supervisord", "AutonousCore"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "AutonousCore"]),
+        // The Sandbox library's own logic (path confinement for the native tools).
+        .testTarget(name: "SandboxLibraryTests", dependencies: ["Sandbox"]),
         // Containment cases of SANDBOX-TESTS.md, run against the real autonous-sandbox binary.
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox"]),
         .testTarget(

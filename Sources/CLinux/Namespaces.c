@@ -83,3 +83,24 @@ int cl_landlock_abi_version(void) {
     long version = syscall(SYS_landlock_create_ruleset, NULL, 0, 1U << 0);
     return version < 0 ? -errno : (int)version;
 }
+
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+
+struct cl_open_how {
+    unsigned long long flags;
+    unsigned long long mode;
+    unsigned long long resolve;
+};
+
+int cl_openat2_beneath(int dirfd, const char *path, int flags, unsigned int mode, unsigned long long extra_resolve) {
+    struct cl_open_how how = {
+        .flags = (unsigned long long)(unsigned int)flags,
+        .mode = mode,
+        .resolve = 0x08 /* RESOLVE_BENEATH */ | 0x02 /* RESOLVE_NO_MAGICLINKS */ | extra_resolve,
+    };
+    long fd;
+    do { fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how)); } while (fd < 0 && errno == EINTR);
+    return fd < 0 ? -errno : (int)fd;
+}

@@ -60,6 +60,14 @@ int cl_set_signal_handler(int sig, void (*handler)(int));
 /// The Landlock ABI version the kernel offers (landlock_create_ruleset with LANDLOCK_CREATE_RULESET_VERSION), or
 /// -errno when Landlock is unavailable. A raw syscall: glibc has no wrapper.
 int cl_landlock_abi_version(void);
+/// openat2(dirfd, path, {flags, mode, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | extra}): opens `path` only if its
+/// resolution stays beneath `dirfd` (no "..", absolute path or symlink leads out) and crosses no /proc magic link.
+/// A raw syscall with struct open_how: glibc 2.36 has no wrapper. Returns the fd or -errno.
+int cl_openat2_beneath(int dirfd, const char *path, int flags, unsigned int mode, unsigned long long extra_resolve);
+/// O_PATH (a GNU flag Swift does not import): a descriptor that only names a directory.
+static const int CL_O_PATH = 010000000;
+/// RESOLVE_NO_SYMLINKS, for callers that refuse every symlink.
+static const unsigned long long CL_RESOLVE_NO_SYMLINKS = 0x04;
 /// WNOHANG.
 static const int CL_WNOHANG = 1;
 
