@@ -69,7 +69,7 @@ let package = Package(
             dependencies: ["AutonousCore", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(name: "SupervisordTests", dependencies: ["Supervisord", "AutonousCore"]),
-        .testTarget(name: "WorkerTests", dependencies: ["Worker", "AutonousCore"]),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "AutonousCore", "Sandbox"]),
         // The Sandbox library's own logic (path confinement for the native tools).
         .testTarget(name: "SandboxLibraryTests", dependencies: ["Sandbox"]),
         // Containment cases of SANDBOX-TESTS.md, run against the real autonous-sandbox binary.

@@ -1,0 +1,90 @@
+import Foundation
+import Sandbox
+
+/// `read {path, offset?, limit?}`: lines of a text file under the workspace, numbered, a page at a time.
+struct ReadTool {
+    struct Arguments: Decodable, Equatable {
+        var path: String
+        /// The first line to return, counting from 1.
+        var offset: Int?
+        /// How many lines at most.
+        var limit: Int?
+    }
+
+    static let name = "read"
+    static let description =
+        "Read a text file from the workspace, with line numbers. Pages by lines: offset is "
+        + "the first line (1-based), limit the number of lines (default 200)."
+    static let schema = """
+        {"type":"object","properties":{"path":{"type":"string","description":"file path relative to the workspace"},\
+        "offset":{"type":"integer","minimum":1},"limit":{"type":"integer","minimum":1,"maximum":2000}},\
+        "required":["path"],"additionalProperties":false}
+        """
+
+    static let defaultLimit = 200
+    static let maximumLimit = 2000
+    /// Files larger than this are read only as far as the requested page needs.
+    static let maximumBytes = 64 << 20
+
+    let root: ConfinedRoot
+    let outputLimit: Int
+
+    func run(_ arguments: Arguments) -> ToolResult {
+        let started = ContinuousClock.now
+        func elapsed() -> Int64 {
+            let duration = ContinuousClock.now - started
+            return duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+        }
+        let offset = arguments.offset ?? 1
+        let limit = arguments.limit ?? Self.defaultLimit
+        guard offset >= 1 else { return .failure("offset must be 1 or more, got \(offset)", tier: .read) }
+        guard (1 ... Self.maximumLimit).contains(limit) else {
+            return .failure("limit must be from 1 to \(Self.maximumLimit), got \(limit)", tier: .read)
+        }
+        let fd: Int32
+        do {
+            fd = try root.open(arguments.path, flags: O_RDONLY)
+        } catch {
+            return .failure("\(error)", tier: .read, durationMs: elapsed())
+        }
+        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+            return .failure("\(arguments.path) is not a regular file", tier: .read, durationMs: elapsed())
+        }
+        let data = (try? handle.read(upToCount: Self.maximumBytes)) ?? Data()
+        if data.prefix(8192).contains(0) {
+            return .failure(
+                "\(arguments.path) is a binary file (\(info.st_size) bytes); read shows text only",
+                tier: .read, durationMs: elapsed())
+        }
+        let text = String(decoding: data, as: UTF8.self)
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        if text.hasSuffix("\n") { lines.removeLast() }
+        guard offset <= max(lines.count, 1) else {
+            return .failure(
+                "offset \(offset) is past the end: \(arguments.path) has \(lines.count) lines", tier: .read,
+                durationMs: elapsed())
+        }
+        let end = min(lines.count, offset - 1 + limit)
+        let width = String(end).count
+        var page = ""
+        for index in (offset - 1) ..< end {
+            let number = String(index + 1)
+            page += String(repeating: " ", count: width - number.count) + number + "\t" + lines[index] + "\n"
+        }
+        var (output, truncated) = capped(page, limit: outputLimit)
+        var nextLine = end + 1
+        if truncated {
+            // Keep whole lines only, so the next page starts exactly where this one stops.
+            if let lastNewline = output.lastIndex(of: "\n") {
+                output = String(output[...lastNewline])
+            }
+            nextLine = offset + output.filter { $0 == "\n" }.count
+        }
+        let hasMore = nextLine <= lines.count
+        return ToolResult(
+            ok: true, exitCode: 0, stdout: output, stderr: "", stdoutTruncated: truncated, stderrTruncated: false,
+            durationMs: elapsed(), tier: .read, nextOffset: hasMore ? nextLine : nil, hasMore: hasMore)
+    }
+}

@@ -1,0 +1,106 @@
+import Foundation
+import Sandbox
+import Testing
+
+@testable import Worker
+
+@Suite struct ReadToolTests {
+    final class Workspace {
+        let path: String
+        init() throws {
+            path = FileManager.default.temporaryDirectory.appendingPathComponent("rt-" + UUID().uuidString).path
+            try FileManager.default.createDirectory(atPath: path + "/dir", withIntermediateDirectories: true)
+        }
+        deinit { try? FileManager.default.removeItem(atPath: path) }
+        func write(_ name: String, _ text: String) throws {
+            try text.write(toFile: path + "/" + name, atomically: true, encoding: .utf8)
+        }
+    }
+
+    private func tool(_ workspace: Workspace, outputLimit: Int = 100_000) throws -> ReadTool {
+        ReadTool(root: try ConfinedRoot(path: workspace.path, writable: false), outputLimit: outputLimit)
+    }
+
+    @Test func linesAreNumberedAndPaged() throws {
+        let workspace = try Workspace()
+        try workspace.write("f.txt", (1 ... 25).map { "line \($0)" }.joined(separator: "\n") + "\n")
+        let first = try tool(workspace).run(.init(path: "f.txt", offset: nil, limit: 10))
+        #expect(first.ok)
+        #expect(first.stdout.hasPrefix(" 1\tline 1\n 2\tline 2\n"))
+        #expect(first.stdout.hasSuffix("10\tline 10\n"))
+        #expect(first.nextOffset == 11)
+        #expect(first.hasMore == true)
+        let last = try tool(workspace).run(.init(path: "f.txt", offset: 21, limit: 10))
+        #expect(last.stdout == "21\tline 21\n22\tline 22\n23\tline 23\n24\tline 24\n25\tline 25\n")
+        #expect(last.hasMore == false)
+        #expect(last.nextOffset == nil)
+        let past = try tool(workspace).run(.init(path: "f.txt", offset: 30, limit: 5))
+        #expect(!past.ok)
+        #expect(past.stderr == "offset 30 is past the end: f.txt has 25 lines")
+    }
+
+    @Test func truncationKeepsWholeLinesAndPointsAtTheNextOne() throws {
+        let workspace = try Workspace()
+        try workspace.write(
+            "long.txt", (1 ... 100).map { "é \($0) " + String(repeating: "x", count: 40) }.joined(separator: "\n"))
+        let result = try tool(workspace, outputLimit: 500).run(.init(path: "long.txt", offset: nil, limit: 100))
+        #expect(result.ok)
+        #expect(result.stdoutTruncated)
+        #expect(result.stdout.utf8.count <= 500)
+        #expect(result.stdout.hasSuffix("\n"))
+        let shown = result.stdout.filter { $0 == "\n" }.count
+        #expect(result.nextOffset == shown + 1)
+        let next = try tool(workspace).run(.init(path: "long.txt", offset: result.nextOffset, limit: 1))
+        #expect(next.stdout.contains("é \(shown + 1) "))
+    }
+
+    @Test func unicodeIsKeptAndBinaryIsRefused() throws {
+        let workspace = try Workspace()
+        try workspace.write("u.txt", "naïve café 😀\n")
+        #expect(try tool(workspace).run(.init(path: "u.txt", offset: nil, limit: nil)).stdout == "1\tnaïve café 😀\n")
+        FileManager.default.createFile(
+            atPath: workspace.path + "/b.bin", contents: Data([0x7f, 0x45, 0x4c, 0x46, 0, 1, 2]))
+        let binary = try tool(workspace).run(.init(path: "b.bin", offset: nil, limit: nil))
+        #expect(!binary.ok)
+        #expect(binary.stderr == "b.bin is a binary file (7 bytes); read shows text only")
+    }
+
+    @Test func errorsSayWhatIsWrong() throws {
+        let workspace = try Workspace()
+        try FileManager.default.createSymbolicLink(
+            atPath: workspace.path + "/out", withDestinationPath: "/etc/hostname")
+        let tool = try tool(workspace)
+        #expect(
+            tool.run(.init(path: "missing.txt", offset: nil, limit: nil)).stderr
+                == "missing.txt: No such file or directory")
+        #expect(tool.run(.init(path: "dir", offset: nil, limit: nil)).stderr == "dir is not a regular file")
+        #expect(
+            tool.run(.init(path: "../x", offset: nil, limit: nil)).stderr == "../x: '..' is not allowed in tool paths")
+        #expect(tool.run(.init(path: "out", offset: nil, limit: nil)).stderr.hasPrefix("out: the path leads outside"))
+        #expect(tool.run(.init(path: "missing.txt", offset: 0, limit: nil)).stderr == "offset must be 1 or more, got 0")
+        #expect(
+            tool.run(.init(path: "missing.txt", offset: nil, limit: 5000)).stderr
+                == "limit must be from 1 to 2000, got 5000")
+    }
+
+    @Test func badArgumentJSONNamesTheField() {
+        #expect {
+            _ = try ToolArgumentError.decode(ReadTool.Arguments.self, tool: "read", from: #"{"offset": 2}"#)
+        } throws: { error in
+            (error as? ToolArgumentError)?.description == "invalid arguments for read: missing field 'path'"
+        }
+        #expect {
+            _ = try ToolArgumentError.decode(ReadTool.Arguments.self, tool: "read", from: #"{"path": 5}"#)
+        } throws: { error in
+            (error as? ToolArgumentError)?.description.contains("'path': expected String") == true
+        }
+        #expect(throws: ToolArgumentError.self) {
+            _ = try ToolArgumentError.decode(ReadTool.Arguments.self, tool: "read", from: "")
+        }
+    }
+
+    @Test func theSchemaIsValidJSON() throws {
+        let schema = try JSONSerialization.jsonObject(with: Data(ReadTool.schema.utf8)) as? [String: Any]
+        #expect(schema?["required"] as? [String] == ["path"])
+    }
+}
