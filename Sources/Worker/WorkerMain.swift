@@ -59,11 +59,12 @@ enum WorkerMain {
                 baseURL: configuration.openAIBaseURL, apiKey: configuration.openAIKey, model: configuration.model,
                 timeout: configuration.modelTimeout, transport: transport)
             : nil
-        let agent = Agent(
+        var agent = Agent(
             database: database, model: model, retryPolicy: policy,
             systemPrompt: loadSystemPrompt(configuration, logger),
             historyLimit: configuration.historyMessages, parentEventID: link.parentEventID, counters: counters,
             logger: logger)
+        agent.tools = ToolRegistry(workspace: configuration.workspaceDirectory, allowlist: configuration.tools)
 
         let (notices, noticeSink) = AsyncStream.makeStream(of: WorkerInterface.Notice.self)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [

@@ -71,11 +71,18 @@ import Testing
         ("AUTONOUS_WORKER_HEARTBEAT_INTERVAL", "5 seconds", "must be a duration"),
         ("AUTONOUS_TELEGRAM", "maybe", "must be one of auto, on, off"),
         ("AUTONOUS_WORKER_BIN", "autonous-worker", "must be an absolute path"),
+        ("AUTONOUS_TOOLS", "read,rm", "unknown tool 'rm'"),
     ])
     func invalidValuesNameTheVariableAndSayWhy(_ variable: String, _ value: String, _ reason: String) {
         let error = failure([variable: value])
         #expect(error?.variable == variable)
         #expect(error?.message.contains(reason) == true, "\(error?.message ?? "no error")")
+    }
+
+    @Test func theToolAllowlistDefaultsToEveryToolAndMayBeEmpty() throws {
+        #expect(try configuration([:]).tools == Configuration.toolNames)
+        #expect(try configuration(["AUTONOUS_TOOLS": ""]).tools.isEmpty)
+        #expect(try configuration(["AUTONOUS_TOOLS": "read, ls"]).tools == ["read", "ls"])
     }
 
     @Test func anAdminMustAlsoBeAnAllowedUser() {

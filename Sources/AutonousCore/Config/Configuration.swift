@@ -26,6 +26,7 @@ import Foundation
 ///   can enforce; `best-effort` falls back to rlimits (for hosts without a delegated cgroup).
 /// - `AUTONOUS_RETRY_ATTEMPTS` (`5`), `AUTONOUS_RETRY_BASE_DELAY` (`500ms`), `AUTONOUS_RETRY_MAX_DELAY` (`30s`):
 ///   retries of Telegram and model calls.
+/// - `AUTONOUS_TOOLS` (every tool): the comma-separated tool allowlist offered to the model; empty offers none.
 /// - `AUTONOUS_ADMIN_GROUP` (`autonous`): members may use the control socket besides root.
 /// - `AUTONOUS_LOG` (`auto`): `journal`, `stderr`, or `auto` (journal when started by systemd with `$JOURNAL_STREAM`).
 /// - `AUTONOUS_LOG_LEVEL` (`info`).
@@ -86,6 +87,11 @@ public struct Configuration: Sendable {
     public var retryAttempts: Int
     public var retryBaseDelay: Duration
     public var retryMaxDelay: Duration
+
+    /// The tool allowlist (names from ARCHITECTURE.md); empty means no tools at all.
+    public var tools: [String]
+    /// Every tool name autonous knows.
+    public static let toolNames = ["ls", "find", "grep", "read", "write", "edit", "bash", "propose_update"]
 
     public var adminGroup: String
     public var logTarget: LogTarget
@@ -203,6 +209,17 @@ public struct Configuration: Sendable {
         retryMaxDelay = try env.duration(
             "AUTONOUS_RETRY_MAX_DELAY", default: .seconds(30), range: .milliseconds(1) ... .seconds(3600))
 
+        if let list = environment["AUTONOUS_TOOLS"] {
+            let names = list.split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init)
+            if let unknown = names.first(where: { !Self.toolNames.contains($0) }) {
+                throw ConfigurationError(
+                    variable: "AUTONOUS_TOOLS",
+                    message: "names an unknown tool '\(unknown)' (known: \(Self.toolNames.joined(separator: ", ")))")
+            }
+            tools = names
+        } else {
+            tools = Self.toolNames
+        }
         adminGroup = env.string("AUTONOUS_ADMIN_GROUP") ?? "autonous"
         logTarget = try env.choice("AUTONOUS_LOG", default: LogTarget.auto)
         logLevel = try env.choice("AUTONOUS_LOG_LEVEL", default: LogLevel.info)

@@ -32,6 +32,10 @@ struct Agent: Sendable {
     let systemPrompt: String
     let historyLimit: Int
     let parentEventID: Int64
+    /// The tools offered to the model; nil offers none.
+    var tools: ToolRegistry? = nil
+    /// Model calls per message at most; the last one must answer without tools.
+    var maxTurns = 8
     let counters: WorkerCounters
     let logger: Logger
 
@@ -69,114 +73,181 @@ struct Agent: Sendable {
         var messages = [ChatMessage(role: "system", content: systemPrompt)]
         messages += history.map { ChatMessage(role: $0.role.rawValue, content: $0.content) }
         messages.append(ChatMessage(role: "user", content: request.text))
-        let turnEventID = try EventLog(database: database).append(
-            "turn.started", agentContext,
-            payload: ["turn": .int(1), "messages": .int(Int64(messages.count)), "model": .string(model.model)])
-        let turnContext = agentContext.child(of: turnEventID)
+        let toolDefinitions = tools?.definitions ?? []
+        var toolOutputTokens = 0
 
-        var record = ModelCallRecord(provider: "openai", model: model.model, ok: false, latencyMs: 0)
-        record.runID = request.runID
-        record.conversationID = request.conversationID
-        record.tokensSystem = Self.estimateTokens(systemPrompt)
-        record.tokensHistory = history.reduce(0) { $0 + Self.estimateTokens($1.content) }
-        record.tokensContext = Self.estimateTokens(request.text)
-        record.tokensToolOutput = 0
-        record.contextProfile = "default"
+        for turn in 1 ... maxTurns {
+            let turnEventID = try EventLog(database: database).append(
+                "turn.started", agentContext,
+                payload: [
+                    "turn": .int(Int64(turn)), "messages": .int(Int64(messages.count)), "model": .string(model.model),
+                    "tools": .int(Int64(toolDefinitions.count)),
+                ])
+            let turnContext = agentContext.child(of: turnEventID)
+            var record = ModelCallRecord(provider: "openai", model: model.model, ok: false, latencyMs: 0)
+            record.runID = request.runID
+            record.conversationID = request.conversationID
+            record.tokensSystem = Self.estimateTokens(systemPrompt)
+            record.tokensHistory = history.reduce(0) { $0 + Self.estimateTokens($1.content) }
+            record.tokensContext = Self.estimateTokens(request.text)
+            record.tokensToolOutput = toolOutputTokens
+            record.contextProfile = "default"
 
-        let started = ContinuousClock.now
-        let database = self.database
-        let attempt: Result<(value: ChatCompletion, retries: Int), ModelError>
-        do {
-            attempt = .success(
-                try await withRetries(
-                    retryPolicy,
-                    operation: { () async throws(ModelError) in try await model.complete(messages) },
-                    onRetry: { attempt, error, delay in
-                        logger.warning(
-                            "model call failed; retrying",
-                            metadata: [
-                                "attempt": "\(attempt)", "error": "\(error)",
-                                "retry.delay_ms": "\(milliseconds(delay))",
-                            ])
-                        _ = try? EventLog(database: database).append(
-                            "model.call.retry", turnContext,
-                            payload: [
-                                "attempt": .int(Int64(attempt)), "error": .string(Redactor.shared.redact("\(error)")),
-                                "delay_ms": .int(milliseconds(delay)),
-                            ])
-                    }))
-        } catch {
-            attempt = .failure(error)
-        }
-        switch attempt {
-        case .success(let (completion, retries)):
-            record.ok = true
-            record.latencyMs = milliseconds(ContinuousClock.now - started)
-            record.retries = retries
-            record.httpStatus = completion.httpStatus
-            record.inputTokens = completion.inputTokens
-            record.outputTokens = completion.outputTokens
-            record.cachedTokens = completion.cachedTokens
-            record.finishReason = completion.finishReason
-            var reply = completion.content.trimmingCharacters(in: .whitespacesAndNewlines)
-            if reply.isEmpty { reply = "(The model returned an empty answer.)" }
-            let finalRecord = record
-            let finalReply = reply
-            try await database.pool.write { db in
-                try ConversationStore.append(
-                    db, conversationID: request.conversationID, role: .user, content: request.text,
-                    inboxID: request.inboxID, runID: request.runID)
-                try ConversationStore.append(
-                    db, conversationID: request.conversationID, role: .assistant, content: finalReply,
-                    inboxID: request.inboxID, runID: request.runID)
-                var stored = finalRecord
-                stored.eventID = turnEventID
-                try ModelCallLog.insert(db, stored)
-                try EventLog.append(
-                    db, "turn.completed", turnContext,
-                    payload: [
-                        "latency_ms": .int(finalRecord.latencyMs), "retries": .int(Int64(retries)),
-                        "input_tokens": finalRecord.inputTokens.map { .int(Int64($0)) } ?? .null,
-                        "output_tokens": finalRecord.outputTokens.map { .int(Int64($0)) } ?? .null,
-                        "finish_reason": finalRecord.finishReason.map { .string($0) } ?? .null,
-                        "reply_chars": .int(Int64(finalReply.count)),
+            let started = ContinuousClock.now
+            let database = self.database
+            let attempt: Result<(value: ChatCompletion, retries: Int), ModelError>
+            let sent = messages
+            do {
+                attempt = .success(
+                    try await withRetries(
+                        retryPolicy,
+                        operation: { () async throws(ModelError) in
+                            try await model.complete(sent, tools: toolDefinitions)
+                        },
+                        onRetry: { attempt, error, delay in
+                            logger.warning(
+                                "model call failed; retrying",
+                                metadata: [
+                                    "attempt": "\(attempt)", "error": "\(error)",
+                                    "retry.delay_ms": "\(milliseconds(delay))",
+                                ])
+                            _ = try? EventLog(database: database).append(
+                                "model.call.retry", turnContext,
+                                payload: [
+                                    "attempt": .int(Int64(attempt)),
+                                    "error": .string(Redactor.shared.redact("\(error)")),
+                                    "delay_ms": .int(milliseconds(delay)),
+                                ])
+                        }))
+            } catch {
+                attempt = .failure(error)
+            }
+            switch attempt {
+            case .success(let (completion, retries)):
+                record.ok = true
+                record.latencyMs = milliseconds(ContinuousClock.now - started)
+                record.retries = retries
+                record.httpStatus = completion.httpStatus
+                record.inputTokens = completion.inputTokens
+                record.outputTokens = completion.outputTokens
+                record.cachedTokens = completion.cachedTokens
+                record.finishReason = completion.finishReason
+                let turnPayload: [String: JSONValue] = [
+                    "latency_ms": .int(record.latencyMs), "retries": .int(Int64(retries)),
+                    "input_tokens": record.inputTokens.map { .int(Int64($0)) } ?? .null,
+                    "output_tokens": record.outputTokens.map { .int(Int64($0)) } ?? .null,
+                    "finish_reason": record.finishReason.map { .string($0) } ?? .null,
+                    "tool_calls": .int(Int64(completion.toolCalls.count)),
+                ]
+                if !completion.toolCalls.isEmpty && turn < maxTurns {
+                    let stored = record
+                    try await database.pool.write { db in
+                        var row = stored
+                        row.eventID = turnEventID
+                        try ModelCallLog.insert(db, row)
+                        try EventLog.append(db, "turn.completed", turnContext, payload: turnPayload)
+                    }
+                    messages.append(
+                        ChatMessage(
+                            role: "assistant", content: completion.content.isEmpty ? nil : completion.content,
+                            toolCalls: completion.toolCalls))
+                    for call in completion.toolCalls {
+                        let output = try runTool(call, context: turnContext, logger: logger)
+                        toolOutputTokens += Self.estimateTokens(output)
+                        messages.append(ChatMessage(role: "tool", content: output, toolCallID: call.id))
+                    }
+                    continue
+                }
+                var reply = completion.content.trimmingCharacters(in: .whitespacesAndNewlines)
+                if reply.isEmpty {
+                    reply =
+                        completion.toolCalls.isEmpty
+                        ? "(The model returned an empty answer.)"
+                        : "(I stopped after \(maxTurns) steps without a final answer.)"
+                }
+                let finalRecord = record
+                let finalReply = reply
+                try await database.pool.write { db in
+                    try ConversationStore.append(
+                        db, conversationID: request.conversationID, role: .user, content: request.text,
+                        inboxID: request.inboxID, runID: request.runID)
+                    try ConversationStore.append(
+                        db, conversationID: request.conversationID, role: .assistant, content: finalReply,
+                        inboxID: request.inboxID, runID: request.runID)
+                    var stored = finalRecord
+                    stored.eventID = turnEventID
+                    try ModelCallLog.insert(db, stored)
+                    var payload = turnPayload
+                    payload["reply_chars"] = .int(Int64(finalReply.count))
+                    try EventLog.append(db, "turn.completed", turnContext, payload: payload)
+                    try persist(db, finalReply)
+                    try EventLog.append(
+                        db, "agent.completed", agentContext,
+                        payload: ["outcome": .string("answered"), "turns": .int(Int64(turn))])
+                }
+                counters.messageAnswered()
+                logger.info(
+                    "answered",
+                    metadata: [
+                        "model.latency_ms": "\(finalRecord.latencyMs)", "model.retries": "\(retries)",
+                        "agent.turns": "\(turn)",
                     ])
-                try persist(db, finalReply)
-                try EventLog.append(db, "agent.completed", agentContext, payload: ["outcome": .string("answered")])
+                return AgentOutcome(reply: reply, succeeded: true, error: nil, runID: request.runID)
+            case .failure(let error):
+                let description = Redactor.shared.redact(error.description)
+                record.latencyMs = milliseconds(ContinuousClock.now - started)
+                record.retries = max(0, retryPolicy.attempts - 1)
+                record.httpStatus = error.httpStatus
+                record.error = description
+                let apology =
+                    "Sorry, I could not answer that: \(error.shortReason). Your message is saved; "
+                    + "please try again in a little while."
+                let finalRecord = record
+                try await database.pool.write { db in
+                    try ConversationStore.append(
+                        db, conversationID: request.conversationID, role: .user, content: request.text,
+                        inboxID: request.inboxID, runID: request.runID)
+                    var stored = finalRecord
+                    stored.eventID = turnEventID
+                    try ModelCallLog.insert(db, stored)
+                    try EventLog.append(
+                        db, "turn.failed", turnContext,
+                        payload: ["error": .string(description), "retryable": .bool(error.isRetryable)])
+                    try persist(db, apology)
+                    try EventLog.append(
+                        db, "agent.failed", agentContext, payload: ["error": .string(description)])
+                }
+                counters.modelFailed()
+                counters.setLastError(description)
+                logger.error("model call failed", metadata: ["error": "\(description)"])
+                return AgentOutcome(reply: apology, succeeded: false, error: description, runID: request.runID)
             }
-            counters.messageAnswered()
-            logger.info(
-                "answered", metadata: ["model.latency_ms": "\(finalRecord.latencyMs)", "model.retries": "\(retries)"])
-            return AgentOutcome(reply: reply, succeeded: true, error: nil, runID: request.runID)
-        case .failure(let error):
-            let description = Redactor.shared.redact(error.description)
-            record.latencyMs = milliseconds(ContinuousClock.now - started)
-            record.retries = max(0, retryPolicy.attempts - 1)
-            record.httpStatus = error.httpStatus
-            record.error = description
-            let apology =
-                "Sorry, I could not answer that: \(error.shortReason). Your message is saved; "
-                + "please try again in a little while."
-            let finalRecord = record
-            try await database.pool.write { db in
-                try ConversationStore.append(
-                    db, conversationID: request.conversationID, role: .user, content: request.text,
-                    inboxID: request.inboxID, runID: request.runID)
-                var stored = finalRecord
-                stored.eventID = turnEventID
-                try ModelCallLog.insert(db, stored)
-                try EventLog.append(
-                    db, "turn.failed", turnContext,
-                    payload: ["error": .string(description), "retryable": .bool(error.isRetryable)])
-                try persist(db, apology)
-                try EventLog.append(
-                    db, "agent.failed", agentContext, payload: ["error": .string(description)])
-            }
-            counters.modelFailed()
-            counters.setLastError(description)
-            logger.error("model call failed", metadata: ["error": "\(description)"])
-            return AgentOutcome(reply: apology, succeeded: false, error: description, runID: request.runID)
         }
+        // Unreachable: the last turn always answers or fails above.
+        throw AutonousError(.internalError, "the agent loop ended without an answer")
+    }
+
+    /// Runs one tool call between `tool_call.started` and `tool_call.completed`/`failed` events under the turn,
+    /// and returns the envelope as the JSON text the model reads.
+    private func runTool(_ call: ToolCall, context: EventContext, logger: Logger) throws -> String {
+        let arguments = Redactor.shared.redact(String(call.arguments.prefix(4000)))
+        let startedID = try EventLog(database: database).append(
+            "tool_call.started", context,
+            payload: ["tool": .string(call.name), "call_id": .string(call.id), "arguments": .string(arguments)])
+        let result = tools?.run(call) ?? .failure("no tools are enabled", tier: .read)
+        let summary: [String: JSONValue] = [
+            "tool": .string(call.name), "call_id": .string(call.id), "ok": .bool(result.ok),
+            "tier": .string(result.tier.rawValue), "duration_ms": .int(result.durationMs),
+            "stdout_bytes": .int(Int64(result.stdout.utf8.count)), "stdout_truncated": .bool(result.stdoutTruncated),
+            "error": result.ok ? .null : .string(Redactor.shared.redact(String(result.stderr.prefix(1000)))),
+        ]
+        try EventLog(database: database).append(
+            result.ok ? "tool_call.completed" : "tool_call.failed", context.child(of: startedID), payload: summary)
+        logger.info(
+            "tool call",
+            metadata: ["tool.name": "\(call.name)", "tool.ok": "\(result.ok)", "tool.ms": "\(result.durationMs)"])
+        guard let data = try? JSONCoding.encoder.encode(result) else { return #"{"ok":false}"# }
+        return String(decoding: data, as: UTF8.self)
     }
 
     /// A rough token count (four characters a token) for the per-component accounting.

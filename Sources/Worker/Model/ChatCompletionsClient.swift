@@ -2,15 +2,48 @@ import AutonousCore
 import Foundation
 import FoundationNetworking
 
-/// One message sent to the model.
-struct ChatMessage: Sendable, Equatable, Codable {
-    var role: String
-    var content: String
+/// A function call the model asked for: its id, the tool's name and the arguments as the JSON text it sent.
+struct ToolCall: Sendable, Equatable {
+    var id: String
+    var name: String
+    var arguments: String
 }
 
-/// A completion: the text and what the API reported about it.
+/// One message sent to the model: system, user, assistant (text and/or tool calls) or a tool's result.
+struct ChatMessage: Sendable, Equatable {
+    var role: String
+    var content: String?
+    var toolCalls: [ToolCall] = []
+    var toolCallID: String?
+
+    init(role: String, content: String?, toolCalls: [ToolCall] = [], toolCallID: String? = nil) {
+        self.role = role
+        self.content = content
+        self.toolCalls = toolCalls
+        self.toolCallID = toolCallID
+    }
+
+    /// The message in the chat-completions wire format.
+    var wire: JSONValue {
+        var object: [String: JSONValue] = ["role": .string(role), "content": content.map(JSONValue.string) ?? .null]
+        if !toolCalls.isEmpty {
+            object["tool_calls"] = .array(
+                toolCalls.map { call in
+                    .object([
+                        "id": .string(call.id), "type": .string("function"),
+                        "function": .object(["name": .string(call.name), "arguments": .string(call.arguments)]),
+                    ])
+                })
+        }
+        if let toolCallID { object["tool_call_id"] = .string(toolCallID) }
+        return .object(object)
+    }
+}
+
+/// A completion: the text, the tool calls, and what the API reported about it.
 struct ChatCompletion: Sendable, Equatable {
     var content: String
+    var toolCalls: [ToolCall] = []
     var finishReason: String?
     var inputTokens: Int?
     var outputTokens: Int?
@@ -27,15 +60,16 @@ struct ChatCompletionsClient: Sendable {
     let transport: HTTPTransport
 
     /// One request, no retries (the caller retries with its policy so each attempt is recorded).
-    func complete(_ messages: [ChatMessage]) async throws(ModelError) -> ChatCompletion {
+    ///
+    /// - Parameter tools: function definitions (`{"type":"function","function":{…}}`) the model may call.
+    func complete(_ messages: [ChatMessage], tools: [JSONValue] = []) async throws(ModelError) -> ChatCompletion {
         var request = URLRequest(url: baseURL.appendingPathComponent("chat/completions"))
         request.httpMethod = "POST"
         request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         if let apiKey { request.setValue("Bearer \(apiKey.value)", forHTTPHeaderField: "Authorization") }
-        let body: JSONValue = .object([
-            "model": .string(model),
-            "messages": .array(messages.map { .object(["role": .string($0.role), "content": .string($0.content)]) }),
-        ])
+        var fields: [String: JSONValue] = ["model": .string(model), "messages": .array(messages.map(\.wire))]
+        if !tools.isEmpty { fields["tools"] = .array(tools) }
+        let body = JSONValue.object(fields)
         request.httpBody = Data(body.jsonText.utf8)
         let response: HTTPResponse
         do {
@@ -79,9 +113,20 @@ struct ChatCompletionsClient: Sendable {
         default:
             throw .malformed("message.content is neither text nor null")
         }
+        var toolCalls: [ToolCall] = []
+        if case .array(let calls)? = message["tool_calls"] {
+            for call in calls {
+                guard let id = call["id"]?.stringValue, let name = call["function"]?["name"]?.stringValue else {
+                    throw .malformed("a tool call has no id or function name")
+                }
+                toolCalls.append(
+                    ToolCall(id: id, name: name, arguments: call["function"]?["arguments"]?.stringValue ?? ""))
+            }
+        }
         let usage = json["usage"]
         return ChatCompletion(
             content: content,
+            toolCalls: toolCalls,
             finishReason: first["finish_reason"]?.stringValue,
             inputTokens: usage?["prompt_tokens"]?.intValue.map(Int.init),
             outputTokens: usage?["completion_tokens"]?.intValue.map(Int.init),

@@ -1,0 +1,67 @@
+import AutonousCore
+import Foundation
+import Sandbox
+
+/// The tools the model may call: their function definitions, and running a call with precise errors for bad
+/// arguments. Only allowlisted tools are offered; an empty allowlist offers none (fail closed).
+struct ToolRegistry: Sendable {
+    /// The native tools built so far, by name.
+    static let known = [ReadTool.name, ListTool.name]
+
+    let workspace: String
+    let allowed: [String]
+    let outputLimit: Int
+
+    init(workspace: String, allowlist: [String], outputLimit: Int = 32 * 1024) {
+        self.workspace = workspace
+        self.allowed = allowlist.filter { Self.known.contains($0) }
+        self.outputLimit = outputLimit
+    }
+
+    /// The `tools` array of a chat-completions request.
+    var definitions: [JSONValue] {
+        allowed.compactMap { name -> JSONValue? in
+            let (description, schema): (String, String)
+            switch name {
+            case ReadTool.name: (description, schema) = (ReadTool.description, ReadTool.schema)
+            case ListTool.name: (description, schema) = (ListTool.description, ListTool.schema)
+            default: return nil
+            }
+            guard let parameters = try? JSONCoding.decoder.decode(JSONValue.self, from: Data(schema.utf8)) else {
+                return nil
+            }
+            return .object([
+                "type": .string("function"),
+                "function": .object([
+                    "name": .string(name), "description": .string(description), "parameters": parameters,
+                ]),
+            ])
+        }
+    }
+
+    /// Runs one call. Unknown or disallowed tools and malformed arguments come back as failed results the model can
+    /// read and correct, never as a crash.
+    func run(_ call: ToolCall) -> ToolResult {
+        guard allowed.contains(call.name) else {
+            let offered = allowed.isEmpty ? "no tools are enabled" : "available: \(allowed.joined(separator: ", "))"
+            return .failure("there is no tool named '\(call.name)' (\(offered))", tier: .read)
+        }
+        do {
+            let root = try ConfinedRoot(path: workspace, writable: false)
+            switch call.name {
+            case ReadTool.name:
+                let arguments = try ToolArgumentError.decode(
+                    ReadTool.Arguments.self, tool: call.name, from: call.arguments)
+                return ReadTool(root: root, outputLimit: outputLimit).run(arguments)
+            case ListTool.name:
+                let arguments = try ToolArgumentError.decode(
+                    ListTool.Arguments.self, tool: call.name, from: call.arguments)
+                return ListTool(root: root, outputLimit: outputLimit).run(arguments)
+            default:
+                return .failure("the tool '\(call.name)' is not implemented", tier: .read)
+            }
+        } catch {
+            return .failure("\(error)", tier: .read)
+        }
+    }
+}

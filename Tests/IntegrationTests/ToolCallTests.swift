@@ -1,0 +1,77 @@
+import AutonousCore
+import Foundation
+import GRDB
+import Testing
+
+/// The agent loop with tools, end to end through the fakes: the model asks for a tool call, the tool runs
+/// confined to the workspace, its envelope goes back to the model, and the final answer reaches Telegram.
+@Suite("Tool calls", .serialized, .timeLimit(.minutes(3)))
+struct ToolCallTests {
+    @Test func aReadToolCallRunsAndItsResultGoesBackToTheModel() async throws {
+        let fakes = try Fakes()
+        try await fakes.scriptOpenAI([
+            .object([
+                "tool_calls": .array([
+                    .object([
+                        "id": .string("call_1"), "name": .string("read"),
+                        "arguments": .object(["path": .string("notes.txt")]),
+                    ]),
+                    .object([
+                        "id": .string("call_2"), "name": .string("read"),
+                        "arguments": .object(["path": .string("../../etc/passwd")]),
+                    ]),
+                ])
+            ]),
+            .object(["content": .string("The notes say hello.")]),
+        ])
+        let daemon = try Daemon(fakes: fakes)
+        #expect(await daemon.waitUntilReady() != nil, "\(daemon.log)")
+        try "hello from the workspace\n".write(
+            toFile: daemon.stateDirectory + "/workspace/notes.txt", atomically: true, encoding: .utf8)
+
+        try await fakes.sendUserMessage(from: 111, text: "what do my notes say?")
+        #expect(try await fakes.waitForSent(1), "\(daemon.log)")
+        #expect(try await fakes.sentMessages().first?["text"] == .string("The notes say hello."))
+
+        let requests = try await fakes.openAIRequests()
+        #expect(requests.count == 2)
+        guard case .array(let tools)? = requests.first?["body"]?["tools"] else {
+            Issue.record("the first request offered no tools")
+            return
+        }
+        let names = tools.compactMap { $0["function"]?["name"]?.stringValue }
+        #expect(names == ["ls", "read"])
+        guard case .array(let messages)? = requests.last?["body"]?["messages"] else {
+            Issue.record("no messages in the second request")
+            return
+        }
+        let toolMessages = messages.filter { $0["role"] == .string("tool") }
+        #expect(toolMessages.count == 2)
+        let first = try JSONDecoder().decode(
+            JSONValue.self, from: Data((toolMessages[0]["content"]?.stringValue ?? "").utf8))
+        #expect(first["ok"] == .bool(true))
+        #expect(first["stdout"] == .string("1\thello from the workspace\n"))
+        #expect(first["tier"] == .string("read"))
+        #expect(toolMessages[0]["tool_call_id"] == .string("call_1"))
+        let second = try JSONDecoder().decode(
+            JSONValue.self, from: Data((toolMessages[1]["content"]?.stringValue ?? "").utf8))
+        #expect(second["ok"] == .bool(false))
+        #expect(second["stderr"] == .string("../../etc/passwd: '..' is not allowed in tool paths"))
+
+        // The tool calls are events under the first turn, which is under the agent run.
+        let events = try daemon.events()
+        let started = events.filter { $0.type == "tool_call.started" }
+        #expect(started.count == 2)
+        let turn = try #require(events.first { $0.id == started.first?.parentID })
+        #expect(turn.type == "turn.started")
+        #expect(turn.payload["turn"] == .int(1))
+        #expect(events.contains { $0.type == "tool_call.completed" && $0.parentID == started[0].id })
+        #expect(events.contains { $0.type == "tool_call.failed" && $0.parentID == started[1].id })
+        #expect(events.contains { $0.type == "agent.completed" && $0.payload["turns"] == .int(2) })
+        let calls = try await daemon.database().pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM model_calls WHERE status = 'ok'")
+        }
+        #expect(calls == 2)
+        daemon.stop()
+    }
+}
