@@ -64,7 +64,9 @@ enum WorkerMain {
             systemPrompt: loadSystemPrompt(configuration, logger),
             historyLimit: configuration.historyMessages, parentEventID: link.parentEventID, counters: counters,
             logger: logger)
-        agent.tools = ToolRegistry(workspace: configuration.workspaceDirectory, allowlist: configuration.tools)
+        agent.tools = ToolRegistry(
+            workspace: configuration.workspaceDirectory, allowlist: configuration.tools,
+            launcher: configuration.sandboxBinary)
 
         let (notices, noticeSink) = AsyncStream.makeStream(of: WorkerInterface.Notice.self)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [

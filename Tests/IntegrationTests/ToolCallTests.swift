@@ -40,7 +40,7 @@ struct ToolCallTests {
             return
         }
         let names = tools.compactMap { $0["function"]?["name"]?.stringValue }
-        #expect(names == ["ls", "read"])
+        #expect(names == ["ls", "read", "bash"])
         guard case .array(let messages)? = requests.last?["body"]?["messages"] else {
             Issue.record("no messages in the second request")
             return
@@ -72,6 +72,53 @@ struct ToolCallTests {
             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM model_calls WHERE status = 'ok'")
         }
         #expect(calls == 2)
+        daemon.stop()
+    }
+
+    @Test func aBashToolCallRunsInANestedSandboxWithoutTheWorkersSecrets() async throws {
+        let fakes = try Fakes()
+        let script =
+            "echo made > made.txt; cat made.txt; id -u; echo \"key=${OPENAI_API_KEY:-none}\"; "
+            + "cat /proc/*/environ 2>/dev/null | tr '\\0' '\\n' | grep -c sk-test || true; "
+            + "ls /proc | grep -c '^[0-9]'; touch /etc/x"
+        try await fakes.scriptOpenAI([
+            .object([
+                "tool_calls": .array([
+                    .object([
+                        "id": .string("call_b"), "name": .string("bash"),
+                        "arguments": .object(["command": .string(script), "timeout_seconds": .int(20)]),
+                    ])
+                ])
+            ]),
+            .object(["content": .string("done")]),
+        ])
+        let daemon = try Daemon(fakes: fakes)
+        #expect(await daemon.waitUntilReady() != nil, "\(daemon.log)")
+        try await fakes.sendUserMessage(from: 111, text: "run it")
+        #expect(try await fakes.waitForSent(1), "\(daemon.log)")
+        let requests = try await fakes.openAIRequests()
+        guard case .array(let messages)? = requests.last?["body"]?["messages"],
+            let content = messages.last(where: { $0["role"] == .string("tool") })?["content"]?.stringValue
+        else {
+            Issue.record("no tool message went back to the model")
+            return
+        }
+        let envelope = try JSONDecoder().decode(JSONValue.self, from: Data(content.utf8))
+        #expect(envelope["tier"] == .string("exec"))
+        #expect(envelope["exit_code"] == .int(1), "touch /etc/x must fail: \(envelope)")
+        let lines = (envelope["stdout"]?.stringValue ?? "").split(separator: "\n").map(String.init)
+        #expect(lines.count == 5, "\(envelope)")
+        if lines.count == 5 {
+            #expect(lines[0] == "made")
+            #expect(lines[2] == "key=none", "the worker's secret reached the tool")
+            #expect(lines[3] == "0", "a process environment inside holds the API key")
+            #expect((Int(lines[4]) ?? 99) <= 4, "the tool sees \(lines[4]) processes")
+        }
+        #expect(envelope["stderr"]?.stringValue?.contains("Read-only file system") == true)
+        // The file exists on the host, in the workspace, owned by the worker's unprivileged uid.
+        var info = stat()
+        #expect(stat(daemon.stateDirectory + "/workspace/made.txt", &info) == 0)
+        #expect(info.st_uid == 65534)
         daemon.stop()
     }
 }

@@ -50,6 +50,7 @@ final class WorkerLaunch: Sendable {
         environment["AUTONOUS_CONFIG_DIR"] = configuration.configDirectory
         environment["AUTONOUS_WORKER_SOCKET"] = configuration.workerSocketPath
         environment["AUTONOUS_REVISION"] = revision
+        environment["AUTONOUS_SANDBOX_BIN"] = sandboxBinary
         // The supervisor resolved the secrets (environment or credentials); the worker gets the values.
         if let token = configuration.telegramToken { environment["AUTONOUS_TELEGRAM_TOKEN"] = token.value }
         if let key = configuration.openAIKey { environment["OPENAI_API_KEY"] = key.value }

@@ -6,15 +6,18 @@ import Sandbox
 /// arguments. Only allowlisted tools are offered; an empty allowlist offers none (fail closed).
 struct ToolRegistry: Sendable {
     /// The native tools built so far, by name.
-    static let known = [ReadTool.name, ListTool.name]
+    static let known = [ReadTool.name, ListTool.name, BashTool.name]
 
     let workspace: String
     let allowed: [String]
     let outputLimit: Int
+    /// The launcher for Exec-tier tools; without it bash is not offered.
+    let launcher: String?
 
-    init(workspace: String, allowlist: [String], outputLimit: Int = 32 * 1024) {
+    init(workspace: String, allowlist: [String], launcher: String?, outputLimit: Int = 32 * 1024) {
         self.workspace = workspace
-        self.allowed = allowlist.filter { Self.known.contains($0) }
+        self.launcher = launcher
+        self.allowed = allowlist.filter { Self.known.contains($0) && ($0 != BashTool.name || launcher != nil) }
         self.outputLimit = outputLimit
     }
 
@@ -25,6 +28,7 @@ struct ToolRegistry: Sendable {
             switch name {
             case ReadTool.name: (description, schema) = (ReadTool.description, ReadTool.schema)
             case ListTool.name: (description, schema) = (ListTool.description, ListTool.schema)
+            case BashTool.name: (description, schema) = (BashTool.description, BashTool.schema)
             default: return nil
             }
             guard let parameters = try? JSONCoding.decoder.decode(JSONValue.self, from: Data(schema.utf8)) else {
@@ -47,6 +51,11 @@ struct ToolRegistry: Sendable {
             return .failure("there is no tool named '\(call.name)' (\(offered))", tier: .read)
         }
         do {
+            if call.name == BashTool.name, let launcher {
+                let arguments = try ToolArgumentError.decode(
+                    BashTool.Arguments.self, tool: call.name, from: call.arguments)
+                return BashTool(launcher: launcher, workspace: workspace, outputLimit: outputLimit).run(arguments)
+            }
             let root = try ConfinedRoot(path: workspace, writable: false)
             switch call.name {
             case ReadTool.name:
