@@ -6,7 +6,7 @@ import Sandbox
 /// arguments. Only allowlisted tools are offered; an empty allowlist offers none (fail closed).
 struct ToolRegistry: Sendable {
     /// The native tools built so far, by name.
-    static let known = [ReadTool.name, ListTool.name, BashTool.name]
+    static let known = [ReadTool.name, ListTool.name, WriteTool.name, EditTool.name, BashTool.name]
 
     let workspace: String
     let allowed: [String]
@@ -28,6 +28,8 @@ struct ToolRegistry: Sendable {
             switch name {
             case ReadTool.name: (description, schema) = (ReadTool.description, ReadTool.schema)
             case ListTool.name: (description, schema) = (ListTool.description, ListTool.schema)
+            case WriteTool.name: (description, schema) = (WriteTool.description, WriteTool.schema)
+            case EditTool.name: (description, schema) = (EditTool.description, EditTool.schema)
             case BashTool.name: (description, schema) = (BashTool.description, BashTool.schema)
             default: return nil
             }
@@ -56,8 +58,17 @@ struct ToolRegistry: Sendable {
                     BashTool.Arguments.self, tool: call.name, from: call.arguments)
                 return BashTool(launcher: launcher, workspace: workspace, outputLimit: outputLimit).run(arguments)
             }
-            let root = try ConfinedRoot(path: workspace, writable: false)
+            let writes = call.name == WriteTool.name || call.name == EditTool.name
+            let root = try ConfinedRoot(path: workspace, writable: writes)
             switch call.name {
+            case WriteTool.name:
+                let arguments = try ToolArgumentError.decode(
+                    WriteTool.Arguments.self, tool: call.name, from: call.arguments)
+                return WriteTool(root: root).run(arguments)
+            case EditTool.name:
+                let arguments = try ToolArgumentError.decode(
+                    EditTool.Arguments.self, tool: call.name, from: call.arguments)
+                return EditTool(root: root).run(arguments)
             case ReadTool.name:
                 let arguments = try ToolArgumentError.decode(
                     ReadTool.Arguments.self, tool: call.name, from: call.arguments)
