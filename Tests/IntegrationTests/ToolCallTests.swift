@@ -40,7 +40,7 @@ struct ToolCallTests {
             return
         }
         let names = tools.compactMap { $0["function"]?["name"]?.stringValue }
-        #expect(names == ["ls", "read", "write", "edit", "bash"])
+        #expect(names == ["ls", "find", "grep", "read", "write", "edit", "bash"])
         guard case .array(let messages)? = requests.last?["body"]?["messages"] else {
             Issue.record("no messages in the second request")
             return

@@ -6,7 +6,9 @@ import Sandbox
 /// arguments. Only allowlisted tools are offered; an empty allowlist offers none (fail closed).
 struct ToolRegistry: Sendable {
     /// The native tools built so far, by name.
-    static let known = [ReadTool.name, ListTool.name, WriteTool.name, EditTool.name, BashTool.name]
+    static let known = [
+        ListTool.name, FindTool.name, GrepTool.name, ReadTool.name, WriteTool.name, EditTool.name, BashTool.name,
+    ]
 
     let workspace: String
     let allowed: [String]
@@ -28,6 +30,8 @@ struct ToolRegistry: Sendable {
             switch name {
             case ReadTool.name: (description, schema) = (ReadTool.description, ReadTool.schema)
             case ListTool.name: (description, schema) = (ListTool.description, ListTool.schema)
+            case FindTool.name: (description, schema) = (FindTool.description, FindTool.schema)
+            case GrepTool.name: (description, schema) = (GrepTool.description, GrepTool.schema)
             case WriteTool.name: (description, schema) = (WriteTool.description, WriteTool.schema)
             case EditTool.name: (description, schema) = (EditTool.description, EditTool.schema)
             case BashTool.name: (description, schema) = (BashTool.description, BashTool.schema)
