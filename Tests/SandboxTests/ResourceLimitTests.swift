@@ -24,8 +24,15 @@ extension ProcessTests {
             return created
         }
 
+        /// Removes the delegated directories. Unprivileged sandboxes of other suites, running meanwhile, may have
+        /// used the delegation too; wait (bounded) for their leaves to go so nothing is left on the host.
         private func removeDelegation(_ directories: [String]) {
-            for directory in directories { _ = rmdir(directory) }
+            for directory in directories {
+                for _ in 0 ..< 100 {
+                    if rmdir(directory) == 0 || errno == ENOENT { break }
+                    usleep(50_000)
+                }
+            }
         }
 
         /// An unprivileged launcher on a host without a delegated cgroup cannot enforce a cgroup limit. It must
