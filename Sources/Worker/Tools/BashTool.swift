@@ -30,11 +30,7 @@ struct BashTool: Sendable {
     let outputLimit: Int
 
     func run(_ arguments: Arguments) -> ToolResult {
-        let started = ContinuousClock.now
-        func elapsed() -> Int64 {
-            let duration = ContinuousClock.now - started
-            return duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
-        }
+        let stopwatch = Stopwatch()
         let timeout = arguments.timeoutSeconds ?? 60
         guard (1 ... 600).contains(timeout) else {
             return .failure("timeout_seconds must be from 1 to 600, got \(timeout)", tier: .exec)
@@ -64,7 +60,7 @@ struct BashTool: Sendable {
             process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
             try process.run()
         } catch {
-            return .failure("cannot start the sandbox: \(error)", tier: .exec, durationMs: elapsed())
+            return .failure("cannot start the sandbox: \(error)", tier: .exec, durationMs: stopwatch.milliseconds)
         }
         process.waitUntilExit()
         let status = process.terminationStatus
@@ -74,7 +70,7 @@ struct BashTool: Sendable {
         let (stderr, stderrCut) = capped(errors, limit: outputLimit)
         return ToolResult(
             ok: status == 0, exitCode: Int(status), stdout: stdout, stderr: stderr, stdoutTruncated: stdoutCut,
-            stderrTruncated: stderrCut, durationMs: elapsed(), tier: .exec, nextOffset: nil, hasMore: nil)
+            stderrTruncated: stderrCut, durationMs: stopwatch.milliseconds, tier: .exec, nextOffset: nil, hasMore: nil)
     }
 
     private static func readText(_ path: String) -> String {

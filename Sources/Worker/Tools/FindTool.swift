@@ -61,12 +61,7 @@ struct FindTool {
             return true
         }
         if let error { return .failure(error, tier: .read) }
-        var (output, truncated) = capped(matches.map { $0 + "\n" }.joined(), limit: outputLimit)
-        var shown = matches.count
-        if truncated {
-            if let lastNewline = output.lastIndex(of: "\n") { output = String(output[...lastNewline]) }
-            shown = output.filter { $0 == "\n" }.count
-        }
+        let (output, truncated, shown) = cappedLines(matches.map { $0 + "\n" }.joined(), limit: outputLimit)
         let next = offset + shown
         return ToolResult(
             ok: true, exitCode: 0, stdout: output, stderr: "", stdoutTruncated: truncated, stderrTruncated: false,

@@ -27,11 +27,7 @@ struct ListTool {
     let outputLimit: Int
 
     func run(_ arguments: Arguments) -> ToolResult {
-        let started = ContinuousClock.now
-        func elapsed() -> Int64 {
-            let duration = ContinuousClock.now - started
-            return duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
-        }
+        let stopwatch = Stopwatch()
         let offset = arguments.offset ?? 0
         let limit = arguments.limit ?? Self.defaultLimit
         guard offset >= 0 else { return .failure("offset must be 0 or more, got \(offset)", tier: .read) }
@@ -42,13 +38,13 @@ struct ListTool {
         do {
             fd = try root.open(arguments.path, flags: O_RDONLY | O_DIRECTORY)
         } catch let error as PathError where error.errno == ENOTDIR {
-            return .failure("\(arguments.path) is not a directory", tier: .read, durationMs: elapsed())
+            return .failure("\(arguments.path) is not a directory", tier: .read, durationMs: stopwatch.milliseconds)
         } catch {
-            return .failure("\(error)", tier: .read, durationMs: elapsed())
+            return .failure("\(error)", tier: .read, durationMs: stopwatch.milliseconds)
         }
         guard let directory = fdopendir(fd) else {
             close(fd)
-            return .failure("\(arguments.path): cannot list it", tier: .read, durationMs: elapsed())
+            return .failure("\(arguments.path): cannot list it", tier: .read, durationMs: stopwatch.milliseconds)
         }
         defer { closedir(directory) }
         var entries: [(name: String, line: String)] = []
@@ -77,16 +73,11 @@ struct ListTool {
         entries.sort { $0.name < $1.name }
         let page = entries.dropFirst(offset).prefix(limit)
         let text = page.map { $0.line + "\n" }.joined()
-        var (output, truncated) = capped(text, limit: outputLimit)
-        var shown = page.count
-        if truncated {
-            if let lastNewline = output.lastIndex(of: "\n") { output = String(output[...lastNewline]) }
-            shown = output.filter { $0 == "\n" }.count
-        }
+        let (output, truncated, shown) = cappedLines(text, limit: outputLimit)
         let next = offset + shown
         let hasMore = next < entries.count
         return ToolResult(
             ok: true, exitCode: 0, stdout: output, stderr: "", stdoutTruncated: truncated, stderrTruncated: false,
-            durationMs: elapsed(), tier: .read, nextOffset: hasMore ? next : nil, hasMore: hasMore)
+            durationMs: stopwatch.milliseconds, tier: .read, nextOffset: hasMore ? next : nil, hasMore: hasMore)
     }
 }

@@ -30,11 +30,7 @@ struct ReadTool {
     let outputLimit: Int
 
     func run(_ arguments: Arguments) -> ToolResult {
-        let started = ContinuousClock.now
-        func elapsed() -> Int64 {
-            let duration = ContinuousClock.now - started
-            return duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
-        }
+        let stopwatch = Stopwatch()
         let offset = arguments.offset ?? 1
         let limit = arguments.limit ?? Self.defaultLimit
         guard offset >= 1 else { return .failure("offset must be 1 or more, got \(offset)", tier: .read) }
@@ -45,18 +41,18 @@ struct ReadTool {
         do {
             fd = try root.open(arguments.path, flags: O_RDONLY)
         } catch {
-            return .failure("\(error)", tier: .read, durationMs: elapsed())
+            return .failure("\(error)", tier: .read, durationMs: stopwatch.milliseconds)
         }
         let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         var info = stat()
         guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
-            return .failure("\(arguments.path) is not a regular file", tier: .read, durationMs: elapsed())
+            return .failure("\(arguments.path) is not a regular file", tier: .read, durationMs: stopwatch.milliseconds)
         }
         let data = (try? handle.read(upToCount: Self.maximumBytes)) ?? Data()
         if data.prefix(8192).contains(0) {
             return .failure(
                 "\(arguments.path) is a binary file (\(info.st_size) bytes); read shows text only",
-                tier: .read, durationMs: elapsed())
+                tier: .read, durationMs: stopwatch.milliseconds)
         }
         let text = String(decoding: data, as: UTF8.self)
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
@@ -64,7 +60,7 @@ struct ReadTool {
         guard offset <= max(lines.count, 1) else {
             return .failure(
                 "offset \(offset) is past the end: \(arguments.path) has \(lines.count) lines", tier: .read,
-                durationMs: elapsed())
+                durationMs: stopwatch.milliseconds)
         }
         let end = min(lines.count, offset - 1 + limit)
         let width = String(end).count
@@ -73,18 +69,11 @@ struct ReadTool {
             let number = String(index + 1)
             page += String(repeating: " ", count: width - number.count) + number + "\t" + lines[index] + "\n"
         }
-        var (output, truncated) = capped(page, limit: outputLimit)
-        var nextLine = end + 1
-        if truncated {
-            // Keep whole lines only, so the next page starts exactly where this one stops.
-            if let lastNewline = output.lastIndex(of: "\n") {
-                output = String(output[...lastNewline])
-            }
-            nextLine = offset + output.filter { $0 == "\n" }.count
-        }
+        let (output, truncated, shown) = cappedLines(page, limit: outputLimit)
+        let nextLine = offset + shown
         let hasMore = nextLine <= lines.count
         return ToolResult(
             ok: true, exitCode: 0, stdout: output, stderr: "", stdoutTruncated: truncated, stderrTruncated: false,
-            durationMs: elapsed(), tier: .read, nextOffset: hasMore ? nextLine : nil, hasMore: hasMore)
+            durationMs: stopwatch.milliseconds, tier: .read, nextOffset: hasMore ? nextLine : nil, hasMore: hasMore)
     }
 }

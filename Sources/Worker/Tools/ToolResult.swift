@@ -40,6 +40,31 @@ struct ToolResult: Codable, Sendable, Equatable {
     }
 }
 
+/// Measures a tool call's duration for the envelope.
+struct Stopwatch {
+    private let started = ContinuousClock.now
+
+    /// Whole milliseconds since the stopwatch was made.
+    var milliseconds: Int64 {
+        let duration = ContinuousClock.now - started
+        return duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+    }
+}
+
+/// Caps newline-terminated lines at `limit` UTF-8 bytes, keeping whole lines only, so a paged tool's next page
+/// starts exactly at the first line not shown. Returns the text, whether it cut, and how many lines it kept.
+func cappedLines(_ text: String, limit: Int) -> (text: String, truncated: Bool, lines: Int) {
+    var (output, truncated) = capped(text, limit: limit)
+    if truncated {
+        if let lastNewline = output.lastIndex(of: "\n") {
+            output = String(output[...lastNewline])
+        } else {
+            output = ""
+        }
+    }
+    return (output, truncated, output.filter { $0 == "\n" }.count)
+}
+
 /// Caps text at `limit` UTF-8 bytes without cutting a character; says whether it cut.
 func capped(_ text: String, limit: Int) -> (text: String, truncated: Bool) {
     guard text.utf8.count > limit else { return (text, false) }
