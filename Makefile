@@ -42,6 +42,8 @@ format:
 bench: deps
 	$(SWIFT) build -c release --product autonous-sandbox
 	python3 scripts/bench/sandbox_launch.py "$$($(SWIFT) build -c release --show-bin-path)/autonous-sandbox" 40
+	$(SWIFT) build -c release --product autonous-worker
+	python3 scripts/bench/grep_tool.py "$$($(SWIFT) build -c release --show-bin-path)/autonous-worker" 15
 
 clean:
 	@dir=$$(cat .local/runtime-dir 2>/dev/null || true); \

@@ -1,6 +1,7 @@
 import AutonousCore
 import Foundation
 import Logging
+import Sandbox
 import ServiceLifecycle
 
 #if canImport(Glibc)
@@ -18,6 +19,10 @@ enum WorkerMain {
     static func main() async {
         if CommandLine.arguments.dropFirst().first == "--version" {
             print("autonous-worker \(AutonousVersion.current)")
+            return
+        }
+        if CommandLine.arguments.dropFirst().first == "--bench-grep" {
+            benchGrep(Array(CommandLine.arguments.dropFirst(2)))
             return
         }
         let environment = ProcessInfo.processInfo.environment
@@ -107,6 +112,31 @@ enum WorkerMain {
         groupConfiguration.maximumGracefulShutdownDuration = .seconds(5)
         try await ServiceGroup(configuration: groupConfiguration).run()
         logger.info("worker stopped")
+    }
+
+    /// `autonous-worker --bench-grep DIR PATTERN RUNS`: times the native grep tool over DIR (for `make bench`) and
+    /// prints the median milliseconds and the match count.
+    static func benchGrep(_ arguments: [String]) {
+        guard arguments.count == 3, let runs = Int(arguments[2]), runs > 0,
+            let root = try? ConfinedRoot(path: arguments[0], writable: false)
+        else {
+            FileHandle.standardError.write(Data("usage: autonous-worker --bench-grep DIR PATTERN RUNS\n".utf8))
+            exit(64)
+        }
+        let tool = GrepTool(root: root, outputLimit: 64 << 20)
+        var samples: [Int64] = []
+        var matches = 0
+        for _ in 0 ..< runs {
+            let stopwatch = Stopwatch()
+            let result = tool.run(
+                .init(
+                    pattern: arguments[1], path: nil, glob: nil, fixedString: nil, ignoreCase: nil, context: nil,
+                    offset: nil, limit: 2000))
+            samples.append(stopwatch.milliseconds)
+            matches = result.stdout.filter { $0 == "\n" }.count
+        }
+        samples.sort()
+        print("{\"median_ms\": \(samples[samples.count / 2]), \"matches\": \(matches)}")
     }
 
     /// The system prompt from `AUTONOUS.md` in the configuration directory, or the built-in one.
