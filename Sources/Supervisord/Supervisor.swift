@@ -98,7 +98,7 @@ struct Supervisor {
         workerServer.stop()
         _ = try? events.append(
             "process.stopped", EventContext(parentID: processEventID),
-            payload: ["uptime_ms": .int(milliseconds(ContinuousClock.now - startedAt))])
+            payload: ["uptime_ms": .int((ContinuousClock.now - startedAt).wholeMilliseconds)])
         logger.info("supervisor stopped")
     }
 

@@ -143,7 +143,7 @@ public final class UnixSocket: Sendable {
     public func waitReadable(timeout: Duration) -> Bool {
         var descriptor = pollfd(fd: fd, events: Int16(POLLIN) | cl_pollrdhup(), revents: 0)
         let milliseconds = Int32(
-            clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+            clamping: timeout.wholeMilliseconds)
         let result = poll(&descriptor, 1, milliseconds)
         return result > 0
     }

@@ -224,19 +224,7 @@ public final class SandboxCgroup {
 enum CgroupFile {
     /// The whole content of a small file (at most 1 MiB), or nil when it cannot be opened or read.
     static func read(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while bytes.count < 1 << 20 {
-            let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if count < 0, errno == EINTR { continue }
-            if count < 0 { return nil }
-            if count == 0 { break }
-            bytes += chunk[0 ..< count]
-        }
-        return String(decoding: bytes, as: UTF8.self)
+        Posix.readFile(path, limit: 1 << 20)
     }
 
     /// Writes `text` with one write(2) (cgroupfs takes one value per write); returns 0 or the errno.

@@ -25,7 +25,7 @@ final class BlockingQueue<Element: Sendable>: @unchecked Sendable {
 
     /// The next item, or nil when none arrived within `timeout`.
     func pop(timeout: Duration) -> Element? {
-        let deadline = Date().addingTimeInterval(Double(milliseconds(timeout)) / 1000)
+        let deadline = Date().addingTimeInterval(Double(timeout.wholeMilliseconds) / 1000)
         condition.lock()
         defer { condition.unlock() }
         while items.isEmpty {
@@ -62,7 +62,7 @@ final class OneShot<Value: Sendable>: @unchecked Sendable {
 
     /// Waits up to `timeout` for the value.
     func wait(timeout: Duration) -> Value? {
-        let deadline = Date().addingTimeInterval(Double(milliseconds(timeout)) / 1000)
+        let deadline = Date().addingTimeInterval(Double(timeout.wholeMilliseconds) / 1000)
         condition.lock()
         defer { condition.unlock() }
         while value == nil {

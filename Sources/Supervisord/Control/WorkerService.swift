@@ -30,7 +30,7 @@ struct WorkerService: VarlinkInterfaceHandler {
             return try JSONValue.encode(
                 WorkerInterface.HelloReply(
                     parentEventId: manager.currentSpawnEventID() ?? 0,
-                    heartbeatIntervalMs: Int(milliseconds(heartbeatInterval))))
+                    heartbeatIntervalMs: Int(heartbeatInterval.wholeMilliseconds)))
         case "Ready":
             manager.deliver(.ready(pid: workerPID))
             return .object([:])

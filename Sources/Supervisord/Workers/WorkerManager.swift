@@ -79,14 +79,12 @@ final class WorkerManager: Service, Sendable {
                 for action in actions {
                     if let followUp = perform(action, state: &state) { inputs.append(followUp) }
                 }
+                // Chats are only taken while the worker is ready, so leaving ready is when waiting callers hear.
                 if wasReady && !state.monitor.isReady {
                     relay.workerGone(
                         "the worker stopped (\(state.monitor.lastExit ?? state.monitor.lastError ?? "unknown"))")
                 }
-                if case .exited = next, state.monitor.pid == nil {
-                    relay.workerGone("the worker exited while answering")
-                    state.child = nil
-                }
+                if case .exited = next, state.monitor.pid == nil { state.child = nil }
             }
         }
     }
@@ -217,7 +215,7 @@ final class WorkerManager: Service, Sendable {
             case .stopping: status.state = "stopping"
             case .backoff(let until):
                 status.state = "backoff"
-                status.nextRestartInMs = Int(max(0, milliseconds(until - now)))
+                status.nextRestartInMs = Int(max(0, (until - now).wholeMilliseconds))
             case .stopped: status.state = "stopped"
             }
             if monitor.pid != nil, let since = state.spawnedAt {

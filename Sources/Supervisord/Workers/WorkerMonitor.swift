@@ -179,43 +179,26 @@ struct WorkerMonitor {
 
         case (.ready(let pid), .starting(let current, let since)) where pid == current:
             phase = .ready(pid: pid, since: since, readyAt: now, lastHeartbeat: now)
-            return [.record("worker.ready", ["pid": .int(Int64(pid)), "startup_ms": .int(milliseconds(now - since))])]
+            return [
+                .record("worker.ready", ["pid": .int(Int64(pid)), "startup_ms": .int((now - since).wholeMilliseconds)])
+            ]
 
         case (.heartbeat(let pid), .ready(let current, let since, let readyAt, _)) where pid == current:
             phase = .ready(pid: pid, since: since, readyAt: readyAt, lastHeartbeat: now)
             return []
 
         case (.tick, .starting(let pid, let since)) where now - since > settings.readyTimeout:
-            lastError = "the worker did not say Ready within \(settings.readyTimeout)"
-            phase = .stopping(
-                pid: pid, since: since, readyAt: nil, reason: .readyTimeout,
-                killAt: now + settings.stopTimeout, killed: false)
-            return [
-                .record(
-                    "worker.unhealthy",
-                    [
-                        "pid": .int(Int64(pid)), "reason": .string(StopReason.readyTimeout.rawValue),
-                        "timeout_ms": .int(milliseconds(settings.readyTimeout)),
-                    ]),
-                .terminate(pid: pid),
-            ]
+            return stopUnhealthy(
+                pid: pid, since: since, readyAt: nil, reason: .readyTimeout, timeout: settings.readyTimeout,
+                message: "the worker did not say Ready within \(settings.readyTimeout)", now: now)
 
         case (.tick, .ready(let pid, let since, let readyAt, let lastHeartbeat))
         where now - lastHeartbeat > settings.heartbeatTimeout:
-            lastError = "the worker sent no heartbeat for \(settings.heartbeatTimeout)"
-            phase = .stopping(
+            return stopUnhealthy(
                 pid: pid, since: since, readyAt: readyAt, reason: .heartbeatTimeout,
-                killAt: now + settings.stopTimeout, killed: false)
-            return [
-                .record(
-                    "worker.unhealthy",
-                    [
-                        "pid": .int(Int64(pid)), "reason": .string(StopReason.heartbeatTimeout.rawValue),
-                        "silent_ms": .int(milliseconds(now - lastHeartbeat)),
-                        "timeout_ms": .int(milliseconds(settings.heartbeatTimeout)),
-                    ]),
-                .terminate(pid: pid),
-            ]
+                timeout: settings.heartbeatTimeout,
+                message: "the worker sent no heartbeat for \(settings.heartbeatTimeout)", now: now,
+                extra: ["silent_ms": .int((now - lastHeartbeat).wholeMilliseconds)])
 
         case (.tick, .stopping(let pid, let since, let readyAt, let reason, let killAt, false)) where now >= killAt:
             phase = .stopping(pid: pid, since: since, readyAt: readyAt, reason: reason, killAt: killAt, killed: true)
@@ -244,6 +227,21 @@ struct WorkerMonitor {
         }
     }
 
+    /// Records why a worker is unhealthy and starts stopping it: SIGTERM now, SIGKILL after the stop timeout.
+    private mutating func stopUnhealthy(
+        pid: Int32, since: Instant, readyAt: Instant?, reason: StopReason, timeout: Duration, message: String,
+        now: Instant, extra: [String: JSONValue] = [:]
+    ) -> [Action] {
+        lastError = message
+        phase = .stopping(
+            pid: pid, since: since, readyAt: readyAt, reason: reason, killAt: now + settings.stopTimeout, killed: false)
+        var payload: [String: JSONValue] = [
+            "pid": .int(Int64(pid)), "reason": .string(reason.rawValue), "timeout_ms": .int(timeout.wholeMilliseconds),
+        ]
+        payload.merge(extra) { _, new in new }
+        return [.record("worker.unhealthy", payload), .terminate(pid: pid)]
+    }
+
     private mutating func workerExited(
         pid: Int32, status: ExitStatus, since: Instant, readyAt: Instant?, reason: StopReason?, now: Instant
     ) -> [Action] {
@@ -258,7 +256,7 @@ struct WorkerMonitor {
         lastExit = "\(why): \(status)"
         if reason == nil { lastError = "the worker \(status)" }
         var payload: [String: JSONValue] = [
-            "pid": .int(Int64(pid)), "reason": .string(why), "uptime_ms": .int(milliseconds(now - since)),
+            "pid": .int(Int64(pid)), "reason": .string(why), "uptime_ms": .int((now - since).wholeMilliseconds),
             "status": .string(status.description),
         ]
         switch status {
@@ -288,13 +286,8 @@ struct WorkerMonitor {
             .record(
                 "worker.restart_scheduled",
                 [
-                    "delay_ms": .int(milliseconds(delay)), "consecutive_failures": .int(Int64(consecutiveFailures)),
+                    "delay_ms": .int(delay.wholeMilliseconds), "consecutive_failures": .int(Int64(consecutiveFailures)),
                 ])
         ]
     }
-}
-
-/// Whole milliseconds of a duration.
-func milliseconds(_ duration: Duration) -> Int64 {
-    duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
 }

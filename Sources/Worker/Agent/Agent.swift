@@ -97,26 +97,28 @@ struct Agent: Sendable {
             let database = self.database
             let attempt: Result<(value: ChatCompletion, retries: Int), ModelError>
             let sent = messages
+            // The last turn offers no tools, so the model has to answer with what it has.
+            let offered = turn < maxTurns ? toolDefinitions : []
             do {
                 attempt = .success(
                     try await withRetries(
                         retryPolicy,
                         operation: { () async throws(ModelError) in
-                            try await model.complete(sent, tools: toolDefinitions)
+                            try await model.complete(sent, tools: offered)
                         },
                         onRetry: { attempt, error, delay in
                             logger.warning(
                                 "model call failed; retrying",
                                 metadata: [
                                     "attempt": "\(attempt)", "error": "\(error)",
-                                    "retry.delay_ms": "\(milliseconds(delay))",
+                                    "retry.delay_ms": "\(delay.wholeMilliseconds)",
                                 ])
                             _ = try? EventLog(database: database).append(
                                 "model.call.retry", turnContext,
                                 payload: [
                                     "attempt": .int(Int64(attempt)),
                                     "error": .string(Redactor.shared.redact("\(error)")),
-                                    "delay_ms": .int(milliseconds(delay)),
+                                    "delay_ms": .int(delay.wholeMilliseconds),
                                 ])
                         }))
             } catch {
@@ -125,7 +127,7 @@ struct Agent: Sendable {
             switch attempt {
             case .success(let (completion, retries)):
                 record.ok = true
-                record.latencyMs = milliseconds(ContinuousClock.now - started)
+                record.latencyMs = (ContinuousClock.now - started).wholeMilliseconds
                 record.retries = retries
                 record.httpStatus = completion.httpStatus
                 record.inputTokens = completion.inputTokens
@@ -195,7 +197,7 @@ struct Agent: Sendable {
                 return AgentOutcome(reply: reply, succeeded: true, error: nil, runID: request.runID)
             case .failure(let error):
                 let description = Redactor.shared.redact(error.description)
-                record.latencyMs = milliseconds(ContinuousClock.now - started)
+                record.latencyMs = (ContinuousClock.now - started).wholeMilliseconds
                 record.retries = max(0, retryPolicy.attempts - 1)
                 record.httpStatus = error.httpStatus
                 record.error = description

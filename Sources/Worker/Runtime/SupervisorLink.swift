@@ -55,7 +55,7 @@ final class SupervisorLink: Sendable {
     func startHeartbeats(counters: WorkerCounters) {
         let thread = Thread { [self] in
             while true {
-                Thread.sleep(forTimeInterval: Double(milliseconds(heartbeatInterval)) / 1000)
+                Thread.sleep(forTimeInterval: Double(heartbeatInterval.wholeMilliseconds) / 1000)
                 do {
                     try call("io.autonous.Worker.Heartbeat", WorkerInterface.Heartbeat(counters: counters.snapshot))
                 } catch {
@@ -90,9 +90,4 @@ final class SupervisorLink: Sendable {
         logger.critical("lost the supervisor; exiting", metadata: ["reason": "\(reason)"])
         exit(70)
     }
-}
-
-/// Whole milliseconds of a duration.
-func milliseconds(_ duration: Duration) -> Int64 {
-    duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
 }

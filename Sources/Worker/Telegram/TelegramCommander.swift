@@ -141,7 +141,7 @@ struct TelegramCommander: Service {
                             "sendMessage failed; retrying",
                             metadata: [
                                 "attempt": "\(attempt)", "error": "\(error)",
-                                "retry.delay_ms": "\(milliseconds(delay))",
+                                "retry.delay_ms": "\(delay.wholeMilliseconds)",
                             ])
                     })
                 try outbox.markSent(chunk.id, telegramMessageID: result["message_id"]?.intValue)

@@ -43,14 +43,14 @@ struct TelegramPoller: Service {
                 if failures == 1 {
                     _ = try? events.append(
                         "telegram.poll.failed", EventContext(parentID: parentEventID),
-                        payload: ["error": .string(description), "delay_ms": .int(milliseconds(delay))])
+                        payload: ["error": .string(description), "delay_ms": .int(delay.wholeMilliseconds)])
                 }
                 counters.setLastError(description)
                 logger.warning(
                     "getUpdates failed",
                     metadata: [
                         "error": "\(description)", "telegram.failures": "\(failures)",
-                        "retry.delay_ms": "\(milliseconds(delay))",
+                        "retry.delay_ms": "\(delay.wholeMilliseconds)",
                     ])
                 try? await Task.sleep(for: delay)
             } catch {

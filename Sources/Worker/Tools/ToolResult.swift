@@ -45,10 +45,7 @@ struct Stopwatch {
     private let started = ContinuousClock.now
 
     /// Whole milliseconds since the stopwatch was made.
-    var milliseconds: Int64 {
-        let duration = ContinuousClock.now - started
-        return duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
-    }
+    var milliseconds: Int64 { (ContinuousClock.now - started).wholeMilliseconds }
 }
 
 /// Caps newline-terminated lines at `limit` UTF-8 bytes, keeping whole lines only, so a paged tool's next page
