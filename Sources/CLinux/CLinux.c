@@ -163,6 +163,8 @@ int cl_cap_ambient_is_set(int cap) {
     return r < 0 ? -errno : r;
 }
 
+int cl_set_dumpable(int value) { return prctl(PR_SET_DUMPABLE, value, 0, 0, 0) == 0 ? 0 : -errno; }
+
 int cl_set_no_new_privs(void) { return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 ? 0 : -errno; }
 
 int cl_get_no_new_privs(void) {

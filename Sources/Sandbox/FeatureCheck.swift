@@ -68,6 +68,15 @@ public enum FeatureCheck {
             Finding(
                 feature: "seccomp", available: seccomp, detail: seccompDetail,
                 advice: seccomp ? "" : "use a kernel built with CONFIG_SECCOMP_FILTER (every distribution kernel is)"))
+        let userNotification = SeccompFilter.hasUserNotification()
+        findings.append(
+            Finding(
+                feature: "seccomp user notification", available: userNotification,
+                detail: userNotification ? "available (the network tier checks destinations)" : "unavailable",
+                required: false,
+                advice: userNotification
+                    ? "" : "Linux 5.9 or later: without it the network tier refuses to run (other tiers are unaffected)"
+            ))
         let landlock = cl_landlock_abi_version()
         findings.append(
             Finding(

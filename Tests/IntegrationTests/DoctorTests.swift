@@ -10,7 +10,7 @@ struct DoctorTests {
         #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
         let findings = try JSONDecoder().decode([JSONValue].self, from: Data(result.stdout.utf8))
         let features = findings.compactMap { $0["feature"]?.stringValue }
-        #expect(features == ["user namespaces", "seccomp", "landlock", "cgroups"])
+        #expect(features == ["user namespaces", "seccomp", "seccomp user notification", "landlock", "cgroups"])
         #expect(findings.first?["available"] == .bool(true))
     }
 

@@ -3,6 +3,7 @@
 #include <sys/types.h>
 #include <stdint.h>
 #include "CLinuxNamespaces.h"
+#include "CLinuxNetworkGate.h"
 
 /// Reads SO_PEERCRED of a connected AF_UNIX socket. C because `struct ucred` is only declared with _GNU_SOURCE,
 /// which Swift's Glibc module does not define. Returns 0 or -errno.
@@ -65,6 +66,8 @@ int cl_cap_ambient_clear_all(void);
 /// prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, cap): 1, 0 or -errno. C because prctl is variadic.
 int cl_cap_ambient_is_set(int cap);
 
+/// prctl(PR_SET_DUMPABLE, value). C because prctl is variadic. Returns 0 or -errno.
+int cl_set_dumpable(int value);
 /// prctl(PR_SET_NO_NEW_PRIVS, 1). C because prctl is variadic. Returns 0 or -errno.
 int cl_set_no_new_privs(void);
 

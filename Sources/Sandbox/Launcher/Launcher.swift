@@ -74,6 +74,17 @@ public struct Launcher {
             _ = cl_set_parent_death_signal(SIGKILL)
             if getppid() == 1 { throw SandboxError(.setupFailed, "the launcher's parent is already gone") }
         }
+        // Names in the allowlist are resolved here, with the host's resolver, before anything is created.
+        var endpoints: [NetworkAllowlist.Endpoint] = []
+        if let allowlist = try profile.allowlist {
+            guard SeccompFilter.hasUserNotification() else {
+                throw SandboxError(
+                    .missingKernelFeature,
+                    "seccomp user notification is not available (Linux 5.9 or later is needed to check the network "
+                        + "tier's destinations); refusing to run the command with an unchecked network")
+            }
+            endpoints = try allowlist.resolve(resolvConf: Posix.readFile("/etc/resolv.conf"))
+        }
         let cgroup = try Cgroups.create(for: profile.limits, name: "sandbox-\(getpid())")
         defer { cgroup?.destroy() }
 
@@ -92,7 +103,7 @@ public struct Launcher {
             SandboxChild(
                 profile: profile, command: command, control: (toChild.read, fromChild.write), errors: errors.write,
                 status: status.write, simulateMissing: environment["AUTONOUS_SANDBOX_SIMULATE_MISSING"],
-                memoryFallback: profile.limits.needsMemoryFallback(cgroup: cgroup)
+                memoryFallback: profile.limits.needsMemoryFallback(cgroup: cgroup), endpoints: endpoints
             ).runNamespaceCreator(launcher: launcher)
         }
         close(toChild.read)

@@ -43,7 +43,8 @@ public struct LauncherArguments: Sendable, Equatable {
           --env KEY=VALUE        add to the environment (otherwise only PATH, HOME=/tmp, LANG)
           --env-inherit KEY      copy KEY from the launcher's own environment (for secrets: never on a command line)
           --cwd DIR              working directory (default: the workspace)
-          --net-allow HOST:PORT  network profile: an allowed destination; none means no network at all
+          --net-allow HOST:PORT  network profile: an allowed TCP destination (HOST is *, an address, [IPv6] or
+                                 a name resolved at launch); none means no network at all
           --status-fd N          write a JSON result to descriptor N
           --die-with-parent      kill the sandbox when the launcher's parent dies
         exit status: the command's; 128+N for signal N; 124 wall-clock limit; 125 sandbox not set up;
@@ -142,8 +143,8 @@ public struct LauncherArguments: Sendable, Equatable {
             }
         }
         if !allow.isEmpty {
-            guard named == .network || named == .worker else {
-                throw SandboxError(.invalidProfile, "--net-allow is only for the network and worker profiles")
+            guard named == .network else {
+                throw SandboxError(.invalidProfile, "--net-allow is only for the network profile")
             }
             profile.network = .host(allow: allow)
         }

@@ -76,6 +76,17 @@ struct RootFilesystem {
         try Posix.writeFile(new + "/etc/hostname", profile.hostname + "\n")
         var files = SandboxProfile.etcFiles
         if profile.hasNetwork { files += SandboxProfile.networkEtcFiles }
+        if profile.mediatesNetwork {
+            // The network tier has no UDP: the resolver must ask over TCP, whose connections the gate checks.
+            files.removeAll { $0 == "/etc/resolv.conf" }
+            if let text = Posix.readFile(old + "/etc/resolv.conf") {
+                try Posix.writeFile(
+                    new + "/etc/resolv.conf",
+                    text
+                        + "\n# autonous-sandbox: no UDP in the network tier, so names resolve over TCP\noptions use-vc\n"
+                )
+            }
+        }
         for file in files {
             // Small files are copied into the new root (read-only once it is remounted) rather than bound: two
             // mount calls each cost more than a copy, and a copy cannot be used to reach the host file.

@@ -16,6 +16,8 @@ struct SandboxChild {
     let simulateMissing: String?
     /// Whether memory must be limited with RLIMIT_AS because no cgroup enforces it.
     let memoryFallback: Bool
+    /// The resolved allowlist of a network-tier profile (`profile.mediatesNetwork`), for pid 1's `NetworkGate`.
+    let endpoints: [NetworkAllowlist.Endpoint]
 
     /// C1: waits for its cgroup, creates the namespaces, waits for its uid map, forks pid 1, and exits with its
     /// status.
@@ -74,16 +76,57 @@ struct SandboxChild {
             fail("\(error)")
         }
         _ = cl_sethostname(profile.hostname)
+        // The command hands its seccomp listener over through these pipes (mediated network only).
+        var handoff: (toInit: (read: Int32, write: Int32), toCommand: (read: Int32, write: Int32))?
+        if profile.mediatesNetwork {
+            do {
+                handoff = (try Posix.pipe(), try Posix.pipe())
+            } catch {
+                fail("\(error)")
+            }
+        }
         let child = cl_fork()
         if child < 0 { fail("fork of the command failed (errno \(-child))") }
-        if child == 0 { runCommand() }
+        if child == 0 {
+            if let handoff {
+                close(handoff.toInit.read)
+                close(handoff.toCommand.write)
+            }
+            runCommand(handoff: handoff.map { ($0.toInit.write, $0.toCommand.read) })
+        }
         close(errors)
-        SandboxInit.run(command: child, statusFD: status)
+        var gate: NetworkGate?
+        if let handoff {
+            close(handoff.toInit.write)
+            close(handoff.toCommand.read)
+            gate = receiveListener(from: child, handoff.toInit.read, handoff.toCommand.write)
+            close(handoff.toInit.read)
+            close(handoff.toCommand.write)
+        }
+        SandboxInit.run(command: child, statusFD: status, gate: gate)
+    }
+
+    /// Takes the command's seccomp listener (it writes the descriptor's number, then waits for `K`) with
+    /// pidfd_getfd. Nil when the command failed before loading its filter; it then exits and reports on its own.
+    private func receiveListener(from command: pid_t, _ input: Int32, _ output: Int32) -> NetworkGate? {
+        let text = String(decoding: Posix.readAll(input, limit: 16), as: UTF8.self)
+        guard let number = Int32(text) else { return nil }
+        let pidfd = cl_pidfd_open(command)
+        guard pidfd >= 0 else { return nil }
+        let listener = cl_pidfd_getfd(pidfd, number)
+        close(pidfd)
+        if listener < 0 {
+            Posix.writeAll(2, "autonous-sandbox: cannot take the network check's listener (errno \(-listener))\n")
+            kill(command, SIGKILL)
+            return nil
+        }
+        Posix.writeAll(output, "K")
+        return NetworkGate(listener: listener, endpoints: endpoints)
     }
 
     /// C3: the command. Last steps before exec, in this order: new session, descriptors, directory, rlimits,
     /// capabilities, no_new_privs, seccomp (last, so nothing above is filtered).
-    private func runCommand() -> Never {
+    private func runCommand(handoff: (write: Int32, read: Int32)?) -> Never {
         _ = cl_set_parent_death_signal(SIGKILL)
         _ = setsid()
         _ = cl_cloexec_from(3)
@@ -93,7 +136,19 @@ struct SandboxChild {
             try Rlimits.apply(profile.limits, memoryFallback: memoryFallback)
             try Capabilities.dropAll()
             try Capabilities.setNoNewPrivileges()
-            try SeccompFilter.load(profile.seccompPolicy)
+            let listener = try SeccompFilter.load(profile.seccompPolicy)
+            if let handoff, let listener {
+                // From here on connect(2) waits for pid 1, so it must hold the listener before the exec. The
+                // setresuid in the namespace creator left this process non-dumpable, which would refuse pid 1's
+                // pidfd_getfd; the exec recomputes the flag for the command anyway.
+                _ = cl_set_dumpable(1)
+                Posix.writeAll(handoff.write, "\(listener)")
+                close(handoff.write)
+                guard Posix.readByte(handoff.read) == UInt8(ascii: "K") else {
+                    fail("the sandbox init did not take the network check's listener")
+                }
+                close(listener)
+            }
         } catch {
             fail("\(error)")
         }

@@ -55,7 +55,7 @@ public enum NamedProfile: String, Sendable, CaseIterable {
             profile.limits.pids = 2048
             profile.tmpSizeBytes = 2 << 30
         case .worker:
-            profile.network = .host(allow: ["*:443", "*:80"])
+            profile.network = .unrestricted
             profile.limits.memoryBytes = 2 << 30
             profile.limits.pids = 1024
             profile.protectedPaths = []

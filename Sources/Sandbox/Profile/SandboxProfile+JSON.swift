@@ -18,6 +18,7 @@ extension SandboxProfile {
         case .host(let allow):
             fields.append(("network", allow.isEmpty ? "\"none\"" : "\"host\""))
             fields.append(("net_allow", "[" + allow.map(Self.quote).joined(separator: ",") + "]"))
+        case .unrestricted: fields.append(("network", "\"host-unrestricted\""))
         }
         fields += [
             ("host_uid", "\(hostUID)"), ("host_gid", "\(hostGID)"), ("inside_uid", "\(insideUID)"),

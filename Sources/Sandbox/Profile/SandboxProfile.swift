@@ -24,8 +24,13 @@ public struct SandboxProfile: Sendable, Equatable {
     public enum Network: Sendable, Equatable {
         /// A new network namespace with only a loopback interface, and seccomp allows only AF_UNIX sockets.
         case none
-        /// The host's network, limited to these `host:port` destinations; an empty list is turned into `.none`.
+        /// The host's network, limited to these `HOST:PORT` destinations (`NetworkAllowlist`): pid 1 checks every
+        /// connect(2) of the command (seccomp user notification) and makes the allowed ones on its behalf; UDP and
+        /// listening inet sockets are refused. An empty list means no network at all, as `.none`.
         case host(allow: [String])
+        /// The host's network without a destination check: only the worker, whose own HTTP clients reach the
+        /// configured Telegram and model endpoints. Its tools run in nested sandboxes with their own network rules.
+        case unrestricted
     }
 
     public var name: String
@@ -98,29 +103,40 @@ public struct SandboxProfile: Sendable, Equatable {
         if let seconds = wallClockSeconds, seconds <= 0 {
             throw SandboxError(.invalidProfile, "the wall-clock limit must be positive")
         }
-        if case .host(let allow) = network {
-            for destination in allow where !Self.isHostPort(destination) {
-                throw SandboxError(.invalidProfile, "--net-allow takes HOST:PORT, got '\(destination)'")
-            }
-        }
+        _ = try allowlist
     }
 
-    /// `host:port` with a port from 1 to 65535 (a host of `*` allows every host on that port).
-    static func isHostPort(_ text: String) -> Bool {
-        guard let colon = text.lastIndex(of: ":") else { return false }
-        let host = text[..<colon]
-        guard let port = Int(text[text.index(after: colon)...]), (1 ... 65535).contains(port) else { return false }
-        return !host.isEmpty && !host.contains(" ")
+    /// The parsed destinations of a `.host` network (nil for the others).
+    ///
+    /// - Throws: `SandboxError(.invalidProfile)` naming an entry that is not `HOST:PORT`.
+    public var allowlist: NetworkAllowlist? {
+        get throws(SandboxError) {
+            guard case .host(let allow) = network, !allow.isEmpty else { return nil }
+            return try NetworkAllowlist(parsing: allow)
+        }
     }
 
     /// The seccomp policy for this profile's command.
     public var seccompPolicy: SeccompPolicy {
         if name == NamedProfile.worker.rawValue { return .worker }
-        return hasNetwork ? .network : .noNetwork
+        switch network {
+        case .none: return .noNetwork
+        case .host(let allow): return allow.isEmpty ? .noNetwork : .mediatedNetwork
+        case .unrestricted: return .network
+        }
     }
 
     /// True when the command gets the host's network.
     public var hasNetwork: Bool {
+        switch network {
+        case .none: false
+        case .host(let allow): !allow.isEmpty
+        case .unrestricted: true
+        }
+    }
+
+    /// True when pid 1 checks the command's connections against the allowlist.
+    public var mediatesNetwork: Bool {
         if case .host(let allow) = network { return !allow.isEmpty }
         return false
     }

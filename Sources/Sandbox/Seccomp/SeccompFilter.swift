@@ -11,7 +11,8 @@ import Glibc
 /// set, so nothing the launcher still has to do is filtered. It covers x86_64 only; a syscall made through another
 /// ABI (i386 `int 0x80`, x32) kills the process (SCMP_FLTATR_ACT_BADARCH), since its numbers would miss the rules.
 public enum SeccompFilter {
-    /// Builds the filter for `policy` and loads it into the calling thread.
+    /// Builds the filter for `policy` and loads it into the calling thread. Returns the user-notification listener
+    /// when the policy mediates the network (the caller hands it to the sandbox's pid 1), else nil.
     ///
     /// SECCOMP_FILTER_FLAG_TSYNC is not used: the launcher is single-threaded. Loading needs no_new_privs (or
     /// CAP_SYS_ADMIN); libseccomp also sets no_new_privs itself (SCMP_FLTATR_CTL_NNP, left at its default), so a
@@ -20,19 +21,27 @@ public enum SeccompFilter {
     /// - Throws: `SandboxError(.missingKernelFeature)` when the kernel has no seccomp; `.invalidProfile` for a socket
     ///   family outside 0..<64; `.setupFailed` naming the failing step (a core syscall libseccomp cannot resolve,
     ///   seccomp_rule_add_array, seccomp_load) otherwise.
-    public static func load(_ policy: SeccompPolicy) throws(SandboxError) {
+    @discardableResult
+    public static func load(_ policy: SeccompPolicy) throws(SandboxError) -> Int32? {
         let mode = cl_get_seccomp_mode()
         guard mode >= 0 else {
             throw SandboxError(
                 .missingKernelFeature, "seccomp is not available (the kernel lacks CONFIG_SECCOMP)", errno: -mode)
         }
+        var listener: Int32?
         try withFilter(policy) { (filter) throws(SandboxError) in
             let result = seccomp_load(filter)
             guard result == 0 else {
                 let hint = -result == EACCES ? " (set no_new_privs first, or hold CAP_SYS_ADMIN)" : ""
                 throw SandboxError(.setupFailed, "seccomp_load\(hint)", errno: -result)
             }
+            if policy.mediatesNetwork {
+                let fd = seccomp_notify_fd(filter)
+                guard fd >= 0 else { throw SandboxError(.setupFailed, "seccomp_notify_fd", errno: -fd) }
+                listener = fd
+            }
         }
+        return listener
     }
 
     /// True when the kernel supports seccomp filters with the actions the filter uses.
@@ -45,6 +54,13 @@ public enum SeccompFilter {
         guard let text = Posix.readFile("/proc/sys/kernel/seccomp/actions_avail") else { return false }
         let actions = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
         return actions.contains("errno") && actions.contains("kill_process")
+    }
+
+    /// True when the kernel offers seccomp user notification (`user_notif` in actions_avail), which the network
+    /// tier's destination check needs.
+    public static func hasUserNotification() -> Bool {
+        guard let text = Posix.readFile("/proc/sys/kernel/seccomp/actions_avail") else { return false }
+        return text.split(whereSeparator: { $0 == " " || $0 == "\n" }).contains("user_notif")
     }
 
     /// Writes the filter of `policy` to `fd` as libseccomp's readable pseudo filter code, for review and debugging.
@@ -113,7 +129,7 @@ public enum SeccompFilter {
             case .maskedEqual(let mask): cs_arg_cmp(comparison.argument, SCMP_CMP_MASKED_EQ, mask, comparison.value)
             }
         }
-        let action = cs_act_errno(UInt16(rule.errno))
+        let action = rule.notify ? cs_act_notify() : cs_act_errno(UInt16(rule.errno))
         let result = comparisons.withUnsafeBufferPointer { buffer in
             seccomp_rule_add_array(filter, action, number, UInt32(buffer.count), buffer.baseAddress)
         }

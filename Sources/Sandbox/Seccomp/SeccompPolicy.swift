@@ -20,17 +20,29 @@ public struct SeccompPolicy: Sendable, Equatable {
     /// never reach the host. setns stays denied (it would join someone else's namespaces).
     public var allowsNestedSandboxes: Bool
 
+    /// Whether connect(2) and listen(2) go to a user-notification listener (the sandbox's pid 1, `NetworkGate`),
+    /// which checks the destination and makes the call on the command's behalf. The rest of the network is narrowed
+    /// so that connect is the only way to a new peer: inet sockets must be SOCK_STREAM (no UDP, whose sendto names
+    /// any destination), AF_UNIX datagram sockets are refused (they could reach the host's abstract sockets), and
+    /// MSG_FASTOPEN (a connect hidden in sendto/sendmsg) fails.
+    public var mediatesNetwork: Bool
+
     /// A policy allowing exactly `allowedSocketFamilies`.
-    public init(allowedSocketFamilies: Set<Int32>, allowsNestedSandboxes: Bool = false) {
+    public init(allowedSocketFamilies: Set<Int32>, allowsNestedSandboxes: Bool = false, mediatesNetwork: Bool = false) {
         self.allowedSocketFamilies = allowedSocketFamilies
         self.allowsNestedSandboxes = allowsNestedSandboxes
+        self.mediatesNetwork = mediatesNetwork
     }
 
     /// The baseline for tiers without network: only AF_UNIX sockets.
     public static let noNetwork = SeccompPolicy(allowedSocketFamilies: [AF_UNIX])
 
-    /// The baseline plus AF_INET and AF_INET6.
+    /// The baseline plus AF_INET and AF_INET6, unchecked.
     public static let network = SeccompPolicy(allowedSocketFamilies: [AF_UNIX, AF_INET, AF_INET6])
+
+    /// The network tier: AF_INET and AF_INET6 stream sockets whose connections pid 1 checks.
+    public static let mediatedNetwork = SeccompPolicy(
+        allowedSocketFamilies: [AF_UNIX, AF_INET, AF_INET6], mediatesNetwork: true)
 
     /// The worker: network, and nested sandboxes for its tools (whose own filters then deny all of this again).
     public static let worker = SeccompPolicy(
@@ -53,14 +65,23 @@ extension SeccompPolicy {
         var value: UInt64
     }
 
-    /// Fail `syscall` with `errno` when every comparison holds (no comparison: always).
+    /// Fail `syscall` with `errno` when every comparison holds (no comparison: always); with `notify`, hand the
+    /// call to the user-notification listener instead.
     ///
     /// libseccomp accepts at most one comparison per argument in a rule, so an "or" becomes several rules.
     struct Rule: Sendable, Equatable {
         var syscall: String
         var errno: Int32
         var comparisons: [Comparison] = []
+        var notify = false
     }
+
+    /// The syscalls a mediating policy sends to the listener.
+    static let mediatedSyscalls = ["connect", "listen"]
+
+    /// MSG_FASTOPEN, and the flags argument of each call that takes it.
+    static let fastOpenFlag: UInt64 = 0x2000_0000
+    static let sendFlagArguments: [(String, UInt32)] = [("sendto", 3), ("sendmsg", 2), ("sendmmsg", 3)]
 
     /// Syscalls that always fail with EPERM: debugging other processes, mounts and namespaces, kernel objects
     /// (bpf, keyrings, modules, kexec, swap), io_uring (its requests bypass this filter), file handles (they open
@@ -97,12 +118,16 @@ extension SeccompPolicy {
     /// The largest socket family value a policy may name (exclusive).
     static let socketFamilyLimit: Int32 = 64
 
+    /// Syscalls a nested launcher makes inside its own namespaces; allowed only with `allowsNestedSandboxes`.
+    /// pidfd_getfd and process_vm_readv are among them: a nested launcher's pid 1 uses them to check its own
+    /// command's connect(2) calls (ptrace stays denied).
+    static let nestedSandboxSyscalls: Set<String> = [
+        "mount", "umount2", "pivot_root", "unshare", "pidfd_getfd", "process_vm_readv",
+    ]
+
     /// The rules of this policy, in the order they are added.
     ///
     /// - Throws: `SandboxError(.invalidProfile)` when a socket family is outside 0..<64.
-    /// Syscalls a nested launcher makes inside its own namespaces; allowed only with `allowsNestedSandboxes`.
-    static let nestedSandboxSyscalls: Set<String> = ["mount", "umount2", "pivot_root", "unshare"]
-
     func rules() throws(SandboxError) -> [Rule] {
         var denied = Self.deniedSyscalls
         if allowsNestedSandboxes { denied.removeAll { Self.nestedSandboxSyscalls.contains($0) } }
@@ -131,6 +156,38 @@ extension SeccompPolicy {
 
         rules += Self.personalityRules()
         rules += try socketRules()
+        if mediatesNetwork { rules += Self.mediationRules() }
+        return rules
+    }
+
+    /// The network tier's rules: connect and listen notify; socket types other than SOCK_STREAM for inet (and
+    /// SOCK_DGRAM for AF_UNIX) and MSG_FASTOPEN fail with EPERM. The type argument carries SOCK_NONBLOCK and
+    /// SOCK_CLOEXEC in its upper bits, so only its low 4 bits (SOCK_TYPE_MASK) are compared.
+    static func mediationRules() -> [Rule] {
+        var rules = mediatedSyscalls.map { Rule(syscall: $0, errno: 0, notify: true) }
+        let typeMask: UInt64 = 0xF
+        for family in [AF_INET, AF_INET6] {
+            for type in UInt64(0) ... typeMask where type != UInt64(SOCK_STREAM.rawValue) {
+                rules.append(
+                    Rule(
+                        syscall: "socket", errno: EPERM,
+                        comparisons: [
+                            Comparison(argument: 0, op: .equal, value: UInt64(family)),
+                            Comparison(argument: 1, op: .maskedEqual(mask: typeMask), value: type),
+                        ]))
+            }
+        }
+        rules.append(
+            Rule(
+                syscall: "socket", errno: EPERM,
+                comparisons: [
+                    Comparison(argument: 0, op: .equal, value: UInt64(AF_UNIX)),
+                    Comparison(argument: 1, op: .maskedEqual(mask: typeMask), value: UInt64(SOCK_DGRAM.rawValue)),
+                ]))
+        for (syscall, argument) in sendFlagArguments {
+            let fastOpen = Comparison(argument: argument, op: .maskedEqual(mask: fastOpenFlag), value: fastOpenFlag)
+            rules.append(Rule(syscall: syscall, errno: EPERM, comparisons: [fastOpen]))
+        }
         return rules
     }
 

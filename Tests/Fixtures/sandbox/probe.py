@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Containment probes that Tests/SandboxTests runs inside autonous-sandbox.
 
-Usage: probe.py identity | files OPS_JSON | syscalls NAME... | sockets [HOST PORT]... | procs
+Usage: probe.py identity | files OPS_JSON | syscalls NAME... | sockets [HOST PORT]... |
+       netgate ALLOWED_PORT DENIED_PORT NAME | procs
 
 Each subcommand prints exactly one JSON object on stdout. A probe never raises: a failing call is reported with its
 errno (0 when the call succeeded), so the test can assert the exact errno. Raw syscalls go through libc's syscall()
@@ -12,12 +13,15 @@ import ctypes
 import errno
 import fcntl
 import json
+
 import os
+import select
 import signal
 import socket
 import stat
 import struct
 import sys
+import threading
 import time
 
 LIBC = ctypes.CDLL(None, use_errno=True)
@@ -488,6 +492,102 @@ def sockets(args):
     print(json.dumps(result))
 
 
+def _outcome(action):
+    try:
+        value = action()
+    except OSError as error:
+        return {"errno": error.errno}
+    return {"errno": 0, "value": value}
+
+
+def _exchange(family, address, blocking=True):
+    """Connects, reads the server's greeting, closes; the greeting is the value."""
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.settimeout(5)
+    try:
+        if blocking:
+            sock.connect(address)
+        else:
+            sock.setblocking(False)
+            code = sock.connect_ex(address)
+            if code not in (0, errno.EINPROGRESS):
+                raise OSError(code, os.strerror(code))
+            select.select([], [sock], [], 5)
+            code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if code:
+                raise OSError(code, os.strerror(code))
+            sock.setblocking(True)
+            sock.settimeout(5)
+        return sock.recv(64).decode(errors="replace").strip()
+    finally:
+        sock.close()
+
+
+def _unix_server(path):
+    """A unix stream server in a thread: listen(2) and a later connect(2) both go through the gate."""
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+
+    def answer():
+        connection, _ = server.accept()
+        connection.sendall(b"unix-pong\n")
+        connection.close()
+
+    threading.Thread(target=answer, daemon=True).start()
+    return server
+
+
+def _fast_open(host, port):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        return sock.sendto(b"x", 0x20000000, (host, port))  # MSG_FASTOPEN
+    finally:
+        sock.close()
+
+
+def _listen_inet():
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1)
+    finally:
+        sock.close()
+
+
+def _abstract():
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect("\0autonous-probe-abstract")
+    finally:
+        sock.close()
+
+
+def netgate(args):
+    """The network tier's checks: ALLOWED and DENIED are ports of host loopback servers, NAME a host name that
+    the allowlist lists for ALLOWED."""
+    allowed, denied, name = int(args[0]), int(args[1]), args[2]
+    server = _unix_server("gate.sock")
+    result = {
+        "allowed": _outcome(lambda: _exchange(socket.AF_INET, ("127.0.0.1", allowed))),
+        "allowed_nonblocking": _outcome(lambda: _exchange(socket.AF_INET, ("127.0.0.1", allowed), blocking=False)),
+        "allowed_mapped_v6": _outcome(lambda: _exchange(socket.AF_INET6, ("::ffff:127.0.0.1", allowed))),
+        "allowed_by_name": _outcome(lambda: _exchange(socket.AF_INET, (name, allowed))),
+        "denied": _outcome(lambda: _exchange(socket.AF_INET, ("127.0.0.1", denied))),
+        "denied_mapped_v6": _outcome(lambda: _exchange(socket.AF_INET6, ("::ffff:127.0.0.1", denied))),
+        "denied_other_address": _outcome(lambda: _exchange(socket.AF_INET, ("127.0.0.2", allowed))),
+        "udp_socket": try_socket(socket.AF_INET, socket.SOCK_DGRAM),
+        "udp6_socket": try_socket(socket.AF_INET6, socket.SOCK_DGRAM),
+        "unix_dgram_socket": try_socket(socket.AF_UNIX, socket.SOCK_DGRAM),
+        "fast_open": _outcome(lambda: _fast_open("127.0.0.1", denied)),
+        "listen_inet": _outcome(_listen_inet),
+        "abstract_unix": _outcome(_abstract),
+        "unix_relative_path": _outcome(lambda: _exchange(socket.AF_UNIX, "gate.sock")),
+    }
+    server.close()
+    print(json.dumps(result))
+
+
 # procs ---------------------------------------------------------------------------------------------------------------
 
 def procs():
@@ -524,6 +624,8 @@ def main():
         syscalls(args)
     elif command == "sockets":
         sockets(args)
+    elif command == "netgate":
+        netgate(args)
     elif command == "procs":
         procs()
     else:

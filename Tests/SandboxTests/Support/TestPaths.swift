@@ -47,6 +47,11 @@ enum Probe {
         command("sockets", ports.flatMap { ["127.0.0.1", String($0)] })
     }
 
+    /// `probe.py netgate`: the network tier's checks against two host loopback servers (see probe.py).
+    static func netgate(allowed: UInt16, denied: UInt16, name: String) -> [String] {
+        command("netgate", [String(allowed), String(denied), name])
+    }
+
     /// `python3 -I <fixture>/<script> ARG...`.
     static func script(_ name: String, _ arguments: [String] = []) -> [String] {
         [TestPaths.python, "-I", TestPaths.fixtures + "/" + name] + arguments
