@@ -58,6 +58,7 @@ struct Supervisor {
             interfaces: [
                 ControlService(
                     configuration: configuration, manager: manager, relay: relay, inbox: Inbox(database: database),
+                    approvals: Approvals(database: database),
                     startedAt: startedAt, sandbox: sandboxReport.status, logger: logger)
             ],
             logger: logger,

@@ -71,22 +71,39 @@ enum WorkerMain {
             logger: logger)
         agent.tools = ToolRegistry(
             workspace: configuration.workspaceDirectory, allowlist: configuration.tools,
-            launcher: configuration.sandboxBinary)
+            launcher: configuration.sandboxBinary, outputLimit: configuration.toolOutputLimit,
+            timeout: configuration.toolTimeout, timeoutMax: configuration.toolTimeoutMax)
+        let client = configuration.telegramToken.map {
+            TelegramClient(apiURL: configuration.telegramAPIURL, token: $0, transport: transport)
+        }
+        let announcer = client.flatMap { client -> TelegramApprovalAnnouncer? in
+            guard configuration.telegramEnabled, !configuration.telegramAdmins.isEmpty else { return nil }
+            return TelegramApprovalAnnouncer(client: client, admins: configuration.telegramAdmins, logger: logger)
+        }
+        agent.gate = ToolGate(
+            policy: configuration.toolPolicy, approvals: Approvals(database: database),
+            timeout: configuration.approvalTimeout, announcer: announcer, logger: logger)
 
         let (notices, noticeSink) = AsyncStream.makeStream(of: WorkerInterface.Notice.self)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: LocalCommander(agent: agent, link: link, notices: notices, logger: logger))
         ]
-        if configuration.telegramEnabled, let token = configuration.telegramToken {
-            let client = TelegramClient(apiURL: configuration.telegramAPIURL, token: token, transport: transport)
+        if configuration.telegramEnabled, let client {
             let doorbell = Doorbell()
+            let callbackDoorbell = Doorbell()
             services.append(
                 .init(
                     service: TelegramPoller(
                         client: client, inbox: inbox, events: events, parentEventID: link.parentEventID,
                         pollTimeout: configuration.telegramPollTimeout, retryPolicy: policy, counters: counters,
-                        doorbell: doorbell,
+                        doorbells: [doorbell, callbackDoorbell],
                         logger: logger)))
+            services.append(
+                .init(
+                    service: CallbackDesk(
+                        client: client, inbox: inbox, approvals: Approvals(database: database), events: events,
+                        admins: Set(configuration.telegramAdmins), parentEventID: link.parentEventID,
+                        doorbell: callbackDoorbell, logger: logger)))
             services.append(
                 .init(
                     service: TelegramCommander(

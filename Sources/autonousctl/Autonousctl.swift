@@ -9,7 +9,10 @@ struct Autonousctl: ParsableCommand {
         commandName: "autonousctl",
         abstract: "Operate the autonous daemon over its control socket.",
         version: AutonousVersion.current,
-        subcommands: [StatusCommand.self, ChatCommand.self, DoctorCommand.self])
+        subcommands: [
+            StatusCommand.self, ChatCommand.self, ApprovalsCommand.self, ApproveCommand.self, RejectCommand.self,
+            DoctorCommand.self,
+        ])
 }
 
 /// Options every subcommand shares.
@@ -51,6 +54,18 @@ func describe(_ error: VarlinkError) -> String {
     switch error.name {
     case "org.varlink.service.PermissionDenied":
         return "permission denied: run as root or as a member of the autonous admin group"
+    case "io.autonous.Control.NoSuchApproval":
+        return "no approval has the id \(error.parameters["id"]?.stringValue ?? "?") (autonousctl approvals lists them)"
+    case "io.autonous.Control.ApprovalNotPending":
+        let id = error.parameters["id"]?.stringValue ?? "?"
+        let status = error.parameters["status"]?.stringValue ?? "?"
+        let by = error.parameters["decidedBy"]?.stringValue.map { " by \($0)" } ?? ""
+        return "approval \(id) is already \(status)\(by)"
+    case "io.autonous.Control.ApprovalExpired":
+        return
+            "approval \(error.parameters["id"]?.stringValue ?? "?") expired before this decision; the call was denied"
+    case "io.autonous.Control.InvalidValue":
+        return error.parameters["message"]?.stringValue ?? error.message
     default:
         return error.parameters["reason"]?.stringValue ?? error.message
     }

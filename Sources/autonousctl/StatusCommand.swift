@@ -9,19 +9,11 @@ struct StatusCommand: ParsableCommand {
     @OptionGroup var options: GlobalOptions
 
     func run() throws {
-        let client = try options.connect()
-        defer { client.close() }
-        let status: ControlInterface.Status
-        do {
-            status = try client.call("io.autonous.Control.GetStatus", NoParameters(), as: ControlInterface.Status.self)
-        } catch let error as VarlinkError {
-            printError("autonousctl: \(describe(error))")
-            throw ExitCode(1)
+        let status = try callControl(options) { client in
+            try client.call("io.autonous.Control.GetStatus", NoParameters(), as: ControlInterface.Status.self)
         }
         if options.json {
-            let encoder = JSONCoding.encoder
-            encoder.outputFormatting.insert(.prettyPrinted)
-            print(String(decoding: try encoder.encode(status), as: UTF8.self))
+            print(prettyJSON(status))
             return
         }
         print(Self.render(status))

@@ -72,6 +72,12 @@ import Testing
         ("AUTONOUS_TELEGRAM", "maybe", "must be one of auto, on, off"),
         ("AUTONOUS_WORKER_BIN", "autonous-worker", "must be an absolute path"),
         ("AUTONOUS_TOOLS", "read,rm", "unknown tool 'rm'"),
+        ("AUTONOUS_TIER_POLICY", "network=maybe", "'network=maybe' is not one"),
+        ("AUTONOUS_TIER_POLICY", "admin=auto", "'admin=auto' is not one"),
+        ("AUTONOUS_TIER_POLICY", "network", "'network' is not one"),
+        ("AUTONOUS_APPROVAL_TIMEOUT", "0s", "must be a duration"),
+        ("AUTONOUS_TOOL_OUTPUT_LIMIT", "10", "from 1024 to 4194304"),
+        ("AUTONOUS_TOOL_TIMEOUT_MAX", "30s", "must not be shorter than AUTONOUS_TOOL_TIMEOUT"),
     ])
     func invalidValuesNameTheVariableAndSayWhy(_ variable: String, _ value: String, _ reason: String) {
         let error = failure([variable: value])
@@ -83,6 +89,18 @@ import Testing
         #expect(try configuration([:]).tools == Configuration.toolNames)
         #expect(try configuration(["AUTONOUS_TOOLS": ""]).tools.isEmpty)
         #expect(try configuration(["AUTONOUS_TOOLS": "read, ls"]).tools == ["read", "ls"])
+    }
+
+    @Test func theTierPolicyAsksForNetworkByDefaultAndTakesOverrides() throws {
+        let defaults = try configuration([:])
+        #expect(defaults.toolPolicy.description == "read=auto,write=auto,exec=auto,network=ask")
+        #expect(defaults.approvalTimeout == .seconds(300))
+        #expect(defaults.toolTimeout == .seconds(60))
+        #expect(defaults.toolTimeoutMax == .seconds(600))
+        #expect(defaults.toolOutputLimit == 32 * 1024)
+        let custom = try configuration(["AUTONOUS_TIER_POLICY": "Network=auto, exec=ASK,write=deny"])
+        #expect(custom.toolPolicy.description == "read=auto,write=deny,exec=ask,network=auto")
+        #expect(custom.toolPolicy.mode(for: "unknown") == .deny)
     }
 
     @Test func anAdminMustAlsoBeAnAllowedUser() {

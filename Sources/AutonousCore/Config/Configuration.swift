@@ -92,6 +92,16 @@ public struct Configuration: Sendable {
     public var tools: [String]
     /// Every tool name autonous knows.
     public static let toolNames = ["ls", "find", "grep", "read", "write", "edit", "bash", "propose_update"]
+    /// Per tier: auto, ask or deny (`AUTONOUS_TIER_POLICY`).
+    public var toolPolicy: ToolPolicy
+    /// How long an `ask` waits for an admin before the call is denied (`AUTONOUS_APPROVAL_TIMEOUT`).
+    public var approvalTimeout: Duration
+    /// A command tool's time limit when the model names none, and the most it may ask for
+    /// (`AUTONOUS_TOOL_TIMEOUT`, `AUTONOUS_TOOL_TIMEOUT_MAX`).
+    public var toolTimeout: Duration
+    public var toolTimeoutMax: Duration
+    /// Bytes of each output stream a tool result carries at most (`AUTONOUS_TOOL_OUTPUT_LIMIT`).
+    public var toolOutputLimit: Int
 
     public var adminGroup: String
     public var logTarget: LogTarget
@@ -220,6 +230,19 @@ public struct Configuration: Sendable {
         } else {
             tools = Self.toolNames
         }
+        toolPolicy = try env.string("AUTONOUS_TIER_POLICY").map(ToolPolicy.parse) ?? .defaults
+        approvalTimeout = try env.duration(
+            "AUTONOUS_APPROVAL_TIMEOUT", default: .seconds(300), range: .seconds(1) ... .seconds(86400))
+        toolTimeout = try env.duration(
+            "AUTONOUS_TOOL_TIMEOUT", default: .seconds(60), range: .seconds(1) ... .seconds(3600))
+        toolTimeoutMax = try env.duration(
+            "AUTONOUS_TOOL_TIMEOUT_MAX", default: .seconds(600), range: .seconds(1) ... .seconds(86400))
+        guard toolTimeoutMax >= toolTimeout else {
+            throw ConfigurationError(
+                variable: "AUTONOUS_TOOL_TIMEOUT_MAX", message: "must not be shorter than AUTONOUS_TOOL_TIMEOUT")
+        }
+        toolOutputLimit = try env.integer(
+            "AUTONOUS_TOOL_OUTPUT_LIMIT", default: 32 * 1024, range: 1024 ... 4 * 1024 * 1024)
         adminGroup = env.string("AUTONOUS_ADMIN_GROUP") ?? "autonous"
         logTarget = try env.choice("AUTONOUS_LOG", default: LogTarget.auto)
         logLevel = try env.choice("AUTONOUS_LOG_LEVEL", default: LogLevel.info)

@@ -98,6 +98,35 @@ extension AppDatabase {
                     CREATE INDEX model_calls_run ON model_calls(run_id);
                     """)
         }
+        migrator.registerMigration("v2-approvals") { db in
+            // Tool approvals now; update approvals later use the same table with kind 'update'. A decision is a
+            // conditional UPDATE of a pending row, so exactly one of approve, reject and expire wins.
+            try db.execute(
+                sql: """
+                    CREATE TABLE approvals (
+                        id TEXT PRIMARY KEY CHECK (length(id) BETWEEN 4 AND 32),
+                        kind TEXT NOT NULL CHECK (kind IN ('tool', 'update')),
+                        subject TEXT NOT NULL,
+                        arguments TEXT NOT NULL CHECK (json_valid(arguments)),
+                        arguments_sha256 TEXT NOT NULL,
+                        tier TEXT,
+                        summary TEXT NOT NULL,
+                        run_id TEXT,
+                        conversation_id TEXT,
+                        event_id INTEGER REFERENCES events(id),
+                        status TEXT NOT NULL DEFAULT 'pending'
+                            CHECK (status IN ('pending', 'approved', 'rejected', 'expired')),
+                        created_ms INTEGER NOT NULL,
+                        expires_ms INTEGER NOT NULL CHECK (expires_ms > created_ms),
+                        decided_ms INTEGER,
+                        decided_by TEXT,
+                        decided_via TEXT CHECK (decided_via IN ('telegram', 'autonousctl', 'timeout')),
+                        notices TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(notices)),
+                        CHECK ((status = 'pending') = (decided_ms IS NULL))
+                    );
+                    CREATE INDEX approvals_status ON approvals(status, expires_ms);
+                    """)
+        }
         return migrator
     }
 }

@@ -122,12 +122,25 @@ public struct Inbox: Sendable {
         }
     }
 
-    /// Takes the oldest queued row, marks it in progress and counts the attempt.
-    public func claimNext(runID: String) throws -> InboxItem? {
+    /// Which rows a consumer takes: callback queries (button presses, answered at once even while a message is
+    /// being worked on) or everything else (in order).
+    public enum Lane: Sendable {
+        case messages, callbacks
+
+        var condition: String {
+            switch self {
+            case .messages: "kind != 'callback_query'"
+            case .callbacks: "kind = 'callback_query'"
+            }
+        }
+    }
+
+    /// Takes the oldest queued row of `lane`, marks it in progress and counts the attempt.
+    public func claimNext(runID: String, lane: Lane = .messages) throws -> InboxItem? {
         try database.pool.write { db in
             guard
                 let id = try Int64.fetchOne(
-                    db, sql: "SELECT id FROM inbox WHERE status = 'queued' ORDER BY id LIMIT 1")
+                    db, sql: "SELECT id FROM inbox WHERE status = 'queued' AND \(lane.condition) ORDER BY id LIMIT 1")
             else { return nil }
             try db.execute(
                 sql: """

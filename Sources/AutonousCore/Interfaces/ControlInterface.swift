@@ -69,6 +69,38 @@ public enum ControlInterface {
         # Sends a message to the agent through the local commander and waits for its answer.
         method Chat(text: string, conversation: ?string) -> (reply: string, runId: ?string)
 
+        # A request for an admin's decision: a tool call with its exact arguments, bound to their SHA-256.
+        # status is one of pending, approved, rejected, expired; times are Unix milliseconds.
+        type Approval (
+          id: string,
+          kind: string,
+          subject: string,
+          tier: ?string,
+          summary: string,
+          arguments: string,
+          argumentsSha256: string,
+          status: string,
+          createdMs: int,
+          expiresMs: int,
+          decidedBy: ?string,
+          decidedVia: ?string
+        )
+
+        # Approvals still waiting for a decision, oldest first.
+        method ListApprovals() -> (approvals: []Approval)
+
+        # Approves (approve: true) or rejects a pending approval; the caller is recorded as the decider.
+        method DecideApproval(id: string, approve: bool) -> (approval: Approval)
+
+        # No approval has this id.
+        error NoSuchApproval (id: string)
+
+        # The approval was already decided (or expired) before this decision.
+        error ApprovalNotPending (id: string, status: string, decidedBy: ?string)
+
+        # The approval's deadline passed; it is now recorded as expired.
+        error ApprovalExpired (id: string, expiresMs: int)
+
         # No worker is connected and ready to take the message.
         error WorkerUnavailable (reason: string)
 
@@ -180,6 +212,58 @@ public enum ControlInterface {
             self.telegram = telegram
             self.sandbox = sandbox
         }
+    }
+
+    public struct ApprovalInfo: Codable, Sendable, Equatable {
+        public var id: String
+        public var kind: String
+        public var subject: String
+        public var tier: String?
+        public var summary: String
+        public var arguments: String
+        public var argumentsSha256: String
+        public var status: String
+        public var createdMs: Int64
+        public var expiresMs: Int64
+        public var decidedBy: String?
+        public var decidedVia: String?
+
+        public init(_ approval: Approval) {
+            id = approval.id
+            kind = approval.kind
+            subject = approval.subject
+            tier = approval.tier
+            summary = approval.summary
+            arguments = approval.arguments
+            argumentsSha256 = approval.argumentsSHA256
+            status = approval.status.rawValue
+            createdMs = approval.createdMs
+            expiresMs = approval.expiresMs
+            decidedBy = approval.decidedBy
+            decidedVia = approval.decidedVia?.rawValue
+        }
+    }
+
+    public struct ApprovalList: Codable, Sendable, Equatable {
+        public var approvals: [ApprovalInfo]
+
+        public init(approvals: [ApprovalInfo]) { self.approvals = approvals }
+    }
+
+    public struct DecideApprovalRequest: Codable, Sendable, Equatable {
+        public var id: String
+        public var approve: Bool
+
+        public init(id: String, approve: Bool) {
+            self.id = id
+            self.approve = approve
+        }
+    }
+
+    public struct DecideApprovalResponse: Codable, Sendable, Equatable {
+        public var approval: ApprovalInfo
+
+        public init(approval: ApprovalInfo) { self.approval = approval }
     }
 
     public struct ChatRequest: Codable, Sendable, Equatable {

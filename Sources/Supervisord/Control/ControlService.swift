@@ -12,6 +12,7 @@ struct ControlService: VarlinkInterfaceHandler {
     let manager: WorkerManager
     let relay: ChatRelay
     let inbox: Inbox
+    let approvals: Approvals
     let startedAt: ContinuousClock.Instant
     let sandbox: ControlInterface.SandboxStatus
     let logger: Logger
@@ -29,6 +30,12 @@ struct ControlService: VarlinkInterfaceHandler {
         case "Chat":
             let request = try call.decode(ControlInterface.ChatRequest.self)
             return try JSONValue.encode(try chat(request, replier: replier))
+        case "ListApprovals":
+            let pending = try approvals.pending().map(ControlInterface.ApprovalInfo.init)
+            return try JSONValue.encode(ControlInterface.ApprovalList(approvals: pending))
+        case "DecideApproval":
+            let request = try call.decode(ControlInterface.DecideApprovalRequest.self)
+            return try JSONValue.encode(try decide(request, peer: call.peer))
         default:
             throw VarlinkError.methodNotFound(call.method)
         }
@@ -50,6 +57,50 @@ struct ControlService: VarlinkInterfaceHandler {
             telegram: .init(
                 enabled: configuration.telegramEnabled, allowedUsers: configuration.telegramAllowedUsers.count),
             sandbox: sandbox)
+    }
+
+    /// Records an operator's decision; the caller is named by its user (from SO_PEERCRED), never by what it says.
+    private func decide(_ request: ControlInterface.DecideApprovalRequest, peer: PeerCredentials) throws
+        -> ControlInterface.DecideApprovalResponse
+    {
+        guard Approvals.isWellFormedID(request.id) else {
+            throw VarlinkError(
+                "io.autonous.Control.InvalidValue",
+                [
+                    "parameter": .string("id"),
+                    "message": .string("an approval id is 4 to 32 lowercase letters and digits, got '\(request.id)'"),
+                ])
+        }
+        let decider = "\(Self.userName(peer.uid)) (uid \(peer.uid))"
+        switch try approvals.decide(request.id, approve: request.approve, by: decider, via: .autonousctl) {
+        case .decided(let approval):
+            logger.notice(
+                "approval decided",
+                metadata: [
+                    "approval.id": "\(approval.id)", "approval.status": "\(approval.status.rawValue)",
+                    "approval.by": "\(decider)",
+                ])
+            return ControlInterface.DecideApprovalResponse(approval: .init(approval))
+        case .notFound:
+            throw VarlinkError("io.autonous.Control.NoSuchApproval", ["id": .string(request.id)])
+        case .alreadyDecided(let approval):
+            throw VarlinkError(
+                "io.autonous.Control.ApprovalNotPending",
+                [
+                    "id": .string(approval.id), "status": .string(approval.status.rawValue),
+                    "decidedBy": approval.decidedBy.map { .string($0) } ?? .null,
+                ])
+        case .expired(let approval):
+            throw VarlinkError(
+                "io.autonous.Control.ApprovalExpired",
+                ["id": .string(approval.id), "expiresMs": .int(approval.expiresMs)])
+        }
+    }
+
+    /// The login name of `uid`, or the number when it has none.
+    static func userName(_ uid: uid_t) -> String {
+        guard let entry = getpwuid(uid), let name = entry.pointee.pw_name else { return "uid:\(uid)" }
+        return String(cString: name)
     }
 
     private func chat(_ request: ControlInterface.ChatRequest, replier: VarlinkReplier) throws

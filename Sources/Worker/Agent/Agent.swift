@@ -34,6 +34,8 @@ struct Agent: Sendable {
     let parentEventID: Int64
     /// The tools offered to the model; nil offers none.
     var tools: ToolRegistry? = nil
+    /// Decides per tier whether a prepared call runs, asks an admin, or is refused; nil refuses every call.
+    var gate: ToolGate? = nil
     /// Model calls per message at most; the last one must answer without tools.
     var maxTurns = 8
     let counters: WorkerCounters
@@ -154,7 +156,7 @@ struct Agent: Sendable {
                             role: "assistant", content: completion.content.isEmpty ? nil : completion.content,
                             toolCalls: completion.toolCalls))
                     for call in completion.toolCalls {
-                        let output = try runTool(call, context: turnContext, logger: logger)
+                        let output = try await runTool(call, context: turnContext, logger: logger)
                         toolOutputTokens += Self.estimateTokens(output)
                         messages.append(ChatMessage(role: "tool", content: output, toolCallID: call.id))
                     }
@@ -229,21 +231,42 @@ struct Agent: Sendable {
         throw AutonousError(.internalError, "the agent loop ended without an answer")
     }
 
-    /// Runs one tool call between `tool_call.started` and `tool_call.completed`/`failed` events under the turn,
-    /// and returns the envelope as the JSON text the model reads.
-    private func runTool(_ call: ToolCall, context: EventContext, logger: Logger) throws -> String {
+    /// Runs one tool call between `tool_call.started` and `tool_call.completed`/`failed` events under the turn
+    /// (an approval's events go under the started event), and returns the envelope as the JSON text the model reads.
+    private func runTool(_ call: ToolCall, context: EventContext, logger: Logger) async throws -> String {
         let arguments = Redactor.shared.redact(String(call.arguments.prefix(4000)))
-        let startedID = try EventLog(database: database).append(
-            "tool_call.started", context,
-            payload: ["tool": .string(call.name), "call_id": .string(call.id), "arguments": .string(arguments)])
-        let result = tools?.run(call) ?? .failure("no tools are enabled", tier: .read)
-        let summary: [String: JSONValue] = [
+        let events = EventLog(database: database)
+        var startPayload: [String: JSONValue] = [
+            "tool": .string(call.name), "call_id": .string(call.id), "arguments": .string(arguments),
+        ]
+        let prepared = tools.map { $0.prepare(call) }
+        if case .success(let ready) = prepared { startPayload["tier"] = .string(ready.tier.rawValue) }
+        let startedID = try events.append("tool_call.started", context, payload: startPayload)
+        var approval: Approval?
+        let result: ToolResult
+        switch prepared {
+        case .none:
+            result = .failure("no tools are enabled", tier: .read)
+        case .failure(let refusal):
+            result = refusal.result
+        case .success(let ready):
+            if let gate {
+                (result, approval) = try await gate.run(ready, context: context.child(of: startedID))
+            } else {
+                result = .failure("tool calls are not enabled here", tier: ready.tier)
+            }
+        }
+        var summary: [String: JSONValue] = [
             "tool": .string(call.name), "call_id": .string(call.id), "ok": .bool(result.ok),
             "tier": .string(result.tier.rawValue), "duration_ms": .int(result.durationMs),
             "stdout_bytes": .int(Int64(result.stdout.utf8.count)), "stdout_truncated": .bool(result.stdoutTruncated),
             "error": result.ok ? .null : .string(Redactor.shared.redact(String(result.stderr.prefix(1000)))),
         ]
-        try EventLog(database: database).append(
+        if let approval {
+            summary["approval_id"] = .string(approval.id)
+            summary["approval_status"] = .string(approval.status.rawValue)
+        }
+        try events.append(
             result.ok ? "tool_call.completed" : "tool_call.failed", context.child(of: startedID), payload: summary)
         logger.info(
             "tool call",

@@ -4,8 +4,8 @@ import GRDB
 import Logging
 import ServiceLifecycle
 
-/// Works through the inbox: answers allowed users through the agent, records and ignores strangers, and delivers
-/// the outbox so that every stored reply chunk is sent once.
+/// Works through the inbox's messages: answers allowed users through the agent, records and ignores strangers, and
+/// delivers the outbox so that every stored reply chunk is sent once. Button presses go to `CallbackDesk`.
 struct TelegramCommander: Service {
     let client: TelegramClient
     let database: AppDatabase
@@ -102,16 +102,6 @@ struct TelegramCommander: Service {
                     chunks: ["I can only read text messages for now."])
             }
             try await deliver(item, context: context, outcome: "unsupported_message")
-        case "callback_query":
-            if let queryID = (try? JSONCoding.decoder.decode(JSONValue.self, from: Data(item.payload.utf8)))?[
-                "callback_query"]?["id"]?.stringValue
-            {
-                _ = try? await client.call(
-                    "answerCallbackQuery",
-                    ["callback_query_id": .string(queryID), "text": .string("This button is no longer active.")],
-                    timeout: .seconds(10))
-            }
-            try inbox.finish(item.id, status: .done, outcome: "callback_unhandled")
         default:
             try inbox.finish(item.id, status: .done, outcome: "unsupported_kind")
         }

@@ -15,7 +15,8 @@ struct TelegramPoller: Service {
     let pollTimeout: Duration
     let retryPolicy: RetryPolicy
     let counters: WorkerCounters
-    let doorbell: Doorbell
+    /// Rung after new updates are stored: the message queue's and the button presses'.
+    let doorbells: [Doorbell]
     let logger: Logger
 
     /// The update types autonous asks Telegram for.
@@ -34,7 +35,9 @@ struct TelegramPoller: Service {
                     counters.setLastError(nil)
                     failures = 0
                 }
-                if stored > 0 { doorbell.ring() }
+                if stored > 0 {
+                    for doorbell in doorbells { doorbell.ring() }
+                }
             } catch let error as TelegramError {
                 if case .transport(.cancelled) = error { break }
                 failures += 1

@@ -1,58 +1,96 @@
 import Foundation
+import Sandbox
 
-/// `bash {command, timeout_seconds?}`: runs a command with bash in a fresh `autonous-sandbox --profile exec` per
-/// call: the workspace read-write as its working directory, no network, stdin closed, nothing of the worker's
-/// environment, a wall-clock limit. Inside the worker's own sandbox there is no cgroup to delegate, so memory and
-/// pids are bounded by the worker's cgroup and by rlimits (`--best-effort-limits`).
+/// `bash {command, timeout_seconds?, network?}`: runs a command with bash in a fresh `autonous-sandbox` per call:
+/// the workspace read-write as its working directory, stdin closed, nothing of the worker's environment, a
+/// wall-clock limit. Without `network` it is the Exec tier (`--profile exec`, no network at all); with `network`,
+/// a list of HOST:PORT destinations, it is the Network tier (`--profile network --net-allow …`: only those
+/// destinations, checked by the launcher for every connection). Inside the worker's own sandbox there is no cgroup
+/// to delegate, so memory and pids are bounded by the worker's cgroup and by rlimits (`--best-effort-limits`).
 struct BashTool: Sendable {
     struct Arguments: Decodable, Equatable {
         var command: String
         var timeoutSeconds: Int?
+        var network: [String]?
 
         enum CodingKeys: String, CodingKey {
-            case command
+            case command, network
             case timeoutSeconds = "timeout_seconds"
         }
+
+        /// Network when destinations are named, else Exec.
+        var tier: ToolTier { (network ?? []).isEmpty ? .exec : .network }
     }
 
     static let name = "bash"
-    static let description =
-        "Run a bash command in the workspace, sandboxed: no network, no access outside the "
-        + "workspace, a time limit (timeout_seconds, default 60, at most 600). Returns exit code, stdout and stderr."
-    static let schema = """
-        {"type":"object","properties":{"command":{"type":"string","description":"the bash command line"},\
-        "timeout_seconds":{"type":"integer","minimum":1,"maximum":600}},"required":["command"],\
-        "additionalProperties":false}
+
+    /// The most destinations one call may name.
+    static let maximumDestinations = 16
+
+    static func description(_ timeoutMax: Duration) -> String {
+        "Run a bash command in the workspace, sandboxed: no access outside the workspace, a time limit "
+            + "(timeout_seconds, at most \(timeoutMax.components.seconds)). No network unless you list the "
+            + "destinations the command needs in network, as HOST:PORT (e.g. pypi.org:443); such a call may wait "
+            + "for an admin's approval, and only TCP to those destinations works. Returns exit code, stdout and stderr."
+    }
+
+    static func schema(_ timeoutMax: Duration) -> String {
         """
+        {"type":"object","properties":{"command":{"type":"string","description":"the bash command line"},\
+        "timeout_seconds":{"type":"integer","minimum":1,"maximum":\(timeoutMax.components.seconds)},\
+        "network":{"type":"array","items":{"type":"string","description":"HOST:PORT"},\
+        "maxItems":\(maximumDestinations)}},"required":["command"],"additionalProperties":false}
+        """
+    }
+
+    /// What an admin is asked to approve.
+    static func summary(_ arguments: Arguments) -> String {
+        let destinations = (arguments.network ?? []).joined(separator: ", ")
+        let reach = destinations.isEmpty ? "without network" : "with network access to \(destinations)"
+        return "bash \(reach):\n$ \(arguments.command.prefix(1500))"
+    }
 
     let launcher: String
     let workspace: String
     let outputLimit: Int
+    let timeout: Duration
+    let timeoutMax: Duration
 
     func run(_ arguments: Arguments) -> ToolResult {
         let stopwatch = Stopwatch()
-        let timeout = arguments.timeoutSeconds ?? 60
-        guard (1 ... 600).contains(timeout) else {
-            return .failure("timeout_seconds must be from 1 to 600, got \(timeout)", tier: .exec)
+        let tier = arguments.tier
+        let timeout = arguments.timeoutSeconds ?? Int(self.timeout.components.seconds)
+        let maximum = Int(timeoutMax.components.seconds)
+        guard (1 ... maximum).contains(timeout) else {
+            return .failure("timeout_seconds must be from 1 to \(maximum), got \(timeout)", tier: tier)
         }
         guard !arguments.command.trimmingCharacters(in: .whitespaces).isEmpty else {
-            return .failure("the command is empty", tier: .exec)
+            return .failure("the command is empty", tier: tier)
+        }
+        let destinations = arguments.network ?? []
+        guard destinations.count <= Self.maximumDestinations else {
+            return .failure("network names at most \(Self.maximumDestinations) destinations", tier: tier)
+        }
+        do {
+            _ = try NetworkAllowlist(parsing: destinations)
+        } catch {
+            return .failure("network: \(error)", tier: tier)
         }
         let scratch = NSTemporaryDirectory() + "bash-" + UUID().uuidString
         let outPath = scratch + ".out"
         let errPath = scratch + ".err"
-        FileManager.default.createFile(atPath: outPath, contents: nil)
-        FileManager.default.createFile(atPath: errPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
         defer {
             try? FileManager.default.removeItem(atPath: outPath)
             try? FileManager.default.removeItem(atPath: errPath)
         }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: launcher)
-        process.arguments = [
-            "--profile", "exec", "--workspace", workspace, "--best-effort-limits", "--timeout", String(timeout),
-            "--", "/bin/bash", "-c", arguments.command,
-        ]
+        process.arguments =
+            ["--profile", tier == .network ? "network" : "exec", "--workspace", workspace, "--best-effort-limits"]
+            + destinations.flatMap { ["--net-allow", $0] }
+            + ["--timeout", String(timeout), "--", "/bin/bash", "-c", arguments.command]
         process.environment = ["PATH": "/usr/bin:/bin"]
         process.standardInput = FileHandle.nullDevice
         do {
@@ -60,7 +98,7 @@ struct BashTool: Sendable {
             process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
             try process.run()
         } catch {
-            return .failure("cannot start the sandbox: \(error)", tier: .exec, durationMs: stopwatch.milliseconds)
+            return .failure("cannot start the sandbox: \(error)", tier: tier, durationMs: stopwatch.milliseconds)
         }
         process.waitUntilExit()
         let status = process.terminationStatus
@@ -70,7 +108,7 @@ struct BashTool: Sendable {
         let (stderr, stderrCut) = capped(errors, limit: outputLimit)
         return ToolResult(
             ok: status == 0, exitCode: Int(status), stdout: stdout, stderr: stderr, stdoutTruncated: stdoutCut,
-            stderrTruncated: stderrCut, durationMs: stopwatch.milliseconds, tier: .exec, nextOffset: nil, hasMore: nil)
+            stderrTruncated: stderrCut, durationMs: stopwatch.milliseconds, tier: tier, nextOffset: nil, hasMore: nil)
     }
 
     private static func readText(_ path: String) -> String {

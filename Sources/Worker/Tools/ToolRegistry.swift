@@ -2,8 +2,10 @@ import AutonousCore
 import Foundation
 import Sandbox
 
-/// The tools the model may call: their function definitions, and running a call with precise errors for bad
-/// arguments. Only allowlisted tools are offered; an empty allowlist offers none (fail closed).
+/// The tools the model may call: their function definitions, and turning a call into a `PreparedCall` (decoded
+/// arguments, tier, what an admin would be asked) with precise errors for bad arguments. Only allowlisted tools are
+/// offered; an empty allowlist offers none (fail closed). Whether a prepared call runs is the policy's decision
+/// (`ToolGate`).
 struct ToolRegistry: Sendable {
     /// The native tools built so far, by name.
     static let known = [
@@ -13,14 +15,33 @@ struct ToolRegistry: Sendable {
     let workspace: String
     let allowed: [String]
     let outputLimit: Int
-    /// The launcher for Exec-tier tools; without it bash is not offered.
+    /// The launcher for command tools; without it bash is not offered.
     let launcher: String?
+    /// bash's time limit when the model names none, and the most it may name.
+    let timeout: Duration
+    let timeoutMax: Duration
 
-    init(workspace: String, allowlist: [String], launcher: String?, outputLimit: Int = 32 * 1024) {
+    init(
+        workspace: String, allowlist: [String], launcher: String?, outputLimit: Int = 32 * 1024,
+        timeout: Duration = .seconds(60), timeoutMax: Duration = .seconds(600)
+    ) {
         self.workspace = workspace
         self.launcher = launcher
         self.allowed = allowlist.filter { Self.known.contains($0) && ($0 != BashTool.name || launcher != nil) }
         self.outputLimit = outputLimit
+        self.timeout = timeout
+        self.timeoutMax = timeoutMax
+    }
+
+    /// A decoded call that has not run yet.
+    struct PreparedCall: Sendable {
+        let name: String
+        let tier: ToolTier
+        /// The decoded arguments as JSON: what an approval is bound to.
+        let arguments: JSONValue
+        /// What an admin is asked about, a few lines.
+        let summary: String
+        let execute: @Sendable () -> ToolResult
     }
 
     /// The `tools` array of a chat-completions request.
@@ -34,7 +55,7 @@ struct ToolRegistry: Sendable {
             case GrepTool.name: (description, schema) = (GrepTool.description, GrepTool.schema)
             case WriteTool.name: (description, schema) = (WriteTool.description, WriteTool.schema)
             case EditTool.name: (description, schema) = (EditTool.description, EditTool.schema)
-            case BashTool.name: (description, schema) = (BashTool.description, BashTool.schema)
+            case BashTool.name: (description, schema) = (BashTool.description(timeoutMax), BashTool.schema(timeoutMax))
             default: return nil
             }
             guard let parameters = try? JSONCoding.decoder.decode(JSONValue.self, from: Data(schema.utf8)) else {
@@ -49,43 +70,115 @@ struct ToolRegistry: Sendable {
         }
     }
 
-    /// Runs one call. Unknown or disallowed tools and malformed arguments come back as failed results the model can
-    /// read and correct, never as a crash.
+    /// Runs one call without asking anyone (the `auto` policy); for tests and tools of auto tiers.
     func run(_ call: ToolCall) -> ToolResult {
+        switch prepare(call) {
+        case .success(let prepared): prepared.execute()
+        case .failure(let failure): failure.result
+        }
+    }
+
+    /// A failed preparation, as the result the model reads.
+    struct Refusal: Error {
+        let result: ToolResult
+    }
+
+    /// Decodes a call. Unknown or disallowed tools and malformed arguments come back as failed results the model can
+    /// read and correct, never as a crash.
+    func prepare(_ call: ToolCall) -> Result<PreparedCall, Refusal> {
         guard allowed.contains(call.name) else {
             let offered = allowed.isEmpty ? "no tools are enabled" : "available: \(allowed.joined(separator: ", "))"
-            return .failure("there is no tool named '\(call.name)' (\(offered))", tier: .read)
+            return .failure(
+                Refusal(result: .failure("there is no tool named '\(call.name)' (\(offered))", tier: .read)))
         }
         do {
-            if call.name == BashTool.name, let launcher {
-                let arguments = try ToolArgumentError.decode(
-                    BashTool.Arguments.self, tool: call.name, from: call.arguments)
-                return BashTool(launcher: launcher, workspace: workspace, outputLimit: outputLimit).run(arguments)
+            // Called after the typed decoding succeeded, whose errors are the precise ones.
+            func prepared(
+                _ tier: ToolTier, summary: String? = nil, execute: @escaping @Sendable () -> ToolResult
+            ) throws -> Result<PreparedCall, Refusal> {
+                let decoded = try JSONValue.decodeArguments(call.arguments, tool: call.name)
+                return .success(
+                    PreparedCall(
+                        name: call.name, tier: tier, arguments: decoded,
+                        summary: summary ?? "\(call.name) \(decoded.jsonText.prefix(1500))", execute: execute))
             }
-            let writes = call.name == WriteTool.name || call.name == EditTool.name
-            let root = try ConfinedRoot(path: workspace, writable: writes)
             switch call.name {
+            case BashTool.name:
+                guard let launcher else { break }
+                let arguments = try decode(BashTool.Arguments.self, call)
+                let tool = BashTool(
+                    launcher: launcher, workspace: workspace, outputLimit: outputLimit, timeout: timeout,
+                    timeoutMax: timeoutMax)
+                return try prepared(arguments.tier, summary: BashTool.summary(arguments)) { tool.run(arguments) }
             case WriteTool.name:
-                let arguments = try ToolArgumentError.decode(
-                    WriteTool.Arguments.self, tool: call.name, from: call.arguments)
-                return WriteTool(root: root).run(arguments)
+                let arguments = try decode(WriteTool.Arguments.self, call)
+                return try prepared(.write, execute: confined(.write) { WriteTool(root: $0).run(arguments) })
             case EditTool.name:
-                let arguments = try ToolArgumentError.decode(
-                    EditTool.Arguments.self, tool: call.name, from: call.arguments)
-                return EditTool(root: root).run(arguments)
+                let arguments = try decode(EditTool.Arguments.self, call)
+                return try prepared(.write, execute: confined(.write) { EditTool(root: $0).run(arguments) })
             case ReadTool.name:
-                let arguments = try ToolArgumentError.decode(
-                    ReadTool.Arguments.self, tool: call.name, from: call.arguments)
-                return ReadTool(root: root, outputLimit: outputLimit).run(arguments)
+                let arguments = try decode(ReadTool.Arguments.self, call)
+                return try prepared(
+                    .read,
+                    execute: confined(.read) { [outputLimit] in
+                        ReadTool(root: $0, outputLimit: outputLimit).run(arguments)
+                    })
             case ListTool.name:
-                let arguments = try ToolArgumentError.decode(
-                    ListTool.Arguments.self, tool: call.name, from: call.arguments)
-                return ListTool(root: root, outputLimit: outputLimit).run(arguments)
+                let arguments = try decode(ListTool.Arguments.self, call)
+                return try prepared(
+                    .read,
+                    execute: confined(.read) { [outputLimit] in
+                        ListTool(root: $0, outputLimit: outputLimit).run(arguments)
+                    })
+            case FindTool.name:
+                let arguments = try decode(FindTool.Arguments.self, call)
+                return try prepared(
+                    .read,
+                    execute: confined(.read) { [outputLimit] in
+                        FindTool(root: $0, outputLimit: outputLimit).run(arguments)
+                    })
+            case GrepTool.name:
+                let arguments = try decode(GrepTool.Arguments.self, call)
+                return try prepared(
+                    .read,
+                    execute: confined(.read) { [outputLimit] in
+                        GrepTool(root: $0, outputLimit: outputLimit).run(arguments)
+                    })
             default:
-                return .failure("the tool '\(call.name)' is not implemented", tier: .read)
+                break
             }
+            return .failure(Refusal(result: .failure("the tool '\(call.name)' is not available", tier: .read)))
         } catch {
-            return .failure("\(error)", tier: .read)
+            return .failure(Refusal(result: .failure("\(error)", tier: .read)))
         }
+    }
+
+    /// Opens the workspace when the call runs (not while it waits for an approval) and runs `body` on it.
+    private func confined(_ tier: ToolTier, _ body: @escaping @Sendable (ConfinedRoot) -> ToolResult)
+        -> @Sendable () -> ToolResult
+    {
+        { [workspace] in
+            do {
+                return body(try ConfinedRoot(path: workspace, writable: tier == .write))
+            } catch {
+                return .failure("\(error)", tier: tier)
+            }
+        }
+    }
+
+    private func decode<T: Decodable>(_ type: T.Type, _ call: ToolCall) throws -> T {
+        try ToolArgumentError.decode(type, tool: call.name, from: call.arguments)
+    }
+}
+
+extension JSONValue {
+    /// The call's arguments as a JSON object, or the error the model reads.
+    fileprivate static func decodeArguments(_ text: String, tool: String) throws -> JSONValue {
+        guard let value = try? JSONCoding.decoder.decode(JSONValue.self, from: Data(text.utf8)),
+            case .object = value
+        else {
+            throw ToolArgumentError(tool: tool, message: "the arguments must be one JSON object")
+        }
+        return value
     }
 }

@@ -88,6 +88,35 @@ final class Fakes: @unchecked Sendable {
             .object(["from_id": .int(from), "chat_id": .int(chat ?? from), "text": .string(text)]))
     }
 
+    /// Presses an inline button: a callback query from `from` with `data` (on the bot's last message in that chat).
+    @discardableResult
+    func pressButton(from: Int64, data: String) async throws -> JSONValue {
+        try await request(
+            port: telegramPort, "POST", "/_fake/callback", .object(["from_id": .int(from), "data": .string(data)]))
+    }
+
+    /// The bot's answerCallbackQuery calls, in order.
+    func callbackAnswers() async throws -> [JSONValue] {
+        guard case .array(let list) = try await request(port: telegramPort, "GET", "/_fake/callback_answers")
+        else { return [] }
+        return list
+    }
+
+    /// Waits until the fake Telegram has `count` items of `what` (sent, edited, callback_answers, requests).
+    func waitForTelegram(_ what: String, count: Int, timeout: Int = 60) async throws -> Bool {
+        let reply = try await request(
+            port: telegramPort, "POST", "/_fake/wait",
+            .object(["what": .string(what), "count": .int(Int64(count)), "timeout": .int(Int64(timeout))]))
+        return reply["ok"] == .bool(true)
+    }
+
+    /// Requests the fake OpenAI server recorded for one path (any path, not only chat completions).
+    func openAIRequests(path: String) async throws -> [JSONValue] {
+        guard case .array(let list) = try await request(port: openAIPort, "GET", "/_fake/requests?path=\(path)")
+        else { return [] }
+        return list
+    }
+
     /// Queues faults for a Bot API method (each call pops one).
     func scriptTelegram(_ method: String, _ faults: [JSONValue]) async throws {
         try await request(

@@ -1,0 +1,120 @@
+import AutonousCore
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// Answers inline-button presses (callback queries) as soon as they are stored, apart from the message queue: an
+/// admin's Approve or Deny must get through while the agent waits for exactly that decision.
+///
+/// `approval:<id>:approve|reject` from an admin (AUTONOUS_TELEGRAM_ADMINS) records the decision; from anyone else it
+/// changes nothing. Every press is answered with answerCallbackQuery, so the button stops spinning, and recorded.
+struct CallbackDesk: Service {
+    let client: TelegramClient
+    let inbox: Inbox
+    let approvals: Approvals
+    let events: EventLog
+    let admins: Set<Int64>
+    let parentEventID: Int64
+    let doorbell: Doorbell
+    let logger: Logger
+
+    func run() async throws {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                while !Task.isCancelled,
+                    let item = try inbox.claimNext(runID: UUID().uuidString.lowercased(), lane: .callbacks)
+                {
+                    await answer(item)
+                }
+            } catch {
+                logger.error("callback processing failed", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: .seconds(1))
+            }
+            await doorbell.wait(timeout: .seconds(1))
+        }
+    }
+
+    /// The parts of a callback query this desk reads.
+    struct Press: Equatable {
+        var queryID: String
+        var userID: Int64?
+        var username: String?
+        var data: String?
+    }
+
+    static func press(from payload: String) -> Press? {
+        guard let update = try? JSONCoding.decoder.decode(JSONValue.self, from: Data(payload.utf8)),
+            let query = update["callback_query"], let id = query["id"]?.stringValue
+        else { return nil }
+        return Press(
+            queryID: id, userID: query["from"]?["id"]?.intValue, username: query["from"]?["username"]?.stringValue,
+            data: query["data"]?.stringValue)
+    }
+
+    /// `approval:<id>:approve|reject` as (id, approve).
+    static func approvalDecision(_ data: String?) -> (id: String, approve: Bool)? {
+        guard let parts = data?.split(separator: ":", omittingEmptySubsequences: false), parts.count == 3,
+            parts[0] == "approval", Approvals.isWellFormedID(String(parts[1])),
+            parts[2] == "approve" || parts[2] == "reject"
+        else { return nil }
+        return (String(parts[1]), parts[2] == "approve")
+    }
+
+    private func answer(_ item: InboxItem) async {
+        guard let press = Self.press(from: item.payload) else {
+            try? inbox.finish(item.id, status: .failed, outcome: "invalid_callback", error: "no callback_query id")
+            return
+        }
+        let context = EventContext(parentID: parentEventID, runID: item.runID)
+        var reply = "This button is no longer active."
+        var outcome = "callback_unhandled"
+        if let (id, approve) = Self.approvalDecision(press.data) {
+            if let user = press.userID, admins.contains(user) {
+                let decider = "telegram:\(user)" + (press.username.map { " (@\($0))" } ?? "")
+                do {
+                    (reply, outcome) = Self.describe(
+                        try approvals.decide(id, approve: approve, by: decider, via: .telegram))
+                } catch {
+                    reply = "The decision could not be recorded; try again or use autonousctl."
+                    outcome = "approval_error"
+                    logger.error("cannot record an approval decision", metadata: ["error": "\(error)"])
+                }
+            } else {
+                reply = "Only the admins (AUTONOUS_TELEGRAM_ADMINS) can decide this."
+                outcome = "approval_refused"
+                _ = try? events.append(
+                    "approval.decision_refused", context,
+                    payload: [
+                        "approval_id": .string(id), "user_id": press.userID.map { .int($0) } ?? .null,
+                        "reason": .string("not an admin"),
+                    ])
+                logger.warning(
+                    "a non-admin pressed an approval button",
+                    metadata: [
+                        "approval.id": "\(id)", "telegram.user_id": "\(press.userID.map(String.init) ?? "none")",
+                    ])
+            }
+        }
+        _ = try? await client.call(
+            "answerCallbackQuery", ["callback_query_id": .string(press.queryID), "text": .string(reply)],
+            timeout: .seconds(10))
+        try? inbox.finish(item.id, status: .done, outcome: outcome)
+    }
+
+    /// The text shown to the admin who pressed, and the inbox outcome.
+    static func describe(_ decision: ApprovalDecision) -> (String, String) {
+        switch decision {
+        case .decided(let approval):
+            return (approval.status == .approved ? "Approved." : "Denied.", "approval_\(approval.status.rawValue)")
+        case .notFound:
+            return ("This approval does not exist.", "approval_unknown")
+        case .alreadyDecided(let approval):
+            return (
+                "Already \(approval.status.rawValue)" + (approval.decidedBy.map { " by \($0)" } ?? "") + ".",
+                "approval_already_decided"
+            )
+        case .expired:
+            return ("Too late: this approval expired and the call was denied.", "approval_expired")
+        }
+    }
+}

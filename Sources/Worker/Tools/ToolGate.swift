@@ -1,0 +1,153 @@
+import AutonousCore
+import Foundation
+import Logging
+
+/// Tells the admins about an approval and, once it is decided, updates what they were shown.
+protocol ApprovalAnnouncer: Sendable {
+    /// Sends the request; returns the messages sent (an announcer that fails logs and returns what it managed).
+    func announce(_ approval: Approval) async -> [ApprovalNotice]
+    /// Replaces the announcements with the outcome, without buttons.
+    func close(_ approval: Approval, notices: [ApprovalNotice]) async
+}
+
+/// The policy between a prepared tool call and its execution: per tier `auto` runs it, `deny` refuses it, `ask`
+/// records an approval bound to the call's exact tool and arguments, announces it to the admins (Telegram) and
+/// waits until an admin approves or rejects it (Telegram buttons, `autonousctl approve|reject`) or its deadline
+/// passes, which denies it. A refusal is the tool's result, which the model reads.
+struct ToolGate: Sendable {
+    let policy: ToolPolicy
+    let approvals: Approvals
+    let timeout: Duration
+    let announcer: (any ApprovalAnnouncer)?
+    /// How often the waiter looks at the approval's row (decisions come from other processes).
+    var pollInterval: Duration = .milliseconds(200)
+    let logger: Logger
+
+    /// Runs or refuses `call`; approval events go under `context` (the tool call's started event).
+    func run(_ call: ToolRegistry.PreparedCall, context: EventContext) async throws -> (ToolResult, Approval?) {
+        switch policy.mode(for: call.tier.rawValue) {
+        case .auto:
+            return (call.execute(), nil)
+        case .deny:
+            return (
+                .failure(
+                    "the \(call.tier.rawValue) tier is denied by this installation's policy (AUTONOUS_TIER_POLICY); "
+                        + "do without this call", tier: call.tier), nil
+            )
+        case .ask:
+            let approval = try await ask(call, context: context)
+            let bound = Approvals.canonical(call.arguments).sha256
+            switch approval.status {
+            case .approved where approval.subject == call.name && approval.argumentsSHA256 == bound:
+                return (call.execute(), approval)
+            case .approved:
+                return (
+                    .failure("approval \(approval.id) does not match this call; not run", tier: call.tier), approval
+                )
+            case .rejected:
+                return (
+                    .failure(
+                        "an admin rejected this call (approval \(approval.id), by \(approval.decidedBy ?? "an admin")); "
+                            + "it was not run", tier: call.tier), approval
+                )
+            case .expired, .pending:
+                return (
+                    .failure(
+                        "no admin approved this call within \(timeout.components.seconds) s (approval \(approval.id)); "
+                            + "it was not run", tier: call.tier), approval
+                )
+            }
+        }
+    }
+
+    /// Records the approval, announces it, waits for the decision or the deadline, and closes the announcements.
+    private func ask(_ call: ToolRegistry.PreparedCall, context: EventContext) async throws -> Approval {
+        let created = try approvals.create(
+            kind: "tool", subject: call.name, arguments: call.arguments, tier: call.tier.rawValue,
+            summary: call.summary, lifetime: timeout, context: context)
+        logger.notice(
+            "tool call waits for approval",
+            metadata: [
+                "approval.id": "\(created.id)", "tool.name": "\(call.name)", "tool.tier": "\(call.tier.rawValue)",
+            ])
+        var notices: [ApprovalNotice] = []
+        if let announcer {
+            notices = await announcer.announce(created)
+            if !notices.isEmpty { try? approvals.recordNotices(created.id, notices) }
+        }
+        let final = try await waitForDecision(created)
+        if let announcer, !notices.isEmpty { await announcer.close(final, notices: notices) }
+        logger.notice(
+            "approval ended", metadata: ["approval.id": "\(final.id)", "approval.status": "\(final.status.rawValue)"])
+        return final
+    }
+
+    /// Polls the row until it is decided; at the deadline (or when the worker stops) records the expiry, unless a
+    /// decision won the race.
+    private func waitForDecision(_ approval: Approval) async throws -> Approval {
+        let deadline = ContinuousClock.now + .milliseconds(approval.expiresMs - approval.createdMs)
+        while ContinuousClock.now < deadline && !Task.isCancelled {
+            if let current = try approvals.approval(approval.id), current.status != .pending { return current }
+            try? await Task.sleep(for: min(pollInterval, deadline - ContinuousClock.now))
+        }
+        return try approvals.expire(approval.id) ?? approval
+    }
+}
+
+/// Announces approvals to the Telegram admins: one message each with Approve and Deny buttons
+/// (`approval:<id>:approve|reject`, answered by `CallbackDesk`), edited to the outcome afterwards.
+struct TelegramApprovalAnnouncer: ApprovalAnnouncer {
+    let client: TelegramClient
+    let admins: [Int64]
+    let logger: Logger
+
+    func announce(_ approval: Approval) async -> [ApprovalNotice] {
+        let seconds = (approval.expiresMs - approval.createdMs) / 1000
+        let text = String(
+            ("Approval needed (\(approval.id)), \(approval.tier ?? approval.kind) tier:\n\(approval.summary)\n\n"
+                + "Denied automatically in \(seconds) s. Or: autonousctl approve \(approval.id)").prefix(4000))
+        let keyboard: JSONValue = .object([
+            "inline_keyboard": .array([
+                .array([
+                    .object(["text": .string("Approve"), "callback_data": .string("approval:\(approval.id):approve")]),
+                    .object(["text": .string("Deny"), "callback_data": .string("approval:\(approval.id):reject")]),
+                ])
+            ])
+        ])
+        var notices: [ApprovalNotice] = []
+        for admin in admins {
+            do {
+                let result = try await client.call(
+                    "sendMessage", ["chat_id": .int(admin), "text": .string(text), "reply_markup": keyboard],
+                    timeout: .seconds(30))
+                if let messageID = result["message_id"]?.intValue {
+                    notices.append(ApprovalNotice(chatID: admin, messageID: messageID))
+                }
+            } catch {
+                logger.error(
+                    "cannot send an approval request to an admin",
+                    metadata: [
+                        "approval.id": "\(approval.id)", "telegram.chat_id": "\(admin)",
+                        "error": "\(Redactor.shared.redact("\(error)"))",
+                    ])
+            }
+        }
+        return notices
+    }
+
+    func close(_ approval: Approval, notices: [ApprovalNotice]) async {
+        let outcome =
+            switch approval.status {
+            case .approved: "Approved by \(approval.decidedBy ?? "an admin")."
+            case .rejected: "Denied by \(approval.decidedBy ?? "an admin")."
+            case .expired, .pending: "Expired without a decision: denied."
+            }
+        let text = String("Approval \(approval.id): \(approval.summary)".prefix(3900)) + "\n\n" + outcome
+        for notice in notices {
+            _ = try? await client.call(
+                "editMessageText",
+                ["chat_id": .int(notice.chatID), "message_id": .int(notice.messageID), "text": .string(text)],
+                timeout: .seconds(30))
+        }
+    }
+}
