@@ -87,6 +87,8 @@ public struct Launcher {
         }
         let cgroup = try Cgroups.create(for: profile.limits, name: "sandbox-\(getpid())")
         defer { cgroup?.destroy() }
+        let placeholders = WorkspacePlaceholders(profile: profile)
+        defer { placeholders?.finish() }
 
         let toChild = try Posix.pipe()
         let fromChild = try Posix.pipe()

@@ -170,28 +170,28 @@ struct RootFilesystem {
         if !writable { try remountReadOnly(target) }
     }
 
-    /// Paths under a writable workspace that stay read-only: .git/config, .git/hooks, .autonous. A missing hooks or
-    /// configuration directory is created first, so the sandbox cannot create it either; with no .git at all, an
-    /// empty read-only .git keeps `git init` from creating hooks.
+    /// Paths under a writable workspace that stay read-only: .git/config, .git/hooks, .autonous. A missing one is
+    /// created first (empty), so the sandbox cannot create it either; with no .git at all, an empty read-only .git
+    /// keeps `git init` from creating hooks. `WorkspacePlaceholders` removes what was created after the run.
     /// A path the sandbox's user cannot create (the directory is not writable for it) needs no cover and is skipped.
     private func protect(_ workspace: String) throws(SandboxError) {
         let root = new + workspace
         if profile.protectedPaths.isEmpty { return }
-        if Posix.kind(root + "/.git") == .missing {
-            guard mkdir(root + "/.git", 0o755) == 0 else {
-                if errno == EACCES || errno == EPERM { return }
+        let gitKind = Posix.kind(root + "/.git")
+        if gitKind == .missing {
+            if mkdir(root + "/.git", 0o755) == 0 {
+                try readOnlyBindOnItself(root + "/.git")
+            } else if errno != EACCES && errno != EPERM {
                 throw SandboxError(.setupFailed, "mkdir \(workspace)/.git", errno: errno)
             }
-            try readOnlyBindOnItself(root + "/.git")
-            return
-        }
-        // .git becomes a mount point of its own (still writable): a mount point cannot be renamed or removed, so
-        // the sandbox cannot move .git aside and create a new one with a writable config or hooks.
-        if Posix.kind(root + "/.git") == .directory {
+        } else if gitKind == .directory {
+            // .git becomes a mount point of its own (still writable): a mount point cannot be renamed or removed,
+            // so the sandbox cannot move .git aside and create a new one with a writable config or hooks.
             try Posix.check(
                 "bind \(workspace)/.git", cl_mount(root + "/.git", root + "/.git", nil, CL_MS_BIND | CL_MS_REC, nil))
         }
-        for relative in profile.protectedPaths {
+        // Everything under a .git created just now is covered by its read-only mount; .autonous still needs one.
+        for relative in profile.protectedPaths where !(gitKind == .missing && relative.hasPrefix(".git/")) {
             let path = root + "/" + relative
             switch Posix.kind(path) {
             case .missing:
