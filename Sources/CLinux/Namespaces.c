@@ -50,6 +50,12 @@ int cl_pidfd_open(pid_t pid) {
     return fd < 0 ? -errno : (int)fd;
 }
 
+pid_t cl_clone_namespaces(int flags) {
+    // No new stack: like fork, the child continues on a copy of the caller's. The caller is single-threaded.
+    long pid = syscall(SYS_clone, (unsigned long)flags | SIGCHLD, NULL, NULL, NULL, NULL);
+    return pid < 0 ? -errno : (pid_t)pid;
+}
+
 pid_t cl_fork(void) {
     pid_t pid = fork();
     return pid < 0 ? -errno : pid;

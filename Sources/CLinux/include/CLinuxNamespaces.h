@@ -48,6 +48,11 @@ int cl_clear_groups(void);
 int cl_sethostname(const char *name);
 /// pidfd_open(2), a raw syscall. Returns the fd or -errno.
 int cl_pidfd_open(pid_t pid);
+/// clone(2) with CLONE_NEW* `flags` and SIGCHLD, fork-like (the child runs on a copy of the stack): the child is
+/// created inside the new namespaces at once (pid 1 of a new pid namespace). A raw syscall: glibc's clone wants a
+/// new stack and a function. glibc's cached thread id stays the parent's in the child, so the child must not use
+/// pthread_kill or raise. Returns the pid (0 in the child) or -errno.
+pid_t cl_clone_namespaces(int flags);
 /// fork(2) wrapper: Swift marks fork unavailable; the launcher is single-threaded, where fork is safe.
 /// Returns the pid (0 in the child) or -errno.
 pid_t cl_fork(void);

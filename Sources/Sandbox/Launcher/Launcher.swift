@@ -4,10 +4,10 @@ import CLinux
 import Glibc
 #endif
 
-/// The namespace creator's pid, for the signal forwarder (C handlers cannot capture; single-threaded process).
+/// The sandbox's pid 1, for the signal forwarder (C handlers cannot capture; single-threaded process).
 nonisolated(unsafe) private var launcherChild: pid_t = 0
 
-/// SIGTERM, SIGINT and SIGHUP to the launcher are passed on inward (launcher → namespace creator → pid 1 →
+/// SIGTERM, SIGINT and SIGHUP to the launcher are passed on inward (launcher → pid 1 →
 /// command), so a worker under the sandbox still shuts down gracefully; SIGKILL ends everything through the
 /// parent-death signals instead.
 private func forwardToChild(_ signal: Int32) {
@@ -91,30 +91,26 @@ public struct Launcher {
         defer { placeholders?.finish() }
 
         let toChild = try Posix.pipe()
-        let fromChild = try Posix.pipe()
         let errors = try Posix.pipe()
         let status = try Posix.pipe()
-        let launcher = getpid()
-        let child = cl_fork()
-        if child < 0 { throw SandboxError(.setupFailed, "fork", errno: -child) }
+        // One clone creates pid 1 in every namespace at once, as bubblewrap does: no intermediate process.
+        let child = cl_clone_namespaces(SandboxChild.cloneFlags(for: profile))
+        if child < 0 { throw Self.namespaceError(-child) }
         if child == 0 {
             close(toChild.write)
-            close(fromChild.read)
             close(errors.read)
             close(status.read)
             SandboxChild(
-                profile: profile, command: command, control: (toChild.read, fromChild.write), errors: errors.write,
-                status: status.write, simulateMissing: environment["AUTONOUS_SANDBOX_SIMULATE_MISSING"],
-                memoryFallback: profile.limits.needsMemoryFallback(cgroup: cgroup), endpoints: endpoints
-            ).runNamespaceCreator(launcher: launcher)
+                profile: profile, command: command, control: toChild.read, errors: errors.write,
+                status: status.write, memoryFallback: profile.limits.needsMemoryFallback(cgroup: cgroup),
+                endpoints: endpoints
+            ).runInit()
         }
         close(toChild.read)
-        close(fromChild.write)
         close(errors.write)
         close(status.write)
         defer {
             close(toChild.write)
-            close(fromChild.read)
             close(errors.read)
             close(status.read)
         }
@@ -122,12 +118,12 @@ public struct Launcher {
         for signal in [SIGTERM, SIGINT, SIGHUP] { _ = cl_set_signal_handler(signal, forwardToChild) }
 
         do {
+            try writeIDMaps(for: child)
+            Posix.writeAll(toChild.write, "M")
+            // Moving a process into a cgroup waits for an RCU grace period (milliseconds on cgroup v1); pid 1
+            // builds the root filesystem meanwhile and starts the command only after `A`.
             try cgroup?.add(pid: child)
-            Posix.writeAll(toChild.write, "C")
-            if Posix.readByte(fromChild.read) == UInt8(ascii: "U") {
-                try writeIDMaps(for: child)
-                Posix.writeAll(toChild.write, "M")
-            }
+            Posix.writeAll(toChild.write, "A")
         } catch {
             kill(child, SIGKILL)
             var ignored: Int32 = 0
@@ -173,6 +169,19 @@ public struct Launcher {
         return result.launcherStatus
     }
 
+    /// The error for a failed clone with namespace flags, with what to check when user namespaces are refused.
+    private static func namespaceError(_ code: Int32) -> SandboxError {
+        let message = "cannot create namespaces: \(String(cString: strerror(code))) (errno \(code))"
+        guard code == EPERM || code == ENOSPC || code == EINVAL || code == EUSERS else {
+            return SandboxError(.setupFailed, message)
+        }
+        return SandboxError(
+            .missingKernelFeature,
+            "user namespaces are not available: " + message
+                + "; check sysctl user.max_user_namespaces and kernel.unprivileged_userns_clone, and on Ubuntu "
+                + "kernel.apparmor_restrict_unprivileged_userns (autonousctl doctor explains)")
+    }
+
     /// Maps the inside uid and gid (normally 0) in the child's user namespace to the profile's unprivileged host ids.
     private func writeIDMaps(for child: pid_t) throws(SandboxError) {
         try Posix.writeFile("/proc/\(child)/uid_map", "\(profile.insideUID) \(profile.hostUID) 1\n")
@@ -181,7 +190,7 @@ public struct Launcher {
         try Posix.writeFile("/proc/\(child)/gid_map", "\(profile.insideGID) \(profile.hostGID) 1\n")
     }
 
-    /// Waits for C1, killing it when the wall-clock limit passes or the launcher is told to stop.
+    /// Waits for pid 1, killing it when the wall-clock limit passes or the launcher is told to stop.
     private func waitWithDeadline(_ child: pid_t, result: inout SandboxResult) -> Int32 {
         var status: Int32 = 0
         let pidfd = cl_pidfd_open(child)

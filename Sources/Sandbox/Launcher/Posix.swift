@@ -51,6 +51,12 @@ enum Posix {
         }
     }
 
+    /// True when every writer of the pipe `fd` reads from has closed it (poll reports POLLHUP at once).
+    static func peerClosed(_ fd: Int32) -> Bool {
+        var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&descriptor, 1, 0) > 0 && descriptor.revents & Int16(POLLHUP) != 0
+    }
+
     /// A pipe whose both ends are close-on-exec.
     static func pipe() throws(SandboxError) -> (read: Int32, write: Int32) {
         var fds: [Int32] = [0, 0]

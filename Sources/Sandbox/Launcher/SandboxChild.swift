@@ -4,78 +4,57 @@ import CLinux
 import Glibc
 #endif
 
-/// The processes inside the sandbox: the namespace creator (C1), the sandbox's pid 1 (C2) and the command (C3).
-/// Each reports a setup failure on the error pipe as `E<message>` and exits 125; an exec failure is
-/// `X<errno>:<message>`. The pipes are close-on-exec, so a successful exec leaves nothing behind.
+/// The processes inside the sandbox: its pid 1 (created by the launcher with clone and every namespace flag at
+/// once) and the command. Each reports a setup failure on the error pipe as `E<message>` and exits 125; an exec
+/// failure is `X<errno>:<message>`. The pipes are close-on-exec, so a successful exec leaves nothing behind.
 struct SandboxChild {
     let profile: SandboxProfile
     let command: [String]
-    let control: (read: Int32, write: Int32)
+    /// From the launcher: `M` once the uid and gid maps are written, `A` once this process is in the cgroup.
+    let control: Int32
     let errors: Int32
     let status: Int32
-    let simulateMissing: String?
     /// Whether memory must be limited with RLIMIT_AS because no cgroup enforces it.
     let memoryFallback: Bool
     /// The resolved allowlist of a network-tier profile (`profile.mediatesNetwork`), for pid 1's `NetworkGate`.
     let endpoints: [NetworkAllowlist.Endpoint]
 
-    /// C1: waits for its cgroup, creates the namespaces, waits for its uid map, forks pid 1, and exits with its
-    /// status.
-    func runNamespaceCreator(launcher: pid_t) -> Never {
-        _ = cl_set_parent_death_signal(SIGKILL)
-        if getppid() != launcher { _exit(125) }
-        guard Posix.readByte(control.read) == UInt8(ascii: "C") else { _exit(125) }
-        var flags =
-            CL_CLONE_NEWUSER | CL_CLONE_NEWNS | CL_CLONE_NEWPID | CL_CLONE_NEWUTS | CL_CLONE_NEWIPC
-            | CL_CLONE_NEWCGROUP
+    /// The namespaces pid 1 is created in. The cgroup namespace comes later (`runInit`), once the launcher has
+    /// moved pid 1 into the sandbox's cgroup, so that the namespace is rooted there.
+    static func cloneFlags(for profile: SandboxProfile) -> Int32 {
+        var flags = CL_CLONE_NEWUSER | CL_CLONE_NEWNS | CL_CLONE_NEWPID | CL_CLONE_NEWUTS | CL_CLONE_NEWIPC
         if !profile.hasNetwork { flags |= CL_CLONE_NEWNET }
-        if simulateMissing == "user-namespaces" {
-            fail("user namespaces are not available (simulated by AUTONOUS_SANDBOX_SIMULATE_MISSING)")
-        }
-        let result = cl_unshare(flags)
-        if result < 0 {
-            let code = -result
-            var message = "cannot create namespaces: \(String(cString: strerror(code))) (errno \(code))"
-            if code == EPERM || code == ENOSPC || code == EINVAL || code == EUSERS {
-                message =
-                    "user namespaces are not available: " + message
-                    + "; check sysctl user.max_user_namespaces and kernel.unprivileged_userns_clone, and on Ubuntu "
-                    + "kernel.apparmor_restrict_unprivileged_userns (autonousctl doctor explains)"
-            }
-            fail(message)
-        }
-        Posix.writeAll(control.write, "U")
-        guard Posix.readByte(control.read) == UInt8(ascii: "M") else { fail("the launcher did not write the uid map") }
-        // Become the mapped ids. With an inside uid other than 0 the process keeps the full capability set unshare
-        // gave it in the new namespace (no setuid happens), which the mounts need; the command loses it at exec.
+        return flags
+    }
+
+    /// Pid 1 of the new namespaces: takes its mapped ids, builds the filesystem while the launcher puts it in its
+    /// cgroup, enters a cgroup namespace, then starts the command and reaps.
+    func runInit() -> Never {
+        _ = cl_set_parent_death_signal(SIGKILL)
+        // Until the command exists, a termination signal ends the setup (pid 1 ignores signals without a handler).
+        SandboxInit.forwardSignals(to: 0)
+        guard Posix.readByte(control) == UInt8(ascii: "M") else { _exit(125) }
+        // Become the mapped ids. With an inside uid other than 0 the process keeps the full capability set the new
+        // user namespace gave it (no setuid happens), which the mounts need; the command loses it at exec.
         let uid = profile.insideUID
         let gid = profile.insideGID
         if cl_setresgid(gid, gid, gid) < 0 || cl_setresuid(uid, uid, uid) < 0 {
             fail("cannot take uid \(uid) / gid \(gid) in the user namespace")
         }
-        // A credential change (the new user namespace, the setresuid above) clears the parent-death signal: set it
-        // again, or a killed launcher would leave this process and the whole sandbox running.
+        // A credential change clears the parent-death signal: set it again, then make sure the launcher did not
+        // die in between (its end of the control pipe would be closed).
         _ = cl_set_parent_death_signal(SIGKILL)
-        if getppid() != launcher { _exit(125) }
-        let child = cl_fork()
-        if child < 0 { fail("fork of the sandbox init failed (errno \(-child))") }
-        if child == 0 { runInit() }
-        SandboxInit.forwardSignals(to: child)
-        var waitStatus: Int32 = 0
-        _ = cl_waitpid(child, &waitStatus, 0)
-        if waitStatus & 0x7f == 0 { _exit((waitStatus >> 8) & 0xff) }
-        _exit(128 + (waitStatus & 0x7f))
-    }
-
-    /// C2, pid 1 of the new pid namespace: builds the filesystem, then starts the command and reaps.
-    private func runInit() -> Never {
-        _ = cl_set_parent_death_signal(SIGKILL)
+        if Posix.peerClosed(control) { _exit(125) }
         do {
             try RootFilesystem(profile: profile).build()
         } catch {
             fail("\(error)")
         }
         _ = cl_sethostname(profile.hostname)
+        guard Posix.readByte(control) == UInt8(ascii: "A") else { _exit(125) }
+        let entered = cl_unshare(CL_CLONE_NEWCGROUP)
+        if entered < 0 { fail("cannot create the cgroup namespace (errno \(-entered))") }
+        close(control)
         // The command hands its seccomp listener over through these pipes (mediated network only).
         var handoff: (toInit: (read: Int32, write: Int32), toCommand: (read: Int32, write: Int32))?
         if profile.mediatesNetwork {
@@ -124,7 +103,7 @@ struct SandboxChild {
         return NetworkGate(listener: listener, endpoints: endpoints)
     }
 
-    /// C3: the command. Last steps before exec, in this order: new session, descriptors, directory, rlimits,
+    /// The command. Last steps before exec, in this order: new session, descriptors, directory, rlimits,
     /// capabilities, no_new_privs, seccomp (last, so nothing above is filtered).
     private func runCommand(handoff: (write: Int32, read: Int32)?) -> Never {
         _ = cl_set_parent_death_signal(SIGKILL)
@@ -139,7 +118,7 @@ struct SandboxChild {
             let listener = try SeccompFilter.load(profile.seccompPolicy)
             if let handoff, let listener {
                 // From here on connect(2) waits for pid 1, so it must hold the listener before the exec. The
-                // setresuid in the namespace creator left this process non-dumpable, which would refuse pid 1's
+                // setresuid in pid 1 left this process non-dumpable, which would refuse pid 1's
                 // pidfd_getfd; the exec recomputes the flag for the command anyway.
                 _ = cl_set_dumpable(1)
                 Posix.writeAll(handoff.write, "\(listener)")

@@ -9,13 +9,17 @@ import Glibc
 nonisolated(unsafe) private var forwardTarget: pid_t = 0
 
 private func forwardSignal(_ signal: Int32) {
-    if forwardTarget > 0 { kill(forwardTarget, signal) }
+    if forwardTarget > 0 {
+        kill(forwardTarget, signal)
+    } else {
+        _exit(128 + signal)
+    }
 }
 
 /// What the sandbox's pid 1 does: forwards termination signals to the command, reaps every zombie, and when the
 /// command ends, reports how and exits (which tears the whole pid namespace down).
 enum SandboxInit {
-    /// Passes termination and user signals on to `pid` (used by pid 1 and by the namespace creator).
+    /// Passes termination and user signals on to `pid`; with no pid yet (0), such a signal ends the process.
     static func forwardSignals(to pid: pid_t) {
         forwardTarget = pid
         for signal in [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2] {
