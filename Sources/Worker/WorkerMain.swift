@@ -70,7 +70,8 @@ enum WorkerMain {
             historyLimit: configuration.historyMessages, parentEventID: link.parentEventID, counters: counters,
             logger: logger)
         agent.tools = ToolRegistry(
-            workspace: configuration.workspaceDirectory, allowlist: configuration.tools,
+            workspace: configuration.workspaceDirectory, extraRoots: configuration.toolRoots,
+            allowlist: configuration.tools,
             launcher: configuration.sandboxBinary, outputLimit: configuration.toolOutputLimit,
             timeout: configuration.toolTimeout, timeoutMax: configuration.toolTimeoutMax)
         let client = configuration.telegramToken.map {

@@ -103,6 +103,27 @@ import Testing
         #expect(custom.toolPolicy.mode(for: "unknown") == .deny)
     }
 
+    @Test func toolRootsAreExistingDirectoriesAwayFromTheDaemonsOwnState() throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("roots-" + UUID().uuidString).path
+        try FileManager.default.createDirectory(atPath: base + "/a/b", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: base + "/c", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        #expect(try configuration([:]).toolRoots.isEmpty)
+        let roots = try configuration(["AUTONOUS_TOOL_ROOTS": "\(base)/a/, \(base)/c:ro"]).toolRoots
+        #expect(roots == [ToolRoot(path: base + "/a", writable: true), ToolRoot(path: base + "/c", writable: false)])
+        let cases: [(String, String)] = [
+            ("relative/dir", "takes absolute directories"), ("\(base)/a/../c", "without '.' or '..'"),
+            ("/", "must not name /"), ("\(base)/missing", "not an existing directory"),
+            ("\(base)/a,\(base)/a/b", "overlaps the root \(base)/a"),
+            ("/tmp", "overlaps /tmp/s"),
+        ]
+        for (value, reason) in cases {
+            let error = failure(["AUTONOUS_TOOL_ROOTS": value])
+            #expect(error?.variable == "AUTONOUS_TOOL_ROOTS", "\(value)")
+            #expect(error?.message.contains(reason) == true, "\(value): \(error?.message ?? "no error")")
+        }
+    }
+
     @Test func anAdminMustAlsoBeAnAllowedUser() {
         let error = failure([
             "AUTONOUS_TELEGRAM_TOKEN": "1:a", "AUTONOUS_TELEGRAM_ALLOWED_USERS": "1", "AUTONOUS_TELEGRAM_ADMINS": "2",

@@ -369,6 +369,34 @@ struct FilesystemTests {
         #expect(HostFile.listing(ws) == ["made.txt", "notes.txt"], "left behind: \(HostFile.listing(ws) ?? [])")
     }
 
+    /// Case 14 for another writable directory (a further tool root, bound with --rw): its .git/config and
+    /// .autonous are covered read-only too, and the placeholders go away afterwards.
+    @Test(arguments: Caller.allCases)
+    func writableBindsGetTheSameCovers(caller: Caller) async throws {
+        let fixture = try SandboxFixture()
+        let extra = fixture.root + "/extra"
+        try fixture.makeDirectory(extra)
+        try fixture.makeDirectory(extra + "/.git")
+        try fixture.writeFile(extra + "/.git/config", "[core]\n")
+        chmod(extra, 0o777)
+        let operations = [
+            FileOp("write", extra + "/.git/config", "[core]\n\tfsmonitor = evil\n"),
+            FileOp("create", extra + "/.git/hooks/pre-commit", "evil"),
+            FileOp("create", extra + "/.autonous/settings.json", "{}"), FileOp("create", extra + "/made.txt", "ok"),
+        ]
+        let run = try await sandbox(
+            caller, fixture.arguments(profile: "exec", options: ["--rw", extra], command: Probe.files(operations)))
+        #expect(run.status == 0, "\(run)")
+        let results = try #require(FileResults(operations, run), "\(run)")
+        for (operation, result) in results.pairs.prefix(3) {
+            #expect(result["errno"].int == Errno.erofs, "\(operation): \(result)\n\(run)")
+        }
+        #expect(results.pairs.last?.1["errno"].int == 0, "\(run)")
+        #expect(HostFile.contents(extra + "/.git/config") == "[core]\n")
+        #expect(HostFile.listing(extra) == [".git", "made.txt"], "left behind: \(HostFile.listing(extra) ?? [])")
+        #expect(HostFile.listing(extra + "/.git") == ["config"])
+    }
+
     /// Case 14, the other way round: the protected paths cannot be swapped out by renaming the directory that holds
     /// them (their mounts would move along) and creating fresh ones in its place. What the host's
     /// `<workspace>/.git/config` and `.git/hooks` hold afterwards is what matters: git on the host reads them.

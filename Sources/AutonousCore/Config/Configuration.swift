@@ -92,6 +92,8 @@ public struct Configuration: Sendable {
     public var tools: [String]
     /// Every tool name autonous knows.
     public static let toolNames = ["ls", "find", "grep", "read", "write", "edit", "bash", "propose_update"]
+    /// Directories the tools may use besides the workspace (`AUTONOUS_TOOL_ROOTS`).
+    public var toolRoots: [ToolRoot]
     /// Per tier: auto, ask or deny (`AUTONOUS_TIER_POLICY`).
     public var toolPolicy: ToolPolicy
     /// How long an `ask` waits for an admin before the call is denied (`AUTONOUS_APPROVAL_TIMEOUT`).
@@ -230,6 +232,8 @@ public struct Configuration: Sendable {
         } else {
             tools = Self.toolNames
         }
+        toolRoots = try ToolRoot.parse(
+            env.string("AUTONOUS_TOOL_ROOTS") ?? "", reserved: [stateDirectory, runtimeDirectory, configDirectory])
         toolPolicy = try env.string("AUTONOUS_TIER_POLICY").map(ToolPolicy.parse) ?? .defaults
         approvalTimeout = try env.duration(
             "AUTONOUS_APPROVAL_TIMEOUT", default: .seconds(300), range: .seconds(1) ... .seconds(86400))

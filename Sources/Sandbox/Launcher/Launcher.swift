@@ -87,8 +87,8 @@ public struct Launcher {
         }
         let cgroup = try Cgroups.create(for: profile.limits, name: "sandbox-\(getpid())")
         defer { cgroup?.destroy() }
-        let placeholders = WorkspacePlaceholders(profile: profile)
-        defer { placeholders?.finish() }
+        let placeholders = WorkspacePlaceholders.all(for: profile)
+        defer { for directory in placeholders { directory.finish() } }
 
         let toChild = try Posix.pipe()
         let errors = try Posix.pipe()

@@ -42,6 +42,8 @@ struct RootFilesystem {
         }
         for extra in profile.binds {
             try bind(extra.path, writable: extra.writable, optional: extra.optional)
+            // A writable directory (another tool root) gets the same cover of .git and .autonous.
+            if extra.writable && Posix.kind(new + extra.path) == .directory { try protect(extra.path) }
         }
         try remountReadOnly(new)
 
@@ -170,7 +172,7 @@ struct RootFilesystem {
         if !writable { try remountReadOnly(target) }
     }
 
-    /// Paths under a writable workspace that stay read-only: .git/config, .git/hooks, .autonous. A missing one is
+    /// Paths under a writable workspace (or writable bound directory) that stay read-only: .git/config, .git/hooks, .autonous. A missing one is
     /// created first (empty), so the sandbox cannot create it either; with no .git at all, an empty read-only .git
     /// keeps `git init` from creating hooks. `WorkspacePlaceholders` removes what was created after the run.
     /// A path the sandbox's user cannot create (the directory is not writable for it) needs no cover and is skipped.

@@ -14,31 +14,36 @@ struct WorkspacePlaceholders {
     /// The protected paths, children before parents (the removal order).
     static let candidates = [".git/hooks", ".git/config", ".git", ".autonous"]
 
-    private let workspace: String
+    private let directory: String
     private let missing: [String]
     private let lock: Int32
 
-    /// Takes the shared lock and notes which protected paths are missing before the run; nil when the profile
-    /// protects nothing or the workspace cannot be opened (the run itself reports that).
-    init?(profile: SandboxProfile) {
-        guard let workspace = profile.workspace, profile.workspaceWritable, !profile.protectedPaths.isEmpty else {
-            return nil
-        }
-        let lock = open(workspace, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard lock >= 0 else { return nil }
-        while flock(lock, LOCK_SH) != 0 && errno == EINTR {}
-        self.workspace = workspace
-        self.lock = lock
-        self.missing = Self.candidates.filter { Posix.kind(workspace + "/" + $0) == .missing }
+    /// Every writable directory of the profile that gets covers: the workspace and writable bound directories.
+    static func all(for profile: SandboxProfile) -> [WorkspacePlaceholders] {
+        guard !profile.protectedPaths.isEmpty else { return [] }
+        var directories = profile.workspaceWritable ? profile.workspace.map { [$0] } ?? [] : []
+        directories += profile.binds.filter { $0.writable && Posix.kind($0.path) == .directory }.map(\.path)
+        return directories.compactMap(WorkspacePlaceholders.init(directory:))
     }
 
-    /// Removes what the run created, if it is still an empty placeholder and no other run holds the workspace;
+    /// Takes the shared lock and notes which protected paths are missing before the run; nil when the directory
+    /// cannot be opened (the run itself reports that).
+    private init?(directory: String) {
+        let lock = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard lock >= 0 else { return nil }
+        while flock(lock, LOCK_SH) != 0 && errno == EINTR {}
+        self.directory = directory
+        self.lock = lock
+        self.missing = Self.candidates.filter { Posix.kind(directory + "/" + $0) == .missing }
+    }
+
+    /// Removes what the run created, if it is still an empty placeholder and no other run holds the directory;
     /// releases the lock.
     func finish() {
         defer { close(lock) }
         guard !missing.isEmpty, flock(lock, LOCK_EX | LOCK_NB) == 0 else { return }
         for relative in missing {
-            let path = workspace + "/" + relative
+            let path = directory + "/" + relative
             var info = stat()
             guard lstat(path, &info) == 0 else { continue }
             switch info.st_mode & S_IFMT {

@@ -33,17 +33,22 @@ public final class ConfinedRoot {
     public let writable: Bool
     /// Relative paths that stay read-only even in a writable root; a path equal to one or under it is refused.
     public let protectedPaths: [String]
+    /// Whether tools print paths under this root as absolute paths (roots other than the workspace, whose paths
+    /// are printed relative to it).
+    public let showsAbsolutePaths: Bool
     private let descriptor: Int32
 
     /// Opens the root directory.
     ///
     /// - Throws: `PathError(.io)` when it cannot be opened as a directory.
-    public init(path: String, writable: Bool, protectedPaths: [String] = [".git/config", ".git/hooks", ".autonous"])
-        throws(PathError)
-    {
+    public init(
+        path: String, writable: Bool, protectedPaths: [String] = [".git/config", ".git/hooks", ".autonous"],
+        showsAbsolutePaths: Bool = false
+    ) throws(PathError) {
         self.path = path
         self.writable = writable
         self.protectedPaths = protectedPaths
+        self.showsAbsolutePaths = showsAbsolutePaths
         let fd = Glibc.open(path, CL_O_PATH | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else {
             throw PathError(reason: .io, path: path, message: "cannot open the root directory", errno: errno)
@@ -53,6 +58,12 @@ public final class ConfinedRoot {
 
     deinit {
         close(descriptor)
+    }
+
+    /// A path relative to the root as tools print it: as is, or absolute for a root that `showsAbsolutePaths`.
+    public func displayed(_ relative: String) -> String {
+        guard showsAbsolutePaths else { return relative }
+        return relative == "." ? path : (path.hasSuffix("/") ? path : path + "/") + relative
     }
 
     /// Checks a tool's path argument before any I/O and returns it relative to the root.

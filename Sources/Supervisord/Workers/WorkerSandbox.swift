@@ -30,6 +30,7 @@ struct WorkerSandbox: Sendable {
         for path in readOnly where seen.insert(path).inserted && !Self.isCovered(path) {
             arguments += ["--ro", path]
         }
+        for root in configuration.toolRoots { arguments += [root.writable ? "--rw" : "--ro", root.path] }
         arguments += ["--cwd", configuration.stateDirectory]
         var launcherEnvironment = ["PATH": "/usr/local/bin:/usr/bin:/bin"]
         for (key, value) in workerEnvironment.sorted(by: { $0.key < $1.key }) {

@@ -1,3 +1,4 @@
+import AutonousCore
 import Foundation
 import Sandbox
 
@@ -52,6 +53,8 @@ struct BashTool: Sendable {
 
     let launcher: String
     let workspace: String
+    /// Further roots, bound at their own paths (read-only ones read-only).
+    var extraRoots: [ToolRoot] = []
     let outputLimit: Int
     let timeout: Duration
     let timeoutMax: Duration
@@ -89,6 +92,7 @@ struct BashTool: Sendable {
         process.executableURL = URL(fileURLWithPath: launcher)
         process.arguments =
             ["--profile", tier == .network ? "network" : "exec", "--workspace", workspace, "--best-effort-limits"]
+            + extraRoots.flatMap { [$0.writable ? "--rw" : "--ro", $0.path] }
             + destinations.flatMap { ["--net-allow", $0] }
             + ["--timeout", String(timeout), "--", "/bin/bash", "-c", arguments.command]
         process.environment = ["PATH": "/usr/bin:/bin"]

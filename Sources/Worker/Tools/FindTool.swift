@@ -56,7 +56,7 @@ struct FindTool {
             }
             total += 1
             if total > offset && matches.count < limit {
-                matches.append(entry.path + (entry.kind == "d" ? "/" : ""))
+                matches.append(root.displayed(entry.path) + (entry.kind == "d" ? "/" : ""))
             }
             return true
         }

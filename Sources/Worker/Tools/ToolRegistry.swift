@@ -13,6 +13,8 @@ struct ToolRegistry: Sendable {
     ]
 
     let workspace: String
+    /// Further roots (`AUTONOUS_TOOL_ROOTS`): a path argument under one of them, written absolute, works there.
+    let extraRoots: [ToolRoot]
     let allowed: [String]
     let outputLimit: Int
     /// The launcher for command tools; without it bash is not offered.
@@ -22,10 +24,11 @@ struct ToolRegistry: Sendable {
     let timeoutMax: Duration
 
     init(
-        workspace: String, allowlist: [String], launcher: String?, outputLimit: Int = 32 * 1024,
-        timeout: Duration = .seconds(60), timeoutMax: Duration = .seconds(600)
+        workspace: String, extraRoots: [ToolRoot] = [], allowlist: [String], launcher: String?,
+        outputLimit: Int = 32 * 1024, timeout: Duration = .seconds(60), timeoutMax: Duration = .seconds(600)
     ) {
         self.workspace = workspace
+        self.extraRoots = extraRoots
         self.launcher = launcher
         self.allowed = allowlist.filter { Self.known.contains($0) && ($0 != BashTool.name || launcher != nil) }
         self.outputLimit = outputLimit
@@ -107,41 +110,43 @@ struct ToolRegistry: Sendable {
                 guard let launcher else { break }
                 let arguments = try decode(BashTool.Arguments.self, call)
                 let tool = BashTool(
-                    launcher: launcher, workspace: workspace, outputLimit: outputLimit, timeout: timeout,
-                    timeoutMax: timeoutMax)
+                    launcher: launcher, workspace: workspace, extraRoots: extraRoots, outputLimit: outputLimit,
+                    timeout: timeout, timeoutMax: timeoutMax)
                 return try prepared(arguments.tier, summary: BashTool.summary(arguments)) { tool.run(arguments) }
             case WriteTool.name:
                 let arguments = try decode(WriteTool.Arguments.self, call)
-                return try prepared(.write, execute: confined(.write) { WriteTool(root: $0).run(arguments) })
+                return try prepared(
+                    .write, execute: confined(.write, arguments.path) { WriteTool(root: $0).run(arguments) })
             case EditTool.name:
                 let arguments = try decode(EditTool.Arguments.self, call)
-                return try prepared(.write, execute: confined(.write) { EditTool(root: $0).run(arguments) })
+                return try prepared(
+                    .write, execute: confined(.write, arguments.path) { EditTool(root: $0).run(arguments) })
             case ReadTool.name:
                 let arguments = try decode(ReadTool.Arguments.self, call)
                 return try prepared(
                     .read,
-                    execute: confined(.read) { [outputLimit] in
+                    execute: confined(.read, arguments.path) { [outputLimit] in
                         ReadTool(root: $0, outputLimit: outputLimit).run(arguments)
                     })
             case ListTool.name:
                 let arguments = try decode(ListTool.Arguments.self, call)
                 return try prepared(
                     .read,
-                    execute: confined(.read) { [outputLimit] in
+                    execute: confined(.read, arguments.path) { [outputLimit] in
                         ListTool(root: $0, outputLimit: outputLimit).run(arguments)
                     })
             case FindTool.name:
                 let arguments = try decode(FindTool.Arguments.self, call)
                 return try prepared(
                     .read,
-                    execute: confined(.read) { [outputLimit] in
+                    execute: confined(.read, arguments.path) { [outputLimit] in
                         FindTool(root: $0, outputLimit: outputLimit).run(arguments)
                     })
             case GrepTool.name:
                 let arguments = try decode(GrepTool.Arguments.self, call)
                 return try prepared(
                     .read,
-                    execute: confined(.read) { [outputLimit] in
+                    execute: confined(.read, arguments.path) { [outputLimit] in
                         GrepTool(root: $0, outputLimit: outputLimit).run(arguments)
                     })
             default:
@@ -153,13 +158,28 @@ struct ToolRegistry: Sendable {
         }
     }
 
-    /// Opens the workspace when the call runs (not while it waits for an approval) and runs `body` on it.
-    private func confined(_ tier: ToolTier, _ body: @escaping @Sendable (ConfinedRoot) -> ToolResult)
-        -> @Sendable () -> ToolResult
-    {
-        { [workspace] in
+    /// Opens the root `path` lies in when the call runs (not while it waits for an approval) and runs `body` on it:
+    /// the workspace for a relative path, or the extra root an absolute path names.
+    private func confined(
+        _ tier: ToolTier, _ path: String?, _ body: @escaping @Sendable (ConfinedRoot) -> ToolResult
+    ) -> @Sendable () -> ToolResult {
+        { [workspace, extraRoots] in
+            var root = ToolRoot(path: workspace, writable: true)
+            var primary = true
+            if let path, path.hasPrefix("/"), !ToolRoot.contains(workspace, path) {
+                guard let extra = extraRoots.first(where: { ToolRoot.contains($0.path, path) }) else {
+                    let roots = ([workspace] + extraRoots.map(\.path)).joined(separator: ", ")
+                    return .failure("\(path) is outside the allowed roots (\(roots))", tier: tier)
+                }
+                root = extra
+                primary = false
+            }
+            if tier == .write && !root.writable {
+                return .failure("\(root.path) is a read-only root; \(path ?? "") cannot be changed", tier: tier)
+            }
             do {
-                return body(try ConfinedRoot(path: workspace, writable: tier == .write))
+                return body(
+                    try ConfinedRoot(path: root.path, writable: tier == .write, showsAbsolutePaths: !primary))
             } catch {
                 return .failure("\(error)", tier: tier)
             }
