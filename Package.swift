@@ -52,6 +52,7 @@ let package = Package(
             name: "Worker",
             dependencies: [
                 "AutonousCore",
+                "CLinux",
                 "Sandbox",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

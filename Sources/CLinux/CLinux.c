@@ -74,6 +74,10 @@ int cl_accept_cloexec(int fd) {
     return r < 0 ? -errno : r;
 }
 
+void *cl_memmem(const void *haystack, size_t haystack_len, const void *needle, size_t needle_len) {
+    return memmem(haystack, haystack_len, needle, needle_len);
+}
+
 short cl_pollrdhup(void) { return POLLRDHUP; }
 
 int cl_spawn(const char *path, char *const argv[], char *const envp[], int stdin_fd, int stdout_fd, int stderr_fd,

@@ -34,6 +34,10 @@ int cl_cloexec_from(unsigned int first);
 /// C because accept4 is a GNU extension Swift's Glibc module does not import. Returns the fd or -errno.
 int cl_accept_cloexec(int fd);
 
+/// memmem(3): the first occurrence of `needle` in `haystack`, or NULL. C because memmem is a GNU extension Swift's
+/// Glibc module does not import.
+void *cl_memmem(const void *haystack, size_t haystack_len, const void *needle, size_t needle_len);
+
 /// The POLLRDHUP bit (peer closed its writing half). C because it is declared only with _GNU_SOURCE.
 short cl_pollrdhup(void);
 
