@@ -43,6 +43,8 @@ import Testing
         #expect(read.ok && read.stdout == "1\tin data\n", "\(read)")
         let found = call(roots.registry, "find", #"{"path":"\#(roots.data)","name":"*.txt"}"#)
         #expect(found.stdout == "\(roots.data)/sub/notes.txt\n", "\(found)")
+        let grep = call(roots.registry, "grep", #"{"pattern":"in data","path":"\#(roots.data)"}"#)
+        #expect(grep.stdout == "\(roots.data)/sub/notes.txt:1:in data\n", "\(grep)")
         let write = call(roots.registry, "write", #"{"path":"\#(roots.data)/new.txt","content":"x"}"#)
         #expect(write.ok, "\(write)")
         #expect(FileManager.default.contents(atPath: roots.data + "/new.txt") == Data("x".utf8))

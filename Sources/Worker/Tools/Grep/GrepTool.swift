@@ -68,26 +68,28 @@ struct GrepTool {
                 let base = String(entry.path.split(separator: "/").last ?? "")
                 guard fnmatch(glob, base, 0) == 0 || fnmatch(glob, entry.path, 0) == 0 else { return true }
             }
-            search(entry.path, with: &scanner, into: &page)
+            search(entry.path, shownAs: root.displayed(entry.path), with: &scanner, into: &page)
             return !page.finished
         }
         if let error {
             // A single file is a valid start as well.
             guard error.hasSuffix("is not a directory") else { return .failure(error, tier: .read) }
-            search(start, with: &scanner, into: &page)
+            search(start, shownAs: start, with: &scanner, into: &page)
         }
         return page.result
     }
 
     /// Searches one file if it is a regular file of at most `maximumFileSize` bytes (not reached through a
-    /// symlink); any other file is passed over in silence, like a binary one.
-    private func search(_ path: String, with scanner: inout GrepScanner, into page: inout GrepPage) {
+    /// symlink); any other file is passed over in silence, like a binary one. Matches name the file `shown`.
+    private func search(
+        _ path: String, shownAs shown: String, with scanner: inout GrepScanner, into page: inout GrepPage
+    ) {
         guard let fd = try? root.open(path, flags: O_RDONLY, followSymlinks: false) else { return }
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_size <= Self.maximumFileSize else {
             return
         }
-        scanner.scan(fd, path: path, into: &page)
+        scanner.scan(fd, path: shown, into: &page)
     }
 }
