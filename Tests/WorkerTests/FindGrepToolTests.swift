@@ -25,6 +25,33 @@ import Testing
         try ConfinedRoot(path: workspace.path, writable: false)
     }
 
+    /// A walk bounded by entries or time says so: the tool's results come with a note and has_more, never a silent
+    /// cut.
+    @Test func aCutWalkIsReportedNotSilent() throws {
+        let workspace = try Workspace()
+        let small = TreeWalker(root: try root(workspace), maximumEntries: 3)
+        var visited: [String] = []
+        let end = small.walk(".", maxDepth: 10) { entry in
+            visited.append(entry.path)
+            return true
+        }
+        #expect(end == .cut("the walk stopped after 3 entries"))
+        #expect(visited == ["bin.dat", "src", "src/a.swift"], "\(visited)")
+        let late = TreeWalker(root: try root(workspace), maximumEntries: 100, deadline: .now - .seconds(1))
+        #expect(late.walk(".", maxDepth: 10) { _ in true } == .cut("the tool's time limit passed"))
+
+        let find = FindTool(root: try root(workspace), outputLimit: 10_000, timeLimit: .zero)
+        let found = find.run(.init(path: ".", name: nil, type: nil, maxDepth: nil, offset: nil, limit: nil))
+        #expect(found.ok)
+        #expect(found.stderr.hasPrefix("the search did not cover the whole tree (the tool's time limit passed)"))
+        let grep = GrepTool(root: try root(workspace), outputLimit: 10_000, timeLimit: .zero)
+        let matched = grep.run(
+            .init(
+                pattern: "TODO", path: nil, glob: nil, fixedString: nil, ignoreCase: nil, context: nil, offset: nil,
+                limit: nil))
+        #expect(matched.stderr.hasPrefix("the search did not cover the whole tree"), "\(matched)")
+    }
+
     @Test func findMatchesNameTypeAndDepthWithoutEnteringSymlinks() throws {
         let workspace = try Workspace()
         let find = FindTool(root: try root(workspace), outputLimit: 10_000)

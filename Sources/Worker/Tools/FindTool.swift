@@ -30,6 +30,8 @@ struct FindTool {
 
     let root: ConfinedRoot
     let outputLimit: Int
+    /// The walk gives up after this long (the per-call time limit), reporting incomplete results.
+    var timeLimit: Duration? = nil
 
     func run(_ arguments: Arguments) -> ToolResult {
         let offset = arguments.offset ?? 0
@@ -47,8 +49,9 @@ struct FindTool {
         }
         var matches: [String] = []
         var total = 0
-        let walker = TreeWalker(root: root, maximumEntries: 200_000)
-        let error = walker.walk(arguments.path, maxDepth: maxDepth) { entry in
+        let walker = TreeWalker(
+            root: root, maximumEntries: 200_000, deadline: timeLimit.map { ContinuousClock.now + $0 })
+        let end = walker.walk(arguments.path, maxDepth: maxDepth) { entry in
             if let type = arguments.type, entry.kind != type.first { return true }
             if let pattern = arguments.name {
                 let base = String(entry.path.split(separator: "/").last ?? "")
@@ -60,11 +63,17 @@ struct FindTool {
             }
             return true
         }
-        if let error { return .failure(error, tier: .read) }
+        var note = ""
+        switch end {
+        case .finished: break
+        case .cut(let reason): note = TreeWalker.cutNote(reason)
+        case .failed(let error): return .failure(error, tier: .read)
+        }
         let (output, truncated, shown) = cappedLines(matches.map { $0 + "\n" }.joined(), limit: outputLimit)
         let next = offset + shown
+        let more = next < total || (!note.isEmpty && shown > 0)
         return ToolResult(
-            ok: true, exitCode: 0, stdout: output, stderr: "", stdoutTruncated: truncated, stderrTruncated: false,
-            durationMs: 0, tier: .read, nextOffset: next < total ? next : nil, hasMore: next < total)
+            ok: true, exitCode: 0, stdout: output, stderr: note, stdoutTruncated: truncated, stderrTruncated: false,
+            durationMs: 0, tier: .read, nextOffset: more ? next : nil, hasMore: more)
     }
 }

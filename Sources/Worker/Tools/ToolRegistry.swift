@@ -139,15 +139,15 @@ struct ToolRegistry: Sendable {
                 let arguments = try decode(FindTool.Arguments.self, call)
                 return try prepared(
                     .read,
-                    execute: confined(.read, arguments.path) { [outputLimit] in
-                        FindTool(root: $0, outputLimit: outputLimit).run(arguments)
+                    execute: confined(.read, arguments.path) { [outputLimit, timeout] in
+                        FindTool(root: $0, outputLimit: outputLimit, timeLimit: timeout).run(arguments)
                     })
             case GrepTool.name:
                 let arguments = try decode(GrepTool.Arguments.self, call)
                 return try prepared(
                     .read,
-                    execute: confined(.read, arguments.path) { [outputLimit] in
-                        GrepTool(root: $0, outputLimit: outputLimit).run(arguments)
+                    execute: confined(.read, arguments.path) { [outputLimit, timeout] in
+                        GrepTool(root: $0, outputLimit: outputLimit, timeLimit: timeout).run(arguments)
                     })
             default:
                 break

@@ -13,18 +13,30 @@ struct TreeWalker {
         var depth: Int
     }
 
+    /// How a walk ended.
+    enum End: Equatable {
+        /// Every entry was visited, or the visitor asked to stop.
+        case finished
+        /// The walk hit its entry or time bound before the end of the tree; the reason, for the tool's stderr.
+        case cut(String)
+        /// The start could not be walked; the message.
+        case failed(String)
+    }
+
     let root: ConfinedRoot
     /// Bounds the walk; a tree larger than this is reported as cut.
     let maximumEntries: Int
+    /// When the walk gives up (the tool's time limit), if any.
+    var deadline: ContinuousClock.Instant? = nil
 
     /// Visits every entry under `start` up to `maxDepth` (1 = the directory's own entries); `visit` returns false to
-    /// stop. Returns an error message when the start cannot be opened, or nil.
-    func walk(_ start: String, maxDepth: Int, visit: (Entry) -> Bool) -> String? {
+    /// stop.
+    func walk(_ start: String, maxDepth: Int, visit: (Entry) -> Bool) -> End {
         let origin: String
         do {
             origin = try root.normalize(start)
         } catch {
-            return "\(error)"
+            return .failed("\(error)")
         }
         var stack: [(path: String, depth: Int)] = [(origin, 0)]
         var seen = 0
@@ -33,10 +45,13 @@ struct TreeWalker {
             do {
                 fd = try root.open(directory, flags: O_RDONLY | O_DIRECTORY, followSymlinks: false)
             } catch let error as PathError where error.errno == ENOTDIR && directory == origin {
-                return "\(start) is not a directory"
+                return .failed("\(start) is not a directory")
             } catch {
-                if directory == origin { return "\(error)" }
+                if directory == origin { return .failed("\(error)") }
                 continue
+            }
+            if let deadline, ContinuousClock.now > deadline {
+                return .cut("the tool's time limit passed")
             }
             guard let handle = fdopendir(fd) else {
                 close(fd)
@@ -65,12 +80,18 @@ struct TreeWalker {
             children.sort { $0.path < $1.path }
             for child in children {
                 seen += 1
-                if seen > maximumEntries || !visit(child) { return nil }
+                if seen > maximumEntries { return .cut("the walk stopped after \(maximumEntries) entries") }
+                if !visit(child) { return .finished }
             }
             for child in children.reversed() where child.kind == "d" && child.depth < maxDepth {
                 stack.append((child.path, child.depth))
             }
         }
-        return nil
+        return .finished
+    }
+
+    /// The note a tool adds to stderr when its walk was cut: its results are incomplete.
+    static func cutNote(_ reason: String) -> String {
+        "the search did not cover the whole tree (\(reason)); results are incomplete: narrow the path"
     }
 }

@@ -39,6 +39,8 @@ struct GrepTool {
 
     let root: ConfinedRoot
     let outputLimit: Int
+    /// The walk gives up after this long (the per-call time limit), reporting incomplete results.
+    var timeLimit: Duration? = nil
     /// The scanner's first buffer size; tests make it small so that lines and context cross buffer boundaries.
     var bufferSize = GrepScanner.initialBufferSize
 
@@ -60,9 +62,10 @@ struct GrepTool {
         var page = GrepPage(offset: offset, limit: limit, outputLimit: outputLimit)
         var scanner = GrepScanner(matcher: matcher, context: context, bufferSize: bufferSize)
         // Files are searched as the walk finds them, so a full page ends the walk too.
-        let walker = TreeWalker(root: root, maximumEntries: 200_000)
+        let walker = TreeWalker(
+            root: root, maximumEntries: 200_000, deadline: timeLimit.map { ContinuousClock.now + $0 })
         let start = arguments.path ?? "."
-        let error = walker.walk(start, maxDepth: 64) { entry in
+        let end = walker.walk(start, maxDepth: 64) { entry in
             guard entry.kind == "f" else { return true }
             if let glob = arguments.glob {
                 let base = String(entry.path.split(separator: "/").last ?? "")
@@ -71,7 +74,14 @@ struct GrepTool {
             search(entry.path, shownAs: root.displayed(entry.path), with: &scanner, into: &page)
             return !page.finished
         }
-        if let error {
+        switch end {
+        case .finished:
+            break
+        case .cut(let reason):
+            var result = page.result
+            result.stderr = TreeWalker.cutNote(reason)
+            return result
+        case .failed(let error):
             // A single file is a valid start as well.
             guard error.hasSuffix("is not a directory") else { return .failure(error, tier: .read) }
             search(start, shownAs: start, with: &scanner, into: &page)
