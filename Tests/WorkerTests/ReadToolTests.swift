@@ -65,6 +65,19 @@ import Testing
         #expect(binary.stderr == "b.bin is a binary file (7 bytes); read shows text only")
     }
 
+    /// CRLF files read line by line (Swift keeps "\r\n" as one Character, so splitting text would not split them);
+    /// a last line without a newline counts, an empty file has no lines.
+    @Test func crlfLinesAndALastLineWithoutNewline() throws {
+        let workspace = try Workspace()
+        try workspace.write("crlf.txt", "one\r\ntwo\r\nthree")
+        let read = try tool(workspace).run(.init(path: "crlf.txt", offset: 2, limit: 5))
+        #expect(read.stdout == "2\ttwo\n3\tthree\n", "\(read)")
+        #expect(read.hasMore == false)
+        try workspace.write("empty.txt", "")
+        let empty = try tool(workspace).run(.init(path: "empty.txt", offset: nil, limit: nil))
+        #expect(empty.ok && empty.stdout.isEmpty, "\(empty)")
+    }
+
     @Test func errorsSayWhatIsWrong() throws {
         let workspace = try Workspace()
         try FileManager.default.createSymbolicLink(

@@ -54,9 +54,10 @@ struct ReadTool {
                 "\(arguments.path) is a binary file (\(info.st_size) bytes); read shows text only",
                 tier: .read, durationMs: stopwatch.milliseconds)
         }
-        let text = String(decoding: data, as: UTF8.self)
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        if text.hasSuffix("\n") { lines.removeLast() }
+        // Lines end at "\n" bytes (a "\r" before it is not shown): splitting decoded text would keep "\r\n",
+        // one Character in Swift, inside a line, so a CRLF file would read as one long line.
+        var lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+        if data.isEmpty || data.last == UInt8(ascii: "\n") { lines.removeLast() }
         guard offset <= max(lines.count, 1) else {
             return .failure(
                 "offset \(offset) is past the end: \(arguments.path) has \(lines.count) lines", tier: .read,
@@ -67,7 +68,11 @@ struct ReadTool {
         var page = ""
         for index in (offset - 1) ..< end {
             let number = String(index + 1)
-            page += String(repeating: " ", count: width - number.count) + number + "\t" + lines[index] + "\n"
+            var line = lines[index]
+            if line.last == UInt8(ascii: "\r") { line.removeLast() }
+            page +=
+                String(repeating: " ", count: width - number.count) + number + "\t"
+                + String(decoding: line, as: UTF8.self) + "\n"
         }
         let (output, truncated, shown) = cappedLines(page, limit: outputLimit)
         let nextLine = offset + shown
