@@ -78,6 +78,44 @@ import Testing
         #expect(empty.ok && empty.stdout.isEmpty, "\(empty)")
     }
 
+    /// Lines crossing chunk boundaries come out whole, whatever the chunk size, with the same paging.
+    @Test(arguments: [1, 2, 7, 64, 1 << 20])
+    func pagesAreTheSameWhateverTheChunkSize(chunkSize: Int) throws {
+        let workspace = try Workspace()
+        let lines = (1 ... 40).map { "line \($0) " + String(repeating: "ü", count: $0 % 7) }
+        try workspace.write("f.txt", lines.joined(separator: "\r\n") + "\r\n")
+        var reader = try tool(workspace)
+        reader.chunkSize = chunkSize
+        let page = reader.run(.init(path: "f.txt", offset: 11, limit: 20))
+        let expected = (11 ... 30).map { "\($0)\t\(lines[$0 - 1])\n" }.joined()
+        #expect(page.stdout == expected, "chunk \(chunkSize)")
+        #expect(page.nextOffset == 31 && page.hasMore == true)
+        let tail = reader.run(.init(path: "f.txt", offset: 31, limit: 20))
+        #expect(tail.stdout.hasSuffix("40\t\(lines[39])\n") && tail.hasMore == false, "chunk \(chunkSize)")
+    }
+
+    /// A file far larger than a page reads deep pages without loading it; one huge line is cut instead of blocking
+    /// the paging.
+    @Test func largeFilesAndHugeLines() throws {
+        let workspace = try Workspace()
+        let count = 300_000
+        var text = ""
+        text.reserveCapacity(count * 12)
+        for number in 1 ... count { text += "row \(number)\n" }
+        try workspace.write("big.txt", text)
+        let deep = try tool(workspace).run(.init(path: "big.txt", offset: count - 1, limit: 5))
+        #expect(deep.stdout == "299999\trow 299999\n300000\trow 300000\n", "\(deep)")
+        #expect(deep.hasMore == false)
+        let past = try tool(workspace).run(.init(path: "big.txt", offset: count + 1, limit: 5))
+        #expect(past.stderr == "offset 300001 is past the end: big.txt has 300000 lines")
+
+        try workspace.write("wide.txt", "short\n" + String(repeating: "é", count: 3000) + "\nafter\n")
+        let wide = try tool(workspace, outputLimit: 1000).run(.init(path: "wide.txt", offset: 2, limit: 1))
+        let first = wide.stdout.split(separator: "\n").first.map(String.init) ?? ""
+        #expect(first.hasPrefix("2\téé") && first.hasSuffix(" [… line cut: 6000 bytes in all]"), "\(wide)")
+        #expect(wide.nextOffset == 3, "one huge line must not stop paging: \(wide)")
+    }
+
     @Test func errorsSayWhatIsWrong() throws {
         let workspace = try Workspace()
         try FileManager.default.createSymbolicLink(
