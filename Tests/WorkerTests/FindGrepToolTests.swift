@@ -52,6 +52,26 @@ import Testing
         #expect(matched.stderr.hasPrefix("the search did not cover the whole tree"), "\(matched)")
     }
 
+    /// A file over grep's size bound is not searched, and the result says which: never a silent gap.
+    @Test func grepNamesTheFilesItDidNotSearch() throws {
+        let workspace = try Workspace()
+        let huge = workspace.path + "/src/huge.log"
+        FileManager.default.createFile(atPath: huge, contents: Data("TODO at the start\n".utf8))
+        let handle = try #require(FileHandle(forWritingAtPath: huge))
+        try handle.truncate(atOffset: UInt64(GrepTool.maximumFileSize) + 1)
+        try handle.close()
+        let grep = GrepTool(root: try root(workspace), outputLimit: 10_000)
+        let result = grep.run(
+            .init(
+                pattern: "TODO", path: nil, glob: nil, fixedString: true, ignoreCase: nil, context: nil, offset: nil,
+                limit: nil))
+        #expect(result.ok)
+        #expect(!result.stdout.contains("huge.log"))
+        #expect(
+            result.stderr == "not searched: 1 file(s) larger than 32 MiB (src/huge.log); use bash with grep for them",
+            "\(result)")
+    }
+
     @Test func findMatchesNameTypeAndDepthWithoutEnteringSymlinks() throws {
         let workspace = try Workspace()
         let find = FindTool(root: try root(workspace), outputLimit: 10_000)

@@ -12,6 +12,8 @@ struct GrepPage {
     private(set) var truncated = false
     /// True once nothing more can go on the page: the search stops.
     private(set) var finished = false
+    /// Files not searched because of their size: the results may miss matches in them, so the page says so.
+    private(set) var skipped: [String] = []
 
     init(offset: Int, limit: Int, outputLimit: Int) {
         self.offset = offset
@@ -44,12 +46,25 @@ struct GrepPage {
         return true
     }
 
+    /// Records a file left out because it is larger than `limit` bytes.
+    mutating func skip(_ path: String) {
+        skipped.append(path)
+    }
+
     /// The tool's result for this page.
     var result: ToolResult {
         let next = offset + shown
         let hasMore = truncated || matchCount > next
+        var note = ""
+        if !skipped.isEmpty {
+            let named = skipped.prefix(5).joined(separator: ", ") + (skipped.count > 5 ? ", …" : "")
+            note =
+                "not searched: \(skipped.count) file(s) larger than \(GrepTool.maximumFileSize >> 20) MiB (\(named)); "
+                + "use bash with grep for them"
+        }
         return ToolResult(
-            ok: true, exitCode: shown > 0 || offset > 0 ? 0 : 1, stdout: output, stderr: "", stdoutTruncated: truncated,
-            stderrTruncated: false, durationMs: 0, tier: .read, nextOffset: hasMore ? next : nil, hasMore: hasMore)
+            ok: true, exitCode: shown > 0 || offset > 0 ? 0 : 1, stdout: output, stderr: note,
+            stdoutTruncated: truncated, stderrTruncated: false, durationMs: 0, tier: .read,
+            nextOffset: hasMore ? next : nil, hasMore: hasMore)
     }
 }

@@ -79,7 +79,7 @@ struct GrepTool {
             break
         case .cut(let reason):
             var result = page.result
-            result.stderr = TreeWalker.cutNote(reason)
+            result.stderr = [TreeWalker.cutNote(reason), result.stderr].filter { !$0.isEmpty }.joined(separator: "\n")
             return result
         case .failed(let error):
             // A single file is a valid start as well.
@@ -89,15 +89,18 @@ struct GrepTool {
         return page.result
     }
 
-    /// Searches one file if it is a regular file of at most `maximumFileSize` bytes (not reached through a
-    /// symlink); any other file is passed over in silence, like a binary one. Matches name the file `shown`.
+    /// Searches one file if it is a regular file (not reached through a symlink) of at most `maximumFileSize`
+    /// bytes; a larger one is named in the page's note, anything else is passed over in silence, like a binary
+    /// file. Matches name the file `shown`.
     private func search(
         _ path: String, shownAs shown: String, with scanner: inout GrepScanner, into page: inout GrepPage
     ) {
         guard let fd = try? root.open(path, flags: O_RDONLY, followSymlinks: false) else { return }
         defer { close(fd) }
         var info = stat()
-        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_size <= Self.maximumFileSize else {
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return }
+        guard info.st_size <= Self.maximumFileSize else {
+            page.skip(shown)
             return
         }
         scanner.scan(fd, path: shown, into: &page)
