@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "CLinuxNetworkGate.h"
 #include <errno.h>
+#include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -41,6 +42,12 @@ int cl_notify_respond(int listener, uint64_t id, int64_t value, int error) {
 
 int cl_notify_id_valid(int listener, uint64_t id) {
     return ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0 ? 0 : -errno;
+}
+
+int cl_seccomp_set_filter(const void *instructions, unsigned short count, unsigned int flags) {
+    struct sock_fprog program = {.len = count, .filter = (struct sock_filter *)instructions};
+    long result = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &program);
+    return result < 0 ? -errno : (int)result;
 }
 
 int cl_pidfd_getfd(int pidfd, int fd) {

@@ -93,6 +93,7 @@ public struct Launcher {
         let toChild = try Posix.pipe()
         let errors = try Posix.pipe()
         let status = try Posix.pipe()
+        let program = try Posix.pipe()
         // One clone creates pid 1 in every namespace at once, as bubblewrap does: no intermediate process.
         let child = cl_clone_namespaces(SandboxChild.cloneFlags(for: profile))
         if child < 0 { throw Self.namespaceError(-child) }
@@ -100,15 +101,18 @@ public struct Launcher {
             close(toChild.write)
             close(errors.read)
             close(status.read)
+            close(program.write)
             SandboxChild(
                 profile: profile, command: command, control: toChild.read, errors: errors.write,
-                status: status.write, memoryFallback: profile.limits.needsMemoryFallback(cgroup: cgroup),
+                status: status.write, seccompProgram: program.read,
+                memoryFallback: profile.limits.needsMemoryFallback(cgroup: cgroup),
                 endpoints: endpoints
             ).runInit()
         }
         close(toChild.read)
         close(errors.write)
         close(status.write)
+        close(program.read)
         defer {
             close(toChild.write)
             close(errors.read)
@@ -120,6 +124,10 @@ public struct Launcher {
         do {
             try writeIDMaps(for: child)
             Posix.writeAll(toChild.write, "M")
+            // Pid 1 builds the root filesystem now; the filter is generated meanwhile. The program (a few KiB)
+            // fits the pipe's buffer, so this never waits for the reader.
+            defer { close(program.write) }
+            try SeccompFilter.export(profile.seccompPolicy, to: program.write)
             // Moving a process into a cgroup waits for an RCU grace period (milliseconds on cgroup v1); pid 1
             // builds the root filesystem meanwhile and starts the command only after `A`.
             try cgroup?.add(pid: child)

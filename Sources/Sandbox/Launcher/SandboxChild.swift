@@ -14,6 +14,8 @@ struct SandboxChild {
     let control: Int32
     let errors: Int32
     let status: Int32
+    /// The seccomp program, written by the launcher while pid 1 builds the filesystem; the command loads it.
+    let seccompProgram: Int32
     /// Whether memory must be limited with RLIMIT_AS because no cgroup enforces it.
     let memoryFallback: Bool
     /// The resolved allowlist of a network-tier profile (`profile.mediatesNetwork`), for pid 1's `NetworkGate`.
@@ -115,7 +117,8 @@ struct SandboxChild {
             try Rlimits.apply(profile.limits, memoryFallback: memoryFallback)
             try Capabilities.dropAll()
             try Capabilities.setNoNewPrivileges()
-            let listener = try SeccompFilter.load(profile.seccompPolicy)
+            let listener = try SeccompFilter.install(
+                programFrom: seccompProgram, listener: profile.seccompPolicy.mediatesNetwork)
             if let handoff, let listener {
                 // From here on connect(2) waits for pid 1, so it must hold the listener before the exec. The
                 // setresuid in pid 1 left this process non-dumpable, which would refuse pid 1's

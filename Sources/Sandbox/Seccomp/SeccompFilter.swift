@@ -11,37 +11,51 @@ import Glibc
 /// set, so nothing the launcher still has to do is filtered. It covers x86_64 only; a syscall made through another
 /// ABI (i386 `int 0x80`, x32) kills the process (SCMP_FLTATR_ACT_BADARCH), since its numbers would miss the rules.
 public enum SeccompFilter {
-    /// Builds the filter for `policy` and loads it into the calling thread. Returns the user-notification listener
-    /// when the policy mediates the network (the caller hands it to the sandbox's pid 1), else nil.
+    /// The most instructions a BPF program may have (the kernel's BPF_MAXINSNS).
+    static let maximumInstructions = 4096
+
+    /// Builds the filter for `policy` and writes it to `fd` as a BPF program (8 bytes an instruction).
     ///
-    /// SECCOMP_FILTER_FLAG_TSYNC is not used: the launcher is single-threaded. Loading needs no_new_privs (or
-    /// CAP_SYS_ADMIN); libseccomp also sets no_new_privs itself (SCMP_FLTATR_CTL_NNP, left at its default), so a
-    /// launcher that forgot cannot end up with a filter that a setuid program could be confused by.
+    /// The launcher does this while the sandbox's pid 1 builds the root filesystem, so generating the filter (a
+    /// millisecond of libseccomp work) adds nothing to the launch; the command loads the program with
+    /// `install(programFrom:listener:)` just before its exec.
     ///
-    /// - Throws: `SandboxError(.missingKernelFeature)` when the kernel has no seccomp; `.invalidProfile` for a socket
-    ///   family outside 0..<64; `.setupFailed` naming the failing step (a core syscall libseccomp cannot resolve,
-    ///   seccomp_rule_add_array, seccomp_load) otherwise.
-    @discardableResult
-    public static func load(_ policy: SeccompPolicy) throws(SandboxError) -> Int32? {
+    /// - Throws: `.invalidProfile` for a socket family outside 0..<64; `.setupFailed` naming the failing step (a
+    ///   core syscall libseccomp cannot resolve, seccomp_rule_add_array, seccomp_export_bpf).
+    public static func export(_ policy: SeccompPolicy, to fd: Int32) throws(SandboxError) {
+        try withFilter(policy) { (filter) throws(SandboxError) in
+            let result = seccomp_export_bpf(filter, fd)
+            guard result == 0 else { throw SandboxError(.setupFailed, "seccomp_export_bpf", errno: -result) }
+        }
+    }
+
+    /// Reads a BPF program from `fd` (to its end) and loads it into the calling thread; with `listener`, asks for
+    /// a user-notification listener and returns it.
+    ///
+    /// SECCOMP_FILTER_FLAG_TSYNC is not used: the command is single-threaded. Loading needs no_new_privs (set just
+    /// before), so a setuid program cannot be confused by the filter. An empty, ragged or oversized program fails:
+    /// the command never runs without its filter.
+    ///
+    /// - Throws: `SandboxError(.missingKernelFeature)` when the kernel has no seccomp; `.setupFailed` otherwise.
+    public static func install(programFrom fd: Int32, listener: Bool) throws(SandboxError) -> Int32? {
         let mode = cl_get_seccomp_mode()
         guard mode >= 0 else {
             throw SandboxError(
                 .missingKernelFeature, "seccomp is not available (the kernel lacks CONFIG_SECCOMP)", errno: -mode)
         }
-        var listener: Int32?
-        try withFilter(policy) { (filter) throws(SandboxError) in
-            let result = seccomp_load(filter)
-            guard result == 0 else {
-                let hint = -result == EACCES ? " (set no_new_privs first, or hold CAP_SYS_ADMIN)" : ""
-                throw SandboxError(.setupFailed, "seccomp_load\(hint)", errno: -result)
-            }
-            if policy.mediatesNetwork {
-                let fd = seccomp_notify_fd(filter)
-                guard fd >= 0 else { throw SandboxError(.setupFailed, "seccomp_notify_fd", errno: -fd) }
-                listener = fd
-            }
+        let program = Posix.readAll(fd, limit: maximumInstructions * 8 + 1)
+        guard !program.isEmpty, program.count % 8 == 0, program.count <= maximumInstructions * 8 else {
+            throw SandboxError(.setupFailed, "the launcher sent no valid seccomp program (\(program.count) bytes)")
         }
-        return listener
+        let result = program.withUnsafeBytes { raw in
+            cl_seccomp_set_filter(
+                raw.baseAddress, UInt16(program.count / 8), listener ? CL_SECCOMP_FILTER_FLAG_NEW_LISTENER : 0)
+        }
+        guard result >= 0 else {
+            let hint = -result == EACCES ? " (set no_new_privs first)" : ""
+            throw SandboxError(.setupFailed, "loading the seccomp filter\(hint)", errno: -result)
+        }
+        return listener ? result : nil
     }
 
     /// True when the kernel supports seccomp filters with the actions the filter uses.
@@ -61,14 +75,6 @@ public enum SeccompFilter {
     public static func hasUserNotification() -> Bool {
         guard let text = Posix.readFile("/proc/sys/kernel/seccomp/actions_avail") else { return false }
         return text.split(whereSeparator: { $0 == " " || $0 == "\n" }).contains("user_notif")
-    }
-
-    /// Writes the filter of `policy` to `fd` as libseccomp's readable pseudo filter code, for review and debugging.
-    static func exportPseudoCode(_ policy: SeccompPolicy, to fd: Int32) throws(SandboxError) {
-        try withFilter(policy) { (filter) throws(SandboxError) in
-            let result = seccomp_export_pfc(filter, fd)
-            guard result == 0 else { throw SandboxError(.setupFailed, "seccomp_export_pfc", errno: -result) }
-        }
     }
 
     /// Builds the filter context for `policy`, runs `body` with it and releases it on every path.
