@@ -81,6 +81,20 @@ enum WorkerMain {
             guard configuration.telegramEnabled, !configuration.telegramAdmins.isEmpty else { return nil }
             return TelegramApprovalAnnouncer(client: client, admins: configuration.telegramAdmins, logger: logger)
         }
+        let abandoned = try Approvals(database: database).expireAbandoned()
+        if !abandoned.isEmpty {
+            logger.notice(
+                "expired approvals a previous worker was waiting for", metadata: ["approvals": "\(abandoned.count)"])
+            if let announcer {
+                // The admins' messages say so; in the background, so that a slow Telegram does not delay readiness.
+                Task {
+                    for approval in abandoned {
+                        let notices = (try? Approvals(database: database).notices(approval.id)) ?? []
+                        if !notices.isEmpty { await announcer.close(approval, notices: notices) }
+                    }
+                }
+            }
+        }
         agent.gate = ToolGate(
             policy: configuration.toolPolicy, approvals: Approvals(database: database),
             timeout: configuration.approvalTimeout, announcer: announcer, logger: logger)

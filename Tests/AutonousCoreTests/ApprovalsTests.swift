@@ -80,6 +80,19 @@ import Testing
         #expect(decided.map { $0.payload["decision"] } == [.string("expired")])
     }
 
+    @Test func aNewWorkerExpiresWhatThePreviousOneWaitedFor() throws {
+        let fixture = try TemporaryDatabase()
+        let approvals = Approvals(database: fixture.database)
+        let waiting = try make(approvals)
+        let decided = try make(approvals)
+        _ = try approvals.decide(decided.id, approve: false, by: "root (uid 0)", via: .autonousctl, now: 1_000_100)
+        let expired = try approvals.expireAbandoned(now: 1_000_200)
+        #expect(expired.map(\.id) == [waiting.id])
+        #expect(expired.first?.status == .expired)
+        #expect(try approvals.approval(decided.id)?.status == .rejected)
+        #expect(try approvals.expireAbandoned(now: 1_000_300).isEmpty)
+    }
+
     @Test func theSchemaRefusesInconsistentRows() throws {
         let fixture = try TemporaryDatabase()
         let approval = try make(Approvals(database: fixture.database))

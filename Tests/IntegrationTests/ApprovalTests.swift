@@ -177,6 +177,38 @@ struct ApprovalTests {
         daemon.stop()
     }
 
+    /// A worker that dies while a call waits leaves no approval that could still be granted for nothing: the next
+    /// worker expires it, answers the requeued message again, and the new approval is the one that counts.
+    @Test func aRestartedWorkerExpiresTheApprovalItsPredecessorWaitedFor() async throws {
+        let fakes = try Fakes()
+        let script = Self.script(fakes)
+        try await fakes.scriptOpenAI([script[0]] + script)
+        let daemon = try Daemon(fakes: fakes, overrides: ["AUTONOUS_TELEGRAM_ADMINS": "111"])
+        let first = try #require(await daemon.waitUntilReady()?.worker.pid, "\(daemon.log)")
+        try await fakes.sendUserMessage(from: 222, text: "fetch it")
+        let abandoned = try #require(try await Self.pendingApproval(daemon)?["id"]?.stringValue, "\(daemon.log)")
+
+        kill(pid_t(first), SIGKILL)
+        let restarted = try await eventually(timeout: .seconds(60)) {
+            guard let pid = daemon.status()?.worker.pid, pid != first else { return false }
+            return try await Self.pendingApproval(daemon)?["id"]?.stringValue.map { $0 != abandoned } ?? false
+        }
+        #expect(restarted, "\(daemon.log)")
+        let row = try await daemon.database().pool.read { db in
+            try String.fetchOne(db, sql: "SELECT status FROM approvals WHERE id = ?", arguments: [abandoned])
+        }
+        #expect(row == "expired")
+        let late = try daemon.autonousctl(["approve", abandoned])
+        #expect(late.status == 1 && late.stderr.contains("is already expired"), "\(late)")
+
+        let current = try #require(try await Self.pendingApproval(daemon)?["id"]?.stringValue)
+        #expect(try daemon.autonousctl(["approve", current]).status == 0)
+        #expect(try await fakes.waitForSent(3), "\(daemon.log)")
+        #expect(try await fakes.sentMessages().last?["text"] == .string("all done"))
+        #expect(try await fakes.openAIRequests(path: Self.probePath).count == 1)
+        daemon.stop()
+    }
+
     @Test func onlyAnAdminsTelegramButtonDecides() async throws {
         let fakes = try Fakes()
         try await fakes.scriptOpenAI(Self.script(fakes))

@@ -199,6 +199,16 @@ public struct Approvals: Sendable {
         }
     }
 
+    /// Expires every pending approval: called when a worker starts, since the waiters of a previous worker are gone
+    /// and nothing would run if one were approved now (the interrupted message is answered again and asks anew).
+    /// Returns the approvals it expired.
+    public func expireAbandoned(now: Int64 = AppDatabase.nowMilliseconds()) throws -> [Approval] {
+        try database.pool.write { db in
+            let pending = try Approval.fetchAll(db, sql: "SELECT * FROM approvals WHERE status = 'pending'")
+            return try pending.map { try Self.expire(db, $0, now: now) }
+        }
+    }
+
     /// Remembers the chat messages that announced the approval.
     public func recordNotices(_ id: String, _ notices: [ApprovalNotice]) throws {
         let text = String(decoding: try JSONCoding.encoder.encode(notices), as: UTF8.self)
