@@ -121,4 +121,74 @@ struct ToolCallTests {
         #expect(info.st_uid == 65534)
         daemon.stop()
     }
+
+    /// The worker's own cgroup is delegated to it (cgroup v1 here), so each bash call's sandbox gets a cgroup of its
+    /// own inside the worker's, with the exec profile's limits: tools are bounded by a cgroup, not only by rlimits,
+    /// and the worker's limits bound them all. The nested cgroup is gone once the call is.
+    @Test func aBashToolCallGetsItsOwnCgroupInsideTheWorkers() async throws {
+        let fakes = try Fakes()
+        try await fakes.scriptOpenAI([
+            .object([
+                "tool_calls": .array([
+                    .object([
+                        "id": .string("call_s"), "name": .string("bash"),
+                        "arguments": .object(["command": .string("echo started; sleep 4; echo done")]),
+                    ])
+                ])
+            ]),
+            .object(["content": .string("slept")]),
+        ])
+        let daemon = try Daemon(fakes: fakes)
+        let worker = try #require(await daemon.waitUntilReady()?.worker.pid, "\(daemon.log)")
+        let memoryRoot = "/sys/fs/cgroup/memory/autonous"
+        guard FileManager.default.fileExists(atPath: memoryRoot) else {
+            Issue.record("no cgroup v1 memory hierarchy at \(memoryRoot) (this test needs the v1 machine)")
+            return
+        }
+        // The worker's leaf: the cgroup of the sandbox's pid 1, the launcher's child (the launcher stays outside).
+        let pid1 = CgroupTree.value("/proc/\(worker)/task/\(worker)/children")?.split(separator: " ").first
+        let workerCgroup = pid1.flatMap { CgroupTree.value("/proc/\($0)/cgroup") }?
+            .split(separator: "\n").first { $0.contains(":memory:") }?.split(separator: ":").last.map(String.init)
+        let leaf = "/sys/fs/cgroup/memory" + (workerCgroup ?? "/missing")
+        #expect(leaf.hasPrefix("/sys/fs/cgroup/memory/autonous/sandbox-"), "\(leaf)")
+        try await fakes.sendUserMessage(from: 111, text: "sleep a bit")
+        var nested: String?
+        _ = await eventually(timeout: .seconds(30)) {
+            nested = CgroupTree.leaves(under: leaf).first { $0.dropFirst(leaf.count).contains("/sandbox-") }
+            return nested != nil
+        }
+        let tool = try #require(nested, "no cgroup appeared under the worker's \(leaf)\n\(daemon.log)")
+        #expect(CgroupTree.value(tool + "/memory.limit_in_bytes") == "1073741824")
+        let pidsLeaf = tool.replacingOccurrences(of: "/sys/fs/cgroup/memory/", with: "/sys/fs/cgroup/pids/")
+        #expect(CgroupTree.value(pidsLeaf + "/pids.max") == "256")
+        #expect(try await fakes.waitForSent(1), "\(daemon.log)")
+        #expect(try await fakes.sentMessages().first?["text"] == .string("slept"))
+        #expect(!FileManager.default.fileExists(atPath: tool), "the tool's cgroup outlived it")
+        daemon.stop()
+        // The worker's launcher removes the delegated subtree (the nested launchers' parent) with the leaf.
+        #expect(!FileManager.default.fileExists(atPath: leaf), "the worker's cgroup outlived it")
+    }
+}
+
+/// Reading the host's cgroup v1 tree.
+enum CgroupTree {
+    /// Every directory under `directory` (recursively).
+    static func leaves(under directory: String) -> [String] {
+        guard let walker = FileManager.default.enumerator(atPath: directory) else { return [] }
+        var found: [String] = []
+        while let entry = walker.nextObject() as? String {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: directory + "/" + entry, isDirectory: &isDirectory),
+                isDirectory.boolValue
+            {
+                found.append(directory + "/" + entry)
+            }
+        }
+        return found
+    }
+
+    /// A cgroup file's value without its newline.
+    static func value(_ path: String) -> String? {
+        (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
 }

@@ -180,11 +180,13 @@ public final class SandboxCgroup {
     /// `/proc/<pid>/cgroup` shows this sandbox's leaf, so a pid reused by an unrelated process is left alone.
     public func destroy() {
         guard !isDestroyed else { return }
+        // Sub-cgroups a delegated sandbox made (its own tools' sandboxes) go first, deepest first.
+        let all = leaf.directories.flatMap { CgroupFile.descendants(of: $0) + [$0] }
         // The usual case: the command and everything it started are gone; skip the freeze-and-kill pass.
-        let occupied = leaf.directories.contains { !CgroupFile.pids($0 + "/cgroup.procs").isEmpty }
+        let occupied = all.contains { !CgroupFile.pids($0 + "/cgroup.procs").isEmpty }
         if occupied { leaf.beginKill() }
         let deadline = CgroupFile.monotonicSeconds() + Self.destroyTimeout
-        var remaining = leaf.directories.filter { CgroupFile.exists($0) }
+        var remaining = all.filter { CgroupFile.exists($0) }
         while !remaining.isEmpty {
             var found = false
             for directory in remaining {
@@ -209,6 +211,22 @@ public final class SandboxCgroup {
             _ = CgroupFile.removeDirectory(parent)  // EBUSY/ENOTEMPTY: another sandbox still uses it.
         }
         isDestroyed = true
+    }
+
+    /// Hands the sandbox's v1 leaves to its user, so that a sandbox that starts sandboxes of its own (the worker
+    /// and its tools) can put them in sub-cgroups, which the leaf's limits bound: each leaf directory (not its
+    /// limit files) is chowned to `uid`/`gid`, and the returned binds show it inside at
+    /// `/sys/fs/cgroup/<hierarchy>`, where the nested launcher finds it as a writable v1 hierarchy. Nothing for
+    /// cgroup v2 yet (its delegation needs a cgroup2 mount inside).
+    public func delegate(to uid: UInt32, gid: UInt32) -> [SandboxProfile.Mount] {
+        guard driver == "v1" else { return [] }
+        return leaf.directories.compactMap { directory -> SandboxProfile.Mount? in
+            guard chown(directory, uid, gid) == 0 else { return nil }
+            // <mount point>/<parent>/<leaf>: the hierarchy's name is the mount point's last component.
+            let mountPoint = CgroupV2Driver.parentPath(CgroupV2Driver.parentPath(directory))
+            return SandboxProfile.Mount(
+                source: directory, target: "/sys/fs/cgroup/" + CgroupV2Driver.lastComponent(mountPoint))
+        }
     }
 
     /// Human description of what is enforced how (for logs / the result envelope).
@@ -251,6 +269,24 @@ enum CgroupFile {
         rmdir(path) == 0 ? 0 : errno
     }
 
+    /// Every cgroup directory under `directory`, children after their own children (the order rmdir needs);
+    /// at most 8 levels deep.
+    static func descendants(of directory: String, depth: Int = 0) -> [String] {
+        guard depth < 8, let handle = opendir(directory) else { return [] }
+        defer { closedir(handle) }
+        var found: [String] = []
+        while let entry = readdir(handle) {
+            guard entry.pointee.d_type == UInt8(DT_DIR) else { continue }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name == "." || name == ".." { continue }
+            let child = directory + "/" + name
+            found += descendants(of: child, depth: depth + 1) + [child]
+        }
+        return found
+    }
+
     static func exists(_ path: String) -> Bool {
         access(path, F_OK) == 0
     }
@@ -288,7 +324,7 @@ enum CgroupFile {
     /// process cannot read its own `/proc/self/cgroup` (no procfs), the cgroup.procs listing is trusted.
     static func process(_ pid: Int32, isIn leafName: String) -> Bool {
         guard let text = read("/proc/\(pid)/cgroup") else { return read("/proc/self/cgroup") == nil }
-        return text.split(separator: "\n").contains { $0.hasSuffix("/" + leafName) }
+        return text.split(separator: "\n").contains { $0.hasSuffix("/" + leafName) || $0.contains("/\(leafName)/") }
     }
 
     /// A fresh leaf name, `sandbox-<pid>-<48 random bits in hex>`.

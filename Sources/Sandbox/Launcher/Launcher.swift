@@ -87,6 +87,10 @@ public struct Launcher {
         }
         let cgroup = try Cgroups.create(for: profile.limits, name: "sandbox-\(getpid())")
         defer { cgroup?.destroy() }
+        var profile = self.profile
+        if profile.delegatesCgroup, let cgroup {
+            profile.mounts = cgroup.delegate(to: profile.hostUID, gid: profile.hostGID)
+        }
         let placeholders = WorkspacePlaceholders.all(for: profile)
         defer { for directory in placeholders { directory.finish() } }
 

@@ -45,6 +45,12 @@ struct RootFilesystem {
             // A writable directory (another tool root) gets the same cover of .git and .autonous.
             if extra.writable && Posix.kind(new + extra.path) == .directory { try protect(extra.path) }
         }
+        for mount in profile.mounts {
+            try Posix.makeDirectories(new + mount.target)
+            try Posix.check(
+                "bind \(mount.source) at \(mount.target)",
+                cl_mount(old + mount.source, new + mount.target, nil, CL_MS_BIND, nil))
+        }
         try remountReadOnly(new)
 
         try sandboxCall("chdir \(new)") { chdir(new) }

@@ -56,6 +56,7 @@ public enum NamedProfile: String, Sendable, CaseIterable {
             profile.tmpSizeBytes = 2 << 30
         case .worker:
             profile.network = .unrestricted
+            profile.delegatesCgroup = true
             profile.limits.memoryBytes = 2 << 30
             profile.limits.pids = 1024
             profile.protectedPaths = []

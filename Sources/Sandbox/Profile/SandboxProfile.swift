@@ -33,6 +33,17 @@ public struct SandboxProfile: Sendable, Equatable {
         case unrestricted
     }
 
+    /// A bind mount of a host path at another path inside (delegated cgroup directories).
+    public struct Mount: Sendable, Equatable {
+        public var source: String
+        public var target: String
+
+        public init(source: String, target: String) {
+            self.source = source
+            self.target = target
+        }
+    }
+
     public var name: String
     public var workspace: String?
     public var workspaceWritable: Bool
@@ -55,6 +66,10 @@ public struct SandboxProfile: Sendable, Equatable {
     /// Paths under the workspace that stay read-only even when the workspace is writable.
     public var protectedPaths: [String]
     public var hostname: String
+    /// Whether the sandbox gets its own cgroup to make sub-cgroups in (the worker, for its tools' sandboxes).
+    public var delegatesCgroup = false
+    /// Host directories bound at other paths inside; filled by the launcher (delegated cgroups), not by options.
+    public var mounts: [Mount] = []
     /// Size of the writable /tmp inside, in bytes.
     public var tmpSizeBytes: UInt64
 

@@ -6,8 +6,9 @@ import Sandbox
 /// the workspace read-write as its working directory, stdin closed, nothing of the worker's environment, a
 /// wall-clock limit. Without `network` it is the Exec tier (`--profile exec`, no network at all); with `network`,
 /// a list of HOST:PORT destinations, it is the Network tier (`--profile network --net-allow …`: only those
-/// destinations, checked by the launcher for every connection). Inside the worker's own sandbox there is no cgroup
-/// to delegate, so memory and pids are bounded by the worker's cgroup and by rlimits (`--best-effort-limits`).
+/// destinations, checked by the launcher for every connection). The call gets its own cgroup inside the worker's
+/// delegated one (cgroup v1); where none is delegated (cgroup v2 today), `--best-effort-limits` falls back to
+/// rlimits and the worker's cgroup still bounds the total.
 struct BashTool: Sendable {
     struct Arguments: Decodable, Equatable {
         var command: String
