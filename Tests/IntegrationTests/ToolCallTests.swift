@@ -138,7 +138,7 @@ struct ToolCallTests {
             ]),
             .object(["content": .string("slept")]),
         ])
-        let daemon = try Daemon(fakes: fakes)
+        let daemon = try Daemon(fakes: fakes, overrides: ["AUTONOUS_WORKER_STOP_TIMEOUT": "60s"])
         let worker = try #require(await daemon.waitUntilReady()?.worker.pid, "\(daemon.log)")
         let memoryRoot = "/sys/fs/cgroup/memory/autonous"
         guard FileManager.default.fileExists(atPath: memoryRoot) else {
@@ -164,9 +164,11 @@ struct ToolCallTests {
         #expect(try await fakes.waitForSent(1), "\(daemon.log)")
         #expect(try await fakes.sentMessages().first?["text"] == .string("slept"))
         #expect(!FileManager.default.fileExists(atPath: tool), "the tool's cgroup outlived it")
-        daemon.stop()
-        // The worker's launcher removes the delegated subtree (the nested launchers' parent) with the leaf.
-        #expect(!FileManager.default.fileExists(atPath: leaf), "the worker's cgroup outlived it")
+        _ = daemon.stop(timeout: .seconds(90))
+        // The worker's launcher removes the delegated subtree (the nested launchers' parent) with the leaf. (The
+        // stop timeout is long here: a launcher killed at the timeout leaves its leaf to the next launch's sweep.)
+        let removed = await eventually(timeout: .seconds(10)) { !FileManager.default.fileExists(atPath: leaf) }
+        #expect(removed, "the worker's cgroup outlived it")
     }
 }
 

@@ -150,6 +150,29 @@ extension ProcessTests {
             }
         }
 
+        /// The worker profile's cgroup is delegated: the command can make a sub-cgroup and move a process into it
+        /// (as the worker does for its tools), the sub-cgroup is bounded by the leaf, and when the run ends the
+        /// launcher kills and removes the sub-cgroup with the leaf.
+        @Test func aDelegatedCgroupAndItsSubCgroupsGoWithTheSandbox() async throws {
+            let fixture = try SandboxFixture()
+            let token = "sub-\(uniqueToken())"
+            let script =
+                "mkdir /sys/fs/cgroup/pids/\(token) && sleep 30 & sleep 0.3; "
+                + "echo $! > /sys/fs/cgroup/pids/\(token)/cgroup.procs && echo moved; "
+                + "cat /sys/fs/cgroup/pids/\(token)/cgroup.procs"
+            let run = try await sandbox(
+                .root,
+                fixture.arguments(profile: "worker", useWorkspace: false, command: ["/bin/sh", "-c", script]))
+            #expect(run.status == 0, "\(run)")
+            #expect(run.stdout.hasPrefix("moved\n"), "\(run)")
+            let left = (try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup/pids/autonous")) ?? []
+            for leaf in left {
+                #expect(
+                    !FileManager.default.fileExists(atPath: "/sys/fs/cgroup/pids/autonous/\(leaf)/\(token)"),
+                    "the sub-cgroup outlived the sandbox in \(leaf)")
+            }
+        }
+
         /// Case 22: `--timeout 1` ends `sleep 30` with exit 124 within 10 s, says "wall-clock limit" on stderr and
         /// `timed_out` in the report; nothing of it survives.
         @Test(arguments: Caller.allCases)
