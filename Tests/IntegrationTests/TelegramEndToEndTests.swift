@@ -162,7 +162,7 @@ struct TelegramEndToEndTests {
         #expect(statuses.first?.0 == "done")
         #expect(statuses.first?.1 == 2)
         let exited = try #require(try daemon.events("worker.exited").first)
-        #expect(exited.payload["reason"] == .string("crashed"))
+        #expect(exited.payload["reason"] == .string("crashed"), "\(exited.payload)\n\(daemon.log)")
         #expect(exited.payload["signal"] == .int(Int64(SIGKILL)))
         #expect(exited.payload["revision"]?.stringValue?.hasPrefix("bootstrap-") == true)
         #expect(try daemon.events("inbox.requeued").first?.payload["count"] == .int(1))
