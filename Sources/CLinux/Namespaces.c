@@ -56,6 +56,20 @@ pid_t cl_clone_namespaces(int flags) {
     return pid < 0 ? -errno : (pid_t)pid;
 }
 
+pid_t cl_clone3_into_cgroup(int flags, int cgroup_fd) {
+    // struct clone_args of Linux 5.7 (CLONE_ARGS_SIZE_VER2), laid out here so older headers do not matter.
+    struct {
+        uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size,
+            cgroup;
+    } args;
+    memset(&args, 0, sizeof args);
+    args.flags = (uint64_t)(unsigned int)flags | 0x200000000ULL;  // CLONE_INTO_CGROUP
+    args.exit_signal = SIGCHLD;
+    args.cgroup = (uint64_t)cgroup_fd;
+    long pid = syscall(435 /* SYS_clone3 */, &args, sizeof args);
+    return pid < 0 ? -errno : (pid_t)pid;
+}
+
 pid_t cl_fork(void) {
     pid_t pid = fork();
     return pid < 0 ? -errno : pid;

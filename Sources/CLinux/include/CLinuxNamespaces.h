@@ -53,6 +53,10 @@ int cl_pidfd_open(pid_t pid);
 /// new stack and a function. glibc's cached thread id stays the parent's in the child, so the child must not use
 /// pthread_kill or raise. Returns the pid (0 in the child) or -errno.
 pid_t cl_clone_namespaces(int flags);
+/// clone3(2) like `cl_clone_namespaces`, with CLONE_INTO_CGROUP: the child starts in the cgroup v2 directory open
+/// at `cgroup_fd`, so no migration (and none of its RCU wait) is needed. Linux 5.7+; returns the pid (0 in the
+/// child) or -errno (ENOSYS, E2BIG or EINVAL on older kernels; EBUSY/EACCES when the cgroup cannot take it).
+pid_t cl_clone3_into_cgroup(int flags, int cgroup_fd);
 /// fork(2) wrapper: Swift marks fork unavailable; the launcher is single-threaded, where fork is safe.
 /// Returns the pid (0 in the child) or -errno.
 pid_t cl_fork(void);

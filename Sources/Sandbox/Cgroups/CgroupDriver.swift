@@ -151,6 +151,12 @@ public final class SandboxCgroup {
 
     /// Moves `pid` into the cgroup (all controllers' cgroup.procs). Call from the parent for the child's pid BEFORE
     /// the child execs (the child waits on the sync pipe), so that everything it forks is accounted.
+    /// The cgroup v2 leaf a new process can be created in directly (clone3 CLONE_INTO_CGROUP); nil on v1, where
+    /// one process lives in one directory per hierarchy and must be moved (`add(pid:)`).
+    public var directoryForNewProcesses: String? {
+        driver == "v2" ? leaf.directories.first : nil
+    }
+
     public func add(pid: Int32) throws(SandboxError) {
         for directory in leaf.directories {
             let error = CgroupFile.write(directory + "/cgroup.procs", "\(pid)")

@@ -98,8 +98,10 @@ public struct Launcher {
         let errors = try Posix.pipe()
         let status = try Posix.pipe()
         let program = try Posix.pipe()
-        // One clone creates pid 1 in every namespace at once, as bubblewrap does: no intermediate process.
-        let child = cl_clone_namespaces(SandboxChild.cloneFlags(for: profile))
+        // One clone creates pid 1 in every namespace at once, as bubblewrap does: no intermediate process. On
+        // cgroup v2 it starts inside its cgroup (CLONE_INTO_CGROUP); if the kernel refuses that, pid 1 is moved
+        // into it below instead.
+        let (child, inCgroup) = Self.clonePid1(flags: SandboxChild.cloneFlags(for: profile), cgroup: cgroup)
         if child < 0 { throw Self.namespaceError(-child) }
         if child == 0 {
             close(toChild.write)
@@ -134,7 +136,7 @@ public struct Launcher {
             try SeccompFilter.export(profile.seccompPolicy, to: program.write)
             // Moving a process into a cgroup waits for an RCU grace period (milliseconds on cgroup v1); pid 1
             // builds the root filesystem meanwhile and starts the command only after `A`.
-            try cgroup?.add(pid: child)
+            if !inCgroup { try cgroup?.add(pid: child) }
             Posix.writeAll(toChild.write, "A")
         } catch {
             kill(child, SIGKILL)
@@ -179,6 +181,20 @@ public struct Launcher {
         }
         if let statusFD { Posix.writeAll(statusFD, result.json + "\n") }
         return result.launcherStatus
+    }
+
+    /// Creates pid 1: with clone3 straight into a cgroup v2 leaf when there is one, else with clone. Returns the
+    /// pid (or -errno) and whether pid 1 already is in its cgroup.
+    private static func clonePid1(flags: Int32, cgroup: SandboxCgroup?) -> (pid_t, Bool) {
+        if let directory = cgroup?.directoryForNewProcesses {
+            let fd = open(directory, CL_O_PATH | O_DIRECTORY | O_CLOEXEC)
+            if fd >= 0 {
+                let pid = cl_clone3_into_cgroup(flags, fd)
+                close(fd)  // the parent's copy, and in the child its own
+                if pid >= 0 { return (pid, true) }
+            }
+        }
+        return (cl_clone_namespaces(flags), false)
     }
 
     /// The error for a failed clone with namespace flags, with what to check when user namespaces are refused.
