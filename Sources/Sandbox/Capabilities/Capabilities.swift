@@ -22,9 +22,17 @@ public enum Capabilities {
     /// - Throws: `SandboxError(.setupFailed)` naming the step that failed or the set that is still not empty.
     public static func dropAll() throws(SandboxError) {
         let lastCap = lastCapability()
-
+        // Which capabilities are still in the bounding set: one read of /proc/self/status instead of a
+        // PR_CAPBSET_READ per capability (the launch runs this on its critical path); the prctl when /proc is not
+        // there.
+        let bounding = statusSets()?["CapBnd"]
         for cap in 0 ... lastCap {
-            let present = cl_capbset_read(cap)
+            let present: Int32
+            if let bounding {
+                present = cap < 64 && bounding & (1 << UInt64(cap)) != 0 ? 1 : 0
+            } else {
+                present = cl_capbset_read(cap)
+            }
             if present < 0 {
                 throw SandboxError(.setupFailed, "PR_CAPBSET_READ of capability \(cap)", errno: -present)
             }
@@ -36,15 +44,28 @@ public enum Capabilities {
                 throw SandboxError(.setupFailed, "PR_CAPBSET_DROP of capability \(cap)\(hint)", errno: -result)
             }
         }
-
         let ambient = cl_cap_ambient_clear_all()
         if ambient < 0 { throw SandboxError(.setupFailed, "PR_CAP_AMBIENT_CLEAR_ALL", errno: -ambient) }
-
         guard let empty = cap_init() else { throw SandboxError(.setupFailed, "cap_init", errno: errno) }
         defer { cap_free(UnsafeMutableRawPointer(empty)) }
         try sandboxCall("cap_set_proc (clearing effective, permitted and inheritable)") { cap_set_proc(empty) }
-
         try verifyDropped(lastCap: lastCap, empty: empty)
+    }
+
+    /// The capability sets the kernel reports in /proc/self/status (CapInh, CapPrm, CapEff, CapBnd, CapAmb), or
+    /// nil when it cannot be read or lacks one of them.
+    static func statusSets() -> [String: UInt64]? {
+        guard let text = Posix.readFile("/proc/self/status") else { return nil }
+        var sets: [String: UInt64] = [:]
+        for line in text.split(separator: "\n") where line.hasPrefix("Cap") {
+            let parts = line.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2, let value = UInt64(parts[1].filter { !$0.isWhitespace }, radix: 16) else {
+                continue
+            }
+            sets[String(parts[0])] = value
+        }
+        let names = ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"]
+        return names.allSatisfy { sets[$0] != nil } ? sets : nil
     }
 
     /// Sets no_new_privs (prctl PR_SET_NO_NEW_PRIVS) and verifies it with PR_GET_NO_NEW_PRIVS.
@@ -76,9 +97,16 @@ public enum Capabilities {
         return last
     }
 
-    /// Reads every set back: capget through libcap for effective, permitted and inheritable, then
-    /// PR_CAP_AMBIENT_IS_SET and PR_CAPBSET_READ for each capability.
+    /// Reads every set back: the kernel's report in /proc/self/status (all five sets must be 0), or where that
+    /// cannot be read, capget through libcap and PR_CAP_AMBIENT_IS_SET and PR_CAPBSET_READ for each capability.
     private static func verifyDropped(lastCap: Int32, empty: cap_t) throws(SandboxError) {
+        if let sets = statusSets() {
+            for (name, value) in sets.sorted(by: { $0.key < $1.key }) where value != 0 {
+                throw SandboxError(
+                    .setupFailed, "capabilities remain after dropping them: \(name) \(String(value, radix: 16))")
+            }
+            return
+        }
         guard let current = cap_get_proc() else { throw SandboxError(.setupFailed, "cap_get_proc", errno: errno) }
         defer { cap_free(UnsafeMutableRawPointer(current)) }
         guard cap_compare(current, empty) == 0 else {

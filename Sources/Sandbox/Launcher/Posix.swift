@@ -77,7 +77,18 @@ enum Posix {
         let input = open(source, O_RDONLY | O_CLOEXEC)
         guard input >= 0 else { return false }
         defer { close(input) }
-        let bytes = readAll(input, limit: 4 << 20)
+        // One read for the whole file (ld.so.cache, mime.types … are tens of KiB): sized by fstat.
+        var info = stat()
+        guard fstat(input, &info) == 0, info.st_size <= 4 << 20 else { return false }
+        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
+        var filled = 0
+        while filled < bytes.count {
+            let count = bytes[filled...].withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { break }
+            filled += count
+        }
+        bytes.removeSubrange(filled...)
         let output = open(target, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard output >= 0 else { return false }
         defer { close(output) }
@@ -122,12 +133,14 @@ enum Posix {
 
     /// mkdir -p.
     static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws(SandboxError) {
-        var current = ""
-        for component in path.split(separator: "/") {
-            current += "/" + component
-            if mkdir(current, mode) != 0 && errno != EEXIST {
-                throw SandboxError(.setupFailed, "mkdir \(current)", errno: errno)
-            }
+        // The directory itself first: its parents usually exist, and each mkdir is a syscall on the launch's path.
+        if mkdir(path, mode) == 0 || errno == EEXIST { return }
+        guard errno == ENOENT, let slash = path.lastIndex(of: "/"), slash != path.startIndex else {
+            throw SandboxError(.setupFailed, "mkdir \(path)", errno: errno)
+        }
+        try makeDirectories(String(path[..<slash]), mode: mode)
+        if mkdir(path, mode) != 0 && errno != EEXIST {
+            throw SandboxError(.setupFailed, "mkdir \(path)", errno: errno)
         }
     }
 
