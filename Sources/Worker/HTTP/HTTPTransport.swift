@@ -28,17 +28,31 @@ enum TransportError: Error, Sendable, CustomStringConvertible {
     }
 }
 
-/// Sends HTTP requests with URLSession (libcurl underneath); one session per client so connections are reused.
+/// Sends HTTP requests with URLSession (libcurl underneath): bodiless requests on a session that reuses its
+/// connections, requests with a body on one that never does.
+///
+/// When a server drops a reused keep-alive connection without answering, libcurl re-sends the request on a new
+/// one, but FoundationNetworking cannot rewind a body: the retry stalls until the timeout and then goes out empty
+/// (seen against the fake Bot API with httpBody and with upload(for:from:) alike: a 30 s hang, then "400 message
+/// text is empty"; against a model server the same would turn a dropped connection into a failed answer). A
+/// `Connection: close` header alone is not enough: libcurl may still pick a pooled connection left by a GET for the
+/// request. So bodies go through a session whose every request says `Connection: close`, whose pool therefore
+/// never holds a connection to reuse: a drop fails at once and our own retry policy takes over.
 final class HTTPTransport: Sendable {
     private let session: URLSession
+    private let bodySession: URLSession
 
     init() {
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.httpMaximumConnectionsPerHost = 4
-        configuration.requestCachePolicy = .reloadIgnoringLocalCacheData
-        configuration.urlCache = nil
-        configuration.httpCookieStorage = nil
-        session = URLSession(configuration: configuration)
+        func make() -> URLSession {
+            let configuration = URLSessionConfiguration.ephemeral
+            configuration.httpMaximumConnectionsPerHost = 4
+            configuration.requestCachePolicy = .reloadIgnoringLocalCacheData
+            configuration.urlCache = nil
+            configuration.httpCookieStorage = nil
+            return URLSession(configuration: configuration)
+        }
+        session = make()
+        bodySession = make()
     }
 
     /// Sends one request with a whole-exchange timeout.
@@ -47,14 +61,10 @@ final class HTTPTransport: Sendable {
     func send(_ request: URLRequest, timeout: Duration) async throws(TransportError) -> HTTPResponse {
         var request = request
         request.timeoutInterval = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
-        // A request with a body never rides a reused keep-alive connection. When a server drops a reused
-        // connection without answering, libcurl re-sends the request on a new one, but FoundationNetworking cannot
-        // rewind the body: the retry stalls until the timeout and then goes out empty (seen against the fake Bot
-        // API, with httpBody and with upload(for:from:) alike: a 30 s hang, then "400 message text is empty").
-        // On a fresh connection the drop fails at once and our own retry policy takes over. Bodiless requests
-        // (getUpdates) keep reusing connections.
+        var session = self.session
         if request.httpBody != nil {
             request.setValue("close", forHTTPHeaderField: "Connection")
+            session = bodySession
         }
         do {
             let (data, response) = try await session.data(for: request)
