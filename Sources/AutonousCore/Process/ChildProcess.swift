@@ -1,5 +1,6 @@
 import CLinux
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -51,10 +52,15 @@ public enum ExitStatus: Sendable, Equatable, CustomStringConvertible {
 /// (and reaps) are never stolen.
 public final class ChildProcess: Sendable {
     public let pid: Int32
+    /// Set by the reaper the moment the child is reaped, before `onExit` runs (which may wait for a lock).
+    private let reaped = Atomic<Bool>(false)
 
     private init(pid: Int32) {
         self.pid = pid
     }
+
+    /// True once the child has ended, even while the report of it (`onExit`) is still on its way.
+    public var hasExited: Bool { reaped.load(ordering: .acquiring) }
 
     /// Spawns `executable` with exactly `environment` (nothing inherited), stdin from /dev/null, and stdout/stderr
     /// shared with this process (the journal stream under systemd).
@@ -92,6 +98,7 @@ public final class ChildProcess: Sendable {
                 status = SIGKILL
                 break
             }
+            child.reaped.store(true, ordering: .releasing)
             onExit(ExitStatus(waitStatus: status))
         }
         reaper.name = "reaper-\(childPID)"

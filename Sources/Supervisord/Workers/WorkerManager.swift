@@ -74,6 +74,11 @@ final class WorkerManager: Service, Sendable {
             var inputs = [input]
             while !inputs.isEmpty {
                 let next = inputs.removeFirst()
+                // A worker that has ended but whose exit report is still waiting for this lock must not be judged
+                // by the clock first (a heartbeat or ready timeout): its exit, on its way, says what happened.
+                if case .tick = next, let child = state.child, child.hasExited, state.monitor.pid == child.pid {
+                    continue
+                }
                 let wasReady = state.monitor.isReady
                 let actions = state.monitor.handle(next, now: .now)
                 for action in actions {
