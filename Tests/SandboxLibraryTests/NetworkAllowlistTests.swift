@@ -88,4 +88,12 @@ import Testing
         #expect(NetworkGate.decide(address: named, endpoints: []) == .connect)
         #expect(NetworkGate.decide(address: [UInt8(AF_UNSPEC), 0], endpoints: []) == .connect)
     }
+
+    @Test func refusalsAreReportedUpToABoundThenSummarisedOnce() {
+        let limit = NetworkGate.maximumReports
+        #expect(NetworkGate.reportLine(refusal: 1, reason: "x") == "autonous-sandbox: x\n")
+        #expect(NetworkGate.reportLine(refusal: limit, reason: "x") == "autonous-sandbox: x\n")
+        #expect(NetworkGate.reportLine(refusal: limit + 1, reason: "x")?.contains("not reported one by one") == true)
+        #expect(NetworkGate.reportLine(refusal: limit + 2, reason: "x") == nil)
+    }
 }

@@ -20,9 +20,33 @@ import Glibc
 ///   abstract ones are refused, because the network tier shares the host's network namespace and with it the host's
 ///   abstract sockets.
 /// - listen on an inet socket is refused (the tier makes outbound connections only); on AF_UNIX it is done.
-struct NetworkGate {
+final class NetworkGate {
     let listener: Int32
     let endpoints: [NetworkAllowlist.Endpoint]
+    /// Refusals so far; only the first `maximumReports` get a line on stderr.
+    private var refusals = 0
+
+    /// Refusal lines at most: a command that keeps trying must not fill its stderr (a tool's output file).
+    static let maximumReports = 20
+
+    init(listener: Int32, endpoints: [NetworkAllowlist.Endpoint]) {
+        self.listener = listener
+        self.endpoints = endpoints
+    }
+
+    /// The stderr line for the `count`th refusal (from 1), or nil once the lines have stopped.
+    static func reportLine(refusal count: Int, reason: String) -> String? {
+        if count <= maximumReports { return "autonous-sandbox: \(reason)\n" }
+        if count == maximumReports + 1 {
+            return "autonous-sandbox: more connections were refused; they are not reported one by one\n"
+        }
+        return nil
+    }
+
+    private func report(_ reason: String) {
+        refusals += 1
+        if let line = Self.reportLine(refusal: refusals, reason: reason) { Posix.writeAll(2, line) }
+    }
 
     /// What to do with one connect(2).
     enum Decision: Equatable {
@@ -84,7 +108,7 @@ struct NetworkGate {
         switch Self.decide(address: bytes, endpoints: endpoints) {
         case .deny(let reason):
             guard cl_notify_id_valid(listener, note.id) == 0 else { return }
-            Posix.writeAll(2, "autonous-sandbox: \(reason)\n")
+            report(reason)
             _ = cl_notify_respond(listener, note.id, 0, EPERM)
         case .connect:
             guard let socket = duplicateSocket(note) else { return }
@@ -118,8 +142,7 @@ struct NetworkGate {
             return
         }
         if domain == AF_INET || domain == AF_INET6 {
-            Posix.writeAll(
-                2, "autonous-sandbox: listening on an inet socket refused: the network tier only connects out\n")
+            report("listening on an inet socket refused: the network tier only connects out")
             _ = cl_notify_respond(listener, note.id, 0, EPERM)
             return
         }
