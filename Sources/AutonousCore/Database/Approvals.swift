@@ -173,19 +173,7 @@ public struct Approvals: Sendable {
                 return .expired(try Self.expire(db, current, now: now))
             }
             let status: Approval.Status = approve ? .approved : .rejected
-            try db.execute(
-                sql: """
-                    UPDATE approvals SET status = ?, decided_ms = ?, decided_by = ?, decided_via = ?
-                    WHERE id = ? AND status = 'pending'
-                    """,
-                arguments: [status.rawValue, now, decider, channel.rawValue, id])
-            try EventLog.append(
-                db, "approval.decided", Self.context(of: current),
-                payload: [
-                    "approval_id": .string(id), "decision": .string(status.rawValue), "by": .string(decider),
-                    "via": .string(channel.rawValue),
-                ])
-            return .decided(try Self.fetch(db, id) ?? current)
+            return .decided(try Self.settle(db, current, as: status, by: decider, via: channel, now: now))
         }
     }
 
@@ -227,17 +215,26 @@ public struct Approvals: Sendable {
     }
 
     private static func expire(_ db: Database, _ current: Approval, now: Int64) throws -> Approval {
+        try settle(db, current, as: .expired, by: "timeout", via: .timeout, now: now)
+    }
+
+    /// Ends a pending approval (the UPDATE is conditional on it still being pending) and records the decision
+    /// event under the request's event, in the same transaction.
+    private static func settle(
+        _ db: Database, _ current: Approval, as status: Approval.Status, by decider: String,
+        via channel: Approval.Channel, now: Int64
+    ) throws -> Approval {
         try db.execute(
             sql: """
-                UPDATE approvals SET status = 'expired', decided_ms = ?, decided_by = 'timeout', decided_via = 'timeout'
+                UPDATE approvals SET status = ?, decided_ms = ?, decided_by = ?, decided_via = ?
                 WHERE id = ? AND status = 'pending'
                 """,
-            arguments: [now, current.id])
+            arguments: [status.rawValue, now, decider, channel.rawValue, current.id])
         try EventLog.append(
             db, "approval.decided", context(of: current),
             payload: [
-                "approval_id": .string(current.id), "decision": .string("expired"), "by": .string("timeout"),
-                "via": .string("timeout"),
+                "approval_id": .string(current.id), "decision": .string(status.rawValue), "by": .string(decider),
+                "via": .string(channel.rawValue),
             ])
         return try fetch(db, current.id) ?? current
     }

@@ -65,16 +65,20 @@ public enum SeccompFilter {
     /// is created, and by `autonousctl doctor`.
     public static func isAvailable() -> Bool {
         guard cl_get_seccomp_mode() >= 0 else { return false }
-        guard let text = Posix.readFile("/proc/sys/kernel/seccomp/actions_avail") else { return false }
-        let actions = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
+        let actions = availableActions()
         return actions.contains("errno") && actions.contains("kill_process")
     }
 
     /// True when the kernel offers seccomp user notification (`user_notif` in actions_avail), which the network
     /// tier's destination check needs.
     public static func hasUserNotification() -> Bool {
-        guard let text = Posix.readFile("/proc/sys/kernel/seccomp/actions_avail") else { return false }
-        return text.split(whereSeparator: { $0 == " " || $0 == "\n" }).contains("user_notif")
+        availableActions().contains("user_notif")
+    }
+
+    /// The actions /proc/sys/kernel/seccomp/actions_avail lists (none when it cannot be read).
+    private static func availableActions() -> Set<Substring> {
+        guard let text = Posix.readFile("/proc/sys/kernel/seccomp/actions_avail") else { return [] }
+        return Set(text.split(whereSeparator: { $0 == " " || $0 == "\n" }))
     }
 
     /// Builds the filter context for `policy`, runs `body` with it and releases it on every path.

@@ -73,7 +73,7 @@ struct ToolRegistry: Sendable {
         }
     }
 
-    /// Runs one call without asking anyone (the `auto` policy); for tests and tools of auto tiers.
+    /// Runs one call without any policy, as `auto` would; the agent goes through `ToolGate` instead.
     func run(_ call: ToolCall) -> ToolResult {
         switch prepare(call) {
         case .success(let prepared): prepared.execute()
