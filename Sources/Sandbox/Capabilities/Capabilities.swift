@@ -13,26 +13,20 @@ import Glibc
 public enum Capabilities {
     /// Drops every capability set and verifies by reading them back.
     ///
-    /// In this order: the bounding set (PR_CAPBSET_DROP for every capability up to
-    /// /proc/sys/kernel/cap_last_cap), which needs CAP_SETPCAP and so comes while the effective set still has it;
-    /// the ambient set (PR_CAP_AMBIENT_CLEAR_ALL); then effective, permitted and inheritable together (libcap
-    /// cap_init() + cap_set_proc). Call it as uid 0 of the sandbox's own user namespace, where the launcher holds
-    /// CAP_SETPCAP; an unprivileged process outside one cannot shrink its bounding set.
+    /// In this order: the bounding set (PR_CAPBSET_DROP for every capability the kernel knows that is still in
+    /// it), which needs CAP_SETPCAP and so comes while the effective set still has it; the ambient set
+    /// (PR_CAP_AMBIENT_CLEAR_ALL); then effective, permitted and inheritable together (libcap cap_init() +
+    /// cap_set_proc). Call it as uid 0 of the sandbox's own user namespace, where the launcher holds CAP_SETPCAP; an
+    /// unprivileged process outside one cannot shrink its bounding set.
+    ///
+    /// Only prctl and capget, no procfs: this runs on every launch's critical path, and generating
+    /// /proc/self/status costs more than a hundred of these calls.
     ///
     /// - Throws: `SandboxError(.setupFailed)` naming the step that failed or the set that is still not empty.
     public static func dropAll() throws(SandboxError) {
-        let lastCap = lastCapability()
-        // Which capabilities are still in the bounding set: one read of /proc/self/status instead of a
-        // PR_CAPBSET_READ per capability (the launch runs this on its critical path); the prctl when /proc is not
-        // there.
-        let bounding = statusSets()?["CapBnd"]
+        let lastCap = try lastCapability()
         for cap in 0 ... lastCap {
-            let present: Int32
-            if let bounding {
-                present = cap < 64 && bounding & (1 << UInt64(cap)) != 0 ? 1 : 0
-            } else {
-                present = cl_capbset_read(cap)
-            }
+            let present = cl_capbset_read(cap)
             if present < 0 {
                 throw SandboxError(.setupFailed, "PR_CAPBSET_READ of capability \(cap)", errno: -present)
             }
@@ -52,22 +46,6 @@ public enum Capabilities {
         try verifyDropped(lastCap: lastCap, empty: empty)
     }
 
-    /// The capability sets the kernel reports in /proc/self/status (CapInh, CapPrm, CapEff, CapBnd, CapAmb), or
-    /// nil when it cannot be read or lacks one of them.
-    static func statusSets() -> [String: UInt64]? {
-        guard let text = Posix.readFile("/proc/self/status") else { return nil }
-        var sets: [String: UInt64] = [:]
-        for line in text.split(separator: "\n") where line.hasPrefix("Cap") {
-            let parts = line.split(separator: ":", maxSplits: 1)
-            guard parts.count == 2, let value = UInt64(parts[1].filter { !$0.isWhitespace }, radix: 16) else {
-                continue
-            }
-            sets[String(parts[0])] = value
-        }
-        let names = ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"]
-        return names.allSatisfy { sets[$0] != nil } ? sets : nil
-    }
-
     /// Sets no_new_privs (prctl PR_SET_NO_NEW_PRIVS) and verifies it with PR_GET_NO_NEW_PRIVS.
     ///
     /// It is inherited by every child and survives execve; it cannot be unset.
@@ -84,29 +62,20 @@ public enum Capabilities {
         }
     }
 
-    /// The highest capability number the kernel knows: /proc/sys/kernel/cap_last_cap, raised while PR_CAPBSET_READ
-    /// still accepts the next number (so a missing or stale /proc cannot leave a capability out).
-    static func lastCapability() -> Int32 {
-        var last: Int32 = 0
-        if let text = Posix.readFile("/proc/sys/kernel/cap_last_cap"),
-            let value = Int32(text.filter { !$0.isWhitespace }), (0 ..< 64).contains(value)
-        {
-            last = value
-        }
+    /// The highest capability number the kernel knows: PR_CAPBSET_READ accepts every number up to it and refuses
+    /// the next with EINVAL (what /proc/sys/kernel/cap_last_cap reports, without a procfs read).
+    static func lastCapability() throws(SandboxError) -> Int32 {
+        var last: Int32 = -1
         while last < 63 && cl_capbset_read(last + 1) >= 0 { last += 1 }
+        guard last >= 0 else {
+            throw SandboxError(.setupFailed, "PR_CAPBSET_READ refuses capability 0", errno: -cl_capbset_read(0))
+        }
         return last
     }
 
-    /// Reads every set back: the kernel's report in /proc/self/status (all five sets must be 0), or where that
-    /// cannot be read, capget through libcap and PR_CAP_AMBIENT_IS_SET and PR_CAPBSET_READ for each capability.
+    /// Reads every set back: capget through libcap (effective, permitted, inheritable all empty), then
+    /// PR_CAP_AMBIENT_IS_SET and PR_CAPBSET_READ for each capability.
     private static func verifyDropped(lastCap: Int32, empty: cap_t) throws(SandboxError) {
-        if let sets = statusSets() {
-            for (name, value) in sets.sorted(by: { $0.key < $1.key }) where value != 0 {
-                throw SandboxError(
-                    .setupFailed, "capabilities remain after dropping them: \(name) \(String(value, radix: 16))")
-            }
-            return
-        }
         guard let current = cap_get_proc() else { throw SandboxError(.setupFailed, "cap_get_proc", errno: errno) }
         defer { cap_free(UnsafeMutableRawPointer(current)) }
         guard cap_compare(current, empty) == 0 else {

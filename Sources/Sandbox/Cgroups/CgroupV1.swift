@@ -248,27 +248,59 @@ struct CgroupMount: Sendable {
 
 extension CgroupFile {
     /// The cgroup and cgroup2 mounts of this mount namespace, in mount-table order.
+    ///
+    /// Each line is "<id> <parent> <dev> <root> <point> <opts> [optional…] - <type> <source> <super options>";
+    /// parsed as bytes, since the launch runs this on its critical path.
     static func mounts() -> [CgroupMount] {
-        guard let text = read("/proc/self/mountinfo") else { return [] }
+        read("/proc/self/mountinfo").map(mounts(inMountinfo:)) ?? []
+    }
+
+    /// The cgroup and cgroup2 mounts listed in `text`, a mountinfo table; lines of any other shape are skipped.
+    static func mounts(inMountinfo text: String) -> [CgroupMount] {
         var result: [CgroupMount] = []
-        for line in text.split(separator: "\n") {
-            // "<id> <parent> <dev> <root> <point> <opts> [optional…] - <type> <source> <super options>"
-            let halves = line.split(separator: " - ", maxSplits: 1)
-            guard halves.count == 2 else { continue }
-            let left = halves[0].split(separator: " ")
-            let right = halves[1].split(separator: " ")
-            guard left.count >= 5, right.count >= 3, right[0] == "cgroup" || right[0] == "cgroup2" else { continue }
-            let point = String(left[4]).replacingOctalSpaces()
-            let options = right[2].split(separator: ",").map(String.init)
-            result.append(CgroupMount(point: point, type: String(right[0]), options: options))
+        for line in text.utf8.split(separator: UInt8(ascii: "\n")) {
+            let fields = line.split(separator: UInt8(ascii: " "))
+            // The optional fields end at a lone "-"; the mount point is field 4.
+            guard let dash = fields.indices.dropFirst(6).first(where: { fields[$0].elementsEqual("-".utf8) }),
+                dash + 3 < fields.count
+            else { continue }
+            let type = String(decoding: fields[dash + 1], as: UTF8.self)
+            guard type == "cgroup" || type == "cgroup2" else { continue }
+            let options = fields[dash + 3].split(separator: UInt8(ascii: ",")).map {
+                String(decoding: $0, as: UTF8.self)
+            }
+            result.append(CgroupMount(point: unescapeMountField(fields[4]), type: type, options: options))
         }
         return result
     }
-}
 
-extension String {
-    /// mountinfo escapes space as `\040`; cgroup mount points rarely contain one, but do not misparse them.
-    fileprivate func replacingOctalSpaces() -> String {
-        split(separator: "\\040", omittingEmptySubsequences: false).joined(separator: " ")
+    /// mountinfo writes space, tab, newline and backslash in paths as a backslash and three octal digits.
+    static func unescapeMountField<Bytes: Collection<UInt8>>(_ field: Bytes) -> String {
+        let bytes = Array(field)
+        var output: [UInt8] = []
+        output.reserveCapacity(bytes.count)
+        var index = 0
+        while index < bytes.count {
+            if bytes[index] == UInt8(ascii: "\\"), index + 3 < bytes.count,
+                let value = octal(bytes[index + 1 ... index + 3]), value <= 0xFF
+            {
+                output.append(UInt8(value))
+                index += 4
+            } else {
+                output.append(bytes[index])
+                index += 1
+            }
+        }
+        return String(decoding: output, as: UTF8.self)
+    }
+
+    /// The value of digits that are all octal, else nil.
+    private static func octal(_ digits: ArraySlice<UInt8>) -> Int? {
+        var value = 0
+        for digit in digits {
+            guard (UInt8(ascii: "0") ... UInt8(ascii: "7")).contains(digit) else { return nil }
+            value = value * 8 + Int(digit - UInt8(ascii: "0"))
+        }
+        return value
     }
 }

@@ -77,22 +77,20 @@ enum Posix {
         let input = open(source, O_RDONLY | O_CLOEXEC)
         guard input >= 0 else { return false }
         defer { close(input) }
-        // One read for the whole file (ld.so.cache, mime.types … are tens of KiB): sized by fstat.
         var info = stat()
         guard fstat(input, &info) == 0, info.st_size <= 4 << 20 else { return false }
-        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
-        var filled = 0
-        while filled < bytes.count {
-            let count = bytes[filled...].withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { break }
-            filled += count
-        }
-        bytes.removeSubrange(filled...)
         let output = open(target, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard output >= 0 else { return false }
         defer { close(output) }
-        return writeAll(output, bytes)
+        // sendfile copies inside the kernel (ld.so.cache, mime.types … are tens of KiB): no buffer to fill here.
+        var left = Int(info.st_size)
+        while left > 0 {
+            let count = sendfile(output, input, nil, left)
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { return count == 0 }  // 0: the file shrank meanwhile; what was there is copied
+            left -= count
+        }
+        return true
     }
 
     /// Reads a small file as text; nil when it cannot be read.

@@ -1,3 +1,5 @@
+import CCap
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -70,7 +72,7 @@ public enum NamedProfile: String, Sendable, CaseIterable {
     }
 }
 
-/// True when the calling process has CAP_SETUID in its effective set (bit 7 of CapEff in /proc/self/status).
+/// True when the calling process has CAP_SETUID (7) in its effective set.
 public func hasSetUIDCapability() -> Bool {
     hasCapability(bit: 7)
 }
@@ -83,13 +85,12 @@ public func isNestedUserNamespace() -> Bool {
     return fields != ["0", "0", "4294967295"]
 }
 
-/// True when the effective capability set has `bit` (CAP_SETFCAP is 31).
+/// True when the effective capability set has `bit` (CAP_SETFCAP is 31): capget through libcap, which is far cheaper
+/// than reading /proc/self/status on every launch.
 public func hasCapability(bit: Int) -> Bool {
-    guard let status = Posix.readFile("/proc/self/status") else { return false }
-    for line in status.split(separator: "\n") where line.hasPrefix("CapEff:") {
-        let hex = line.dropFirst("CapEff:".count).filter { !$0.isWhitespace }
-        guard let mask = UInt64(hex, radix: 16) else { return false }
-        return mask & (1 << UInt64(bit)) != 0
-    }
-    return false
+    guard let caps = cap_get_proc() else { return false }
+    defer { cap_free(UnsafeMutableRawPointer(caps)) }
+    var value = CAP_CLEAR
+    guard cap_get_flag(caps, cap_value_t(bit), CAP_EFFECTIVE, &value) == 0 else { return false }
+    return value == CAP_SET
 }
