@@ -95,6 +95,25 @@ struct FailureToSandboxTests {
         #expect(namespaceCalls.isEmpty, "namespace calls before the rejection: \(namespaceCalls)")
     }
 
+    /// A bind the sandbox's own user cannot reach (under a root-only directory) fails inside the new namespaces,
+    /// after pid 1 exists: the launcher still exits 125 with pid 1's message naming the path and the uid, and the
+    /// command does not run. (The launcher used to die of SIGPIPE here, silently, writing to the dead pid 1.)
+    @Test(arguments: Caller.allCases)
+    func unreachableBindFailsWithAMessage(caller: Caller) async throws {
+        let fixture = try SandboxFixture()
+        let locked = fixture.host + "/locked"
+        try fixture.makeDirectory(locked, owner: 0, mode: 0o700)
+        try fixture.makeDirectory(locked + "/inner", owner: 0)
+        let marker = fixture.workspace + "/ran"
+        let run = try await sandbox(
+            caller,
+            fixture.arguments(
+                profile: "exec", options: ["--ro", locked + "/inner"], command: ["/usr/bin/touch", marker]))
+        #expect(run.status == 125, "\(run)")
+        #expect(run.refused(mentioning: [locked + "/inner", "65534"]), "\(run)")
+        #expect(!HostFile.exists(marker), "the command ran\n\(run)")
+    }
+
     /// `--print-profile exec --workspace X` prints the resolved profile as one JSON object that has the workspace
     /// bind, and exits 0 without running anything.
     @Test(arguments: Caller.allCases)

@@ -126,6 +126,10 @@ public struct Launcher {
         }
         launcherChild = child
         for signal in [SIGTERM, SIGINT, SIGHUP] { _ = cl_set_signal_handler(signal, forwardToChild) }
+        // A pid 1 that failed its setup has closed its end of the control pipe: the write fails with EPIPE and
+        // the launcher goes on to report pid 1's message, instead of dying of SIGPIPE without a word. Only the
+        // launcher ignores it; pid 1 was created before and the command keeps the default disposition.
+        signal(SIGPIPE, SIG_IGN)
 
         do {
             try writeIDMaps(for: child)
