@@ -111,4 +111,24 @@ struct ProcessTests {
         #expect(signalled.report?.signal == Int(SIGTERM), "\(signalled.statusText)")
         #expect(signalled.report?.exitCode == nil, "\(signalled.statusText)")
     }
+
+    /// When the launcher returns, nothing the command left running exists any more (pid 1 kills and reaps it
+    /// before it reports, so this needs no waiting), and the sandbox's cgroup leaves are already removed.
+    @Test(arguments: Caller.allCases)
+    func nothingOutlivesTheLauncher(caller: Caller) async throws {
+        let fixture = try SandboxFixture()
+        let token = "7\(uniqueToken())"
+        let script = "sleep \(token) & sleep \(token) & (sleep \(token) &) ; exit 3"
+        let launcher = try LauncherProcess(
+            caller, fixture.arguments(profile: "exec", command: ["/bin/sh", "-c", script]))
+        let run = await launcher.wait(timeout: .seconds(30))
+        #expect(run.status == 3, "\(run)")
+        #expect(HostProcess.matching("sleep \(token)").isEmpty, "left running: \(HostProcess.matching(token))")
+        for hierarchy in ["memory", "pids", "freezer"] {
+            let parent = "/sys/fs/cgroup/\(hierarchy)/" + (caller == .root ? "autonous" : "autonous-65534")
+            let leaves = ((try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [])
+                .filter { $0.hasPrefix("sandbox-\(launcher.pid)-") }
+            #expect(leaves.isEmpty, "\(parent) still has \(leaves)")
+        }
+    }
 }

@@ -33,10 +33,13 @@ protocol CgroupLeaf: AnyObject {
     func beginKill()
     /// Called after each pass that sent SIGKILL to the listed pids (v1 thaws the freezer so they can die).
     func endKillPass()
+    /// v1: per leaf directory, the `tasks` file of the calling process's own cgroup in the same hierarchy.
+    func homeTaskFiles() -> [String]?
 }
 
 extension CgroupLeaf {
     func endKillPass() {}
+    func homeTaskFiles() -> [String]? { nil }
 
     /// True when the pids controller's `pids.events` in `directory` counts a `max` event (same format in v1 and v2).
     func pidsEventsHit(in directory: String?) -> Bool {
@@ -149,14 +152,69 @@ public final class SandboxCgroup {
         enforcesCPU = limits.cpuQuotaPercent != nil && !missing.contains(.cpu)
     }
 
-    /// Moves `pid` into the cgroup (all controllers' cgroup.procs). Call from the parent for the child's pid BEFORE
-    /// the child execs (the child waits on the sync pipe), so that everything it forks is accounted.
     /// The cgroup v2 leaf a new process can be created in directly (clone3 CLONE_INTO_CGROUP); nil on v1, where
-    /// one process lives in one directory per hierarchy and must be moved (`add(pid:)`).
+    /// one process lives in one directory per hierarchy and must be moved (`openSelfMove`, `add(pid:)`).
     public var directoryForNewProcesses: String? {
         driver == "v2" ? leaf.directories.first : nil
     }
 
+    /// v1: the `tasks` file of every leaf, opened for writing (close-on-exec), for a process created afterwards to
+    /// move itself with `SandboxCgroup.moveSelf(using:)`. Empty on v2.
+    ///
+    /// Why: writing another process's pid to `cgroup.procs` takes the kernel's global threadgroup lock for writing,
+    /// which waits for an RCU grace period whenever no migration happened lately (6-20 ms measured here, longer
+    /// than a whole launch); a thread that writes `0` to `tasks` moves only itself and skips that lock. The kernel
+    /// checks the credentials of the file's opener against the moving task, so the descriptors can only move a
+    /// process of the launcher's own user (or any, when the launcher is root) into this sandbox's cgroup.
+    public func openSelfMove() throws(SandboxError) -> [Int32] {
+        guard driver == "v1" else { return [] }
+        var descriptors: [Int32] = []
+        for directory in leaf.directories {
+            let fd = open(directory + "/tasks", O_WRONLY | O_CLOEXEC)
+            if fd < 0 {
+                let error = errno
+                for opened in descriptors { close(opened) }
+                throw SandboxError(.setupFailed, "cannot open \(directory)/tasks", errno: error)
+            }
+            descriptors.append(fd)
+        }
+        return descriptors
+    }
+
+    /// v1: the `tasks` files of the launcher's own cgroups, one per leaf directory, opened for writing, so that the
+    /// sandbox's pid 1 can move itself back out with `moveSelf(using:)` once everything else in the sandbox is gone
+    /// (the leaves can then be removed before pid 1's exit completes). Empty when any cannot be opened (an
+    /// unprivileged launcher usually cannot write its own cgroup), or on v2.
+    public func openHome() -> [Int32] {
+        guard driver == "v1", let files = leaf.homeTaskFiles() else { return [] }
+        var descriptors: [Int32] = []
+        for file in files {
+            let fd = open(file, O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else {
+                for opened in descriptors { close(opened) }
+                return []
+            }
+            descriptors.append(fd)
+        }
+        return descriptors
+    }
+
+    /// Moves the calling thread (it must be the only one: the process is moved only when it has no other) into
+    /// the cgroups whose `tasks` descriptors `openSelfMove()` returned, and closes them. Returns nil or what failed.
+    public static func moveSelf(using descriptors: [Int32]) -> String? {
+        var failure: String?
+        for fd in descriptors {
+            let written = write(fd, "0", 1)
+            if written != 1, failure == nil {
+                failure = "cannot enter the sandbox's cgroup: \(String(cString: strerror(errno))) (errno \(errno))"
+            }
+            close(fd)
+        }
+        return failure
+    }
+
+    /// Moves `pid` into the cgroup (all controllers' cgroup.procs). Call from the parent for the child's pid BEFORE
+    /// the child execs (the child waits on the sync pipe), so that everything it forks is accounted.
     public func add(pid: Int32) throws(SandboxError) {
         for directory in leaf.directories {
             let error = CgroupFile.write(directory + "/cgroup.procs", "\(pid)")
@@ -186,9 +244,14 @@ public final class SandboxCgroup {
     /// `/proc/<pid>/cgroup` shows this sandbox's leaf, so a pid reused by an unrelated process is left alone.
     public func destroy() {
         guard !isDestroyed else { return }
+        // The usual case: the command and everything it started are gone, so the leaves go at once (rmdir fails
+        // with EBUSY, changing nothing, while a process or a sub-cgroup is left).
+        if leaf.directories.allSatisfy({ CgroupFile.removeDirectory($0) == 0 }) {
+            removeParents()
+            return
+        }
         // Sub-cgroups a delegated sandbox made (its own tools' sandboxes) go first, deepest first.
         let all = leaf.directories.flatMap { CgroupFile.descendants(of: $0) + [$0] }
-        // The usual case: the command and everything it started are gone; skip the freeze-and-kill pass.
         let occupied = all.contains { !CgroupFile.pids($0 + "/cgroup.procs").isEmpty }
         if occupied { leaf.beginKill() }
         let deadline = CgroupFile.monotonicSeconds() + Self.destroyTimeout
@@ -213,6 +276,10 @@ public final class SandboxCgroup {
             CgroupFile.sleep(milliseconds: 5)
         }
         guard remaining.isEmpty else { return }
+        removeParents()
+    }
+
+    private func removeParents() {
         for parent in leaf.parentDirectories {
             _ = CgroupFile.removeDirectory(parent)  // EBUSY/ENOTEMPTY: another sandbox still uses it.
         }

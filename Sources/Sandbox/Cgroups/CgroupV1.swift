@@ -217,6 +217,30 @@ final class CgroupV1Leaf: CgroupLeaf {
         pidsEventsHit(in: byController[.pids])
     }
 
+    /// For each leaf directory, the `tasks` file of the calling process's own cgroup in that hierarchy (from
+    /// /proc/self/cgroup, whose paths start at the hierarchy's mount point, also inside a cgroup namespace rooted
+    /// where the hierarchy is mounted); nil when one cannot be found.
+    func homeTaskFiles() -> [String]? {
+        guard let table = CgroupFile.read("/proc/self/cgroup") else { return nil }
+        // "<id>:<controllers>:<path>" per v1 hierarchy.
+        let lines = table.split(separator: "\n").map {
+            $0.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+        }
+        var files: [String] = []
+        for directory in directories {
+            let name =
+                byController.first { $0.value == directory }?.key.rawValue ?? (directory == freezer ? "freezer" : nil)
+            guard let name,
+                let line = lines.first(where: { $0.count == 3 && $0[1].split(separator: ",").contains(Substring(name)) }
+                )
+            else { return nil }
+            let mount = CgroupV2Driver.parentPath(CgroupV2Driver.parentPath(directory))
+            let path = line[2] == "/" ? "" : String(line[2])
+            files.append(mount + path + "/tasks")
+        }
+        return files
+    }
+
     /// v1 has no cgroup.kill: lowering pids.max to 0 stops all forks so the kill loop converges, and freezing the
     /// sandbox (waiting up to 1 s for FROZEN) keeps its processes off the CPU during the first kill pass.
     func beginKill() {

@@ -98,10 +98,16 @@ public struct Launcher {
         let errors = try Posix.pipe()
         let status = try Posix.pipe()
         let program = try Posix.pipe()
+        // On cgroup v1 pid 1 moves itself in through these (see `SandboxCgroup.openSelfMove`), and back out
+        // through `home` at the end (`SandboxInit.finish`).
+        let selfMove = try cgroup?.openSelfMove() ?? []
+        let home = selfMove.isEmpty ? [] : cgroup?.openHome() ?? []
+        let leave: SandboxInit.CgroupExit = cgroup == nil ? .none : home.isEmpty ? .waitForExit : .moveTo(home)
         // One clone creates pid 1 in every namespace at once, as bubblewrap does: no intermediate process. On
         // cgroup v2 it starts inside its cgroup (CLONE_INTO_CGROUP); if the kernel refuses that, pid 1 is moved
         // into it below instead.
         let (child, inCgroup) = Self.clonePid1(flags: SandboxChild.cloneFlags(for: profile), cgroup: cgroup)
+        for fd in selfMove + home where child != 0 { close(fd) }  // pid 1 has its own copies
         if child < 0 { throw Self.namespaceError(-child) }
         if child == 0 {
             close(toChild.write)
@@ -112,7 +118,7 @@ public struct Launcher {
                 profile: profile, command: command, control: toChild.read, errors: errors.write,
                 status: status.write, seccompProgram: program.read,
                 memoryFallback: profile.limits.needsMemoryFallback(cgroup: cgroup),
-                endpoints: endpoints
+                endpoints: endpoints, cgroupTasks: selfMove, leave: leave
             ).runInit()
         }
         close(toChild.read)
@@ -138,9 +144,9 @@ public struct Launcher {
             // fits the pipe's buffer, so this never waits for the reader.
             defer { close(program.write) }
             try SeccompFilter.export(profile.seccompPolicy, to: program.write)
-            // Moving a process into a cgroup waits for an RCU grace period (milliseconds on cgroup v1); pid 1
-            // builds the root filesystem meanwhile and starts the command only after `A`.
-            if !inCgroup { try cgroup?.add(pid: child) }
+            // Only a v2 leaf clone3 could not start pid 1 in is joined from here (pid 1 builds the root meanwhile
+            // and starts the command only after `A`); on v1 pid 1 moved itself.
+            if !inCgroup, selfMove.isEmpty { try cgroup?.add(pid: child) }
             Posix.writeAll(toChild.write, "A")
         } catch {
             kill(child, SIGKILL)
@@ -150,7 +156,7 @@ public struct Launcher {
         }
 
         var result = SandboxResult()
-        let waitStatus = waitWithDeadline(child, result: &result)
+        let (initReport, waitStatus) = waitWithDeadline(child, status: status.read, result: &result)
         let report = String(decoding: Posix.readAll(errors.read), as: UTF8.self)
         if report.hasPrefix("E") {
             throw SandboxError(.setupFailed, String(report.dropFirst()))
@@ -158,15 +164,15 @@ public struct Launcher {
         if report.hasPrefix("X"), let colon = report.firstIndex(of: ":") {
             Posix.writeAll(2, "autonous-sandbox: \(report[report.index(after: colon)...])\n")
         }
-        let initReport = String(decoding: Posix.readAll(status.read, limit: 64), as: UTF8.self)
-        if let code = Int32(initReport.dropFirst()), initReport.hasPrefix("e") {
-            result.exitCode = code
-        } else if let signal = Int32(initReport.dropFirst()), initReport.hasPrefix("s") {
-            result.signal = signal
-        } else if waitStatus & 0x7f == 0 {
+        if let outcome = initReport?.outcome {
+            switch outcome {
+            case .exited(let code): result.exitCode = code
+            case .signaled(let signal): result.signal = signal
+            }
+        } else if let waitStatus, waitStatus & 0x7f == 0 {
             result.exitCode = (waitStatus >> 8) & 0xff
         } else {
-            result.signal = waitStatus & 0x7f
+            result.signal = (waitStatus ?? Int32(SIGKILL)) & 0x7f
         }
         if let cgroup {
             result.oomKilled = cgroup.oomKilled()
@@ -222,38 +228,78 @@ public struct Launcher {
         try Posix.writeFile("/proc/\(child)/gid_map", "\(profile.insideGID) \(profile.hostGID) 1\n")
     }
 
-    /// Waits for pid 1, killing it when the wall-clock limit passes or the launcher is told to stop.
-    private func waitWithDeadline(_ child: pid_t, result: inout SandboxResult) -> Int32 {
-        var status: Int32 = 0
-        let pidfd = cl_pidfd_open(child)
+    /// Waits for pid 1's report of how the command ended, killing pid 1 when the wall-clock limit passes.
+    ///
+    /// A report that ends in `+` says every other process is reaped and pid 1 holds none of the sandbox's cgroups
+    /// any more: then pid 1 is only finishing its own exit, and the launcher goes on without waiting for it (it is
+    /// reaped here if it is already gone; otherwise it is reparented and reaped by the init process, as
+    /// bubblewrap's is). Without `+` (pid 1 killed, setup failed, cgroup still held) the launcher waits for pid 1
+    /// and returns its wait status as well.
+    private func waitWithDeadline(
+        _ child: pid_t, status: Int32, result: inout SandboxResult
+    ) -> (InitReport?, Int32?) {
         let deadline = profile.wallClockSeconds.map { monotonicMilliseconds() + Int64($0) * 1000 }
-        if pidfd >= 0 {
-            defer { close(pidfd) }
-            while true {
-                var timeout: Int32 = -1
-                if let deadline {
-                    let left = deadline - monotonicMilliseconds()
-                    if left <= 0 {
-                        result.timedOut = true
-                        kill(child, SIGKILL)
-                        break
-                    }
-                    timeout = Int32(min(left, 1000))
-                } else {
-                    timeout = 1000
+        while true {
+            var timeout: Int32 = 1000
+            if let deadline {
+                let left = deadline - monotonicMilliseconds()
+                if left <= 0 {
+                    result.timedOut = true
+                    kill(child, SIGKILL)
+                    break
                 }
-                var descriptor = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
-                let ready = poll(&descriptor, 1, timeout)
-                if ready > 0 { break }
+                timeout = Int32(min(left, 1000))
             }
+            // The report comes on its own pipe; end of file without one means pid 1 is gone or going.
+            var descriptor = pollfd(fd: status, events: Int16(POLLIN), revents: 0)
+            if poll(&descriptor, 1, timeout) > 0 { break }
         }
-        _ = cl_waitpid(child, &status, 0)
-        return status
+        let report = result.timedOut ? nil : InitReport(Posix.readAll(status, limit: 64))
+        var waitStatus: Int32 = 0
+        if report?.released == true {
+            if cl_waitpid(child, &waitStatus, WNOHANG) != child { return (report, nil) }
+            return (report, waitStatus)
+        }
+        _ = cl_waitpid(child, &waitStatus, 0)
+        return (report, waitStatus)
     }
 
     private func monotonicMilliseconds() -> Int64 {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
         return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+    }
+}
+
+/// Pid 1's last words on the status pipe: `e<code>` or `s<signal>`, then `+` when the sandbox is released (see
+/// `SandboxInit.finish`).
+struct InitReport: Equatable {
+    enum Outcome: Equatable {
+        case exited(Int32)
+        case signaled(Int32)
+    }
+
+    let outcome: Outcome
+    let released: Bool
+
+    init(outcome: Outcome, released: Bool) {
+        self.outcome = outcome
+        self.released = released
+    }
+
+    /// Nil for anything else (nothing, or a pid 1 killed halfway through writing).
+    init?(_ bytes: [UInt8]) {
+        var text = String(decoding: bytes, as: UTF8.self)
+        released = text.hasSuffix("+")
+        if released { text.removeLast() }
+        let digits = text.dropFirst()
+        guard let kind = text.first, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber),
+            let number = Int32(digits)
+        else { return nil }
+        switch kind {
+        case "e": outcome = .exited(number)
+        case "s": outcome = .signaled(number)
+        default: return nil
+        }
     }
 }

@@ -10,7 +10,8 @@ import Glibc
 struct SandboxChild {
     let profile: SandboxProfile
     let command: [String]
-    /// From the launcher: `M` once the uid and gid maps are written, `A` once this process is in the cgroup.
+    /// From the launcher: `M` once the uid and gid maps are written, `A` once this process is in its cgroup (at
+    /// once on cgroup v1, where it moved itself; after the launcher moved it, on a v2 host that refused clone3).
     let control: Int32
     let errors: Int32
     let status: Int32
@@ -20,19 +21,25 @@ struct SandboxChild {
     let memoryFallback: Bool
     /// The resolved allowlist of a network-tier profile (`profile.mediatesNetwork`), for pid 1's `NetworkGate`.
     let endpoints: [NetworkAllowlist.Endpoint]
+    /// cgroup v1: the leaves' `tasks` files, opened by the launcher; pid 1 moves itself first thing.
+    let cgroupTasks: [Int32]
+    /// How pid 1 leaves the cgroups at the end (`SandboxInit.finish`).
+    let leave: SandboxInit.CgroupExit
 
-    /// The namespaces pid 1 is created in. The cgroup namespace comes later (`runInit`), once the launcher has
-    /// moved pid 1 into the sandbox's cgroup, so that the namespace is rooted there.
+    /// The namespaces pid 1 is created in. The cgroup namespace comes later (`runInit`), once pid 1 is in the
+    /// sandbox's cgroup, so that the namespace is rooted there.
     static func cloneFlags(for profile: SandboxProfile) -> Int32 {
         var flags = CL_CLONE_NEWUSER | CL_CLONE_NEWNS | CL_CLONE_NEWPID | CL_CLONE_NEWUTS | CL_CLONE_NEWIPC
         if !profile.hasNetwork { flags |= CL_CLONE_NEWNET }
         return flags
     }
 
-    /// Pid 1 of the new namespaces: takes its mapped ids, builds the filesystem while the launcher puts it in its
-    /// cgroup, enters a cgroup namespace, then starts the command and reaps.
+    /// Pid 1 of the new namespaces: enters its cgroup (v1), takes its mapped ids, builds the filesystem, enters a
+    /// cgroup namespace, then starts the command and reaps.
     func runInit() -> Never {
         _ = cl_set_parent_death_signal(SIGKILL)
+        // Before anything is allocated or forked here, so that all of it is accounted to the sandbox.
+        if let failure = SandboxCgroup.moveSelf(using: cgroupTasks) { fail(failure) }
         // Until the command exists, a termination signal ends the setup (pid 1 ignores signals without a handler).
         SandboxInit.forwardSignals(to: 0)
         guard Posix.readByte(control) == UInt8(ascii: "M") else { _exit(125) }
@@ -84,7 +91,7 @@ struct SandboxChild {
             close(handoff.toInit.read)
             close(handoff.toCommand.write)
         }
-        SandboxInit.run(command: child, statusFD: status, gate: gate)
+        SandboxInit.run(command: child, statusFD: status, leave: leave, gate: gate)
     }
 
     /// Takes the command's seccomp listener (it writes the descriptor's number, then waits for `K`) with
@@ -118,7 +125,7 @@ struct SandboxChild {
             try Capabilities.dropAll()
             try Capabilities.setNoNewPrivileges()
             let listener = try SeccompFilter.install(
-                programFrom: seccompProgram, listener: profile.seccompPolicy.mediatesNetwork)
+                programFrom: seccompProgram, listener: profile.mediatesNetwork)
             if let handoff, let listener {
                 // From here on connect(2) waits for pid 1, so it must hold the listener before the exec. The
                 // setresuid in pid 1 left this process non-dumpable, which would refuse pid 1's

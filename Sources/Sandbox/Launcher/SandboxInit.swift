@@ -32,21 +32,33 @@ enum SandboxInit {
     /// - Parameters:
     ///   - statusFD: where to write `e<code>` or `s<signal>` for the launcher.
     ///   - gate: the network tier's destination check, served between reaps.
-    static func run(command: pid_t, statusFD: Int32, gate: NetworkGate? = nil) -> Never {
+    static func run(command: pid_t, statusFD: Int32, leave: CgroupExit, gate: NetworkGate? = nil) -> Never {
         forwardSignals(to: command)
-        if let gate { serve(gate, until: command, statusFD: statusFD) }
+        if let gate { serve(gate, until: command, statusFD: statusFD, leave: leave) }
         while true {
             var status: Int32 = 0
             let pid = cl_wait_any(&status, 0)
             if pid == -ECHILD { _exit(0) }
-            if pid == command { finish(status, statusFD: statusFD) }
+            if pid == command { finish(status, statusFD: statusFD, leave: leave) }
         }
+    }
+
+    /// How pid 1 leaves the sandbox's cgroups before it exits, so the launcher can remove them without waiting for
+    /// this process's exit (see `finish`).
+    enum CgroupExit {
+        /// The sandbox has no cgroup.
+        case none
+        /// cgroup v1: `tasks` descriptors of the launcher's own cgroups, opened by the launcher, to move back to.
+        case moveTo([Int32])
+        /// The launcher must wait until this process has exited (v2, or v1 where the launcher's cgroups are not
+        /// writable).
+        case waitForExit
     }
 
     /// Serves the gate's notifications while waiting for `command`: poll(2) on the listener and on a pidfd of the
     /// command, reaping every exited child (orphans, the gate's connect helpers) after each wake-up. Returns when
     /// the listener closes (no process with the filter is left), never when the command exits.
-    private static func serve(_ gate: NetworkGate, until command: pid_t, statusFD: Int32) {
+    private static func serve(_ gate: NetworkGate, until command: pid_t, statusFD: Int32, leave: CgroupExit) {
         let pidfd = cl_pidfd_open(command)
         defer { if pidfd >= 0 { close(pidfd) } }
         while true {
@@ -60,7 +72,7 @@ enum SandboxInit {
                 var status: Int32 = 0
                 let pid = cl_wait_any(&status, WNOHANG)
                 if pid <= 0 { break }
-                if pid == command { finish(status, statusFD: statusFD) }
+                if pid == command { finish(status, statusFD: statusFD, leave: leave) }
             }
             guard ready > 0 else { continue }
             let listener = descriptors[0].revents
@@ -73,14 +85,48 @@ enum SandboxInit {
     }
 
     /// Reports how the command ended and exits with its status, which ends the pid namespace.
-    private static func finish(_ status: Int32, statusFD: Int32) -> Never {
-        if status & 0x7f == 0 {
-            let code = (status >> 8) & 0xff
-            Posix.writeAll(statusFD, "e\(code)")
-            _exit(code)
+    ///
+    /// Before the report every other process of the namespace is killed and reaped, and pid 1 leaves the
+    /// sandbox's cgroups when it can; the report then ends in `+`, telling the launcher that nothing of the sandbox
+    /// runs or holds its cgroups any more. The launcher acts on it at once instead of waiting for this process's
+    /// exit, whose teardown of the namespaces (the mount table's above all) takes longer than the rest of a short
+    /// command's run. The kernel would kill the others too when pid 1 exits; doing it first changes only when.
+    private static func finish(_ status: Int32, statusFD: Int32, leave: CgroupExit) -> Never {
+        forwardTarget = 0
+        reapEveryoneElse()
+        var released = true
+        switch leave {
+        case .none: break
+        case .moveTo(let descriptors): released = SandboxCgroup.moveSelf(using: descriptors) == nil
+        case .waitForExit: released = false
         }
-        let signal = status & 0x7f
-        Posix.writeAll(statusFD, "s\(signal)")
-        _exit(128 + signal)
+        let mark = released ? "+" : ""
+        let code: Int32
+        if status & 0x7f == 0 {
+            code = (status >> 8) & 0xff
+            Posix.writeAll(statusFD, "e\(code)" + mark)
+        } else {
+            let signal = status & 0x7f
+            Posix.writeAll(statusFD, "s\(signal)" + mark)
+            code = 128 + signal
+        }
+        close(statusFD)
+        _exit(code)
+    }
+
+    /// SIGKILL to every other process of the pid namespace, repeated until none is left to reap (a process forked
+    /// while the signals went out is caught by the next round).
+    private static func reapEveryoneElse() {
+        var pause: UInt32 = 50
+        while true {
+            _ = kill(-1, SIGKILL)
+            var status: Int32 = 0
+            let pid = cl_wait_any(&status, WNOHANG)
+            if pid == -ECHILD { return }
+            if pid > 0 { continue }
+            if pid < 0 && pid != -EINTR { return }
+            _ = usleep(pause)
+            pause = min(pause * 2, 10_000)
+        }
     }
 }
