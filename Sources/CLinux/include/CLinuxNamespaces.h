@@ -80,4 +80,14 @@ static const unsigned long long CL_RESOLVE_NO_SYMLINKS = 0x04;
 /// WNOHANG.
 static const int CL_WNOHANG = 1;
 
+/// The most descriptors one `cl_send_fds` message carries.
+#define CL_MAX_PASSED_FDS 16
+/// Sends `len` bytes with `count` descriptors attached (SCM_RIGHTS) on a connected socket, without SIGPIPE.
+/// C because the CMSG_* accessors are macros. Returns 0 or -errno (EINVAL for more than CL_MAX_PASSED_FDS).
+int cl_send_fds(int sock, const void *buf, size_t len, const int *fds, int count);
+/// Receives one message of at most `len` bytes and keeps up to `max` of its descriptors (close-on-exec; extra
+/// ones are closed); *count gets how many. Returns the byte count (0 at end of file) or -errno (EMSGSIZE when the
+/// message or its descriptors were cut short, with none kept).
+ssize_t cl_recv_fds(int sock, void *buf, size_t len, int *fds, int max, int *count);
+
 #endif

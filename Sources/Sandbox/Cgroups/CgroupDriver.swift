@@ -90,6 +90,14 @@ public enum Cgroups {
         return "no cgroup: " + missing.map { limits.fallbackText($0) }.joined(separator: "; ")
     }
 
+    /// True on a pure cgroup v2 host (/proc/self/cgroup is one `0::` line), where a sandbox's cgroup is made
+    /// before its pid 1 so that clone3 can start pid 1 inside it; elsewhere it can wait until pid 1 exists.
+    public static func startsProcessesInside() -> Bool {
+        guard let table = CgroupFile.read("/proc/self/cgroup") else { return false }
+        let lines = table.split(separator: "\n")
+        return lines.count == 1 && lines[0].hasPrefix("0::")
+    }
+
     /// Picks v2 when it offers at least as many controllers as v1 (and any at all), else v1, else "none".
     static func selectDriver() -> any CgroupDriver {
         let mounts = CgroupFile.mounts()
@@ -158,7 +166,7 @@ public final class SandboxCgroup {
         driver == "v2" ? leaf.directories.first : nil
     }
 
-    /// v1: the `tasks` file of every leaf, opened for writing (close-on-exec), for a process created afterwards to
+    /// v1: the `tasks` file of every leaf, opened for writing (close-on-exec), for the sandbox's pid 1 (they travel in the `CgroupHandoff`) to
     /// move itself with `SandboxCgroup.moveSelf(using:)`. Empty on v2.
     ///
     /// Why: writing another process's pid to `cgroup.procs` takes the kernel's global threadgroup lock for writing,

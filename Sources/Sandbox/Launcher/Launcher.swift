@@ -85,7 +85,14 @@ public struct Launcher {
             }
             endpoints = try allowlist.resolve(resolvConf: Posix.readFile("/etc/resolv.conf"))
         }
-        let cgroup = try Cgroups.create(for: profile.limits, name: "sandbox-\(getpid())")
+        // The sandbox's cgroup: made before pid 1 where pid 1 is created inside it (clone3 on a pure cgroup v2
+        // host) or where the root filesystem binds it (a delegating profile, the worker); otherwise (cgroup v1)
+        // while pid 1 builds the root, off the critical path, with pid 1 moving itself in afterwards.
+        try profile.limits.validate()
+        let cgroupName = "sandbox-\(getpid())"
+        let wantsCgroup = !profile.limits.cgroupControllers.isEmpty
+        let cgroupFirst = wantsCgroup && (profile.delegatesCgroup || Cgroups.startsProcessesInside())
+        var cgroup = cgroupFirst ? try Cgroups.create(for: profile.limits, name: cgroupName) : nil
         defer { cgroup?.destroy() }
         var profile = self.profile
         if profile.delegatesCgroup, let cgroup {
@@ -94,60 +101,60 @@ public struct Launcher {
         let placeholders = WorkspacePlaceholders.all(for: profile)
         defer { for directory in placeholders { directory.finish() } }
 
-        let toChild = try Posix.pipe()
+        let (control, childControl) = try Posix.socketPair()
         let errors = try Posix.pipe()
         let status = try Posix.pipe()
         let program = try Posix.pipe()
-        // On cgroup v1 pid 1 moves itself in through these (see `SandboxCgroup.openSelfMove`), and back out
-        // through `home` at the end (`SandboxInit.finish`).
-        let selfMove = try cgroup?.openSelfMove() ?? []
-        let home = selfMove.isEmpty ? [] : cgroup?.openHome() ?? []
-        let leave: SandboxInit.CgroupExit = cgroup == nil ? .none : home.isEmpty ? .waitForExit : .moveTo(home)
         // One clone creates pid 1 in every namespace at once, as bubblewrap does: no intermediate process. On
         // cgroup v2 it starts inside its cgroup (CLONE_INTO_CGROUP); if the kernel refuses that, pid 1 is moved
         // into it below instead.
         let (child, inCgroup) = Self.clonePid1(flags: SandboxChild.cloneFlags(for: profile), cgroup: cgroup)
-        for fd in selfMove + home where child != 0 { close(fd) }  // pid 1 has its own copies
         if child < 0 { throw Self.namespaceError(-child) }
         if child == 0 {
-            close(toChild.write)
+            close(control)
             close(errors.read)
             close(status.read)
             close(program.write)
             SandboxChild(
-                profile: profile, command: command, control: toChild.read, errors: errors.write,
-                status: status.write, seccompProgram: program.read,
-                memoryFallback: profile.limits.needsMemoryFallback(cgroup: cgroup),
-                endpoints: endpoints, cgroupTasks: selfMove, leave: leave
+                profile: profile, command: command, control: childControl, errors: errors.write,
+                status: status.write, seccompProgram: program.read, endpoints: endpoints
             ).runInit()
         }
-        close(toChild.read)
+        close(childControl)
         close(errors.write)
         close(status.write)
         close(program.read)
         defer {
-            close(toChild.write)
+            close(control)
             close(errors.read)
             close(status.read)
         }
         launcherChild = child
         for signal in [SIGTERM, SIGINT, SIGHUP] { _ = cl_set_signal_handler(signal, forwardToChild) }
-        // A pid 1 that failed its setup has closed its end of the control pipe: the write fails with EPIPE and
+        // A pid 1 that failed its setup has closed its end of the control socket: the write fails with EPIPE and
         // the launcher goes on to report pid 1's message, instead of dying of SIGPIPE without a word. Only the
         // launcher ignores it; pid 1 was created before and the command keeps the default disposition.
         signal(SIGPIPE, SIG_IGN)
 
         do {
             try writeIDMaps(for: child)
-            Posix.writeAll(toChild.write, "M")
-            // Pid 1 builds the root filesystem now; the filter is generated meanwhile. The program (a few KiB)
-            // fits the pipe's buffer, so this never waits for the reader.
+            Posix.writeAll(control, "M")
+            // Pid 1 builds the root filesystem now; the filter and the cgroup are made meanwhile. The program (a
+            // few KiB) fits the pipe's buffer, so this never waits for the reader.
             defer { close(program.write) }
             try SeccompFilter.export(profile.seccompPolicy, to: program.write)
-            // Only a v2 leaf clone3 could not start pid 1 in is joined from here (pid 1 builds the root meanwhile
-            // and starts the command only after `A`); on v1 pid 1 moved itself.
-            if !inCgroup, selfMove.isEmpty { try cgroup?.add(pid: child) }
-            Posix.writeAll(toChild.write, "A")
+            if wantsCgroup && !cgroupFirst {
+                cgroup = try Cgroups.create(for: profile.limits, name: cgroupName)
+            }
+            var handoff = CgroupHandoff(
+                hasCgroup: cgroup != nil, memoryFallback: profile.limits.needsMemoryFallback(cgroup: cgroup))
+            defer { for fd in handoff.enter + handoff.home { close(fd) } }
+            // On v1 pid 1 moves itself in (and back out at the end); only a v2 leaf clone3 could not start pid 1
+            // in is joined from here, by its pid.
+            handoff.enter = try cgroup?.openSelfMove() ?? []
+            handoff.home = handoff.enter.isEmpty ? [] : cgroup?.openHome() ?? []
+            if !inCgroup, handoff.enter.isEmpty { try cgroup?.add(pid: child) }
+            _ = handoff.send(on: control)
         } catch {
             kill(child, SIGKILL)
             var ignored: Int32 = 0

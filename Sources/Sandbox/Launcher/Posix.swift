@@ -51,10 +51,20 @@ enum Posix {
         }
     }
 
-    /// True when every writer of the pipe `fd` reads from has closed it (poll reports POLLHUP at once).
+    /// True when every writer of the pipe `fd` reads from, or the peer of the socket `fd`, has closed it (poll
+    /// reports POLLHUP at once).
     static func peerClosed(_ fd: Int32) -> Bool {
         var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         return poll(&descriptor, 1, 0) > 0 && descriptor.revents & Int16(POLLHUP) != 0
+    }
+
+    /// A connected pair of close-on-exec AF_UNIX SOCK_SEQPACKET sockets: each write is one message, and descriptors
+    /// can travel with one.
+    static func socketPair() throws(SandboxError) -> (Int32, Int32) {
+        var fds: [Int32] = [0, 0]
+        let type = Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+        try sandboxCall("socketpair") { socketpair(AF_UNIX, type, 0, &fds) }
+        return (fds[0], fds[1])
     }
 
     /// A pipe whose both ends are close-on-exec.

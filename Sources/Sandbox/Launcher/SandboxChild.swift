@@ -10,21 +10,15 @@ import Glibc
 struct SandboxChild {
     let profile: SandboxProfile
     let command: [String]
-    /// From the launcher: `M` once the uid and gid maps are written, `A` once this process is in its cgroup (at
-    /// once on cgroup v1, where it moved itself; after the launcher moved it, on a v2 host that refused clone3).
+    /// The launcher's end is a SOCK_SEQPACKET socket: `M` once the uid and gid maps are written, then the
+    /// `CgroupHandoff` once the cgroup is ready.
     let control: Int32
     let errors: Int32
     let status: Int32
     /// The seccomp program, written by the launcher while pid 1 builds the filesystem; the command loads it.
     let seccompProgram: Int32
-    /// Whether memory must be limited with RLIMIT_AS because no cgroup enforces it.
-    let memoryFallback: Bool
     /// The resolved allowlist of a network-tier profile (`profile.mediatesNetwork`), for pid 1's `NetworkGate`.
     let endpoints: [NetworkAllowlist.Endpoint]
-    /// cgroup v1: the leaves' `tasks` files, opened by the launcher; pid 1 moves itself first thing.
-    let cgroupTasks: [Int32]
-    /// How pid 1 leaves the cgroups at the end (`SandboxInit.finish`).
-    let leave: SandboxInit.CgroupExit
 
     /// The namespaces pid 1 is created in. The cgroup namespace comes later (`runInit`), once pid 1 is in the
     /// sandbox's cgroup, so that the namespace is rooted there.
@@ -34,12 +28,10 @@ struct SandboxChild {
         return flags
     }
 
-    /// Pid 1 of the new namespaces: enters its cgroup (v1), takes its mapped ids, builds the filesystem, enters a
+    /// Pid 1 of the new namespaces: takes its mapped ids, builds the filesystem, enters its cgroup (v1) and a
     /// cgroup namespace, then starts the command and reaps.
     func runInit() -> Never {
         _ = cl_set_parent_death_signal(SIGKILL)
-        // Before anything is allocated or forked here, so that all of it is accounted to the sandbox.
-        if let failure = SandboxCgroup.moveSelf(using: cgroupTasks) { fail(failure) }
         // Until the command exists, a termination signal ends the setup (pid 1 ignores signals without a handler).
         SandboxInit.forwardSignals(to: 0)
         guard Posix.readByte(control) == UInt8(ascii: "M") else { _exit(125) }
@@ -51,7 +43,7 @@ struct SandboxChild {
             fail("cannot take uid \(uid) / gid \(gid) in the user namespace")
         }
         // A credential change clears the parent-death signal: set it again, then make sure the launcher did not
-        // die in between (its end of the control pipe would be closed).
+        // die in between (its end of the control socket would be closed).
         _ = cl_set_parent_death_signal(SIGKILL)
         if Posix.peerClosed(control) { _exit(125) }
         do {
@@ -60,7 +52,10 @@ struct SandboxChild {
             fail("\(error)")
         }
         _ = cl_sethostname(profile.hostname)
-        guard Posix.readByte(control) == UInt8(ascii: "A") else { _exit(125) }
+        guard let cgroup = CgroupHandoff.receive(on: control) else { _exit(125) }
+        // Before the command exists, so that everything it starts is accounted to the sandbox. (What this process
+        // allocated while building the root stays charged where the launcher runs.)
+        if let failure = SandboxCgroup.moveSelf(using: cgroup.enter) { fail(failure) }
         let entered = cl_unshare(CL_CLONE_NEWCGROUP)
         if entered < 0 { fail("cannot create the cgroup namespace (errno \(-entered))") }
         close(control)
@@ -80,7 +75,8 @@ struct SandboxChild {
                 close(handoff.toInit.read)
                 close(handoff.toCommand.write)
             }
-            runCommand(handoff: handoff.map { ($0.toInit.write, $0.toCommand.read) })
+            runCommand(
+                handoff: handoff.map { ($0.toInit.write, $0.toCommand.read) }, memoryFallback: cgroup.memoryFallback)
         }
         close(errors)
         var gate: NetworkGate?
@@ -91,7 +87,7 @@ struct SandboxChild {
             close(handoff.toInit.read)
             close(handoff.toCommand.write)
         }
-        SandboxInit.run(command: child, statusFD: status, leave: leave, gate: gate)
+        SandboxInit.run(command: child, statusFD: status, leave: cgroup.leave, gate: gate)
     }
 
     /// Takes the command's seccomp listener (it writes the descriptor's number, then waits for `K`) with
@@ -114,7 +110,7 @@ struct SandboxChild {
 
     /// The command. Last steps before exec, in this order: new session, descriptors, directory, rlimits,
     /// capabilities, no_new_privs, seccomp (last, so nothing above is filtered).
-    private func runCommand(handoff: (write: Int32, read: Int32)?) -> Never {
+    private func runCommand(handoff: (write: Int32, read: Int32)?, memoryFallback: Bool) -> Never {
         _ = cl_set_parent_death_signal(SIGKILL)
         _ = setsid()
         _ = cl_cloexec_from(3)
