@@ -66,11 +66,14 @@ public enum Cgroups {
     /// Throws `.limitUnavailable` naming every limit that cannot be enforced when `bestEffort` is false,
     /// `.invalidProfile` for out-of-range values, `.setupFailed` when writing the cgroup fails.
     /// `name` labels the sandbox in the summary; the directory is `sandbox-<pid>-<random>`.
-    public static func create(for limits: ResourceLimits, name: String) throws(SandboxError) -> SandboxCgroup? {
+    /// `ownCgroups` is /proc/self/cgroup when the caller has read it already.
+    public static func create(
+        for limits: ResourceLimits, name: String, ownCgroups: String? = nil
+    ) throws(SandboxError) -> SandboxCgroup? {
         try limits.validate()
         let wanted = limits.cgroupControllers
         guard !wanted.isEmpty else { return nil }
-        let driver = selectDriver()
+        let driver = selectDriver(ownCgroups: ownCgroups ?? CgroupFile.ownCgroups())
         let caps = driver.capabilities
         let usable = wanted.filter { caps.has($0) }
         let missing = wanted.filter { !caps.has($0) }
@@ -92,17 +95,16 @@ public enum Cgroups {
 
     /// True on a pure cgroup v2 host (/proc/self/cgroup is one `0::` line), where a sandbox's cgroup is made
     /// before its pid 1 so that clone3 can start pid 1 inside it; elsewhere it can wait until pid 1 exists.
-    public static func startsProcessesInside() -> Bool {
-        guard let table = CgroupFile.read("/proc/self/cgroup") else { return false }
-        let lines = table.split(separator: "\n")
+    static func startsProcessesInside(ownCgroups: String) -> Bool {
+        let lines = ownCgroups.split(separator: "\n")
         return lines.count == 1 && lines[0].hasPrefix("0::")
     }
 
     /// Picks v2 when it offers at least as many controllers as v1 (and any at all), else v1, else "none".
-    static func selectDriver() -> any CgroupDriver {
+    static func selectDriver(ownCgroups: String = CgroupFile.ownCgroups()) -> any CgroupDriver {
         let mounts = CgroupFile.mounts()
-        let v2 = CgroupV2Driver.probe(mounts: mounts)
-        let v1 = CgroupV1Driver.probe(mounts: mounts)
+        let v2 = CgroupV2Driver.probe(mounts: mounts, ownCgroups: ownCgroups)
+        let v1 = CgroupV1Driver.probe(mounts: mounts, ownCgroups: ownCgroups)
         if v2.capabilities.count > 0, v2.capabilities.count >= v1.capabilities.count { return v2 }
         if v1.capabilities.count > 0 { return v1 }
         let detail =
@@ -394,6 +396,12 @@ enum CgroupFile {
     /// A file holding one number, such as `memory.failcnt`.
     static func number(_ path: String) -> UInt64? {
         (read(path) ?? "").split(separator: "\n").first.flatMap { UInt64($0) }
+    }
+
+    /// /proc/self/cgroup: one `<id>:<controllers>:<path>` line per hierarchy (`0::<path>` for v2); empty when it
+    /// cannot be read.
+    static func ownCgroups() -> String {
+        read("/proc/self/cgroup") ?? ""
     }
 
     /// The pids listed in a `cgroup.procs` file (empty when it cannot be read).

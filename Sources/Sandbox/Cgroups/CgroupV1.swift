@@ -9,7 +9,6 @@ import Glibc
 /// yet): in practice root, or an operator who delegated `autonous/` by chown. The leaves sit at the hierarchy root's
 /// `autonous/`, not under the launcher's own v1 cgroup, so a limit of the service's cgroup does not apply to them.
 struct CgroupV1Driver: CgroupDriver {
-    /// The directory under each hierarchy root that holds the sandbox leaves.
     /// The directory under each hierarchy that holds the sandboxes: `autonous` for root, `autonous-<uid>` for any
     /// other user, which is how v1 is delegated (root creates it and chowns it and its cgroup.procs to that user).
     static var parentName: String {
@@ -23,9 +22,11 @@ struct CgroupV1Driver: CgroupDriver {
     /// The writable freezer hierarchy, if any: not a limit, it only lets `destroy` freeze the sandbox before killing
     /// it (as runc does on v1), so a fork bomb cannot take the CPU the kill loop needs.
     let freezer: String?
+    /// /proc/self/cgroup as read by the probe (for `CgroupV1Leaf.homeTaskFiles`).
+    var ownCgroups = ""
 
     /// Finds the v1 hierarchies of memory, pids and cpu in the mount table and checks they are writable.
-    static func probe(mounts: [CgroupMount]) -> CgroupV1Driver {
+    static func probe(mounts: [CgroupMount], ownCgroups: String) -> CgroupV1Driver {
         var usable: [CgroupController: String] = [:]
         var locked: [String] = []
         var absent: [String] = []
@@ -67,7 +68,8 @@ struct CgroupV1Driver: CgroupDriver {
         let freezer = mounts.first { $0.type == "cgroup" && $0.options.contains("freezer") }.map(\.point)
         let freezerTarget = freezer.map { CgroupFile.exists($0 + "/" + parentName) ? $0 + "/" + parentName : $0 }
         let freezerUsable = freezerTarget.map { CgroupFile.isWritable($0) } ?? false
-        return CgroupV1Driver(capabilities: caps, hierarchies: usable, freezer: freezerUsable ? freezer : nil)
+        return CgroupV1Driver(
+            capabilities: caps, hierarchies: usable, freezer: freezerUsable ? freezer : nil, ownCgroups: ownCgroups)
     }
 
     func makeLeaf(limits: ResourceLimits, controllers: [CgroupController]) throws(SandboxError) -> any CgroupLeaf {
@@ -99,8 +101,8 @@ struct CgroupV1Driver: CgroupDriver {
                 }
             }
             let leaf = CgroupV1Leaf(
-                leafName: leafName, directories: directories, ordered: created, freezer: freezerDirectory
-            )
+                leafName: leafName, directories: directories, ordered: created, freezer: freezerDirectory,
+                ownCgroups: ownCgroups)
             try leaf.writeLimits(limits)
             return leaf
         } catch {
@@ -132,14 +134,15 @@ struct CgroupV1Driver: CgroupDriver {
     }
 
     /// Creates `parent` if needed, then `directory`; retries when a concurrent destroy removed the empty parent.
+    /// Stale leaves can only be in a parent that was there already.
     private static func makeDirectory(_ directory: String, in parent: String) throws(SandboxError) {
-        removeStaleLeaves(in: parent)
         var error: Int32 = 0
-        for _ in 0 ..< 3 {
+        for attempt in 0 ..< 3 {
             let parentError = CgroupFile.makeDirectory(parent)
             if parentError != 0, parentError != EEXIST {
                 throw SandboxError(.setupFailed, "cannot create cgroup directory \(parent)", errno: parentError)
             }
+            if parentError == EEXIST, attempt == 0 { removeStaleLeaves(in: parent) }
             error = CgroupFile.makeDirectory(directory)
             if error != ENOENT { break }
         }
@@ -153,12 +156,18 @@ final class CgroupV1Leaf: CgroupLeaf {
     let directories: [String]
     private let byController: [CgroupController: String]
     private let freezer: String?
+    /// The launcher's /proc/self/cgroup, for `homeTaskFiles`.
+    private let ownCgroups: String
 
-    init(leafName: String, directories: [CgroupController: String], ordered: [String], freezer: String?) {
+    init(
+        leafName: String, directories: [CgroupController: String], ordered: [String], freezer: String?,
+        ownCgroups: String
+    ) {
         self.leafName = leafName
         self.byController = directories
         self.directories = ordered
         self.freezer = freezer
+        self.ownCgroups = ownCgroups
     }
 
     var parentDirectories: [String] {
@@ -221,9 +230,8 @@ final class CgroupV1Leaf: CgroupLeaf {
     /// /proc/self/cgroup, whose paths start at the hierarchy's mount point, also inside a cgroup namespace rooted
     /// where the hierarchy is mounted); nil when one cannot be found.
     func homeTaskFiles() -> [String]? {
-        guard let table = CgroupFile.read("/proc/self/cgroup") else { return nil }
         // "<id>:<controllers>:<path>" per v1 hierarchy.
-        let lines = table.split(separator: "\n").map {
+        let lines = ownCgroups.split(separator: "\n").map {
             $0.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
         }
         var files: [String] = []

@@ -25,7 +25,7 @@ struct CgroupV2Driver: CgroupDriver {
     let serviceDirectory: String
 
     /// Finds the cgroup2 mount and S, and checks which controllers can be given to sandbox leaves.
-    static func probe(mounts: [CgroupMount]) -> CgroupV2Driver {
+    static func probe(mounts: [CgroupMount], ownCgroups: String) -> CgroupV2Driver {
         func unavailable(_ why: String) -> CgroupV2Driver {
             let caps = CgroupCapabilities(
                 driver: "v2", memory: false, pids: false, cpu: false, detail: "cgroup v2: " + why
@@ -36,7 +36,7 @@ struct CgroupV2Driver: CgroupDriver {
         guard let mount = mountPoints.first(where: { v2Mounts.contains($0) }) else {
             return unavailable("no cgroup2 mount at \(mountPoints.joined(separator: " or "))")
         }
-        guard let own = ownCgroupPath() else { return unavailable("/proc/self/cgroup has no 0:: line") }
+        guard let own = ownCgroupPath(in: ownCgroups) else { return unavailable("/proc/self/cgroup has no 0:: line") }
         let service = lastComponent(own) == supervisorLeaf ? parentPath(own) : own
         let directory = service == "/" ? mount : mount + service
         let offered = CgroupFile.words(directory + "/cgroup.controllers")
@@ -127,10 +127,10 @@ struct CgroupV2Driver: CgroupDriver {
         }
     }
 
-    /// The path of this process's cgroup in the unified hierarchy (`0::/path`), without a ` (deleted)` suffix.
-    static func ownCgroupPath() -> String? {
-        guard let text = CgroupFile.read("/proc/self/cgroup") else { return nil }
-        for line in text.split(separator: "\n") where line.hasPrefix("0::") {
+    /// The path of this process's cgroup in the unified hierarchy (the `0::/path` line of /proc/self/cgroup's
+    /// `ownCgroups`).
+    static func ownCgroupPath(in ownCgroups: String) -> String? {
+        for line in ownCgroups.split(separator: "\n") where line.hasPrefix("0::") {
             let path = String(line.dropFirst(3))
             return path.hasPrefix("/") ? path : nil
         }

@@ -91,8 +91,11 @@ public struct Launcher {
         try profile.limits.validate()
         let cgroupName = "sandbox-\(getpid())"
         let wantsCgroup = !profile.limits.cgroupControllers.isEmpty
-        let cgroupFirst = wantsCgroup && (profile.delegatesCgroup || Cgroups.startsProcessesInside())
-        var cgroup = cgroupFirst ? try Cgroups.create(for: profile.limits, name: cgroupName) : nil
+        let ownCgroups = wantsCgroup ? CgroupFile.ownCgroups() : ""
+        let cgroupFirst =
+            wantsCgroup && (profile.delegatesCgroup || Cgroups.startsProcessesInside(ownCgroups: ownCgroups))
+        var cgroup =
+            cgroupFirst ? try Cgroups.create(for: profile.limits, name: cgroupName, ownCgroups: ownCgroups) : nil
         defer { cgroup?.destroy() }
         var profile = self.profile
         if profile.delegatesCgroup, let cgroup {
@@ -144,7 +147,7 @@ public struct Launcher {
             defer { close(program.write) }
             try SeccompFilter.export(profile.seccompPolicy, to: program.write)
             if wantsCgroup && !cgroupFirst {
-                cgroup = try Cgroups.create(for: profile.limits, name: cgroupName)
+                cgroup = try Cgroups.create(for: profile.limits, name: cgroupName, ownCgroups: ownCgroups)
             }
             var handoff = CgroupHandoff(
                 hasCgroup: cgroup != nil, memoryFallback: profile.limits.needsMemoryFallback(cgroup: cgroup))
