@@ -44,3 +44,16 @@ import Testing
         #expect(CgroupFile.mounts().map(\.point) == expected)
     }
 }
+
+/// The path helpers the cgroup drivers build directories with.
+@Suite struct CgroupPathTests {
+    @Test(arguments: [
+        ("/sys/fs/cgroup/memory/autonous/sandbox-1-a", "/sys/fs/cgroup/memory/autonous", "sandbox-1-a"),
+        ("/sys/fs/cgroup/memory/", "/sys/fs/cgroup", "memory"), ("/a//b", "/a", "b"), ("/a", "/", "a"),
+        ("/", "/", ""),
+    ])
+    func parentAndLastComponent(path: String, parent: String, last: String) {
+        #expect(CgroupV2Driver.parentPath(path) == parent)
+        #expect(CgroupV2Driver.lastComponent(path) == last)
+    }
+}

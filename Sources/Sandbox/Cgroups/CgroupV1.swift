@@ -230,21 +230,21 @@ final class CgroupV1Leaf: CgroupLeaf {
     /// /proc/self/cgroup, whose paths start at the hierarchy's mount point, also inside a cgroup namespace rooted
     /// where the hierarchy is mounted); nil when one cannot be found.
     func homeTaskFiles() -> [String]? {
-        // "<id>:<controllers>:<path>" per v1 hierarchy.
-        let lines = ownCgroups.split(separator: "\n").map {
-            $0.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+        // "<id>:<controllers>:<path>" per v1 hierarchy; parsed as bytes (the launch path runs this).
+        var hierarchies: [(controllers: [String], path: String)] = []
+        for line in ownCgroups.utf8.split(separator: UInt8(ascii: "\n")) {
+            let fields = line.split(separator: UInt8(ascii: ":"), maxSplits: 2, omittingEmptySubsequences: false)
+            guard fields.count == 3 else { continue }
+            let controllers = fields[1].split(separator: UInt8(ascii: ",")).map { String(decoding: $0, as: UTF8.self) }
+            hierarchies.append((controllers, String(decoding: fields[2], as: UTF8.self)))
         }
         var files: [String] = []
         for directory in directories {
             let name =
                 byController.first { $0.value == directory }?.key.rawValue ?? (directory == freezer ? "freezer" : nil)
-            guard let name,
-                let line = lines.first(where: { $0.count == 3 && $0[1].split(separator: ",").contains(Substring(name)) }
-                )
-            else { return nil }
+            guard let name, let own = hierarchies.first(where: { $0.controllers.contains(name) }) else { return nil }
             let mount = CgroupV2Driver.parentPath(CgroupV2Driver.parentPath(directory))
-            let path = line[2] == "/" ? "" : String(line[2])
-            files.append(mount + path + "/tasks")
+            files.append(mount + (own.path == "/" ? "" : own.path) + "/tasks")
         }
         return files
     }

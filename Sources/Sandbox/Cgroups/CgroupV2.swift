@@ -137,13 +137,27 @@ struct CgroupV2Driver: CgroupDriver {
         return nil
     }
 
+    /// The last component of a path ("" for "/"); trailing slashes are ignored. Byte-level: the launch path calls
+    /// these for every leaf directory.
     static func lastComponent(_ path: String) -> String {
-        String(path.split(separator: "/").last ?? "")
+        let bytes = trimmedTrailingSlashes(path)
+        guard let slash = bytes.lastIndex(of: UInt8(ascii: "/")) else { return String(decoding: bytes, as: UTF8.self) }
+        return String(decoding: bytes[(slash + 1)...], as: UTF8.self)
     }
 
+    /// The parent directory of an absolute path ("/" for a top-level path and for "/").
     static func parentPath(_ path: String) -> String {
-        let parts = path.split(separator: "/").dropLast()
-        return parts.isEmpty ? "/" : "/" + parts.joined(separator: "/")
+        let bytes = trimmedTrailingSlashes(path)
+        guard let slash = bytes.lastIndex(of: UInt8(ascii: "/")) else { return "/" }
+        var parent = bytes[..<slash]
+        while parent.last == UInt8(ascii: "/") { parent = parent.dropLast() }  // "a//b"
+        return parent.isEmpty ? "/" : String(decoding: parent, as: UTF8.self)
+    }
+
+    private static func trimmedTrailingSlashes(_ path: String) -> ArraySlice<UInt8> {
+        var bytes = ArraySlice(path.utf8)
+        while bytes.count > 1, bytes.last == UInt8(ascii: "/") { bytes = bytes.dropLast() }
+        return bytes
     }
 }
 
