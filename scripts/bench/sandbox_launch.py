@@ -1,32 +1,49 @@
 #!/usr/bin/env python3
 """Launch latency of `autonous-sandbox --profile exec -- /bin/true` against bubblewrap running /bin/true with the
-same namespaces (user, mount, pid, net, uts, ipc, cgroup), measured side by side and interleaved in one run.
+same namespaces (user, mount, pid, net, uts, ipc, cgroup), measured side by side and interleaved in one run, in a
+shuffled order each round.
 
   sandbox_launch.py SANDBOX_BINARY [RUNS]
 
 Prints the median and p90 of each in milliseconds and the ratio of the medians (autonous / bubblewrap; the target
 is <= 1.0). bubblewrap's command line is the one in shared/PEERS.md. autonous-sandbox is measured twice: with its
 default limits (a memory and pids cgroup is created and removed per launch, when this host allows it) and with no
-cgroup limits, which is what bubblewrap does.
+cgroup limits, which is what bubblewrap does. Each sample runs from the spawn until stderr is closed and the exit
+status is in, as for a caller that collects the output; autonous-sandbox runs from an installed-like copy.
 """
 import os
+import random
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 
 def measure(command, runs, env):
+    """Wall time of each run, from the spawn until its stderr is closed (by every process of the sandbox) and its
+    exit status is in: what a caller that collects a command's output waits for.
+
+    The wait must block: Popen.wait(timeout) (and run(timeout=...)) polls with sleeps of 0.5 ms, 1 ms, 2 ms ...,
+    which rounds every sample up by an amount that depends on when the process happened to end. A timer kills a run
+    that takes longer than 30 s instead.
+    """
     samples = []
     for _ in range(runs):
         start = time.perf_counter()
-        result = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, env=env, timeout=30)
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE, env=env)
+        watchdog = threading.Timer(30, process.kill)
+        watchdog.start()
+        errors = process.stderr.read()
+        code = process.wait()
         samples.append((time.perf_counter() - start) * 1000)
-        if result.returncode != 0:
-            raise SystemExit(f"{command[0]} failed ({result.returncode}): {result.stderr.decode()[-400:]}")
+        watchdog.cancel()
+        process.stderr.close()
+        if code != 0:
+            raise SystemExit(f"{command[0]} failed ({code}): {errors.decode()[-400:]}")
     return samples
 
 
@@ -37,6 +54,11 @@ def main():
     if not bwrap:
         raise SystemExit("bubblewrap is not installed (apt-get install bubblewrap)")
     workspace = tempfile.mkdtemp(prefix="bench-ws-")
+    # The launcher runs from a copy in a short path, as an install places it (and as bubblewrap runs): here the
+    # linker's output, reached through .build/release, takes 5-15% longer per launch than a copy of the same bytes.
+    installed = os.path.join(tempfile.mkdtemp(prefix="bench-bin-"), "autonous-sandbox")
+    shutil.copy2(sandbox, installed)
+    sandbox = installed
     os.chmod(workspace, 0o755)
     if os.geteuid() == 0:
         os.chown(workspace, 65534, 65534)
@@ -53,10 +75,15 @@ def main():
     samples = {name: [] for name in commands}
     for name, command in commands.items():
         measure(command, 3, env)  # warm up the page cache
+    # A new order every round (seeded, so a run can be repeated): what ran just before changes a launch's time.
+    order = list(commands.items())
+    shuffler = random.Random(1)
     for _ in range(runs):
-        for name, command in commands.items():
+        shuffler.shuffle(order)
+        for name, command in order:
             samples[name] += measure(command, 1, env)
     shutil.rmtree(workspace, ignore_errors=True)
+    shutil.rmtree(os.path.dirname(installed), ignore_errors=True)
     medians = {}
     for name, values in samples.items():
         values.sort()
