@@ -166,7 +166,7 @@ public struct Launcher {
         }
 
         var result = SandboxResult()
-        let (initReport, waitStatus) = waitWithDeadline(child, status: status.read, result: &result)
+        let end = waitWithDeadline(child, status: status.read, result: &result)
         let report = String(decoding: Posix.readAll(errors.read), as: UTF8.self)
         if report.hasPrefix("E") {
             throw SandboxError(.setupFailed, String(report.dropFirst()))
@@ -174,15 +174,11 @@ public struct Launcher {
         if report.hasPrefix("X"), let colon = report.firstIndex(of: ":") {
             Posix.writeAll(2, "autonous-sandbox: \(report[report.index(after: colon)...])\n")
         }
-        if let outcome = initReport?.outcome {
-            switch outcome {
-            case .exited(let code): result.exitCode = code
-            case .signaled(let signal): result.signal = signal
-            }
-        } else if let waitStatus, waitStatus & 0x7f == 0 {
-            result.exitCode = (waitStatus >> 8) & 0xff
-        } else {
-            result.signal = (waitStatus ?? Int32(SIGKILL)) & 0x7f
+        switch end {
+        case .reported(.exited(let code)): result.exitCode = code
+        case .reported(.signaled(let signal)): result.signal = signal
+        case .waited(let status) where status & 0x7f == 0: result.exitCode = (status >> 8) & 0xff
+        case .waited(let status): result.signal = status & 0x7f
         }
         if let cgroup {
             result.oomKilled = cgroup.oomKilled()
@@ -238,16 +234,19 @@ public struct Launcher {
         try Posix.writeFile("/proc/\(child)/gid_map", "\(profile.insideGID) \(profile.hostGID) 1\n")
     }
 
+    /// How pid 1 ended: its report of the command's end, or without one its own wait status.
+    private enum PidOneEnd {
+        case reported(InitReport.Outcome)
+        case waited(Int32)
+    }
+
     /// Waits for pid 1's report of how the command ended, killing pid 1 when the wall-clock limit passes.
     ///
     /// A report that ends in `+` says every other process is reaped and pid 1 holds none of the sandbox's cgroups
     /// any more: then pid 1 is only finishing its own exit, and the launcher goes on without waiting for it (it is
     /// reaped here if it is already gone; otherwise it is reparented and reaped by the init process, as
-    /// bubblewrap's is). Without `+` (pid 1 killed, setup failed, cgroup still held) the launcher waits for pid 1
-    /// and returns its wait status as well.
-    private func waitWithDeadline(
-        _ child: pid_t, status: Int32, result: inout SandboxResult
-    ) -> (InitReport?, Int32?) {
+    /// bubblewrap's is). Without `+` (cgroup still held, pid 1 killed, setup failed) the launcher waits for pid 1.
+    private func waitWithDeadline(_ child: pid_t, status: Int32, result: inout SandboxResult) -> PidOneEnd {
         let deadline = profile.wallClockSeconds.map { monotonicMilliseconds() + Int64($0) * 1000 }
         while true {
             var timeout: Int32 = 1000
@@ -266,12 +265,9 @@ public struct Launcher {
         }
         let report = result.timedOut ? nil : InitReport(Posix.readAll(status, limit: 64))
         var waitStatus: Int32 = 0
-        if report?.released == true {
-            if cl_waitpid(child, &waitStatus, WNOHANG) != child { return (report, nil) }
-            return (report, waitStatus)
-        }
-        _ = cl_waitpid(child, &waitStatus, 0)
-        return (report, waitStatus)
+        _ = cl_waitpid(child, &waitStatus, report?.released == true ? WNOHANG : 0)
+        if let report { return .reported(report.outcome) }
+        return .waited(waitStatus)
     }
 
     private func monotonicMilliseconds() -> Int64 {

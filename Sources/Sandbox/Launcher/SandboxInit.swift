@@ -93,12 +93,13 @@ enum SandboxInit {
     /// command's run. The kernel would kill the others too when pid 1 exits; doing it first changes only when.
     private static func finish(_ status: Int32, statusFD: Int32, leave: CgroupExit) -> Never {
         forwardTarget = 0
-        reapEveryoneElse()
-        var released = true
-        switch leave {
-        case .none: break
-        case .moveTo(let descriptors): released = SandboxCgroup.moveSelf(using: descriptors) == nil
-        case .waitForExit: released = false
+        var released = reapEveryoneElse()
+        if released {
+            switch leave {
+            case .none: break
+            case .moveTo(let descriptors): released = SandboxCgroup.moveSelf(using: descriptors) == nil
+            case .waitForExit: released = false
+            }
         }
         let mark = released ? "+" : ""
         let code: Int32
@@ -115,18 +116,27 @@ enum SandboxInit {
     }
 
     /// SIGKILL to every other process of the pid namespace, repeated until none is left to reap (a process forked
-    /// while the signals went out is caught by the next round).
-    private static func reapEveryoneElse() {
+    /// while the signals went out is caught by the next round). False when some are still there after 10 s (stuck
+    /// in the kernel, say): the launcher then waits for this process's exit, where the kernel finishes the job.
+    private static func reapEveryoneElse() -> Bool {
         var pause: UInt32 = 50
-        while true {
+        let deadline = monotonicSeconds() + 10
+        while monotonicSeconds() < deadline {
             _ = kill(-1, SIGKILL)
             var status: Int32 = 0
             let pid = cl_wait_any(&status, WNOHANG)
-            if pid == -ECHILD { return }
-            if pid > 0 { continue }
-            if pid < 0 && pid != -EINTR { return }
+            if pid == -ECHILD { return true }
+            if pid > 0 || pid == -EINTR { continue }
+            if pid < 0 { return false }
             _ = usleep(pause)
             pause = min(pause * 2, 10_000)
         }
+        return false
+    }
+
+    private static func monotonicSeconds() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
     }
 }
