@@ -168,8 +168,8 @@ public final class SandboxCgroup {
         driver == "v2" ? leaf.directories.first : nil
     }
 
-    /// v1: the `tasks` file of every leaf, opened for writing (close-on-exec), for the sandbox's pid 1 (they travel in the `CgroupHandoff`) to
-    /// move itself with `SandboxCgroup.moveSelf(using:)`. Empty on v2.
+    /// v1: the `tasks` file of every leaf, opened for writing (close-on-exec), for the sandbox's pid 1 to move
+    /// itself in with `SandboxCgroup.moveSelf(using:)` (they reach it in the `CgroupHandoff`). Empty on v2.
     ///
     /// Why: writing another process's pid to `cgroup.procs` takes the kernel's global threadgroup lock for writing,
     /// which waits for an RCU grace period whenever no migration happened lately (6-20 ms measured here, longer
