@@ -139,7 +139,8 @@ public struct NetworkAllowlist: Sendable, Equatable {
         var text = [CChar](repeating: 0, count: 64)
         let family = address.count == 4 ? AF_INET : AF_INET6
         _ = address.withUnsafeBytes { inet_ntop(family, $0.baseAddress, &text, 64) }
-        return String(cString: text)
+        let length = text.firstIndex(of: 0) ?? text.count
+        return String(decoding: text[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// Every IPv4 and IPv6 address of `name` (from /etc/hosts or DNS, as the host's resolver decides).
