@@ -37,7 +37,7 @@ struct ListTool {
         let fd: Int32
         do {
             fd = try root.open(arguments.path, flags: O_RDONLY | O_DIRECTORY)
-        } catch let error as PathError where error.errno == ENOTDIR {
+        } catch let error where error.errno == ENOTDIR {
             return .failure("\(arguments.path) is not a directory", tier: .read, durationMs: stopwatch.milliseconds)
         } catch {
             return .failure("\(error)", tier: .read, durationMs: stopwatch.milliseconds)

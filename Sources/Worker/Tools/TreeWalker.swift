@@ -44,7 +44,7 @@ struct TreeWalker {
             let fd: Int32
             do {
                 fd = try root.open(directory, flags: O_RDONLY | O_DIRECTORY, followSymlinks: false)
-            } catch let error as PathError where error.errno == ENOTDIR && directory == origin {
+            } catch let error where error.errno == ENOTDIR && directory == origin {
                 return .failed("\(start) is not a directory")
             } catch {
                 if directory == origin { return .failed("\(error)") }
