@@ -178,17 +178,12 @@ public final class SandboxCgroup {
     /// process of the launcher's own user (or any, when the launcher is root) into this sandbox's cgroup.
     public func openSelfMove() throws(SandboxError) -> [Int32] {
         guard driver == "v1" else { return [] }
-        var descriptors: [Int32] = []
-        for directory in leaf.directories {
-            let fd = open(directory + "/tasks", O_WRONLY | O_CLOEXEC)
-            if fd < 0 {
-                let error = errno
-                for opened in descriptors { close(opened) }
-                throw SandboxError(.setupFailed, "cannot open \(directory)/tasks", errno: error)
-            }
-            descriptors.append(fd)
+        let files = leaf.directories.map { $0 + "/tasks" }
+        switch Self.openForWriting(files) {
+        case .success(let descriptors): return descriptors
+        case .failure(let failure):
+            throw SandboxError(.setupFailed, "cannot open \(failure.file)", errno: failure.errno)
         }
-        return descriptors
     }
 
     /// v1: the `tasks` files of the launcher's own cgroups, one per leaf directory, opened for writing, so that the
@@ -197,16 +192,27 @@ public final class SandboxCgroup {
     /// unprivileged launcher usually cannot write its own cgroup), or on v2.
     public func openHome() -> [Int32] {
         guard driver == "v1", let files = leaf.homeTaskFiles() else { return [] }
+        return (try? Self.openForWriting(files).get()) ?? []
+    }
+
+    struct OpenFailure: Error {
+        let file: String
+        let errno: Int32
+    }
+
+    /// Opens every file write-only and close-on-exec, or none: on the first failure the ones opened are closed.
+    private static func openForWriting(_ files: [String]) -> Result<[Int32], OpenFailure> {
         var descriptors: [Int32] = []
         for file in files {
             let fd = open(file, O_WRONLY | O_CLOEXEC)
             guard fd >= 0 else {
+                let failure = OpenFailure(file: file, errno: errno)
                 for opened in descriptors { close(opened) }
-                return []
+                return .failure(failure)
             }
             descriptors.append(fd)
         }
-        return descriptors
+        return .success(descriptors)
     }
 
     /// Moves the calling thread (it must be the only one: the process is moved only when it has no other) into

@@ -120,8 +120,8 @@ enum SandboxInit {
     /// in the kernel, say): the launcher then waits for this process's exit, where the kernel finishes the job.
     private static func reapEveryoneElse() -> Bool {
         var pause: UInt32 = 50
-        let deadline = monotonicSeconds() + 10
-        while monotonicSeconds() < deadline {
+        let deadline = CgroupFile.monotonicSeconds() + 10
+        while CgroupFile.monotonicSeconds() < deadline {
             _ = kill(-1, SIGKILL)
             var status: Int32 = 0
             let pid = cl_wait_any(&status, WNOHANG)
@@ -132,11 +132,5 @@ enum SandboxInit {
             pause = min(pause * 2, 10_000)
         }
         return false
-    }
-
-    private static func monotonicSeconds() -> Double {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
     }
 }
