@@ -156,9 +156,10 @@ extension ProcessTests {
         @Test func aDelegatedCgroupAndItsSubCgroupsGoWithTheSandbox() async throws {
             let fixture = try SandboxFixture()
             let token = "sub-\(uniqueToken())"
+            // The sub-cgroup exists before the background sleep starts (no waiting for a background mkdir).
             let script =
-                "mkdir /sys/fs/cgroup/pids/\(token) && sleep 30 & sleep 0.3; "
-                + "echo $! > /sys/fs/cgroup/pids/\(token)/cgroup.procs && echo moved; "
+                "mkdir /sys/fs/cgroup/pids/\(token) && { sleep 30 & "
+                + "echo $! > /sys/fs/cgroup/pids/\(token)/cgroup.procs && echo moved; }; "
                 + "cat /sys/fs/cgroup/pids/\(token)/cgroup.procs"
             let run = try await sandbox(
                 .root,
