@@ -382,7 +382,12 @@ enum CgroupFile {
 
     /// Whether the effective uid and gids may write `path` (faccessat with AT_EACCESS; EROFS counts as not).
     static func isWritable(_ path: String) -> Bool {
-        faccessat(AT_FDCWD, path, W_OK, AT_EACCESS) == 0
+        writeAccessError(path) == 0
+    }
+
+    /// 0 when the effective uid and gids may write `path`, else faccessat's errno (ENOENT when it does not exist).
+    static func writeAccessError(_ path: String) -> Int32 {
+        faccessat(AT_FDCWD, path, W_OK, AT_EACCESS) == 0 ? 0 : errno
     }
 
     /// The whitespace-separated words of a file such as `cgroup.controllers`.

@@ -36,12 +36,11 @@ struct CgroupV1Driver: CgroupDriver {
                 absent.append(controller.rawValue)
                 continue
             }
-            let parent = mount.point + "/" + parentName
-            let target = CgroupFile.exists(parent) ? parent : mount.point
-            if CgroupFile.isWritable(target) {
+            let (writable, checked) = leavesWritable(under: mount.point)
+            if writable {
                 usable[controller] = mount.point
             } else {
-                locked.append(target)
+                locked.append(checked)
             }
         }
         var notes: [String] = []
@@ -66,10 +65,22 @@ struct CgroupV1Driver: CgroupDriver {
             detail: detail
         )
         let freezer = mounts.first { $0.type == "cgroup" && $0.options.contains("freezer") }.map(\.point)
-        let freezerTarget = freezer.map { CgroupFile.exists($0 + "/" + parentName) ? $0 + "/" + parentName : $0 }
-        let freezerUsable = freezerTarget.map { CgroupFile.isWritable($0) } ?? false
+        let freezerUsable = freezer.map { leavesWritable(under: $0).writable } ?? false
         return CgroupV1Driver(
             capabilities: caps, hierarchies: usable, freezer: freezerUsable ? freezer : nil, ownCgroups: ownCgroups)
+    }
+
+    /// Whether this user may make leaves in the hierarchy mounted at `mountPoint`: in its parent directory, or where
+    /// there is none yet, in the mount point (where the parent will be created). Returns the directory that decided.
+    /// Another launcher removes the parent once it is empty, so a parent that vanishes while it is checked counts
+    /// as missing, not as locked.
+    static func leavesWritable(under mountPoint: String) -> (writable: Bool, checked: String) {
+        let parent = mountPoint + "/" + parentName
+        switch CgroupFile.writeAccessError(parent) {
+        case 0: return (true, parent)
+        case ENOENT: return (CgroupFile.isWritable(mountPoint), mountPoint)
+        default: return (false, parent)
+        }
     }
 
     func makeLeaf(limits: ResourceLimits, controllers: [CgroupController]) throws(SandboxError) -> any CgroupLeaf {

@@ -48,7 +48,7 @@ struct CgroupV2Driver: CgroupDriver {
         let writable =
             [directory, directory + "/cgroup.subtree_control", directory + "/cgroup.procs"]
             .allSatisfy { CgroupFile.isWritable($0) }
-            && (!CgroupFile.exists(sandboxes) || CgroupFile.isWritable(sandboxes))
+            && [0, ENOENT].contains(CgroupFile.writeAccessError(sandboxes))  // missing: it will be created
         guard writable else { return unavailable("\(directory) is not writable by uid \(geteuid())") }
         // The root cgroup is exempt from the rule; any other S must be empty to enable controllers for children.
         let enabled = CgroupFile.words(directory + "/cgroup.subtree_control")

@@ -162,6 +162,10 @@ public struct Launcher {
             kill(child, SIGKILL)
             var ignored: Int32 = 0
             _ = cl_waitpid(child, &ignored, 0)
+            // When pid 1 had failed first (the launcher's step then failed because pid 1 was gone), its error is
+            // the cause worth reporting.
+            let report = String(decoding: Posix.readAll(errors.read), as: UTF8.self)
+            if report.hasPrefix("E") { throw SandboxError(.setupFailed, String(report.dropFirst())) }
             throw error
         }
 
