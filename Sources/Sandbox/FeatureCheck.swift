@@ -25,49 +25,8 @@ public enum FeatureCheck {
     }
 
     /// What works here, for `--check` and `autonousctl doctor`.
-    public static func findings(simulateMissing: String? = nil, includeCgroups: Bool = true) -> [Finding] {
-        var findings: [Finding] = []
-        let maxNamespaces = Posix.readFile("/proc/sys/user/max_user_namespaces").flatMap {
-            Int($0.filter { !$0.isWhitespace })
-        }
-        let unprivilegedClone = Posix.readFile("/proc/sys/kernel/unprivileged_userns_clone").flatMap {
-            Int($0.filter { !$0.isWhitespace })
-        }
-        let apparmor = Posix.readFile("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").flatMap {
-            Int($0.filter { !$0.isWhitespace })
-        }
-        var userNamespaces = (maxNamespaces ?? 1) > 0
-        var detail = "user.max_user_namespaces=\(maxNamespaces.map(String.init) ?? "?")"
-        if getuid() != 0 {
-            if unprivilegedClone == 0 {
-                userNamespaces = false
-                detail += "; kernel.unprivileged_userns_clone=0 (set it to 1)"
-            }
-            if apparmor == 1 {
-                detail += "; kernel.apparmor_restrict_unprivileged_userns=1 (needs an AppArmor profile allowing userns)"
-            }
-        }
-        if simulateMissing == "user-namespaces" {
-            userNamespaces = false
-            detail = "simulated as missing"
-        }
-        findings.append(
-            Finding(
-                feature: "user namespaces", available: userNamespaces, detail: detail,
-                advice: userNamespaces
-                    ? ""
-                    : "enable them: sysctl -w user.max_user_namespaces=15000 kernel.unprivileged_userns_clone=1; on "
-                        + "Ubuntu 24.04 also allow autonous-sandbox in AppArmor (an abi/4.0 profile with 'userns,')"))
-        var seccomp = SeccompFilter.isAvailable()
-        var seccompDetail = seccomp ? "seccomp filters available" : "the kernel has no seccomp filter support"
-        if simulateMissing == "seccomp" {
-            seccomp = false
-            seccompDetail = "simulated as missing"
-        }
-        findings.append(
-            Finding(
-                feature: "seccomp", available: seccomp, detail: seccompDetail,
-                advice: seccomp ? "" : "use a kernel built with CONFIG_SECCOMP_FILTER (every distribution kernel is)"))
+    public static func findings(simulateMissing: String? = nil) -> [Finding] {
+        var findings = [userNamespaces(simulateMissing: simulateMissing), seccomp(simulateMissing: simulateMissing)]
         let userNotification = SeccompFilter.hasUserNotification()
         findings.append(
             Finding(
@@ -83,7 +42,6 @@ public enum FeatureCheck {
                 feature: "landlock", available: landlock > 0,
                 detail: landlock > 0 ? "ABI \(landlock)" : "unavailable (errno \(-landlock))", required: false,
                 advice: landlock > 0 ? "" : "optional: boot with lsm=...,landlock for an extra filesystem layer"))
-        guard includeCgroups else { return findings }
         let cgroups = Cgroups.detect()
         let allControllers = cgroups.memory && cgroups.pids
         findings.append(
@@ -100,11 +58,55 @@ public enum FeatureCheck {
         return findings
     }
 
+    /// Whether this user may create user namespaces, and what stands in the way when not.
+    static func userNamespaces(simulateMissing: String?) -> Finding {
+        func sysctl(_ name: String) -> Int? {
+            Posix.readFile("/proc/sys/" + name).flatMap { Int($0.filter { !$0.isWhitespace }) }
+        }
+        let maxNamespaces = sysctl("user/max_user_namespaces")
+        var available = (maxNamespaces ?? 1) > 0
+        var detail = "user.max_user_namespaces=\(maxNamespaces.map(String.init) ?? "?")"
+        if getuid() != 0 {  // root is not subject to the distributions' unprivileged switches
+            if sysctl("kernel/unprivileged_userns_clone") == 0 {
+                available = false
+                detail += "; kernel.unprivileged_userns_clone=0 (set it to 1)"
+            }
+            if sysctl("kernel/apparmor_restrict_unprivileged_userns") == 1 {
+                detail += "; kernel.apparmor_restrict_unprivileged_userns=1 (needs an AppArmor profile allowing userns)"
+            }
+        }
+        if simulateMissing == "user-namespaces" {
+            available = false
+            detail = "simulated as missing"
+        }
+        return Finding(
+            feature: "user namespaces", available: available, detail: detail,
+            advice: available
+                ? ""
+                : "enable them: sysctl -w user.max_user_namespaces=15000 kernel.unprivileged_userns_clone=1; on "
+                    + "Ubuntu 24.04 also allow autonous-sandbox in AppArmor (an abi/4.0 profile with 'userns,')")
+    }
+
+    /// Whether seccomp filters with the actions the policies use work here.
+    static func seccomp(simulateMissing: String?) -> Finding {
+        var available = SeccompFilter.isAvailable()
+        var detail = available ? "seccomp filters available" : "the kernel has no seccomp filter support"
+        if simulateMissing == "seccomp" {
+            available = false
+            detail = "simulated as missing"
+        }
+        return Finding(
+            feature: "seccomp", available: available, detail: detail,
+            advice: available ? "" : "use a kernel built with CONFIG_SECCOMP_FILTER (every distribution kernel is)")
+    }
+
     /// Throws `SandboxError(.missingKernelFeature)` naming the first required feature that is missing.
+    ///
+    /// Only the required features are looked at (every launch runs this before its clone); cgroups are checked by
+    /// Cgroups.create against the limits actually asked for.
     public static func requireAll(simulateMissing: String?) throws(SandboxError) {
-        // Cgroups are checked by Cgroups.create against the limits actually asked for.
-        for finding in findings(simulateMissing: simulateMissing, includeCgroups: false)
-        where !finding.available && finding.required {
+        for finding in [userNamespaces(simulateMissing: simulateMissing), seccomp(simulateMissing: simulateMissing)]
+        where !finding.available {
             throw SandboxError(
                 .missingKernelFeature,
                 "\(finding.feature) are not available (\(finding.detail)); refusing to run the command unsandboxed")
