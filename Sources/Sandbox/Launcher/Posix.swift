@@ -82,13 +82,13 @@ enum Posix {
         guard writeAll(fd, text) else { throw SandboxError(.setupFailed, "write \(path)", errno: errno) }
     }
 
-    /// Copies a regular file of at most 4 MiB byte for byte (mode 0644); false when it cannot.
-    static func copyFile(from source: String, to target: String) -> Bool {
+    /// Copies a regular file of at most `maxBytes` byte for byte (mode 0644); false when it cannot or it is larger.
+    static func copyFile(from source: String, to target: String, maxBytes: Int) -> Bool {
         let input = open(source, O_RDONLY | O_CLOEXEC)
         guard input >= 0 else { return false }
         defer { close(input) }
         var info = stat()
-        guard fstat(input, &info) == 0, info.st_size <= 4 << 20 else { return false }
+        guard fstat(input, &info) == 0, info.st_size <= maxBytes else { return false }
         let output = open(target, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard output >= 0 else { return false }
         defer { close(output) }
