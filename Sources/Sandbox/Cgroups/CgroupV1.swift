@@ -8,6 +8,9 @@ import Glibc
 /// when this user can create directories in `<hierarchy>/autonous` (or in the hierarchy root while that does not exist
 /// yet): in practice root, or an operator who delegated `autonous/` by chown. The leaves sit at the hierarchy root's
 /// `autonous/`, not under the launcher's own v1 cgroup, so a limit of the service's cgroup does not apply to them.
+/// The `autonous` directories stay once made, as a delegated `autonous-<uid>` does: making and removing them at
+/// every launch cost three more cgroup mkdirs and rmdirs (the memory one about 50 µs each way), the rmdirs on the
+/// path between the command's end and the launcher's exit.
 struct CgroupV1Driver: CgroupDriver {
     /// The directory under each hierarchy that holds the sandboxes: `autonous` for root, `autonous-<uid>` for any
     /// other user, which is how v1 is delegated (root creates it and chowns it and its cgroup.procs to that user).
@@ -44,18 +47,18 @@ struct CgroupV1Driver: CgroupDriver {
             }
         }
         var notes: [String] = []
-        if !locked.isEmpty { notes.append("\(locked.joined(separator: ", ")) not writable by uid \(geteuid())") }
-        if !absent.isEmpty { notes.append("no v1 hierarchy for \(absent.joined(separator: ", "))") }
+        if !locked.isEmpty { notes.append("\(locked.concatenated(separator: ", ")) not writable by uid \(geteuid())") }
+        if !absent.isEmpty { notes.append("no v1 hierarchy for \(absent.concatenated(separator: ", "))") }
         let found = CgroupController.allCases.compactMap { controller in
             usable[controller].map { "\(controller.rawValue) at \($0)/\(parentName)" }
         }
         let detail: String
         if found.isEmpty {
-            detail = "cgroup v1: " + notes.joined(separator: "; ")
+            detail = "cgroup v1: " + notes.concatenated(separator: "; ")
         } else {
             detail =
-                "cgroup v1: " + found.joined(separator: ", ")
-                + (notes.isEmpty ? "" : "; " + notes.joined(separator: "; "))
+                "cgroup v1: " + found.concatenated(separator: ", ")
+                + (notes.isEmpty ? "" : "; " + notes.concatenated(separator: "; "))
         }
         let caps = CgroupCapabilities(
             driver: "v1",
@@ -117,10 +120,7 @@ struct CgroupV1Driver: CgroupDriver {
             try leaf.writeLimits(limits)
             return leaf
         } catch {
-            for directory in created {
-                _ = CgroupFile.removeDirectory(directory)
-                _ = CgroupFile.removeDirectory(CgroupV2Driver.parentPath(directory))  // only if now empty
-            }
+            for directory in created { _ = CgroupFile.removeDirectory(directory) }
             throw error
         }
     }
@@ -144,8 +144,8 @@ struct CgroupV1Driver: CgroupDriver {
         }
     }
 
-    /// Creates `parent` if needed, then `directory`; retries when a concurrent destroy removed the empty parent.
-    /// Stale leaves can only be in a parent that was there already.
+    /// Creates `parent` if needed, then `directory`; retries when the parent vanished meanwhile (an operator, or an
+    /// older launcher that removed it once empty). Stale leaves can only be in a parent that was there already.
     private static func makeDirectory(_ directory: String, in parent: String) throws(SandboxError) {
         var error: Int32 = 0
         for attempt in 0 ..< 3 {
@@ -181,9 +181,8 @@ final class CgroupV1Leaf: CgroupLeaf {
         self.ownCgroups = ownCgroups
     }
 
-    var parentDirectories: [String] {
-        directories.map { CgroupV2Driver.parentPath($0) }
-    }
+    /// None: the `autonous` parents stay for the next sandbox (see `CgroupV1Driver`).
+    var parentDirectories: [String] { [] }
 
     /// Writes memory.limit_in_bytes then memory.memsw.limit_in_bytes (memsw must stay >= the memory limit, and
     /// equal means no swap on top), re-enables the OOM killer, and writes pids.max and the CFS quota.

@@ -60,7 +60,7 @@ struct CgroupV2Driver: CgroupDriver {
                     + "run the service's processes in \(directory)/\(supervisorLeaf)"
             )
         }
-        let names = usable.map(\.rawValue).joined(separator: ", ")
+        let names = usable.map(\.rawValue).concatenated(separator: ", ")
         let lacking = CgroupController.allCases.filter { !usable.contains($0) }.map(\.rawValue)
         let caps = CgroupCapabilities(
             driver: "v2",
@@ -68,7 +68,7 @@ struct CgroupV2Driver: CgroupDriver {
             pids: usable.contains(.pids),
             cpu: usable.contains(.cpu),
             detail: "cgroup v2: \(names) for sandboxes in \(sandboxes)"
-                + (lacking.isEmpty ? "" : "; not offered: \(lacking.joined(separator: ", "))")
+                + (lacking.isEmpty ? "" : "; not offered: \(lacking.concatenated(separator: ", "))")
         )
         return CgroupV2Driver(capabilities: caps, serviceDirectory: directory)
     }
