@@ -142,10 +142,11 @@ public struct Launcher {
         do {
             try writeIDMaps(for: child)
             Posix.writeAll(control, "M")
-            // Pid 1 builds the root filesystem now; the filter and the cgroup are made meanwhile. The program (a
-            // few KiB) fits the pipe's buffer, so this never waits for the reader.
+            // Pid 1 builds the root filesystem now; the cgroup and then the filter are made meanwhile. The cgroup
+            // comes first because pid 1 waits for it before it forks the command, while the command needs the
+            // filter only after its own setup. The program (a few KiB) fits the pipe's buffer, so its write never
+            // waits for the reader.
             defer { close(program.write) }
-            try SeccompFilter.export(profile.seccompPolicy, to: program.write)
             if wantsCgroup && !cgroupFirst {
                 cgroup = try Cgroups.create(for: profile.limits, name: cgroupName, ownCgroups: ownCgroups)
             }
@@ -158,6 +159,7 @@ public struct Launcher {
             handoff.home = handoff.enter.isEmpty ? [] : cgroup?.openHome() ?? []
             if !inCgroup, handoff.enter.isEmpty { try cgroup?.add(pid: child) }
             _ = handoff.send(on: control)
+            try SeccompFilter.export(profile.seccompPolicy, to: program.write)
         } catch {
             kill(child, SIGKILL)
             var ignored: Int32 = 0

@@ -94,6 +94,9 @@ enum SandboxInit {
     private static func finish(_ status: Int32, statusFD: Int32, leave: CgroupExit) -> Never {
         forwardTarget = 0
         var released = reapEveryoneElse()
+        // The caller's stdin, stdout and stderr: once nothing else holds them, the caller sees end-of-file as soon as
+        // the launcher exits, not only when this process's exit (the namespaces' teardown) is done.
+        for descriptor: Int32 in 0 ... 2 { close(descriptor) }
         if released {
             switch leave {
             case .none: break
