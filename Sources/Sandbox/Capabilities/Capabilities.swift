@@ -24,6 +24,24 @@ public enum Capabilities {
     ///
     /// - Throws: `SandboxError(.setupFailed)` naming the step that failed or the set that is still not empty.
     public static func dropAll() throws(SandboxError) {
+        let lastCap = try dropBoundingSet()
+        let ambient = cl_cap_ambient_clear_all()
+        if ambient < 0 { throw SandboxError(.setupFailed, "PR_CAP_AMBIENT_CLEAR_ALL", errno: -ambient) }
+        guard let empty = cap_init() else { throw SandboxError(.setupFailed, "cap_init", errno: errno) }
+        defer { cap_free(UnsafeMutableRawPointer(empty)) }
+        try sandboxCall("cap_set_proc (clearing effective, permitted and inheritable)") { cap_set_proc(empty) }
+        try verifyDropped(lastCap: lastCap, empty: empty)
+    }
+
+    /// Empties the bounding set (PR_CAPBSET_DROP for every capability the kernel knows that is still in it) and
+    /// returns the highest capability number. It limits only what an execve can grant, so the sandbox's pid 1,
+    /// which never executes anything, empties it while it waits for its cgroup: its children inherit the empty
+    /// set, and each drop (a credential commit) is then off the command's path. `dropAll` does it too, at the
+    /// cost of one PR_CAPBSET_READ per capability when it is done already.
+    ///
+    /// - Throws: `SandboxError(.setupFailed)` naming the capability that could not be read or dropped.
+    @discardableResult
+    public static func dropBoundingSet() throws(SandboxError) -> Int32 {
         let lastCap = try lastCapability()
         for cap in 0 ... lastCap {
             let present = cl_capbset_read(cap)
@@ -38,12 +56,7 @@ public enum Capabilities {
                 throw SandboxError(.setupFailed, "PR_CAPBSET_DROP of capability \(cap)\(hint)", errno: -result)
             }
         }
-        let ambient = cl_cap_ambient_clear_all()
-        if ambient < 0 { throw SandboxError(.setupFailed, "PR_CAP_AMBIENT_CLEAR_ALL", errno: -ambient) }
-        guard let empty = cap_init() else { throw SandboxError(.setupFailed, "cap_init", errno: errno) }
-        defer { cap_free(UnsafeMutableRawPointer(empty)) }
-        try sandboxCall("cap_set_proc (clearing effective, permitted and inheritable)") { cap_set_proc(empty) }
-        try verifyDropped(lastCap: lastCap, empty: empty)
+        return lastCap
     }
 
     /// Sets no_new_privs (prctl PR_SET_NO_NEW_PRIVS) and verifies it with PR_GET_NO_NEW_PRIVS.

@@ -52,6 +52,13 @@ struct SandboxChild {
             fail("\(error)")
         }
         _ = cl_sethostname(profile.hostname)
+        // The command inherits an empty bounding set; emptying it here, before waiting for the cgroup, takes its
+        // cost off the command's path when the cgroup is not there yet (pid 1 itself keeps its effective set).
+        do {
+            try Capabilities.dropBoundingSet()
+        } catch {
+            fail("\(error)")
+        }
         guard let cgroup = CgroupHandoff.receive(on: control) else { _exit(125) }
         // Before the command exists, so that everything it starts is accounted to the sandbox. (What this process
         // allocated while building the root stays charged where the launcher runs.)
