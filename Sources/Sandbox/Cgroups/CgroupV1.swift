@@ -298,22 +298,56 @@ extension CgroupFile {
     }
 
     /// The cgroup and cgroup2 mounts listed in `text`, a mountinfo table; lines of any other shape are skipped.
+    ///
+    /// One pass over the bytes that looks at a line's fields only up to its filesystem type, so the other mounts
+    /// (half the table or more) cost no allocation.
     static func mounts(inMountinfo text: String) -> [CgroupMount] {
         var result: [CgroupMount] = []
-        for line in text.utf8.split(separator: UInt8(ascii: "\n")) {
-            let fields = line.split(separator: UInt8(ascii: " "))
-            // The optional fields end at a lone "-"; the mount point is field 4.
-            guard let dash = fields.indices.dropFirst(6).first(where: { fields[$0].elementsEqual("-".utf8) }),
-                dash + 3 < fields.count
-            else { continue }
-            let type = String(decoding: fields[dash + 1], as: UTF8.self)
-            guard type == "cgroup" || type == "cgroup2" else { continue }
-            let options = fields[dash + 3].split(separator: UInt8(ascii: ",")).map {
-                String(decoding: $0, as: UTF8.self)
+        var text = text
+        text.withUTF8 { bytes in
+            var start = 0
+            while start < bytes.count {
+                var end = start
+                while end < bytes.count, bytes[end] != UInt8(ascii: "\n") { end += 1 }
+                if let mount = cgroupMount(inLine: UnsafeBufferPointer(rebasing: bytes[start ..< end])) {
+                    result.append(mount)
+                }
+                start = end + 1
             }
-            result.append(CgroupMount(point: unescapeMountField(fields[4]), type: type, options: options))
         }
         return result
+    }
+
+    /// The cgroup mount one mountinfo line describes, or nil. The line is "<id> <parent> <dev> <root> <point>
+    /// <opts> [optional…] - <type> <source> <super options>": the optional fields end at a lone "-" (field 6 or
+    /// later) and the mount point is field 4.
+    private static func cgroupMount(inLine line: UnsafeBufferPointer<UInt8>) -> CgroupMount? {
+        var index = 0
+        /// The next space-separated field, or nil at the end of the line.
+        func nextField() -> Range<Int>? {
+            while index < line.count, line[index] == UInt8(ascii: " ") { index += 1 }
+            guard index < line.count else { return nil }
+            let start = index
+            while index < line.count, line[index] != UInt8(ascii: " ") { index += 1 }
+            return start ..< index
+        }
+        var point: Range<Int>?
+        var number = 0
+        while let field = nextField() {
+            if number == 4 { point = field }
+            if number >= 6, field.count == 1, line[field.lowerBound] == UInt8(ascii: "-") { break }
+            number += 1
+        }
+        guard let point, let typeField = nextField(), nextField() != nil, let optionsField = nextField() else {
+            return nil
+        }
+        let type = line[typeField]
+        let isV1 = type.elementsEqual("cgroup".utf8)
+        guard isV1 || type.elementsEqual("cgroup2".utf8) else { return nil }
+        let options = line[optionsField].split(separator: UInt8(ascii: ",")).map {
+            String(decoding: $0, as: UTF8.self)
+        }
+        return CgroupMount(point: unescapeMountField(line[point]), type: isV1 ? "cgroup" : "cgroup2", options: options)
     }
 
     /// mountinfo writes space, tab, newline and backslash in paths as a backslash and three octal digits.
