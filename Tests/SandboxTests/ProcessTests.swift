@@ -131,4 +131,39 @@ struct ProcessTests {
             #expect(leaves.isEmpty, "\(parent) still has \(leaves)")
         }
     }
+
+    /// Leaves a killed launcher left behind (its pid is gone, no process inside) are removed by the next launch,
+    /// in every hierarchy, also where it died halfway (only some hierarchies have the leaf); a leaf whose launcher
+    /// is alive stays. Root only: the test makes the leaves itself, on the v1 hierarchies of this machine.
+    @Test func theNextLaunchRemovesLeavesOfKilledLaunchers() async throws {
+        let hierarchies = ["memory", "pids", "freezer"].map { "/sys/fs/cgroup/" + $0 }
+        guard hierarchies.allSatisfy({ FileManager.default.fileExists(atPath: $0 + "/cgroup.procs") }) else {
+            Issue.record("no cgroup v1 memory, pids and freezer hierarchies here (this test needs the v1 machine)")
+            return
+        }
+        let finished = Process()
+        finished.executableURL = URL(fileURLWithPath: "/bin/true")
+        try finished.run()
+        finished.waitUntilExit()
+        let token = uniqueToken().suffix(8)
+        let dead = "sandbox-\(finished.processIdentifier)-dead\(token)"  // its launcher is gone
+        let halfway = "sandbox-\(finished.processIdentifier)-half\(token)"  // died after the first leaf
+        let alive = "sandbox-\(getpid())-live\(token)"  // this process is its "launcher"
+        var made: [String] = []
+        for (index, hierarchy) in hierarchies.enumerated() {
+            _ = mkdir(hierarchy + "/autonous", 0o755)
+            for name in index == 0 ? [dead, halfway, alive] : [dead, alive] {
+                try #require(mkdir(hierarchy + "/autonous/" + name, 0o755) == 0, "mkdir \(name): errno \(errno)")
+                made.append(hierarchy + "/autonous/" + name)
+            }
+        }
+        defer { for directory in made { _ = rmdir(directory) } }
+        let fixture = try SandboxFixture()
+        let run = try await sandbox(.root, fixture.arguments(profile: "exec", command: ["/bin/true"]))
+        #expect(run.status == 0, "\(run)")
+        for directory in made {
+            let exists = FileManager.default.fileExists(atPath: directory)
+            #expect(exists == directory.hasSuffix(alive), "\(directory) \(exists ? "is still there" : "was removed")")
+        }
+    }
 }
