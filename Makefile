@@ -41,7 +41,7 @@ format:
 # Benchmarks run on a release build; figures vary with the machine, so they are printed, never asserted.
 bench: deps
 	$(SWIFT) build -c release --product autonous-sandbox
-	python3 scripts/bench/sandbox_launch.py "$$($(SWIFT) build -c release --show-bin-path)/autonous-sandbox" 40
+	python3 scripts/bench/sandbox_launch.py "$$($(SWIFT) build -c release --show-bin-path)/autonous-sandbox" 150
 	$(SWIFT) build -c release --product autonous-worker
 	python3 scripts/bench/grep_tool.py "$$($(SWIFT) build -c release --show-bin-path)/autonous-worker" 15
 
