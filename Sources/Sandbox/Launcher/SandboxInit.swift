@@ -95,8 +95,9 @@ enum SandboxInit {
         forwardTarget = 0
         var released = reapEveryoneElse()
         // The caller's stdin, stdout and stderr: once nothing else holds them, the caller sees end-of-file as soon as
-        // the launcher exits, not only when this process's exit (the namespaces' teardown) is done.
-        for descriptor: Int32 in 0 ... 2 { close(descriptor) }
+        // the launcher exits, not only when this process's exit (the namespaces' teardown) is done. (A launcher
+        // started with one of them closed may have given that number to the status pipe.)
+        for descriptor: Int32 in 0 ... 2 where descriptor != statusFD { close(descriptor) }
         if released {
             switch leave {
             case .none: break
