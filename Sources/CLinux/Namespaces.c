@@ -15,6 +15,9 @@
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
 #endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
 
 int cl_unshare(int flags) { return unshare(flags) == 0 ? 0 : -errno; }
 
@@ -49,6 +52,10 @@ int cl_sethostname(const char *name) { return sethostname(name, strlen(name)) ==
 int cl_pidfd_open(pid_t pid) {
     long fd = syscall(SYS_pidfd_open, pid, 0);
     return fd < 0 ? -errno : (int)fd;
+}
+
+int cl_pidfd_send_signal(int pidfd, int sig) {
+    return syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) == 0 ? 0 : -errno;
 }
 
 pid_t cl_clone_namespaces(int flags) {

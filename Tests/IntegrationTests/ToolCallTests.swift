@@ -154,7 +154,11 @@ struct ToolCallTests {
         try await fakes.sendUserMessage(from: 111, text: "sleep a bit")
         var nested: String?
         _ = await eventually(timeout: .seconds(30)) {
-            nested = CgroupTree.leaves(under: leaf).first { $0.dropFirst(leaf.count).contains("/sandbox-") }
+            nested = CgroupTree.leaves(under: leaf).first {
+                let below = $0.dropFirst(leaf.count)
+                return (below.contains("/slot-") || below.contains("/sandbox-"))
+                    && !(CgroupTree.value($0 + "/cgroup.procs") ?? "").isEmpty
+            }
             return nested != nil
         }
         let tool = try #require(nested, "no cgroup appeared under the worker's \(leaf)\n\(daemon.log)")
@@ -163,7 +167,10 @@ struct ToolCallTests {
         #expect(CgroupTree.value(pidsLeaf + "/pids.max") == "256")
         #expect(try await fakes.waitForSent(1), "\(daemon.log)")
         #expect(try await fakes.sentMessages().first?["text"] == .string("slept"))
-        #expect(!FileManager.default.fileExists(atPath: tool), "the tool's cgroup outlived it")
+        // The tool's cgroup is removed, or kept empty for the next tool when it is a slot.
+        #expect(
+            (CgroupTree.value(tool + "/cgroup.procs") ?? "").isEmpty, "a process of the tool outlived it in \(tool)")
+        #expect(tool.contains("/slot-") || !FileManager.default.fileExists(atPath: tool), "\(tool) outlived the tool")
         _ = daemon.stop(timeout: .seconds(90))
         // The worker's launcher removes the delegated subtree (the nested launchers' parent) with the leaf. (The
         // stop timeout is long here: a launcher killed at the timeout leaves its leaf to the next launch's sweep.)

@@ -113,7 +113,8 @@ struct ProcessTests {
     }
 
     /// When the launcher returns, nothing the command left running exists any more (pid 1 kills and reaps it
-    /// before it reports, so this needs no waiting), and the sandbox's cgroup leaves are already removed.
+    /// before it reports, so this needs no waiting), and the sandbox's cgroup is let go: its own leaves are removed,
+    /// and a reused slot that no sandbox holds any more has no process in it.
     @Test(arguments: Caller.allCases)
     func nothingOutlivesTheLauncher(caller: Caller) async throws {
         let fixture = try SandboxFixture()
@@ -124,17 +125,29 @@ struct ProcessTests {
         let run = await launcher.wait(timeout: .seconds(30))
         #expect(run.status == 3, "\(run)")
         #expect(HostProcess.matching("sleep \(token)").isEmpty, "left running: \(HostProcess.matching(token))")
+        let parentName = caller == .root ? "autonous" : "autonous-65534"
         for hierarchy in ["memory", "pids", "freezer"] {
-            let parent = "/sys/fs/cgroup/\(hierarchy)/" + (caller == .root ? "autonous" : "autonous-65534")
-            let leaves = ((try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [])
-                .filter { $0.hasPrefix("sandbox-\(launcher.pid)-") }
-            #expect(leaves.isEmpty, "\(parent) still has \(leaves)")
+            let parent = "/sys/fs/cgroup/\(hierarchy)/" + parentName
+            let entries = (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []
+            let own = entries.filter { $0.hasPrefix("sandbox-\(launcher.pid)-") }
+            #expect(own.isEmpty, "\(parent) still has \(own)")
+            // Slots other sandboxes hold may have processes; one whose lock (on its memory directory) is free must
+            // not. The test holds the lock while it looks, so no sandbox takes the slot meanwhile.
+            for slot in entries where slot.hasPrefix("slot-") {
+                let directory = parent + "/" + slot
+                let fd = open("/sys/fs/cgroup/memory/\(parentName)/\(slot)", O_RDONLY | O_DIRECTORY)
+                defer { if fd >= 0 { close(fd) } }
+                guard fd >= 0, flock(fd, LOCK_EX | LOCK_NB) == 0 else { continue }
+                let procs = (try? String(contentsOfFile: directory + "/cgroup.procs", encoding: .utf8)) ?? ""
+                #expect(procs.isEmpty, "\(directory) is free but holds \(procs)")
+            }
         }
     }
 
-    /// Leaves a killed launcher left behind (its pid is gone, no process inside) are removed by the next launch,
-    /// in every hierarchy, also where it died halfway (only some hierarchies have the leaf); a leaf whose launcher
-    /// is alive stays. Root only: the test makes the leaves itself, on the v1 hierarchies of this machine.
+    /// Leaves a killed launcher left behind (its pid is gone, no process inside) are removed by the next launch
+    /// that makes a leaf of its own (here the worker profile, whose cgroup is delegated and so never a reused
+    /// slot), in every hierarchy, also where it died halfway (only some hierarchies have the leaf); a leaf whose
+    /// launcher is alive stays. Root only: the test makes the leaves itself, on the v1 hierarchies of this machine.
     @Test func theNextLaunchRemovesLeavesOfKilledLaunchers() async throws {
         let hierarchies = ["memory", "pids", "freezer"].map { "/sys/fs/cgroup/" + $0 }
         guard hierarchies.allSatisfy({ FileManager.default.fileExists(atPath: $0 + "/cgroup.procs") }) else {
@@ -159,7 +172,8 @@ struct ProcessTests {
         }
         defer { for directory in made { _ = rmdir(directory) } }
         let fixture = try SandboxFixture()
-        let run = try await sandbox(.root, fixture.arguments(profile: "exec", command: ["/bin/true"]))
+        let run = try await sandbox(
+            .root, fixture.arguments(profile: "worker", useWorkspace: false, command: ["/bin/true"]))
         #expect(run.status == 0, "\(run)")
         for directory in made {
             let exists = FileManager.default.fileExists(atPath: directory)

@@ -48,6 +48,9 @@ int cl_clear_groups(void);
 int cl_sethostname(const char *name);
 /// pidfd_open(2), a raw syscall. Returns the fd or -errno.
 int cl_pidfd_open(pid_t pid);
+/// pidfd_send_signal(2), a raw syscall: signals the process the pidfd pins, never a later owner of its pid.
+/// Returns 0 or -errno (ESRCH once it has exited).
+int cl_pidfd_send_signal(int pidfd, int sig);
 /// clone(2) with CLONE_NEW* `flags` and SIGCHLD, fork-like (the child runs on a copy of the stack): the child is
 /// created inside the new namespaces at once (pid 1 of a new pid namespace). A raw syscall: glibc's clone wants a
 /// new stack and a function. glibc's cached thread id stays the parent's in the child, so the child must not use

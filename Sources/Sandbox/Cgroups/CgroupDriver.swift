@@ -1,3 +1,5 @@
+import CLinux
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,12 +14,15 @@ protocol CgroupDriver {
     /// What this driver can enforce here for the current user.
     var capabilities: CgroupCapabilities { get }
     /// Creates the sandbox's directories with the limits of `controllers` written, before any process is in them.
-    func makeLeaf(limits: ResourceLimits, controllers: [CgroupController]) throws(SandboxError) -> any CgroupLeaf
+    /// `reusable`: the directories may be ones an earlier sandbox left for reuse (false when they are delegated).
+    func makeLeaf(
+        limits: ResourceLimits, controllers: [CgroupController], reusable: Bool
+    ) throws(SandboxError) -> any CgroupLeaf
 }
 
 /// The directories of one sandbox under one driver.
 protocol CgroupLeaf: AnyObject {
-    /// The unique last path component (`sandbox-<pid>-<random>`), used to recognise the sandbox's processes.
+    /// The last path component (`sandbox-<pid>-<random>`, or `slot-<n>` for a reused v1 leaf), for the summary.
     var leafName: String { get }
     /// Every leaf directory (one per v1 hierarchy, one for v2); a pid is written to each `cgroup.procs`.
     var directories: [String] { get }
@@ -35,11 +40,18 @@ protocol CgroupLeaf: AnyObject {
     func endKillPass()
     /// v1: per leaf directory, the `tasks` file of the calling process's own cgroup in the same hierarchy.
     func homeTaskFiles() -> [String]?
+    /// v1 slots: when the sandbox left them clean, keeps the directories for the next one and returns true.
+    /// `sawEvent` is whether an OOM kill or pids-limit event was seen after the sandbox ended (nil: not looked at).
+    func keepForReuse(sawEvent: Bool?) -> Bool
+    /// v1 slots: lets the slot go once its directories are removed.
+    func unlock()
 }
 
 extension CgroupLeaf {
     func endKillPass() {}
     func homeTaskFiles() -> [String]? { nil }
+    func keepForReuse(sawEvent: Bool?) -> Bool { false }
+    func unlock() {}
 
     /// True when the pids controller's `pids.events` in `directory` counts a `max` event (same format in v1 and v2).
     func pidsEventsHit(in directory: String?) -> Bool {
@@ -65,10 +77,11 @@ public enum Cgroups {
     /// enforced (then `summary(for:cgroup:)` says so and `ResourceLimits.needsMemoryFallback` turns RLIMIT_AS on).
     /// Throws `.limitUnavailable` naming every limit that cannot be enforced when `bestEffort` is false,
     /// `.invalidProfile` for out-of-range values, `.setupFailed` when writing the cgroup fails.
-    /// `name` labels the sandbox in the summary; the directory is `sandbox-<pid>-<random>`.
-    /// `ownCgroups` is /proc/self/cgroup when the caller has read it already.
+    /// `name` labels the sandbox in the summary; the directory is `sandbox-<pid>-<random>`, or with `reusable` on
+    /// cgroup v1 a `slot-<n>` that earlier sandboxes used (see `CgroupV1Driver`); a cgroup that is delegated to the
+    /// sandbox must not be reusable. `ownCgroups` is /proc/self/cgroup when the caller has read it already.
     public static func create(
-        for limits: ResourceLimits, name: String, ownCgroups: String? = nil
+        for limits: ResourceLimits, name: String, reusable: Bool, ownCgroups: String? = nil
     ) throws(SandboxError) -> SandboxCgroup? {
         try limits.validate()
         let wanted = limits.cgroupControllers
@@ -81,7 +94,7 @@ public enum Cgroups {
             throw limits.unavailableError(missing, caps: caps)
         }
         guard !usable.isEmpty else { return nil }
-        let leaf = try driver.makeLeaf(limits: limits, controllers: usable)
+        let leaf = try driver.makeLeaf(limits: limits, controllers: usable, reusable: reusable)
         return SandboxCgroup(leaf: leaf, name: name, driver: caps.driver, limits: limits, missing: missing)
     }
 
@@ -123,7 +136,9 @@ public enum Cgroups {
 struct NoCgroupDriver: CgroupDriver {
     let capabilities: CgroupCapabilities
 
-    func makeLeaf(limits: ResourceLimits, controllers: [CgroupController]) throws(SandboxError) -> any CgroupLeaf {
+    func makeLeaf(
+        limits: ResourceLimits, controllers: [CgroupController], reusable: Bool
+    ) throws(SandboxError) -> any CgroupLeaf {
         throw SandboxError(.limitUnavailable, capabilities.detail)
     }
 }
@@ -131,7 +146,8 @@ struct NoCgroupDriver: CgroupDriver {
 /// One sandbox's cgroup: its limits are written, processes are added before they exec, and `destroy` removes it.
 ///
 /// Single-threaded use only (the launcher). The caller must call `destroy()` when the sandbox ends, also on error
-/// paths; nothing removes the directories in `deinit`, so a crash leaves a `sandbox-<pid>-<random>` directory behind.
+/// paths; nothing removes the directories in `deinit`, so a crash leaves a `sandbox-<pid>-<random>` directory behind
+/// (removed by a later launch), or a v1 slot that the next holder checks before it uses it.
 public final class SandboxCgroup {
     /// The label given to `Cgroups.create`.
     public let name: String
@@ -143,7 +159,8 @@ public final class SandboxCgroup {
     public let enforcesPids: Bool
     /// Whether the CPU quota is enforced by this cgroup.
     public let enforcesCPU: Bool
-    /// True once `destroy()` killed everything and removed every directory; false means a later call retries.
+    /// True once `destroy()` killed everything and removed every directory, or let a clean v1 slot go for the next
+    /// sandbox; false means a later call retries.
     public private(set) var isDestroyed = false
     /// The leaf directories (for diagnostics and tests).
     public var directories: [String] { leaf.directories }
@@ -246,23 +263,37 @@ public final class SandboxCgroup {
     /// True when the memory controller recorded an OOM kill in this cgroup (v2 memory.events oom_kill > 0;
     /// v1 memory.oom_control oom_kill, or memory.failcnt with under_oom on kernels without that line).
     public func oomKilled() -> Bool {
-        enforcesMemory && leaf.oomKilled()
+        let killed = enforcesMemory && leaf.oomKilled()
+        seen.oom = killed
+        return killed
     }
 
     /// True when the pids limit was hit (v2 and v1 pids.events max > 0).
     public func pidsLimitHit() -> Bool {
-        enforcesPids && leaf.pidsLimitHit()
+        let hit = enforcesPids && leaf.pidsLimitHit()
+        seen.pids = hit
+        return hit
     }
+
+    /// The last answers of `oomKilled()` and `pidsLimitHit()`: the launcher asks once the sandbox has ended, and
+    /// `destroy` then need not read the counters again.
+    private var seen: (oom: Bool?, pids: Bool?) = (nil, nil)
 
     /// Kills every process left in the cgroup (v2: cgroup.kill if present; then SIGKILL each pid in cgroup.procs
     /// repeatedly until empty, bounded to ~2 s), then removes the directories and empty parents. Idempotent.
+    /// A v1 slot left clean and empty stays instead, for the next sandbox.
     ///
     /// The pids limit is lowered to 0 first so a fork bomb cannot outrun the kill loop, and on v1 the sandbox is
     /// frozen during the first pass so thousands of busy processes cannot starve it (waiting for FROZEN takes at most
-    /// 1 s more, so the whole call is bounded by ~3 s). A pid is killed only after
-    /// `/proc/<pid>/cgroup` shows this sandbox's leaf, so a pid reused by an unrelated process is left alone.
+    /// 1 s more, so the whole call is bounded by ~3 s). A pid is signalled through a pidfd taken while it is still
+    /// listed in the cgroup, so a pid reused by an unrelated process is left alone.
     public func destroy() {
         guard !isDestroyed else { return }
+        let sawEvent = seen.oom.flatMap { oom in seen.pids.map { oom || $0 } }
+        if leaf.keepForReuse(sawEvent: sawEvent) {
+            isDestroyed = true
+            return
+        }
         // The usual case: the command and everything it started are gone, so the leaves go at once (rmdir fails
         // with EBUSY, changing nothing, while a process or a sub-cgroup is left).
         if leaf.directories.allSatisfy({ CgroupFile.removeDirectory($0) == 0 }) {
@@ -277,12 +308,8 @@ public final class SandboxCgroup {
         var remaining = all.filter { CgroupFile.exists($0) }
         while !remaining.isEmpty {
             var found = false
-            for directory in remaining {
-                for pid in CgroupFile.pids(directory + "/cgroup.procs") where pid > 1 && pid != getpid() {
-                    found = true
-                    if CgroupFile.process(pid, isIn: leaf.leafName) { _ = kill(pid, SIGKILL) }
-                    if CgroupFile.monotonicSeconds() > deadline { break }
-                }
+            for directory in remaining where CgroupFile.killProcesses(in: directory, until: deadline) {
+                found = true
             }
             leaf.endKillPass()
             if !found {
@@ -302,6 +329,7 @@ public final class SandboxCgroup {
         for parent in leaf.parentDirectories {
             _ = CgroupFile.removeDirectory(parent)  // EBUSY/ENOTEMPTY: another sandbox still uses it.
         }
+        leaf.unlock()
         isDestroyed = true
     }
 
@@ -437,11 +465,25 @@ enum CgroupFile {
         (read(path) ?? "").split(separator: "\n").compactMap { Int32($0) }
     }
 
-    /// Whether `/proc/<pid>/cgroup` places the process in the leaf `leafName` (unique per sandbox). When this
-    /// process cannot read its own `/proc/self/cgroup` (no procfs), the cgroup.procs listing is trusted.
-    static func process(_ pid: Int32, isIn leafName: String) -> Bool {
-        guard let text = read("/proc/\(pid)/cgroup") else { return read("/proc/self/cgroup") == nil }
-        return text.split(separator: "\n").contains { $0.hasSuffix("/" + leafName) || $0.contains("/\(leafName)/") }
+    /// Sends SIGKILL to every process listed in `directory`'s `cgroup.procs` (but pid 1 and this process) and
+    /// returns whether any was listed. Each pid is pinned with a pidfd first and signalled only if the listing read
+    /// after that still has it: a process that exited and whose pid was taken by one outside meanwhile is not in
+    /// the cgroup, so it is left alone. Stops pinning at `deadline`.
+    static func killProcesses(in directory: String, until deadline: Double) -> Bool {
+        let listed = pids(directory + "/cgroup.procs").filter { $0 > 1 && $0 != getpid() }
+        guard !listed.isEmpty else { return false }
+        var pinned: [(pid: Int32, fd: Int32)] = []
+        for pid in listed {
+            let fd = cl_pidfd_open(pid)
+            if fd >= 0 { pinned.append((pid, fd)) }
+            if monotonicSeconds() > deadline { break }
+        }
+        let still = Set(pids(directory + "/cgroup.procs"))
+        for (pid, fd) in pinned {
+            if still.contains(pid) { _ = cl_pidfd_send_signal(fd, SIGKILL) }
+            close(fd)
+        }
+        return true
     }
 
     /// A fresh leaf name, `sandbox-<pid>-<48 random bits in hex>`.

@@ -2,7 +2,7 @@
 import Glibc
 #endif
 
-/// The cgroup v1 driver: one `<hierarchy>/autonous/sandbox-<pid>-<random>` directory per needed hierarchy.
+/// The cgroup v1 driver: per sandbox one directory under `<hierarchy>/autonous/` in each needed hierarchy.
 ///
 /// v1 mounts each controller (or a co-mounted group such as `cpu,cpuacct`) as its own hierarchy. A hierarchy is usable
 /// when this user can create directories in `<hierarchy>/autonous` (or in the hierarchy root while that does not exist
@@ -11,13 +11,29 @@ import Glibc
 /// The `autonous` directories stay once made, as a delegated `autonous-<uid>` does: making and removing them at
 /// every launch cost three more cgroup mkdirs and rmdirs (the memory one about 50 µs each way), the rmdirs on the
 /// path between the command's end and the launcher's exit.
+///
+/// The leaves themselves are reused: `slot-<n>` directories, each held by one sandbox at a time through a `flock`
+/// on its directory in the first usable hierarchy (memory, else pids, else cpu). Making and removing a memory cgroup
+/// per sandbox cost about half a millisecond of each launch, most of it in the kernel's teardown of the removed
+/// cgroup, and left a dying cgroup behind for every run whose page cache outlived it. A slot is kept for the next
+/// sandbox only when its run left it clean (no process, no OOM kill or pids-limit event, little memory charged);
+/// the lock goes with the launcher's descriptor, so a launcher killed with SIGKILL frees its slot, and the next
+/// holder checks for what such a run may have left (processes, events, a frozen freezer) before using it. Sandboxes
+/// that delegate their cgroup (the worker) and those beyond `slotCount` at once get a leaf of their own,
+/// `sandbox-<pid>-<random>`, made and removed per run.
 struct CgroupV1Driver: CgroupDriver {
     /// The directory under each hierarchy that holds the sandboxes: `autonous` for root, `autonous-<uid>` for any
     /// other user, which is how v1 is delegated (root creates it and chowns it and its cgroup.procs to that user).
-    static var parentName: String {
+    static var defaultParentName: String {
         let uid = geteuid()
         return uid == 0 ? "autonous" : "autonous-\(uid)"
     }
+
+    /// How many reusable leaves one parent keeps at most: the most sandboxes that get one at the same time.
+    static let slotCount = 32
+    /// A released slot is kept only with at most this much memory charged to it (page cache and kernel memory its
+    /// run left behind; reclaimable, but the next run should not start near its limit); otherwise it is removed.
+    static let keptMemoryUsage: UInt64 = 8 << 20
 
     let capabilities: CgroupCapabilities
     /// The mount point of each usable controller's hierarchy.
@@ -27,9 +43,13 @@ struct CgroupV1Driver: CgroupDriver {
     let freezer: String?
     /// /proc/self/cgroup as read by the probe (for `CgroupV1Leaf.homeTaskFiles`).
     var ownCgroups = ""
+    /// The directory under each hierarchy's mount point that holds the leaves (`defaultParentName`).
+    var parentName = Self.defaultParentName
 
     /// Finds the v1 hierarchies of memory, pids and cpu in the mount table and checks they are writable.
-    static func probe(mounts: [CgroupMount], ownCgroups: String) -> CgroupV1Driver {
+    static func probe(
+        mounts: [CgroupMount], ownCgroups: String, parentName: String = defaultParentName
+    ) -> CgroupV1Driver {
         var usable: [CgroupController: String] = [:]
         var locked: [String] = []
         var absent: [String] = []
@@ -39,7 +59,7 @@ struct CgroupV1Driver: CgroupDriver {
                 absent.append(controller.rawValue)
                 continue
             }
-            let (writable, checked) = leavesWritable(under: mount.point)
+            let (writable, checked) = leavesWritable(under: mount.point, parentName: parentName)
             if writable {
                 usable[controller] = mount.point
             } else {
@@ -68,16 +88,17 @@ struct CgroupV1Driver: CgroupDriver {
             detail: detail
         )
         let freezer = mounts.first { $0.type == "cgroup" && $0.options.contains("freezer") }.map(\.point)
-        let freezerUsable = freezer.map { leavesWritable(under: $0).writable } ?? false
+        let freezerUsable = freezer.map { leavesWritable(under: $0, parentName: parentName).writable } ?? false
         return CgroupV1Driver(
-            capabilities: caps, hierarchies: usable, freezer: freezerUsable ? freezer : nil, ownCgroups: ownCgroups)
+            capabilities: caps, hierarchies: usable, freezer: freezerUsable ? freezer : nil, ownCgroups: ownCgroups,
+            parentName: parentName)
     }
 
     /// Whether this user may make leaves in the hierarchy mounted at `mountPoint`: in its parent directory, or where
     /// there is none yet, in the mount point (where the parent will be created). Returns the directory that decided.
     /// Another launcher removes the parent once it is empty, so a parent that vanishes while it is checked counts
     /// as missing, not as locked.
-    static func leavesWritable(under mountPoint: String) -> (writable: Bool, checked: String) {
+    static func leavesWritable(under mountPoint: String, parentName: String) -> (writable: Bool, checked: String) {
         let parent = mountPoint + "/" + parentName
         switch CgroupFile.writeAccessError(parent) {
         case 0: return (true, parent)
@@ -86,36 +107,57 @@ struct CgroupV1Driver: CgroupDriver {
         }
     }
 
-    func makeLeaf(limits: ResourceLimits, controllers: [CgroupController]) throws(SandboxError) -> any CgroupLeaf {
+    func makeLeaf(
+        limits: ResourceLimits, controllers: [CgroupController], reusable: Bool
+    ) throws(SandboxError) -> any CgroupLeaf {
+        for controller in controllers where hierarchies[controller] == nil {
+            throw SandboxError(.limitUnavailable, "no writable cgroup v1 hierarchy for \(controller.rawValue)")
+        }
+        if reusable, let leaf = claimSlot(limits: limits, controllers: controllers) { return leaf }
+        return try makeOwnLeaf(limits: limits, controllers: controllers)
+    }
+
+    /// The directories of leaf `name` for `controllers` (co-mounted controllers share one), plus the freezer's.
+    private func layout(
+        _ name: String, _ controllers: [CgroupController]
+    ) -> (byController: [CgroupController: String], ordered: [String], freezer: String?) {
+        var byController: [CgroupController: String] = [:]
+        var ordered: [String] = []
+        for controller in controllers {
+            guard let mount = hierarchies[controller] else { continue }
+            let directory = mount + "/" + parentName + "/" + name
+            if !ordered.contains(directory) { ordered.append(directory) }
+            byController[controller] = directory
+        }
+        let freezerDirectory = freezer.map { $0 + "/" + parentName + "/" + name }
+        return (byController, ordered, freezerDirectory)
+    }
+
+    /// A leaf of this sandbox's own, `sandbox-<pid>-<random>`, removed when it ends.
+    private func makeOwnLeaf(
+        limits: ResourceLimits, controllers: [CgroupController]
+    ) throws(SandboxError) -> any CgroupLeaf {
         let leafName = CgroupFile.newLeafName()
-        var directories: [CgroupController: String] = [:]
+        let (byController, ordered, freezerDirectory) = layout(leafName, controllers)
         var created: [String] = []
         do throws(SandboxError) {
-            for controller in controllers {
-                guard let mount = hierarchies[controller] else {
-                    throw SandboxError(.limitUnavailable, "no writable cgroup v1 hierarchy for \(controller.rawValue)")
-                }
-                let parent = mount + "/" + Self.parentName
-                let directory = parent + "/" + leafName
-                if !created.contains(directory) {  // co-mounted controllers share one directory
-                    try Self.makeDirectory(directory, in: parent)
-                    created.append(directory)
-                }
-                directories[controller] = directory
+            for directory in ordered {
+                try Self.makeDirectory(directory, in: CgroupV2Driver.parentPath(directory))
+                created.append(directory)
             }
-            var freezerDirectory: String?
-            if let freezer {  // optional: without it destroy still works, only slower under a fork bomb
-                let parent = freezer + "/" + Self.parentName
-                let directory = parent + "/" + leafName
-                if created.contains(directory) {  // co-mounted with a limit controller
-                    freezerDirectory = directory
-                } else if (try? Self.makeDirectory(directory, in: parent)) != nil {
-                    created.append(directory)
-                    freezerDirectory = directory
+            var freezerLeaf: String?
+            if let freezerDirectory {  // optional: without it destroy still works, only slower under a fork bomb
+                if created.contains(freezerDirectory) {  // co-mounted with a limit controller
+                    freezerLeaf = freezerDirectory
+                } else if (try? Self.makeDirectory(freezerDirectory, in: CgroupV2Driver.parentPath(freezerDirectory)))
+                    != nil
+                {
+                    created.append(freezerDirectory)
+                    freezerLeaf = freezerDirectory
                 }
             }
             let leaf = CgroupV1Leaf(
-                leafName: leafName, directories: directories, ordered: created, freezer: freezerDirectory,
+                leafName: leafName, directories: byController, ordered: created, freezer: freezerLeaf,
                 ownCgroups: ownCgroups)
             try leaf.writeLimits(limits)
             return leaf
@@ -125,8 +167,156 @@ struct CgroupV1Driver: CgroupDriver {
         }
     }
 
+    /// The first free slot made ready for `limits`: locked, checked, its limits written. Nil when every slot is
+    /// held, or one cannot be made here (the caller then makes a leaf of the sandbox's own).
+    private func claimSlot(limits: ResourceLimits, controllers: [CgroupController]) -> CgroupV1Leaf? {
+        // The lock sits in the same hierarchy for every sandbox of this user, whatever controllers it needs.
+        guard let lockMount = CgroupController.allCases.lazy.compactMap({ hierarchies[$0] }).first else { return nil }
+        let lockParent = lockMount + "/" + parentName
+        var number = 0
+        var retries = 0
+        while number < Self.slotCount {
+            let name = "slot-\(number)"
+            let outcome: SlotOutcome
+            switch Self.lockSlot(lockParent + "/" + name, in: lockParent) {
+            case .busy: outcome = .occupied
+            case .gone: outcome = .reset
+            case .failed: return nil
+            case .locked(let lock, let made):
+                outcome = prepareSlot(
+                    name, lock: lock, lockMade: made, lockDirectory: lockParent + "/" + name, limits, controllers)
+            }
+            switch outcome {
+            case .ready(let leaf): return leaf
+            case .unusable: return nil
+            case .occupied:
+                number += 1
+                retries = 0
+            case .reset:  // removed (by its last holder, or by us as unusable): made afresh on the next try
+                retries += 1
+                if retries >= 3 {
+                    number += 1
+                    retries = 0
+                }
+            }
+        }
+        return nil
+    }
+
+    private enum SlotLock {
+        /// The descriptor holding the lock, and whether the directory was made just now.
+        case locked(Int32, made: Bool)
+        /// Held by another sandbox.
+        case busy
+        /// Removed by its last holder before it let go.
+        case gone
+        case failed
+    }
+
+    private enum SlotOutcome {
+        case ready(CgroupV1Leaf)
+        /// In use, or holding processes of a run that did not end cleanly: try the next slot.
+        case occupied
+        /// Removed: try the same slot again.
+        case reset
+        /// A directory cannot be made: no slot will do.
+        case unusable
+    }
+
+    /// Opens `directory` (making it, and `parent` on first use, when missing) and takes its lock without waiting.
+    private static func lockSlot(_ directory: String, in parent: String) -> SlotLock {
+        var fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        var made = false
+        if fd < 0 {
+            guard errno == ENOENT else { return .failed }
+            // A new slot: the moment to sweep leaves of killed launchers too.
+            guard let created = try? makeDirectory(directory, in: parent, allowExisting: true) else { return .failed }
+            made = created
+            fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if fd < 0 { return errno == ENOENT ? .gone : .failed }
+        }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let error = errno
+            close(fd)
+            return error == EWOULDBLOCK ? .busy : .failed
+        }
+        // A holder that found the slot unusable removed it before it let go; its files are gone then.
+        guard faccessat(fd, "cgroup.procs", F_OK, 0) == 0 else {
+            close(fd)
+            return .gone
+        }
+        return .locked(fd, made: made)
+    }
+
+    /// Makes the slot's other directories, checks what a run that did not end cleanly may have left in the ones
+    /// made before, and writes the limits. On `.occupied` and `.reset` the lock is let go.
+    private func prepareSlot(
+        _ name: String, lock: Int32, lockMade: Bool, lockDirectory: String, _ limits: ResourceLimits,
+        _ controllers: [CgroupController]
+    ) -> SlotOutcome {
+        let (byController, ordered, freezerDirectory) = layout(name, controllers)
+        var directories: [String] = []  // the lock's own goes last, to be removed last
+        var reused: [String] = []
+        var usesLockDirectory = false
+        func add(_ directory: String) -> Bool {
+            if directory == lockDirectory {
+                usesLockDirectory = true
+                return true
+            }
+            if directories.contains(directory) { return true }
+            switch Self.ensureDirectory(directory) {
+            case 0: break
+            case EEXIST: reused.append(directory)
+            default: return false
+            }
+            directories.append(directory)
+            return true
+        }
+        for directory in ordered where !add(directory) {
+            close(lock)
+            return .unusable
+        }
+        // Optional, as for a leaf of its own.
+        let freezerLeaf = freezerDirectory.flatMap { add($0) ? $0 : nil }
+        if usesLockDirectory {
+            directories.append(lockDirectory)
+            if !lockMade { reused.append(lockDirectory) }
+        }
+        let leaf = CgroupV1Leaf(
+            leafName: name, directories: byController, ordered: directories, freezer: freezerLeaf,
+            ownCgroups: ownCgroups, slotLock: lock, lockDirectory: lockDirectory)
+        if reused.contains(where: { !CgroupFile.pids($0 + "/cgroup.procs").isEmpty }) {
+            leaf.unlock()
+            return .occupied
+        }
+        var clean = true
+        if !reused.isEmpty {
+            // Events of an earlier run would be reported as this one's; a frozen freezer would stop pid 1.
+            clean = !leaf.oomKilled() && !leaf.pidsLimitHit()
+            if clean, let freezerLeaf, reused.contains(freezerLeaf) {
+                clean = CgroupFile.read(freezerLeaf + "/freezer.state")?.hasPrefix("THAWED") == true
+            }
+        }
+        if clean, (try? leaf.writeLimits(limits, reused: !reused.isEmpty)) != nil { return .ready(leaf) }
+        leaf.removeSlot()
+        return .reset
+    }
+
+    /// mkdir, making the parent when it is missing: 0 when made, EEXIST when it was there, else the errno.
+    private static func ensureDirectory(_ directory: String) -> Int32 {
+        let error = CgroupFile.makeDirectory(directory)
+        guard error == ENOENT else { return error }
+        do {
+            let made = try makeDirectory(directory, in: CgroupV2Driver.parentPath(directory), allowExisting: true)
+            return made ? 0 : EEXIST
+        } catch {
+            return error.errno ?? EIO
+        }
+    }
+
     /// Removes leaves left by launchers that died without cleaning up (SIGKILL): `sandbox-<pid>-*` whose pid is
-    /// gone and which hold no process. Run before each new leaf, so leaks never pile up.
+    /// gone and which hold no process. Run before each leaf of a sandbox's own (in every hierarchy) and for each
+    /// new slot (in the lock's hierarchy), so leaks never pile up.
     static func removeStaleLeaves(in parent: String) {
         let fd = opendir(parent)
         guard let fd else { return }
@@ -146,7 +336,11 @@ struct CgroupV1Driver: CgroupDriver {
 
     /// Creates `parent` if needed, then `directory`; retries when the parent vanished meanwhile (an operator, or an
     /// older launcher that removed it once empty). Stale leaves can only be in a parent that was there already.
-    private static func makeDirectory(_ directory: String, in parent: String) throws(SandboxError) {
+    /// With `allowExisting`, a `directory` that exists already is no error. Returns whether it was made.
+    @discardableResult
+    private static func makeDirectory(
+        _ directory: String, in parent: String, allowExisting: Bool = false
+    ) throws(SandboxError) -> Bool {
         var error: Int32 = 0
         for attempt in 0 ..< 3 {
             let parentError = CgroupFile.makeDirectory(parent)
@@ -157,7 +351,9 @@ struct CgroupV1Driver: CgroupDriver {
             error = CgroupFile.makeDirectory(directory)
             if error != ENOENT { break }
         }
+        if error == EEXIST, allowExisting { return false }
         if error != 0 { throw SandboxError(.setupFailed, "cannot create cgroup directory \(directory)", errno: error) }
+        return true
     }
 }
 
@@ -169,27 +365,71 @@ final class CgroupV1Leaf: CgroupLeaf {
     private let freezer: String?
     /// The launcher's /proc/self/cgroup, for `homeTaskFiles`.
     private let ownCgroups: String
+    /// For a slot: the descriptor of `lockDirectory` that holds its lock until the sandbox lets it go.
+    private var slotLock: Int32?
+    private let lockDirectory: String?
 
     init(
         leafName: String, directories: [CgroupController: String], ordered: [String], freezer: String?,
-        ownCgroups: String
+        ownCgroups: String, slotLock: Int32? = nil, lockDirectory: String? = nil
     ) {
         self.leafName = leafName
         self.byController = directories
         self.directories = ordered
         self.freezer = freezer
         self.ownCgroups = ownCgroups
+        self.slotLock = slotLock
+        self.lockDirectory = lockDirectory
     }
 
     /// None: the `autonous` parents stay for the next sandbox (see `CgroupV1Driver`).
     var parentDirectories: [String] { [] }
 
+    /// For a slot whose sandbox left it clean (no process, no OOM kill or pids-limit event, at most
+    /// `CgroupV1Driver.keptMemoryUsage` charged): lets it go for the next sandbox and returns true. Otherwise (or
+    /// for a leaf of the sandbox's own) false, and the caller kills what is left and removes the directories.
+    /// `sawEvent`: the counters as read after the sandbox ended, if they were.
+    func keepForReuse(sawEvent: Bool?) -> Bool {
+        guard slotLock != nil else { return false }
+        for directory in directories where !CgroupFile.pids(directory + "/cgroup.procs").isEmpty { return false }
+        if sawEvent ?? (oomKilled() || pidsLimitHit()) { return false }
+        if let memory = byController[.memory],
+            (CgroupFile.number(memory + "/memory.usage_in_bytes") ?? .max) > CgroupV1Driver.keptMemoryUsage
+        {
+            return false
+        }
+        unlock()
+        return true
+    }
+
+    /// Lets the slot's lock go (after its directories were removed, if they were).
+    func unlock() {
+        if let slotLock { close(slotLock) }
+        slotLock = nil
+    }
+
+    /// Removes an empty slot, the lock's directory last, then lets the lock go.
+    func removeSlot() {
+        for directory in directories { _ = CgroupFile.removeDirectory(directory) }
+        if let lockDirectory, !directories.contains(lockDirectory) { _ = CgroupFile.removeDirectory(lockDirectory) }
+        unlock()
+    }
+
     /// Writes memory.limit_in_bytes then memory.memsw.limit_in_bytes (memsw must stay >= the memory limit, and
-    /// equal means no swap on top), re-enables the OOM killer, and writes pids.max and the CFS quota.
-    func writeLimits(_ limits: ResourceLimits) throws(SandboxError) {
+    /// equal means no swap on top), re-enables the OOM killer, and writes pids.max and the CFS quota. In a `reused`
+    /// slot a memory limit above the memsw limit of the run before is refused (EINVAL) until memsw is raised first.
+    func writeLimits(_ limits: ResourceLimits, reused: Bool = false) throws(SandboxError) {
         if let directory = byController[.memory], let bytes = limits.memoryBytes {
-            try set(directory, "memory.limit_in_bytes", "\(bytes)")
-            if CgroupFile.exists(directory + "/memory.memsw.limit_in_bytes") {
+            let memsw = CgroupFile.exists(directory + "/memory.memsw.limit_in_bytes")
+            let error = CgroupFile.write(directory + "/memory.limit_in_bytes", "\(bytes)")
+            if error == EINVAL, reused, memsw {
+                try set(directory, "memory.memsw.limit_in_bytes", "\(bytes)")
+                try set(directory, "memory.limit_in_bytes", "\(bytes)")
+            } else if error != 0 {
+                throw SandboxError(
+                    .setupFailed, "cannot write \(bytes) to \(directory)/memory.limit_in_bytes", errno: error)
+            }
+            if memsw {
                 try set(directory, "memory.memsw.limit_in_bytes", "\(bytes)")
             }
             // A new memcg inherits oom_kill_disable from its parent; with it set, tasks would hang instead of dying.

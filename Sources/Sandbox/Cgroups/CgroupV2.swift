@@ -73,7 +73,10 @@ struct CgroupV2Driver: CgroupDriver {
         return CgroupV2Driver(capabilities: caps, serviceDirectory: directory)
     }
 
-    func makeLeaf(limits: ResourceLimits, controllers: [CgroupController]) throws(SandboxError) -> any CgroupLeaf {
+    /// A leaf per sandbox: cgroup v2 leaves are not reused (yet), so `reusable` changes nothing.
+    func makeLeaf(
+        limits: ResourceLimits, controllers: [CgroupController], reusable: Bool
+    ) throws(SandboxError) -> any CgroupLeaf {
         // A concurrent destroy may remove an empty `sandboxes` between our mkdir and our writes: retry on ENOENT.
         var attempt = 0
         while true {

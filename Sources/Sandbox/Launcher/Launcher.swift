@@ -94,8 +94,12 @@ public struct Launcher {
         let ownCgroups = wantsCgroup ? CgroupFile.ownCgroups() : ""
         let cgroupFirst =
             wantsCgroup && (profile.delegatesCgroup || Cgroups.startsProcessesInside(ownCgroups: ownCgroups))
+        // A delegated cgroup is the sandbox's to change, so it is never one an earlier sandbox used.
+        let reusable = !profile.delegatesCgroup
         var cgroup =
-            cgroupFirst ? try Cgroups.create(for: profile.limits, name: cgroupName, ownCgroups: ownCgroups) : nil
+            cgroupFirst
+            ? try Cgroups.create(
+                for: profile.limits, name: cgroupName, reusable: reusable, ownCgroups: ownCgroups) : nil
         defer { cgroup?.destroy() }
         var profile = self.profile
         if profile.delegatesCgroup, let cgroup {
@@ -148,7 +152,8 @@ public struct Launcher {
             // waits for the reader.
             defer { close(program.write) }
             if wantsCgroup && !cgroupFirst {
-                cgroup = try Cgroups.create(for: profile.limits, name: cgroupName, ownCgroups: ownCgroups)
+                cgroup = try Cgroups.create(
+                    for: profile.limits, name: cgroupName, reusable: reusable, ownCgroups: ownCgroups)
             }
             var handoff = CgroupHandoff(
                 hasCgroup: cgroup != nil, memoryFallback: profile.limits.needsMemoryFallback(cgroup: cgroup))
