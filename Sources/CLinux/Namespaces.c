@@ -54,6 +54,31 @@ int cl_pidfd_open(pid_t pid) {
     return fd < 0 ? -errno : (int)fd;
 }
 
+// The launcher is single-threaded; the remembered mask reaches pid 1 as part of its copy of the memory.
+static cpu_set_t remembered_affinity;
+static int affinity_remembered;
+
+int cl_affinity_remember(void) {
+    if (sched_getaffinity(0, sizeof remembered_affinity, &remembered_affinity) != 0) return -errno;
+    affinity_remembered = 1;
+    return CPU_COUNT(&remembered_affinity);
+}
+
+int cl_affinity_start_elsewhere(pid_t child) {
+    if (!affinity_remembered) return 0;
+    int here = sched_getcpu();
+    if (here < 0) return -errno;
+    cpu_set_t others = remembered_affinity;
+    CPU_CLR(here, &others);
+    if (CPU_COUNT(&others) == 0) return 0;
+    return sched_setaffinity(child, sizeof others, &others) == 0 ? 1 : -errno;
+}
+
+int cl_affinity_restore(void) {
+    if (!affinity_remembered) return 0;
+    return sched_setaffinity(0, sizeof remembered_affinity, &remembered_affinity) == 0 ? 0 : -errno;
+}
+
 int cl_pidfd_send_signal(int pidfd, int sig) {
     return syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) == 0 ? 0 : -errno;
 }

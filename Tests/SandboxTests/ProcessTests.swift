@@ -24,6 +24,26 @@ struct ProcessTests {
         #expect(pids == [1, 2], "ps -e shows:\n\(ps.stdout)")
     }
 
+    /// Pid 1 starts on a CPU other than the launcher's, so that it builds the root filesystem while the launcher
+    /// makes the cgroup and the filter (see `Launcher`); the command still gets exactly the launcher's CPUs: all
+    /// that the launcher may use, or the single one it was restricted to.
+    @Test(arguments: Caller.allCases)
+    func theCommandRunsOnTheLaunchersCPUs(caller: Caller) async throws {
+        let fixture = try SandboxFixture()
+        let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
+        let own = try #require(status.split(separator: "\n").first { $0.hasPrefix("Cpus_allowed_list:") })
+        let command = ["/bin/grep", "^Cpus_allowed_list:", "/proc/self/status"]
+        let all = try await sandbox(caller, fixture.arguments(profile: "exec", command: command))
+        #expect(all.status == 0, "\(all)")
+        #expect(all.stdout == own + "\n", "the launcher may use \(own)\n\(all)")
+
+        let last = try #require(own.split(whereSeparator: { ",-\t ".contains($0) }).last.map(String.init))
+        let one = try await sandbox(
+            caller, fixture.arguments(profile: "exec", command: command), wrapper: ["/usr/bin/taskset", "-c", last])
+        #expect(one.status == 0, "\(one)")
+        #expect(one.stdout == "Cpus_allowed_list:\t\(last)\n", "the launcher was restricted to CPU \(last)\n\(one)")
+    }
+
     /// Case 16: ptrace (TRACEME, ATTACH to init, ATTACH and SEIZE of its own child) and process_vm_readv/writev
     /// (on itself, which the kernel alone would allow) fail with EPERM; strace of a child cannot start.
     @Test(arguments: Caller.allCases)

@@ -46,6 +46,17 @@ int cl_setresgid(gid_t r, gid_t e, gid_t s);
 int cl_clear_groups(void);
 /// sethostname(2). Returns 0 or -errno.
 int cl_sethostname(const char *name);
+/// Remembers the calling process's CPU affinity (sched_getaffinity), for `cl_affinity_start_elsewhere` and
+/// `cl_affinity_restore`; a process forked or cloned afterwards inherits the remembered mask with its memory.
+/// Returns the number of CPUs in it or -errno. C because cpu_set_t's CPU_* accessors are macros.
+int cl_affinity_remember(void);
+/// Restricts `child` to the remembered CPUs other than the one the caller runs on, so that it starts at once on
+/// another CPU instead of queueing behind its still-busy parent. Returns 1 when it did, 0 when there is no other
+/// CPU (or nothing was remembered), -errno when the kernel refused.
+int cl_affinity_start_elsewhere(pid_t child);
+/// Sets the calling process's affinity back to the remembered mask. Returns 0 (also when nothing was remembered)
+/// or -errno.
+int cl_affinity_restore(void);
 /// pidfd_open(2), a raw syscall. Returns the fd or -errno.
 int cl_pidfd_open(pid_t pid);
 /// pidfd_send_signal(2), a raw syscall: signals the process the pidfd pins, never a later owner of its pid.

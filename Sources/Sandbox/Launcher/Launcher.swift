@@ -115,8 +115,15 @@ public struct Launcher {
         // One clone creates pid 1 in every namespace at once, as bubblewrap does: no intermediate process. On
         // cgroup v2 it starts inside its cgroup (CLONE_INTO_CGROUP); if the kernel refuses that, pid 1 is moved
         // into it below instead.
+        let otherCPUs = cl_affinity_remember() > 1
         let (child, inCgroup) = Self.clonePid1(flags: SandboxChild.cloneFlags(for: profile), cgroup: cgroup)
         if child < 0 { throw Self.namespaceError(-child) }
+        // The kernel queues a new child on its parent's CPU, and without preemption it waits there until the
+        // parent blocks, while another CPU idles; the launcher blocks only after its ID maps, the cgroup and the
+        // seccomp filter (0.3-0.6 ms), which pid 1's root filesystem then waited for. Started on another CPU, pid 1
+        // builds it meanwhile; it takes back the launcher's CPUs once the maps are written (`SandboxChild`), so the
+        // command runs wherever the launcher may. A refusal (a cpuset, say) only leaves the kernel's placement.
+        if otherCPUs, child > 0 { _ = cl_affinity_start_elsewhere(child) }
         if child == 0 {
             close(control)
             close(errors.read)

@@ -35,6 +35,10 @@ struct SandboxChild {
         // Until the command exists, a termination signal ends the setup (pid 1 ignores signals without a handler).
         SandboxInit.forwardSignals(to: 0)
         guard Posix.readByte(control) == UInt8(ascii: "M") else { _exit(125) }
+        // The launcher started this process on the CPUs other than its own (see `Launcher`); the command gets all
+        // of the launcher's again.
+        let affinity = cl_affinity_restore()
+        if affinity < 0 { fail("cannot restore the CPU affinity (errno \(-affinity))") }
         // Become the mapped ids. With an inside uid other than 0 the process keeps the full capability set the new
         // user namespace gave it (no setuid happens), which the mounts need; the command loses it at exec.
         let uid = profile.insideUID
