@@ -25,12 +25,31 @@ extension ProcessTests {
         }
 
         /// Removes the delegated directories. Unprivileged sandboxes of other suites, running meanwhile, may have
-        /// used the delegation too; wait (bounded) for their leaves to go so nothing is left on the host.
+        /// used the delegation too, and leave their reusable slots (`slot-<n>`) in it. A slot goes under its lock,
+        /// taken on its memory directory as a launcher takes it, so one a running sandbox holds is waited for
+        /// (bounded) instead of being removed under it; then the directories go, so nothing is left on the host.
         private func removeDelegation(_ directories: [String]) {
-            for directory in directories {
-                for _ in 0 ..< 100 {
-                    if rmdir(directory) == 0 || errno == ENOENT { break }
-                    usleep(50_000)
+            guard !directories.isEmpty else { return }
+            for _ in 0 ..< 100 {
+                removeFreeSlots(in: directories)
+                if directories.allSatisfy({ rmdir($0) == 0 || errno == ENOENT }) { return }
+                usleep(50_000)
+            }
+        }
+
+        /// Removes every slot in `directories` whose lock is free: its directory in each hierarchy, the memory
+        /// one (the lock's) last.
+        private func removeFreeSlots(in directories: [String]) {
+            let slots = Set(
+                directories.flatMap { (try? FileManager.default.contentsOfDirectory(atPath: $0)) ?? [] }
+                    .filter { $0.hasPrefix("slot-") })
+            let lockParent = directories.first { $0.hasPrefix("/sys/fs/cgroup/memory/") }
+            for slot in slots {
+                let lock = lockParent.map { open($0 + "/" + slot, O_RDONLY | O_DIRECTORY) } ?? -1
+                defer { if lock >= 0 { close(lock) } }
+                guard lock < 0 || flock(lock, LOCK_EX | LOCK_NB) == 0 else { continue }
+                for directory in directories.filter({ $0 != lockParent }) + (lockParent.map { [$0] } ?? []) {
+                    rmdir(directory + "/" + slot)
                 }
             }
         }
