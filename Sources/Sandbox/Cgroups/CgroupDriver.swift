@@ -41,8 +41,9 @@ protocol CgroupLeaf: AnyObject {
     /// v1: per leaf directory, the `tasks` file of the calling process's own cgroup in the same hierarchy.
     func homeTaskFiles() -> [String]?
     /// v1 slots: when the sandbox left them clean, keeps the directories for the next one and returns true.
-    /// `sawEvent` is whether an OOM kill or pids-limit event was seen after the sandbox ended (nil: not looked at).
-    func keepForReuse(sawEvent: Bool?) -> Bool
+    /// `sawEvent` is whether an OOM kill or pids-limit event was seen after the sandbox ended (nil: not looked at);
+    /// `ended`: every process of the sandbox is known to be gone, so `cgroup.procs` need not be read.
+    func keepForReuse(sawEvent: Bool?, ended: Bool) -> Bool
     /// v1 slots: lets the slot go once its directories are removed.
     func unlock()
 }
@@ -50,7 +51,7 @@ protocol CgroupLeaf: AnyObject {
 extension CgroupLeaf {
     func endKillPass() {}
     func homeTaskFiles() -> [String]? { nil }
-    func keepForReuse(sawEvent: Bool?) -> Bool { false }
+    func keepForReuse(sawEvent: Bool?, ended: Bool) -> Bool { false }
     func unlock() {}
 
     /// True when the pids controller's `pids.events` in `directory` counts a `max` event (same format in v1 and v2).
@@ -287,10 +288,15 @@ public final class SandboxCgroup {
     /// frozen during the first pass so thousands of busy processes cannot starve it (waiting for FROZEN takes at most
     /// 1 s more, so the whole call is bounded by ~3 s). A pid is signalled through a pidfd taken while it is still
     /// listed in the cgroup, so a pid reused by an unrelated process is left alone.
-    public func destroy() {
+    ///
+    /// `sandboxEnded`: the caller knows every process of the sandbox is gone (the launcher, once its pid 1 has
+    /// reaped everything or has been reaped itself, which ends its pid namespace); a slot is then kept without
+    /// reading `cgroup.procs`. Only a process moved in from outside could still be there, and the next holder
+    /// checks for one before it uses the slot.
+    public func destroy(sandboxEnded: Bool = false) {
         guard !isDestroyed else { return }
         let sawEvent = seen.oom.flatMap { oom in seen.pids.map { oom || $0 } }
-        if leaf.keepForReuse(sawEvent: sawEvent) {
+        if leaf.keepForReuse(sawEvent: sawEvent, ended: sandboxEnded) {
             isDestroyed = true
             return
         }

@@ -388,10 +388,13 @@ final class CgroupV1Leaf: CgroupLeaf {
     /// For a slot whose sandbox left it clean (no process, no OOM kill or pids-limit event, at most
     /// `CgroupV1Driver.keptMemoryUsage` charged): lets it go for the next sandbox and returns true. Otherwise (or
     /// for a leaf of the sandbox's own) false, and the caller kills what is left and removes the directories.
-    /// `sawEvent`: the counters as read after the sandbox ended, if they were.
-    func keepForReuse(sawEvent: Bool?) -> Bool {
+    /// `sawEvent`: the counters as read after the sandbox ended, if they were; `ended`: no process is left to look
+    /// for.
+    func keepForReuse(sawEvent: Bool?, ended: Bool) -> Bool {
         guard slotLock != nil else { return false }
-        for directory in directories where !CgroupFile.pids(directory + "/cgroup.procs").isEmpty { return false }
+        if !ended {
+            for directory in directories where !CgroupFile.pids(directory + "/cgroup.procs").isEmpty { return false }
+        }
         if sawEvent ?? (oomKilled() || pidsLimitHit()) { return false }
         if let memory = byController[.memory],
             (CgroupFile.number(memory + "/memory.usage_in_bytes") ?? .max) > CgroupV1Driver.keptMemoryUsage

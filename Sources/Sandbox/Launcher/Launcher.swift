@@ -201,6 +201,9 @@ public struct Launcher {
         if let cgroup {
             result.oomKilled = cgroup.oomKilled()
             result.pidsLimitHit = cgroup.pidsLimitHit()
+            // Pid 1 reaped every other process before its report, or it was reaped itself, which ends its pid
+            // namespace and everything in it.
+            cgroup.destroy(sandboxEnded: true)
         }
         if profile.limits.cpuSeconds != nil, let signal = result.signal {
             result.cpuLimit = signal == SIGXCPU || (signal == SIGKILL && !result.oomKilled && !result.timedOut)
