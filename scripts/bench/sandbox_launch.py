@@ -6,10 +6,16 @@ shuffled order each round.
   sandbox_launch.py SANDBOX_BINARY [RUNS]
 
 Prints the median and p90 of each in milliseconds and the ratio of the medians (autonous / bubblewrap; the target
-is <= 1.0). bubblewrap's command line is the one in shared/PEERS.md. autonous-sandbox is measured twice: with its
-default limits (a memory and pids cgroup is created and removed per launch, when this host allows it) and with no
-cgroup limits, which is what bubblewrap does. Each sample runs from the spawn until stderr is closed and the exit
-status is in, as for a caller that collects the output; autonous-sandbox runs from an installed-like copy.
+is <= 1.0). bubblewrap's command line is the one in shared/PEERS.md. autonous-sandbox is measured with its default
+limits (a memory and pids cgroup, when this host allows it) and with no cgroup limits, which is what bubblewrap
+does. Each sample runs from the spawn until stderr is closed and the exit status is in, as for a caller that
+collects the output; autonous-sandbox runs from an installed-like copy.
+
+The exec profile needs a workspace, which bubblewrap's command has no counterpart for. It is an empty directory, so
+every launch creates the empty read-only .git and .autonous placeholders in it and removes them afterwards. The
+main figures put it on tmpfs (/dev/shm), so that they measure the launcher and not the disk; one more line puts it
+in the temporary directory (usually on disk), where on some file systems each rmdir waits for a discard of the
+freed block on the device (0.1-1 ms per launch on the ext4 of the test machines, depending on the host's load).
 """
 import os
 import random
@@ -53,25 +59,33 @@ def main():
     bwrap = shutil.which("bwrap")
     if not bwrap:
         raise SystemExit("bubblewrap is not installed (apt-get install bubblewrap)")
-    workspace = tempfile.mkdtemp(prefix="bench-ws-")
+    memory = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    workspace = tempfile.mkdtemp(prefix="bench-ws-", dir=memory)
+    disk_workspace = tempfile.mkdtemp(prefix="bench-ws-")
     # The launcher runs from a copy in a short path, as an install places it (and as bubblewrap runs): here the
     # linker's output, reached through .build/release, takes 5-15% longer per launch than a copy of the same bytes.
     installed = os.path.join(tempfile.mkdtemp(prefix="bench-bin-"), "autonous-sandbox")
     shutil.copy2(sandbox, installed)
     sandbox = installed
-    os.chmod(workspace, 0o755)
-    if os.geteuid() == 0:
-        os.chown(workspace, 65534, 65534)
+    for directory in (workspace, disk_workspace):
+        os.chmod(directory, 0o755)
+        if os.geteuid() == 0:
+            os.chown(directory, 65534, 65534)
+    best_effort = [] if os.geteuid() == 0 else ["--best-effort-limits"]
+    where = "tmpfs" if memory else "temporary directory"
     env = {"PATH": "/usr/bin:/bin"}
     commands = {
         "bubblewrap": [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr",
                        "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/bin",
                        "/bin", "--proc", "/proc", "--dev", "/dev", "/bin/true"],
         "autonous-sandbox (default limits)": [sandbox, "--profile", "exec", "--workspace", workspace]
-        + ([] if os.geteuid() == 0 else ["--best-effort-limits"]) + ["--", "/bin/true"],
+        + best_effort + ["--", "/bin/true"],
         "autonous-sandbox (no cgroup)": [sandbox, "--profile", "exec", "--workspace", workspace,
                                          "--no-cgroup-limits", "--", "/bin/true"],
+        "autonous-sandbox (default, disk ws)": [sandbox, "--profile", "exec", "--workspace", disk_workspace]
+        + best_effort + ["--", "/bin/true"],
     }
+    print(f"workspace: an empty directory on {where} ({workspace}); disk ws: {disk_workspace}")
     samples = {name: [] for name in commands}
     for name, command in commands.items():
         measure(command, 3, env)  # warm up the page cache
@@ -83,6 +97,7 @@ def main():
         for name, command in order:
             samples[name] += measure(command, 1, env)
     shutil.rmtree(workspace, ignore_errors=True)
+    shutil.rmtree(disk_workspace, ignore_errors=True)
     shutil.rmtree(os.path.dirname(installed), ignore_errors=True)
     medians = {}
     for name, values in samples.items():
