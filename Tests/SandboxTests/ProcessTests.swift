@@ -164,6 +164,53 @@ struct ProcessTests {
         }
     }
 
+    /// Sandboxes running at the same time never share a reused cgroup leaf: six launchers at once each put their
+    /// pid 1 in a `slot-<n>` of its own, all succeed, and afterwards no free slot holds a process. Root only: the
+    /// v1 hierarchies of this machine.
+    @Test func sandboxesAtOnceEachGetASlotOfTheirOwn() async throws {
+        guard FileManager.default.fileExists(atPath: "/sys/fs/cgroup/memory/cgroup.procs") else {
+            Issue.record("no cgroup v1 memory hierarchy here (this test needs the v1 machine)")
+            return
+        }
+        let fixture = try SandboxFixture()
+        let launchers = try (0 ..< 6).map { _ in
+            try LauncherProcess(.root, fixture.arguments(profile: "exec", command: ["/bin/sleep", "3"]))
+        }
+        // Each launcher's child is its sandbox's pid 1; its memory cgroup is the slot once it has moved in.
+        var slots: [Int32: String] = [:]
+        _ = await eventually(timeout: .seconds(20)) {
+            for launcher in launchers where slots[launcher.pid] == nil {
+                let children =
+                    (try? String(contentsOfFile: "/proc/\(launcher.pid)/task/\(launcher.pid)/children", encoding: .utf8))
+                    ?? ""
+                guard let pid1 = children.split(separator: " ").first else { continue }
+                let cgroups = (try? String(contentsOfFile: "/proc/\(pid1)/cgroup", encoding: .utf8)) ?? ""
+                let memory = cgroups.split(separator: "\n").first { $0.contains(":memory:") }
+                if let path = memory?.split(separator: ":", maxSplits: 2).last, path.contains("/autonous/slot-") {
+                    slots[launcher.pid] = String(path)
+                }
+            }
+            return slots.count == launchers.count
+        }
+        #expect(slots.count == launchers.count, "pid 1 of each sandbox in a slot: \(slots)")
+        #expect(Set(slots.values).count == slots.count, "two sandboxes share a slot: \(slots)")
+        for launcher in launchers {
+            let run = await launcher.wait(timeout: .seconds(30))
+            #expect(run.status == 0, "\(run)")
+        }
+        for (_, slot) in slots {
+            let lock = open("/sys/fs/cgroup/memory" + slot, O_RDONLY | O_DIRECTORY)
+            defer { if lock >= 0 { close(lock) } }
+            guard lock >= 0, flock(lock, LOCK_EX | LOCK_NB) == 0 else { continue }  // another sandbox has it now
+            for hierarchy in ["memory", "pids", "freezer"] {
+                let procs =
+                    (try? String(contentsOfFile: "/sys/fs/cgroup/\(hierarchy)\(slot)/cgroup.procs", encoding: .utf8))
+                    ?? ""
+                #expect(procs.isEmpty, "\(hierarchy)\(slot) is free but holds \(procs)")
+            }
+        }
+    }
+
     /// Leaves a killed launcher left behind (its pid is gone, no process inside) are removed by the next launch
     /// that makes a leaf of its own (here the worker profile, whose cgroup is delegated and so never a reused
     /// slot), in every hierarchy, also where it died halfway (only some hierarchies have the leaf); a leaf whose
