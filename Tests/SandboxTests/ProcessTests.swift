@@ -173,12 +173,16 @@ struct ProcessTests {
             return
         }
         let fixture = try SandboxFixture()
+        // Each command runs until the test has looked (it writes `release` into the shared workspace), at most
+        // 60 s: a fixed sleep could end before a test process busy with other suites gets to look.
+        let wait = "i=0; while [ ! -e release ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done"
         let launchers = try (0 ..< 6).map { _ in
-            try LauncherProcess(.root, fixture.arguments(profile: "exec", command: ["/bin/sleep", "3"]))
+            try LauncherProcess(.root, fixture.arguments(profile: "exec", command: ["/bin/sh", "-c", wait]))
         }
         // Each launcher's child is its sandbox's pid 1; its memory cgroup is the slot once it has moved in.
         var slots: [Int32: String] = [:]
-        _ = await eventually(timeout: .seconds(20)) {
+        var seen: [Int32: String] = [:]  // the last memory cgroup of each pid 1, for the message
+        _ = await eventually(timeout: .seconds(40)) {
             for launcher in launchers where slots[launcher.pid] == nil {
                 let children =
                     (try? String(contentsOfFile: "/proc/\(launcher.pid)/task/\(launcher.pid)/children", encoding: .utf8))
@@ -186,14 +190,15 @@ struct ProcessTests {
                 guard let pid1 = children.split(separator: " ").first else { continue }
                 let cgroups = (try? String(contentsOfFile: "/proc/\(pid1)/cgroup", encoding: .utf8)) ?? ""
                 let memory = cgroups.split(separator: "\n").first { $0.contains(":memory:") }
-                if let path = memory?.split(separator: ":", maxSplits: 2).last, path.contains("/autonous/slot-") {
-                    slots[launcher.pid] = String(path)
-                }
+                guard let path = memory?.split(separator: ":", maxSplits: 2).last else { continue }
+                seen[launcher.pid] = String(path)
+                if path.contains("/autonous/slot-") { slots[launcher.pid] = String(path) }
             }
             return slots.count == launchers.count
         }
-        #expect(slots.count == launchers.count, "pid 1 of each sandbox in a slot: \(slots)")
+        #expect(slots.count == launchers.count, "pid 1 of each sandbox in a slot: \(slots); seen: \(seen)")
         #expect(Set(slots.values).count == slots.count, "two sandboxes share a slot: \(slots)")
+        try fixture.writeFile(fixture.workspace + "/release", "")
         for launcher in launchers {
             let run = await launcher.wait(timeout: .seconds(30))
             #expect(run.status == 0, "\(run)")
