@@ -216,7 +216,8 @@ struct ProcessTests {
         }
     }
 
-    /// Leaves a killed launcher left behind (its pid is gone, no process inside) are removed by the next launch
+    /// Leaves a killed launcher left behind (its pid is gone, no process inside), with the cgroups made inside
+    /// them (a killed worker's leaf holds its tools' slots), are removed by the next launch
     /// that makes a leaf of its own (here the worker profile, whose cgroup is delegated and so never a reused
     /// slot), in every hierarchy, also where it died halfway (only some hierarchies have the leaf); a leaf whose
     /// launcher is alive stays. Root only: the test makes the leaves itself, on the v1 hierarchies of this machine.
@@ -241,8 +242,14 @@ struct ProcessTests {
                 try #require(mkdir(hierarchy + "/autonous/" + name, 0o755) == 0, "mkdir \(name): errno \(errno)")
                 made.append(hierarchy + "/autonous/" + name)
             }
+            // A killed worker's leaf holds the reused slots of the tool sandboxes it started.
+            for nested in ["/autonous-1000", "/autonous-1000/slot-0"] {
+                let path = hierarchy + "/autonous/" + dead + nested
+                try #require(mkdir(path, 0o755) == 0, "mkdir \(path): errno \(errno)")
+                made.append(path)
+            }
         }
-        defer { for directory in made { _ = rmdir(directory) } }
+        defer { for directory in made.reversed() { _ = rmdir(directory) } }
         let fixture = try SandboxFixture()
         let run = try await sandbox(
             .root, fixture.arguments(profile: "worker", useWorkspace: false, command: ["/bin/true"]))

@@ -315,7 +315,7 @@ struct CgroupV1Driver: CgroupDriver {
     }
 
     /// Removes leaves left by launchers that died without cleaning up (SIGKILL): `sandbox-<pid>-*` whose pid is
-    /// gone and which hold no process. Run before each leaf of a sandbox's own (in every hierarchy) and for each
+    /// gone and which hold no process, with the cgroups made inside them. Run before each leaf of a sandbox's own (in every hierarchy) and for each
     /// new slot (in the lock's hierarchy), so leaks never pile up.
     static func removeStaleLeaves(in parent: String) {
         let fd = opendir(parent)
@@ -329,8 +329,12 @@ struct CgroupV1Driver: CgroupDriver {
             let fields = name.split(separator: "-")
             guard fields.count >= 3, let pid = Int32(fields[1]), pid > 0 else { continue }
             guard kill(pid, 0) != 0 && errno == ESRCH else { continue }
+            // A delegated leaf (the worker's) holds the cgroups of the sandboxes started inside it, reused slots
+            // among them: they go first, deepest first, when none of the tree holds a process.
             let directory = parent + "/" + name
-            if CgroupFile.pids(directory + "/cgroup.procs").isEmpty { _ = CgroupFile.removeDirectory(directory) }
+            let tree = CgroupFile.descendants(of: directory) + [directory]
+            guard tree.allSatisfy({ CgroupFile.pids($0 + "/cgroup.procs").isEmpty }) else { continue }
+            for path in tree { _ = CgroupFile.removeDirectory(path) }
         }
     }
 
