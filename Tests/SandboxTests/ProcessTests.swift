@@ -184,9 +184,8 @@ struct ProcessTests {
         var seen: [Int32: String] = [:]  // the last memory cgroup of each pid 1, for the message
         _ = await eventually(timeout: .seconds(40)) {
             for launcher in launchers where slots[launcher.pid] == nil {
-                let children =
-                    (try? String(contentsOfFile: "/proc/\(launcher.pid)/task/\(launcher.pid)/children", encoding: .utf8))
-                    ?? ""
+                let childrenFile = "/proc/\(launcher.pid)/task/\(launcher.pid)/children"
+                let children = (try? String(contentsOfFile: childrenFile, encoding: .utf8)) ?? ""
                 guard let pid1 = children.split(separator: " ").first else { continue }
                 let cgroups = (try? String(contentsOfFile: "/proc/\(pid1)/cgroup", encoding: .utf8)) ?? ""
                 let memory = cgroups.split(separator: "\n").first { $0.contains(":memory:") }

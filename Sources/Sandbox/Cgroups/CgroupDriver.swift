@@ -314,8 +314,8 @@ public final class SandboxCgroup {
         var remaining = all.filter { CgroupFile.exists($0) }
         while !remaining.isEmpty {
             var found = false
-            for directory in remaining where CgroupFile.killProcesses(in: directory, until: deadline) {
-                found = true
+            for directory in remaining {
+                if CgroupFile.killProcesses(in: directory, until: deadline) { found = true }
             }
             leaf.endKillPass()
             if !found {

@@ -315,8 +315,8 @@ struct CgroupV1Driver: CgroupDriver {
     }
 
     /// Removes leaves left by launchers that died without cleaning up (SIGKILL): `sandbox-<pid>-*` whose pid is
-    /// gone and which hold no process, with the cgroups made inside them. Run before each leaf of a sandbox's own (in every hierarchy) and for each
-    /// new slot (in the lock's hierarchy), so leaks never pile up.
+    /// gone and which hold no process, with the cgroups made inside them. Run before each leaf of a sandbox's own
+    /// (in every hierarchy) and for each new slot (in the lock's hierarchy), so leaks never pile up.
     static func removeStaleLeaves(in parent: String) {
         let fd = opendir(parent)
         guard let fd else { return }
