@@ -16,7 +16,9 @@ struct Supervisor {
     func run() async throws {
         let startedAt = ContinuousClock.now
         try Self.prepareDirectories(configuration)
-        let database = try AppDatabase(path: configuration.databasePath)
+        let database = try AppDatabase(path: configuration.databasePath, role: .supervisor)
+        // The supervisor's database is for the supervisor (and root) alone; SQLite gives -wal and -shm its mode.
+        _ = chmod(configuration.databasePath, 0o600)
         let events = EventLog(database: database)
         let processEventID = try events.append(
             "process.started",
@@ -26,6 +28,17 @@ struct Supervisor {
                 "telegram_enabled": .bool(configuration.telegramEnabled),
                 "model_configured": .bool(configuration.modelConfigured),
             ])
+        switch try LegacyStateSplit.run(
+            supervisor: database, workerDatabasePath: configuration.workerDatabasePath, parentEventID: processEventID)
+        {
+        case .split(let rows):
+            logger.notice(
+                "moved the worker's tables out of autonous.db into worker/worker.db",
+                metadata: ["state.rows": "\(rows.sorted { $0.key < $1.key })"])
+        case .notNeeded:
+            break
+        }
+        let workerState = WorkerStateReader(path: configuration.workerDatabasePath)
         let notifier = SystemdNotifier(environment: environment)
         let relay = ChatRelay()
         let launch = WorkerLaunch(configuration: configuration, supervisorExecutable: Self.executablePath())
@@ -57,8 +70,7 @@ struct Supervisor {
             path: configuration.controlSocketPath, mode: 0o660, info: info,
             interfaces: [
                 ControlService(
-                    configuration: configuration, manager: manager, relay: relay, inbox: Inbox(database: database),
-                    approvals: Approvals(database: database),
+                    configuration: configuration, manager: manager, relay: relay, workerState: workerState,
                     startedAt: startedAt, sandbox: sandboxReport.status, logger: logger)
             ],
             logger: logger,
@@ -103,12 +115,13 @@ struct Supervisor {
         logger.info("supervisor stopped")
     }
 
-    /// Creates the state, workspace and runtime directories; the state directory stays private to the service user.
+    /// Creates the state, worker, workspace and runtime directories; the state directory stays private to the
+    /// service user, and the worker's sandbox sees only `worker/` and `workspace/` of it.
     static func prepareDirectories(_ configuration: Configuration) throws {
         let manager = FileManager.default
         for (path, mode) in [
-            (configuration.stateDirectory, 0o750), (configuration.workspaceDirectory, 0o750),
-            (configuration.runtimeDirectory, 0o755),
+            (configuration.stateDirectory, 0o750), (configuration.workerDirectory, 0o700),
+            (configuration.workspaceDirectory, 0o750), (configuration.runtimeDirectory, 0o755),
         ] {
             do {
                 try manager.createDirectory(
@@ -116,6 +129,13 @@ struct Supervisor {
             } catch {
                 throw AutonousError(.io, "cannot create the directory \(path)", cause: error)
             }
+        }
+        // As root, the sandboxed worker is another host uid (AUTONOUS_WORKER_UID): the launcher, running as that
+        // uid, must pass through the state directory to bind worker/ and workspace/. Search permission only: it
+        // can neither list the directory nor see anything of it but those two binds.
+        var info = stat()
+        if geteuid() == 0, stat(configuration.stateDirectory, &info) == 0, info.st_mode & 0o001 == 0 {
+            _ = chmod(configuration.stateDirectory, (info.st_mode & 0o7777) | 0o001)
         }
     }
 

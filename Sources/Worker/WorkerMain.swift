@@ -41,7 +41,7 @@ enum WorkerMain {
     static func run(configuration: Configuration, environment: [String: String], revision: String, logger: Logger)
         async throws
     {
-        let database = try AppDatabase(path: configuration.databasePath)
+        let database = try AppDatabase(path: configuration.workerDatabasePath, role: .worker)
         let socketPath = environment["AUTONOUS_WORKER_SOCKET"] ?? configuration.workerSocketPath
         let link = try SupervisorLink(path: socketPath, revision: revision, logger: logger)
         let events = EventLog(database: database)

@@ -12,7 +12,7 @@ final class TemporaryDatabase {
     init() throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("db-" + UUID().uuidString).path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        database = try AppDatabase(path: directory + "/autonous.db")
+        database = try AppDatabase(path: directory + "/worker.db", role: .worker)
     }
 
     deinit {
@@ -150,7 +150,7 @@ final class TemporaryDatabase {
     @Test func reopeningMigratesNothingTwiceAndUsesWAL() throws {
         let fixture = try TemporaryDatabase()
         _ = try EventLog(database: fixture.database).append("one")
-        let reopened = try AppDatabase(path: fixture.directory + "/autonous.db")
+        let reopened = try AppDatabase(path: fixture.directory + "/worker.db", role: .worker)
         #expect(try EventLog(database: reopened).events().count == 1)
         let mode = try reopened.pool.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }
         #expect(mode == "wal")
@@ -158,7 +158,7 @@ final class TemporaryDatabase {
 
     @Test func anUnopenableDatabaseSaysWhichPath() {
         #expect {
-            _ = try AppDatabase(path: "/proc/definitely/not/here.db")
+            _ = try AppDatabase(path: "/proc/definitely/not/here.db", role: .supervisor)
         } throws: { error in
             (error as? AutonousError)?.message.contains("/proc/definitely/not/here.db") == true
         }
@@ -173,10 +173,10 @@ final class TemporaryDatabase {
         let path = directory + "/autonous.db"
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0 ..< 8 {
-                group.addTask { _ = try AppDatabase(path: path) }
+                group.addTask { _ = try AppDatabase(path: path, role: .worker) }
             }
             try await group.waitForAll()
         }
-        #expect(try EventLog(database: try AppDatabase(path: path)).events().isEmpty)
+        #expect(try EventLog(database: try AppDatabase(path: path, role: .worker)).events().isEmpty)
     }
 }

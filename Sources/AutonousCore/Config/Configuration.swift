@@ -112,7 +112,13 @@ public struct Configuration: Sendable {
     /// True when the model can be called: an API key, or an explicitly configured base URL (local servers).
     public var modelConfigured: Bool { openAIKey != nil || openAIBaseURLIsExplicit }
 
+    /// The supervisor's database.
     public var databasePath: String { stateDirectory + "/autonous.db" }
+    /// The worker's corner of the state directory: the only part of it, besides the workspace, that the worker's
+    /// sandbox can see (read-write).
+    public var workerDirectory: String { stateDirectory + "/worker" }
+    /// The worker's database.
+    public var workerDatabasePath: String { workerDirectory + "/worker.db" }
     public var workspaceDirectory: String { stateDirectory + "/workspace" }
     public var controlSocketPath: String { runtimeDirectory + "/control.sock" }
     public var workerSocketPath: String { runtimeDirectory + "/worker.sock" }

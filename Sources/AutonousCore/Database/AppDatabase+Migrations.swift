@@ -1,132 +1,159 @@
 import GRDB
 
 extension AppDatabase {
-    /// The schema, one migration per change. Never edit a shipped migration: add a new one.
-    static var migrator: DatabaseMigrator {
+    /// The first id of the worker's events. The two event logs share one id space so that `autonousctl events`
+    /// can merge them with parent ids intact: the supervisor's ids count up from 1, the worker's from 2^40.
+    public static let workerEventIDBase: Int64 = 1 << 40
+
+    /// The supervisor's schema (`autonous.db`), one migration per change. Never edit a shipped migration: add one.
+    ///
+    /// `s1-events` uses IF NOT EXISTS because a state directory of an earlier version has the events table already
+    /// (with every other table, which `LegacyStateSplit` moves to the worker's database).
+    static var supervisorMigrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
-        migrator.registerMigration("v1-core") { db in
-            try db.execute(
-                sql: """
-                    CREATE TABLE events (
-                        id INTEGER PRIMARY KEY AUTOINCREMENT,
-                        ts_ms INTEGER NOT NULL,
-                        parent_id INTEGER REFERENCES events(id),
-                        run_id TEXT,
-                        conversation_id TEXT,
-                        type TEXT NOT NULL CHECK (length(type) > 0),
-                        payload TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(payload))
-                    );
-                    CREATE INDEX events_parent ON events(parent_id);
-                    CREATE INDEX events_run ON events(run_id);
-                    CREATE INDEX events_type ON events(type, id);
-                    CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events
-                    BEGIN SELECT RAISE(ABORT, 'events are append-only: UPDATE is not allowed'); END;
-                    CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
-                    BEGIN SELECT RAISE(ABORT, 'events are append-only: DELETE is not allowed'); END;
-
-                    CREATE TABLE inbox (
-                        id INTEGER PRIMARY KEY AUTOINCREMENT,
-                        update_id INTEGER NOT NULL UNIQUE,
-                        kind TEXT NOT NULL,
-                        chat_id INTEGER,
-                        user_id INTEGER,
-                        text TEXT,
-                        payload TEXT NOT NULL CHECK (json_valid(payload)),
-                        status TEXT NOT NULL DEFAULT 'queued'
-                            CHECK (status IN ('queued', 'in_progress', 'done', 'failed')),
-                        attempts INTEGER NOT NULL DEFAULT 0,
-                        outcome TEXT,
-                        error TEXT,
-                        run_id TEXT,
-                        received_ms INTEGER NOT NULL,
-                        updated_ms INTEGER NOT NULL
-                    );
-                    CREATE INDEX inbox_status ON inbox(status, id);
-
-                    CREATE TABLE outbox (
-                        id INTEGER PRIMARY KEY AUTOINCREMENT,
-                        inbox_id INTEGER REFERENCES inbox(id),
-                        conversation_id TEXT NOT NULL,
-                        chat_id INTEGER NOT NULL,
-                        seq INTEGER NOT NULL,
-                        text TEXT NOT NULL,
-                        status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'failed')),
-                        attempts INTEGER NOT NULL DEFAULT 0,
-                        telegram_message_id INTEGER,
-                        error TEXT,
-                        created_ms INTEGER NOT NULL,
-                        sent_ms INTEGER,
-                        UNIQUE (inbox_id, seq)
-                    );
-                    CREATE INDEX outbox_status ON outbox(status, id);
-
-                    CREATE TABLE messages (
-                        id INTEGER PRIMARY KEY AUTOINCREMENT,
-                        conversation_id TEXT NOT NULL,
-                        role TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
-                        content TEXT NOT NULL,
-                        inbox_id INTEGER REFERENCES inbox(id),
-                        run_id TEXT,
-                        ts_ms INTEGER NOT NULL,
-                        UNIQUE (inbox_id, role)
-                    );
-                    CREATE INDEX messages_conversation ON messages(conversation_id, id);
-
-                    CREATE TABLE model_calls (
-                        id INTEGER PRIMARY KEY AUTOINCREMENT,
-                        ts_ms INTEGER NOT NULL,
-                        run_id TEXT,
-                        conversation_id TEXT,
-                        event_id INTEGER REFERENCES events(id),
-                        provider TEXT NOT NULL,
-                        model TEXT NOT NULL,
-                        status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
-                        http_status INTEGER,
-                        latency_ms INTEGER NOT NULL,
-                        retries INTEGER NOT NULL DEFAULT 0,
-                        input_tokens INTEGER,
-                        output_tokens INTEGER,
-                        cached_tokens INTEGER,
-                        tokens_system INTEGER,
-                        tokens_history INTEGER,
-                        tokens_context INTEGER,
-                        tokens_tool_output INTEGER,
-                        context_profile TEXT,
-                        finish_reason TEXT,
-                        error TEXT
-                    );
-                    CREATE INDEX model_calls_run ON model_calls(run_id);
-                    """)
-        }
-        migrator.registerMigration("v2-approvals") { db in
-            // Tool approvals now; update approvals later use the same table with kind 'update'. A decision is a
-            // conditional UPDATE of a pending row, so exactly one of approve, reject and expire wins.
-            try db.execute(
-                sql: """
-                    CREATE TABLE approvals (
-                        id TEXT PRIMARY KEY CHECK (length(id) BETWEEN 4 AND 32),
-                        kind TEXT NOT NULL CHECK (kind IN ('tool', 'update')),
-                        subject TEXT NOT NULL,
-                        arguments TEXT NOT NULL CHECK (json_valid(arguments)),
-                        arguments_sha256 TEXT NOT NULL,
-                        tier TEXT,
-                        summary TEXT NOT NULL,
-                        run_id TEXT,
-                        conversation_id TEXT,
-                        event_id INTEGER REFERENCES events(id),
-                        status TEXT NOT NULL DEFAULT 'pending'
-                            CHECK (status IN ('pending', 'approved', 'rejected', 'expired')),
-                        created_ms INTEGER NOT NULL,
-                        expires_ms INTEGER NOT NULL CHECK (expires_ms > created_ms),
-                        decided_ms INTEGER,
-                        decided_by TEXT,
-                        decided_via TEXT CHECK (decided_via IN ('telegram', 'autonousctl', 'timeout')),
-                        notices TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(notices)),
-                        CHECK ((status = 'pending') = (decided_ms IS NULL))
-                    );
-                    CREATE INDEX approvals_status ON approvals(status, expires_ms);
-                    """)
+        migrator.registerMigration("s1-events") { db in
+            try db.execute(sql: eventsTable(parentReference: "REFERENCES events(id)", ifNotExists: true))
         }
         return migrator
     }
+
+    /// The worker's schema (`worker/worker.db`), one migration per change. Never edit a shipped migration: add one.
+    static var workerMigrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("w1-core") { db in
+            // An event's parent may be in the supervisor's log (the worker's spawn), so no foreign key on it.
+            try db.execute(sql: eventsTable(parentReference: "", ifNotExists: false))
+            try db.execute(
+                sql: "INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?)",
+                arguments: [workerEventIDBase - 1])
+            try db.execute(sql: workerTables)
+        }
+        return migrator
+    }
+
+    /// The append-only events table; `parentReference` is its parent_id constraint.
+    static func eventsTable(parentReference: String, ifNotExists: Bool) -> String {
+        let guardClause = ifNotExists ? "IF NOT EXISTS " : ""
+        return """
+            CREATE TABLE \(guardClause)events (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                ts_ms INTEGER NOT NULL,
+                parent_id INTEGER \(parentReference),
+                run_id TEXT,
+                conversation_id TEXT,
+                type TEXT NOT NULL CHECK (length(type) > 0),
+                payload TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(payload))
+            );
+            CREATE INDEX \(guardClause)events_parent ON events(parent_id);
+            CREATE INDEX \(guardClause)events_run ON events(run_id);
+            CREATE INDEX \(guardClause)events_type ON events(type, id);
+            CREATE INDEX \(guardClause)events_time ON events(ts_ms, id);
+            CREATE TRIGGER \(guardClause)events_append_only_update BEFORE UPDATE ON events
+            BEGIN SELECT RAISE(ABORT, 'events are append-only: UPDATE is not allowed'); END;
+            CREATE TRIGGER \(guardClause)events_append_only_delete BEFORE DELETE ON events
+            BEGIN SELECT RAISE(ABORT, 'events are append-only: DELETE is not allowed'); END;
+            """
+    }
+
+    /// The tables the worker owns besides its events, in the shape every earlier version wrote them (a state
+    /// directory of an earlier version is copied over column by column).
+    ///
+    /// Approvals: tool approvals now; a decision is a conditional UPDATE of a pending row, so exactly one of
+    /// approve, reject and expire wins.
+    static let workerTables = """
+        CREATE TABLE inbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            update_id INTEGER NOT NULL UNIQUE,
+            kind TEXT NOT NULL,
+            chat_id INTEGER,
+            user_id INTEGER,
+            text TEXT,
+            payload TEXT NOT NULL CHECK (json_valid(payload)),
+            status TEXT NOT NULL DEFAULT 'queued'
+                CHECK (status IN ('queued', 'in_progress', 'done', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            outcome TEXT,
+            error TEXT,
+            run_id TEXT,
+            received_ms INTEGER NOT NULL,
+            updated_ms INTEGER NOT NULL
+        );
+        CREATE INDEX inbox_status ON inbox(status, id);
+
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            inbox_id INTEGER REFERENCES inbox(id),
+            conversation_id TEXT NOT NULL,
+            chat_id INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            telegram_message_id INTEGER,
+            error TEXT,
+            created_ms INTEGER NOT NULL,
+            sent_ms INTEGER,
+            UNIQUE (inbox_id, seq)
+        );
+        CREATE INDEX outbox_status ON outbox(status, id);
+
+        CREATE TABLE messages (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            conversation_id TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
+            content TEXT NOT NULL,
+            inbox_id INTEGER REFERENCES inbox(id),
+            run_id TEXT,
+            ts_ms INTEGER NOT NULL,
+            UNIQUE (inbox_id, role)
+        );
+        CREATE INDEX messages_conversation ON messages(conversation_id, id);
+
+        CREATE TABLE model_calls (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts_ms INTEGER NOT NULL,
+            run_id TEXT,
+            conversation_id TEXT,
+            event_id INTEGER REFERENCES events(id),
+            provider TEXT NOT NULL,
+            model TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+            http_status INTEGER,
+            latency_ms INTEGER NOT NULL,
+            retries INTEGER NOT NULL DEFAULT 0,
+            input_tokens INTEGER,
+            output_tokens INTEGER,
+            cached_tokens INTEGER,
+            tokens_system INTEGER,
+            tokens_history INTEGER,
+            tokens_context INTEGER,
+            tokens_tool_output INTEGER,
+            context_profile TEXT,
+            finish_reason TEXT,
+            error TEXT
+        );
+        CREATE INDEX model_calls_run ON model_calls(run_id);
+        CREATE TABLE approvals (
+            id TEXT PRIMARY KEY CHECK (length(id) BETWEEN 4 AND 32),
+            kind TEXT NOT NULL CHECK (kind IN ('tool', 'update')),
+            subject TEXT NOT NULL,
+            arguments TEXT NOT NULL CHECK (json_valid(arguments)),
+            arguments_sha256 TEXT NOT NULL,
+            tier TEXT,
+            summary TEXT NOT NULL,
+            run_id TEXT,
+            conversation_id TEXT,
+            event_id INTEGER REFERENCES events(id),
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'approved', 'rejected', 'expired')),
+            created_ms INTEGER NOT NULL,
+            expires_ms INTEGER NOT NULL CHECK (expires_ms > created_ms),
+            decided_ms INTEGER,
+            decided_by TEXT,
+            decided_via TEXT CHECK (decided_via IN ('telegram', 'autonousctl', 'timeout')),
+            notices TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(notices)),
+            CHECK ((status = 'pending') = (decided_ms IS NULL))
+        );
+        CREATE INDEX approvals_status ON approvals(status, expires_ms);
+        """
 }

@@ -5,35 +5,76 @@ import GRDB
 import Glibc
 #endif
 
-/// The one SQLite database of a state directory: WAL, a busy timeout, and the schema migrations.
+/// One of autonous's two SQLite databases: WAL, a busy timeout, and its owner's schema migrations.
 ///
-/// The supervisor and the worker (and `autonousctl`, tests, operators' sqlite3) open the same file. GRDB's migrator
-/// decides what to apply before it takes SQLite's write lock, so two processes migrating at once could both try
-/// the same CREATE TABLE; an flock on `<path>.migrate-lock` makes migration one process at a time, and the second
-/// finds nothing left to do.
+/// Every piece of state has one owner process, and only the owner writes it: `autonous.db` (in the state
+/// directory) belongs to the supervisor, `worker/worker.db` to the worker. The owner opens its database with
+/// `init(path:role:)`, which creates and migrates it; everyone else (the supervisor reading the worker's
+/// database, `autonousctl`, operators) opens it with `readOnly(path:)`, which never writes: SQLite's read-only
+/// open plus `PRAGMA query_only`. An flock on `<path>.migrate-lock` makes migration one process at a time (tests
+/// open the databases too), so two openers never both try the same CREATE TABLE.
 public final class AppDatabase: Sendable {
     /// The pool every repository reads and writes through.
     public let pool: DatabasePool
     public let path: String
 
-    /// Opens (creating if needed) the database at `path` and migrates it.
+    /// Whose database this is, which decides its schema.
+    public let role: DatabaseRole
+    /// True when opened with `readOnly(path:role:)`: every write fails.
+    public let isReadOnly: Bool
+
+    /// Opens (creating if needed) the database at `path` as its owner and migrates it to `role`'s schema.
     ///
     /// - Throws: `AutonousError` with code `.database` naming the path when the file cannot be opened or migrated.
-    public init(path: String) throws {
+    public init(path: String, role: DatabaseRole) throws {
         self.path = path
-        var configuration = GRDB.Configuration()
-        configuration.busyMode = .timeout(10)
-        configuration.foreignKeysEnabled = true
-        configuration.label = "autonous"
+        self.role = role
+        isReadOnly = false
+        var configuration = Self.baseConfiguration(label: role.rawValue)
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
         }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
-            try Self.withMigrationLock(path: path) { try Self.migrator.migrate(pool) }
+            try Self.withMigrationLock(path: path) { try role.migrator.migrate(pool) }
         } catch {
             throw AutonousError(.database, "cannot open the database \(path)", cause: error)
         }
+    }
+
+    private init(readOnlyPath path: String, role: DatabaseRole) throws {
+        self.path = path
+        self.role = role
+        isReadOnly = true
+        var configuration = Self.baseConfiguration(label: role.rawValue + "-reader")
+        configuration.readonly = true
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA query_only = 1")
+        }
+        guard access(path, F_OK) == 0 else {
+            throw AutonousError(.notFound, "the database \(path) does not exist yet")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+        } catch {
+            throw AutonousError(.database, "cannot open the database \(path) read-only", cause: error)
+        }
+    }
+
+    /// Opens another process's database for reading only: it is never created, migrated or written.
+    ///
+    /// - Throws: `AutonousError(.notFound)` when the file does not exist (its owner has not started yet),
+    ///   `AutonousError(.database)` when it cannot be opened.
+    public static func readOnly(path: String, role: DatabaseRole) throws -> AppDatabase {
+        try AppDatabase(readOnlyPath: path, role: role)
+    }
+
+    private static func baseConfiguration(label: String) -> GRDB.Configuration {
+        var configuration = GRDB.Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.foreignKeysEnabled = true
+        configuration.label = "autonous-" + label
+        return configuration
     }
 
     /// Runs `body` holding an exclusive flock shared by every process that opens this database.
@@ -50,5 +91,23 @@ public final class AppDatabase: Sendable {
     /// Milliseconds since the Unix epoch, the time unit of every `*_ms` column.
     public static func nowMilliseconds() -> Int64 {
         Int64((Date().timeIntervalSince1970 * 1000).rounded())
+    }
+}
+
+/// The two databases and their owners (ARCHITECTURE.md, "State, and who owns it").
+public enum DatabaseRole: String, Sendable {
+    /// `$AUTONOUS_STATE_DIR/autonous.db`: the supervisor's events (worker lifecycle, control audit) and, as they
+    /// come, revisions, transactions and update approvals.
+    case supervisor
+    /// `$AUTONOUS_STATE_DIR/worker/worker.db`: inbox, outbox, conversations, model calls, tool approvals and the
+    /// worker's events.
+    case worker
+
+    /// The schema migrations of this role.
+    var migrator: DatabaseMigrator {
+        switch self {
+        case .supervisor: AppDatabase.supervisorMigrator
+        case .worker: AppDatabase.workerMigrator
+        }
     }
 }

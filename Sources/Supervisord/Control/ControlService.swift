@@ -11,8 +11,8 @@ struct ControlService: VarlinkInterfaceHandler {
     let configuration: Configuration
     let manager: WorkerManager
     let relay: ChatRelay
-    let inbox: Inbox
-    let approvals: Approvals
+    /// The worker's database, read-only.
+    let workerState: WorkerStateReader
     let startedAt: ContinuousClock.Instant
     let sandbox: ControlInterface.SandboxStatus
     let logger: Logger
@@ -31,7 +31,8 @@ struct ControlService: VarlinkInterfaceHandler {
             let request = try call.decode(ControlInterface.ChatRequest.self)
             return try JSONValue.encode(try chat(request, replier: replier))
         case "ListApprovals":
-            let pending = try approvals.pending().map(ControlInterface.ApprovalInfo.init)
+            // No worker database yet means no worker has asked anything yet.
+            let pending = try (try? workerState.approvals())?.pending().map(ControlInterface.ApprovalInfo.init) ?? []
             return try JSONValue.encode(ControlInterface.ApprovalList(approvals: pending))
         case "DecideApproval":
             let request = try call.decode(ControlInterface.DecideApprovalRequest.self)
@@ -43,7 +44,7 @@ struct ControlService: VarlinkInterfaceHandler {
 
     func status() throws -> ControlInterface.Status {
         let worker = manager.snapshot()
-        let counts = (try? inbox.counts()) ?? InboxCounts()
+        let counts = (try? workerState.inbox().counts()) ?? InboxCounts()
         return ControlInterface.Status(
             supervisor: .init(
                 pid: Int(getpid()), version: AutonousVersion.current, state: "running",
@@ -72,7 +73,7 @@ struct ControlService: VarlinkInterfaceHandler {
                 ])
         }
         let decider = "\(Self.userName(peer.uid)) (uid \(peer.uid))"
-        switch try approvals.decide(request.id, approve: request.approve, by: decider, via: .autonousctl) {
+        switch try workerState.approvals().decide(request.id, approve: request.approve, by: decider, via: .autonousctl) {
         case .decided(let approval):
             logger.notice(
                 "approval decided",

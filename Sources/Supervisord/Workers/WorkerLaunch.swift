@@ -44,7 +44,7 @@ final class WorkerLaunch: Sendable {
             environment[key] = value
         }
         environment["PATH"] = "/usr/local/bin:/usr/bin:/bin"
-        environment["HOME"] = configuration.stateDirectory
+        environment["HOME"] = configuration.workerDirectory
         environment["AUTONOUS_STATE_DIR"] = configuration.stateDirectory
         environment["AUTONOUS_RUNTIME_DIR"] = configuration.runtimeDirectory
         environment["AUTONOUS_CONFIG_DIR"] = configuration.configDirectory

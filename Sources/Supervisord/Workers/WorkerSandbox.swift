@@ -1,9 +1,13 @@
 import AutonousCore
 import Foundation
 
-/// How the supervisor starts a worker revision under `autonous-sandbox --profile worker`: the binds it needs (its
-/// state, the worker socket — never the control socket — its binary and the Swift runtime it links), its
+/// How the supervisor starts a worker revision under `autonous-sandbox --profile worker`: the binds it needs, its
 /// environment (secrets through the launcher's environment, never on a command line), and the host uid it runs as.
+///
+/// The worker sees only its own corner: `worker/` (its database) and `workspace/` read-write, the worker socket,
+/// its binary, the launcher and the Swift runtime they link, the configuration directory and the tool roots
+/// read-only. Nothing else of the state or runtime directories is in its mount namespace: not `autonous.db`, not
+/// the control socket, not what decides whether a revision runs.
 struct WorkerSandbox: Sendable {
     let configuration: Configuration
     let sandboxBinary: String
@@ -17,7 +21,10 @@ struct WorkerSandbox: Sendable {
             arguments += ["--uid", String(configuration.workerUID), "--gid", String(configuration.workerUID)]
         }
         if configuration.sandboxLimitsBestEffort { arguments.append("--best-effort-limits") }
-        arguments += ["--rw", configuration.stateDirectory, "--rw", configuration.workerSocketPath]
+        arguments += [
+            "--rw", configuration.workerDirectory, "--rw", configuration.workspaceDirectory,
+            "--rw", configuration.workerSocketPath,
+        ]
         if FileManager.default.fileExists(atPath: configuration.configDirectory) {
             arguments += ["--ro", configuration.configDirectory]
         }
@@ -31,7 +38,7 @@ struct WorkerSandbox: Sendable {
             arguments += ["--ro", path]
         }
         for root in configuration.toolRoots { arguments += [root.writable ? "--rw" : "--ro", root.path] }
-        arguments += ["--cwd", configuration.stateDirectory]
+        arguments += ["--cwd", configuration.workerDirectory]
         var launcherEnvironment = ["PATH": "/usr/local/bin:/usr/bin:/bin"]
         for (key, value) in workerEnvironment.sorted(by: { $0.key < $1.key }) {
             if key == "OPENAI_API_KEY" || key == "AUTONOUS_TELEGRAM_TOKEN" || key == "CREDENTIALS_DIRECTORY" {
@@ -76,23 +83,18 @@ struct WorkerSandbox: Sendable {
         return directories
     }
 
-    /// When the supervisor runs as root, the sandboxed worker is `AUTONOUS_WORKER_UID` on the host: give it the
-    /// state it must write (the database and its side files, the workspace) and the worker socket.
+    /// When the supervisor runs as root, the sandboxed worker is `AUTONOUS_WORKER_UID` on the host: give it what
+    /// it must write (its own directory with its database, the workspace) and the worker socket. The state
+    /// directory itself and `autonous.db` stay the supervisor's.
     static func grantState(to uid: UInt32, configuration: Configuration) {
         guard geteuid() == 0 else { return }
         let gid = gid_t(uid)
-        let state = configuration.stateDirectory
-        _ = chown(state, uid, gid)
         _ = chown(configuration.workerSocketPath, uid, gid)
-        if let entries = try? FileManager.default.contentsOfDirectory(atPath: state) {
-            for entry in entries where entry.hasPrefix("autonous.db") {
-                _ = chown(state + "/" + entry, uid, gid)
+        for directory in [configuration.workerDirectory, configuration.workspaceDirectory] {
+            _ = chown(directory, uid, gid)
+            if let walker = FileManager.default.enumerator(atPath: directory) {
+                while let entry = walker.nextObject() as? String { _ = lchown(directory + "/" + entry, uid, gid) }
             }
-        }
-        let workspace = configuration.workspaceDirectory
-        _ = chown(workspace, uid, gid)
-        if let walker = FileManager.default.enumerator(atPath: workspace) {
-            while let entry = walker.nextObject() as? String { _ = lchown(workspace + "/" + entry, uid, gid) }
         }
     }
 }

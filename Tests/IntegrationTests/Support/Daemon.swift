@@ -105,15 +105,32 @@ final class Daemon: @unchecked Sendable {
         return last?.worker.state == "ready" ? last : nil
     }
 
-    /// Opens the daemon's database (read and write: tests also check the append-only triggers).
+    var supervisorDatabasePath: String { stateDirectory + "/autonous.db" }
+    var workerDatabasePath: String { stateDirectory + "/worker/worker.db" }
+
+    /// Opens the worker's database (inbox, outbox, messages, model calls, approvals, the worker's events), read
+    /// and write: tests also check the append-only triggers.
     func database() throws -> AppDatabase {
-        try AppDatabase(path: stateDirectory + "/autonous.db")
+        try AppDatabase(path: workerDatabasePath, role: .worker)
     }
 
-    /// The events so far, or none while the supervisor has not created the database yet.
+    /// Opens the supervisor's database (its events: process and worker lifecycle).
+    func supervisorDatabase() throws -> AppDatabase {
+        try AppDatabase(path: supervisorDatabasePath, role: .supervisor)
+    }
+
+    /// The events of both logs so far, merged by time, or none while neither database exists yet.
     func events(_ type: String? = nil) throws -> [EventRecord] {
-        guard FileManager.default.fileExists(atPath: stateDirectory + "/autonous.db") else { return [] }
-        let all = try EventLog(database: try database()).events(limit: 100_000)
+        var all: [EventRecord] = []
+        if FileManager.default.fileExists(atPath: supervisorDatabasePath) {
+            all += try EventLog(database: try AppDatabase.readOnly(path: supervisorDatabasePath, role: .supervisor))
+                .events(limit: 100_000)
+        }
+        if FileManager.default.fileExists(atPath: workerDatabasePath) {
+            all += try EventLog(database: try AppDatabase.readOnly(path: workerDatabasePath, role: .worker))
+                .events(afterID: AppDatabase.workerEventIDBase - 1, limit: 100_000)
+        }
+        all.sort { ($0.tsMs, $0.id) < ($1.tsMs, $1.id) }
         guard let type else { return all }
         return all.filter { $0.type == type }
     }
