@@ -73,7 +73,8 @@ struct ControlService: VarlinkInterfaceHandler {
                 ])
         }
         let decider = "\(Self.userName(peer.uid)) (uid \(peer.uid))"
-        switch try workerState.approvals().decide(request.id, approve: request.approve, by: decider, via: .autonousctl) {
+        switch try workerState.approvals().decide(request.id, approve: request.approve, by: decider, via: .autonousctl)
+        {
         case .decided(let approval):
             logger.notice(
                 "approval decided",
