@@ -84,13 +84,14 @@ struct FailureHandlingTests {
             .object(["status": .int(429), "retry_after": .int(0)]),
             .object(["status": .int(500)]),
             .object(["malformed": .bool(true)]),
-            .object(["delay": .int(6), "content": .string("too slow")]),
+            .object(["delay": .int(60), "content": .string("too slow")]),
             .object(["content": .string("finally")]),
         ])
-        // 2 s leaves the answers that are not meant to time out room on a loaded 2-core machine (with 1 s, the
-        // last one sometimes timed out too during the full suite); the slow one takes three times as long.
+        // Only the slow answer may time out. The answers meant to be on time come back in milliseconds; a 10 s
+        // timeout leaves them room on a loaded 2-core machine (with 1 s, and then 2 s, one of them sometimes timed
+        // out too and the test counted 5 retries). The slow one would take 60 s, far past any timeout.
         let daemon = try Daemon(
-            fakes: fakes, overrides: ["AUTONOUS_MODEL_TIMEOUT": "2s", "AUTONOUS_RETRY_ATTEMPTS": "6"])
+            fakes: fakes, overrides: ["AUTONOUS_MODEL_TIMEOUT": "10s", "AUTONOUS_RETRY_ATTEMPTS": "6"])
         #expect(await daemon.waitUntilReady() != nil)
         try await fakes.sendUserMessage(from: 111, text: "ping")
         #expect(try await fakes.waitForSent(1), "\(daemon.log)")
