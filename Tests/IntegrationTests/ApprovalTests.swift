@@ -187,6 +187,10 @@ struct ApprovalTests {
         let first = try #require(await daemon.waitUntilReady()?.worker.pid, "\(daemon.log)")
         try await fakes.sendUserMessage(from: 222, text: "fetch it")
         let abandoned = try #require(try await Self.pendingApproval(daemon)?["id"]?.stringValue, "\(daemon.log)")
+        // The approval is listed as soon as it is recorded, before the admin's message is sent: wait for that
+        // message, or the kill may come first and the test would count one message fewer (the race that failed
+        // this test about one run in a few).
+        #expect(try await fakes.waitForSent(1), "\(daemon.log)")
 
         kill(pid_t(first), SIGKILL)
         let restarted = try await eventually(timeout: .seconds(60)) {
