@@ -65,7 +65,7 @@ struct Supervisor {
         for problem in sandboxReport.status.problems {
             logger.warning("sandbox limitation", metadata: ["sandbox.problem": "\(problem)"])
         }
-        let authorizer = AdminAuthorizer(groupName: configuration.adminGroup)
+        let authorizer = AdminAuthorizer(groupName: configuration.adminGroup, workerLauncher: { manager.launcherPID() })
         let controlServer = VarlinkServer(
             path: configuration.controlSocketPath, mode: 0o660, info: info,
             interfaces: [

@@ -201,6 +201,14 @@ final class WorkerManager: Service, Sendable {
         return ProcessTree.isDescendant(peer.pid, of: launcher) ? launcher : nil
     }
 
+    /// The pid of the current worker's launcher while it runs (even before it said hello), else nil.
+    func launcherPID() -> Int32? {
+        state.withLock { state in
+            guard let child = state.child, !child.hasExited else { return nil }
+            return child.pid
+        }
+    }
+
     /// The spawn event id of the current worker, the parent of everything it records.
     func currentSpawnEventID() -> Int64? {
         state.withLock { $0.spawnEventID }
