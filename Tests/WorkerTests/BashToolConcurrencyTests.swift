@@ -1,0 +1,124 @@
+import Foundation
+import Testing
+
+@testable import Worker
+
+/// The bash tool waits for its sandbox without holding a thread of the concurrency pool, and cancelling a call stops
+/// its sandbox. Run against the real launcher, like `BashToolTests`.
+///
+/// The pool has one thread per core (two on the build machines): a call that blocked a pool thread while its command
+/// ran would let only two of the eight calls below start, and stall everything else in the process meanwhile.
+@Suite(.serialized) struct BashToolConcurrencyTests {
+    /// The command of call `index`: marks that it started, then sleeps as a process whose command line carries
+    /// `marker` (so the test can look for it in /proc), and marks that it finished if it ever gets there.
+    private static func command(_ index: Int, marker: String) -> String {
+        "touch started-\(index); (exec -a \(marker)-sleep sleep 25); touch finished-\(index)"
+    }
+
+    /// The pids of live processes whose command line contains `marker` (the launcher, the bash processes and the
+    /// sleep of a call), or with `argv0`, only those whose first argument is `marker` (the sleep).
+    private static func processes(containing marker: String, argv0: Bool = false) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { entry -> Int32? in
+            guard let pid = Int32(entry), pid != getpid(),
+                let cmdline = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline")
+            else { return nil }
+            let arguments = cmdline.split(separator: 0, omittingEmptySubsequences: false).map {
+                String(decoding: $0, as: UTF8.self)
+            }
+            let found = argv0 ? arguments.first == marker : arguments.contains { $0.contains(marker) }
+            return found ? pid : nil
+        }
+    }
+
+    /// Waits, bounded, until `count` files named `started-*` exist in `workspace`. The files are made inside other
+    /// sandboxes (their own mount and pid namespaces): the workspace is the only channel back, so this looks at it
+    /// every 50 ms instead of waiting for a wake-up.
+    private static func waitForStarted(_ count: Int, in workspace: String, within limit: Duration) async throws -> Int {
+        let deadline = ContinuousClock.now + limit
+        var started = 0
+        while ContinuousClock.now < deadline {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: workspace)) ?? []
+            started = names.filter { $0.hasPrefix("started-") }.count
+            if started >= count { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return started
+    }
+
+    /// Waits, bounded, until no process carries `marker`; returns those still left.
+    private static func waitForNoProcess(containing marker: String, within limit: Duration) async throws -> [Int32] {
+        let deadline = ContinuousClock.now + limit
+        var left = processes(containing: marker)
+        while !left.isEmpty && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+            left = processes(containing: marker)
+        }
+        return left
+    }
+
+    @Test func eightCallsRunAtOnceAndCancellingThemStopsEverySandbox() async throws {
+        let workspace = try BashToolTests.Workspace()
+        let tool = BashToolTests.tool(workspace)
+        let marker = "autonous-pool-\(UUID().uuidString.prefix(8).lowercased())"
+        let calls = 8
+        // How long a cancelled call may take to come back: SIGTERM, the launcher's grace, SIGKILL, and slack.
+        let prompt = BashTool.cancelGrace + .seconds(5)
+        let started = try await withThrowingTaskGroup(
+            of: (index: Int, result: ToolResult, returned: ContinuousClock.Instant).self
+        ) { group in
+            for index in 0 ..< calls {
+                group.addTask {
+                    let result = await tool.run(
+                        .init(command: Self.command(index, marker: marker), timeoutSeconds: 30, network: nil))
+                    return (index, result, ContinuousClock.now)
+                }
+            }
+            let started = try await Self.waitForStarted(calls, in: workspace.path, within: .seconds(30))
+            let sleeping = Self.processes(containing: marker + "-sleep", argv0: true).count
+            #expect(sleeping == calls, "\(sleeping) of the \(calls) commands' sleeps run at once")
+            let cancelledAt = ContinuousClock.now
+            group.cancelAll()
+            var returned = 0
+            for try await call in group {
+                returned += 1
+                #expect(call.result.ok == false, "call \(call.index): \(call.result)")
+                #expect(call.result.exitCode == nil, "call \(call.index): \(call.result)")
+                #expect(call.result.stderr.hasSuffix(BashTool.cancelledNote), "call \(call.index): \(call.result)")
+                #expect(call.returned - cancelledAt < prompt, "call \(call.index) took \(call.returned - cancelledAt)")
+            }
+            #expect(returned == calls)
+            return started
+        }
+        #expect(started == calls, "only \(started) of \(calls) calls started within 30 s")
+        let left = try await Self.waitForNoProcess(containing: marker, within: .seconds(5))
+        #expect(left.isEmpty, "processes of the cancelled calls still alive: \(left)")
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: workspace.path)) ?? []
+        #expect(names.filter { $0.hasPrefix("finished-") }.isEmpty, "\(names)")
+    }
+
+    @Test func cancellingOneRunningCallKillsItsCommand() async throws {
+        let workspace = try BashToolTests.Workspace()
+        let tool = BashToolTests.tool(workspace)
+        let marker = "autonous-cancel-\(UUID().uuidString.prefix(8).lowercased())"
+        let call = Task {
+            let result = await tool.run(
+                .init(command: Self.command(0, marker: marker), timeoutSeconds: 30, network: nil))
+            return (result, ContinuousClock.now)
+        }
+        let started = try await Self.waitForStarted(1, in: workspace.path, within: .seconds(30))
+        #expect(started == 1, "the call did not start within 30 s")
+        #expect(
+            Self.processes(containing: marker + "-sleep", argv0: true).count == 1, "the command's sleep is not running")
+        let cancelledAt = ContinuousClock.now
+        call.cancel()
+        let (result, returned) = await call.value
+        #expect(returned - cancelledAt < BashTool.cancelGrace + .seconds(5), "took \(returned - cancelledAt)")
+        #expect(result.ok == false)
+        #expect(result.exitCode == nil)
+        #expect(result.stderr.hasSuffix(BashTool.cancelledNote), "\(result.stderr)")
+        let left = try await Self.waitForNoProcess(containing: marker, within: .seconds(5))
+        #expect(left.isEmpty, "processes of the cancelled call still alive: \(left)")
+        #expect(!FileManager.default.fileExists(atPath: workspace.path + "/finished-0"))
+    }
+}
