@@ -9,10 +9,12 @@ import Testing
 /// The pool has one thread per core (two on the build machines): a call that blocked a pool thread while its command
 /// ran would let only two of the eight calls below start, and stall everything else in the process meanwhile.
 @Suite(.serialized) struct BashToolConcurrencyTests {
-    /// The command of call `index`: marks that it started, then sleeps as a process whose command line carries
-    /// `marker` (so the test can look for it in /proc), and marks that it finished if it ever gets there.
-    private static func command(_ index: Int, marker: String) -> String {
-        "touch started-\(index); (exec -a \(marker)-sleep sleep 25); touch finished-\(index)"
+    /// The command of call `index`: says and marks that it started, then sleeps as a process whose command line
+    /// carries `marker` (so the test can look for it in /proc), and marks that it finished if it ever gets there.
+    /// With `ignoringSIGTERM`, bash ignores the SIGTERM passed on to it, so only the SIGKILL after the grace ends it.
+    private static func command(_ index: Int, marker: String, ignoringSIGTERM: Bool = false) -> String {
+        (ignoringSIGTERM ? "trap '' TERM; " : "")
+            + "echo begun; touch started-\(index); (exec -a \(marker)-sleep sleep 25); touch finished-\(index)"
     }
 
     /// The pids of live processes whose command line contains `marker` (the launcher, the bash processes and the
@@ -97,13 +99,17 @@ import Testing
         #expect(names.filter { $0.hasPrefix("finished-") }.isEmpty, "\(names)")
     }
 
-    @Test func cancellingOneRunningCallKillsItsCommand() async throws {
+    /// Cancelling sends SIGTERM to the launcher (passed on to the command); a command that ignores it is killed
+    /// with the whole sandbox by the SIGKILL `BashTool.cancelGrace` later. Either way the result says the call was
+    /// cancelled and keeps the output so far.
+    @Test(arguments: [false, true])
+    func cancellingOneRunningCallKillsItsCommand(ignoringSIGTERM: Bool) async throws {
         let workspace = try BashToolTests.Workspace()
         let tool = BashToolTests.tool(workspace)
         let marker = "autonous-cancel-\(UUID().uuidString.prefix(8).lowercased())"
+        let command = Self.command(0, marker: marker, ignoringSIGTERM: ignoringSIGTERM)
         let call = Task {
-            let result = await tool.run(
-                .init(command: Self.command(0, marker: marker), timeoutSeconds: 30, network: nil))
+            let result = await tool.run(.init(command: command, timeoutSeconds: 30, network: nil))
             return (result, ContinuousClock.now)
         }
         let started = try await Self.waitForStarted(1, in: workspace.path, within: .seconds(30))
@@ -113,7 +119,14 @@ import Testing
         let cancelledAt = ContinuousClock.now
         call.cancel()
         let (result, returned) = await call.value
-        #expect(returned - cancelledAt < BashTool.cancelGrace + .seconds(5), "took \(returned - cancelledAt)")
+        let took = returned - cancelledAt
+        #expect(took < BashTool.cancelGrace + .seconds(5), "took \(took)")
+        if ignoringSIGTERM {
+            #expect(took >= BashTool.cancelGrace, "a command ignoring SIGTERM ended after \(took), before the SIGKILL")
+        } else {
+            #expect(took < BashTool.cancelGrace, "SIGTERM alone should have ended it; took \(took)")
+        }
+        #expect(result.stdout == "begun\n")
         #expect(result.ok == false)
         #expect(result.exitCode == nil)
         #expect(result.stderr.hasSuffix(BashTool.cancelledNote), "\(result.stderr)")
