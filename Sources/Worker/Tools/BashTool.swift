@@ -152,26 +152,28 @@ struct BashTool: Sendable {
     static let cancelledNote = "[the call was cancelled: the sandbox and its command were stopped]"
 }
 
-/// One output stream of the sandbox: the first `keep` bytes, and the rest read and dropped so the command never
-/// blocks on a full pipe.
-private final class OutputCapture: Sendable {
-    private let keep: Int
-    private let bytes = Mutex<[UInt8]>([])
+extension BashTool {
+    /// One output stream of the sandbox: the first `keep` bytes, and the rest read and dropped so the command never
+    /// blocks on a full pipe.
+    fileprivate final class OutputCapture: Sendable {
+        private let keep: Int
+        private let bytes = Mutex<[UInt8]>([])
 
-    init(keep: Int) {
-        self.keep = keep
-    }
+        init(keep: Int) {
+            self.keep = keep
+        }
 
-    /// What was kept, as text (invalid UTF-8 replaced).
-    var text: String { bytes.withLock { String(decoding: $0, as: UTF8.self) } }
+        /// What was kept, as text (invalid UTF-8 replaced).
+        var text: String { bytes.withLock { String(decoding: $0, as: UTF8.self) } }
 
-    /// Reads `sequence` to its end.
-    func drain(_ sequence: SubprocessOutputSequence) async throws {
-        for try await buffer in sequence {
-            buffer.withUnsafeBytes { raw in
-                bytes.withLock { kept in
-                    let room = keep - kept.count
-                    if room > 0 { kept.append(contentsOf: raw.prefix(room)) }
+        /// Reads `sequence` to its end.
+        func drain(_ sequence: SubprocessOutputSequence) async throws {
+            for try await buffer in sequence {
+                buffer.withUnsafeBytes { raw in
+                    bytes.withLock { kept in
+                        let room = keep - kept.count
+                        if room > 0 { kept.append(contentsOf: raw.prefix(room)) }
+                    }
                 }
             }
         }
