@@ -33,19 +33,23 @@ import Testing
         }
     }
 
-    /// Waits, bounded, until `count` files named `started-*` exist in `workspace`. The files are made inside other
-    /// sandboxes (their own mount and pid namespaces): the workspace is the only channel back, so this looks at it
-    /// every 50 ms instead of waiting for a wake-up.
-    private static func waitForStarted(_ count: Int, in workspace: String, within limit: Duration) async throws -> Int {
+    /// Waits, bounded, until `count` files named `started-*` exist in `workspace` and `count` sleeps of `marker`
+    /// run (a call touches its file just before its sleep starts); returns how many of each were seen last. The
+    /// files are made inside other sandboxes (their own mount and pid namespaces): the workspace and /proc are the
+    /// only channels back, so this looks at them every 50 ms instead of waiting for a wake-up.
+    private static func waitForStarted(
+        _ count: Int, in workspace: String, marker: String, within limit: Duration
+    ) async throws -> (started: Int, sleeping: Int) {
         let deadline = ContinuousClock.now + limit
-        var started = 0
+        var seen = (started: 0, sleeping: 0)
         while ContinuousClock.now < deadline {
             let names = (try? FileManager.default.contentsOfDirectory(atPath: workspace)) ?? []
-            started = names.filter { $0.hasPrefix("started-") }.count
-            if started >= count { break }
+            seen.started = names.filter { $0.hasPrefix("started-") }.count
+            seen.sleeping = processes(containing: marker + "-sleep", argv0: true).count
+            if seen.started >= count && seen.sleeping >= count { break }
             try await Task.sleep(for: .milliseconds(50))
         }
-        return started
+        return seen
     }
 
     /// Waits, bounded, until no process carries `marker`; returns those still left.
@@ -76,9 +80,8 @@ import Testing
                     return (index, result, ContinuousClock.now)
                 }
             }
-            let started = try await Self.waitForStarted(calls, in: workspace.path, within: .seconds(30))
-            let sleeping = Self.processes(containing: marker + "-sleep", argv0: true).count
-            #expect(sleeping == calls, "\(sleeping) of the \(calls) commands' sleeps run at once")
+            let seen = try await Self.waitForStarted(calls, in: workspace.path, marker: marker, within: .seconds(30))
+            #expect(seen.sleeping == calls, "\(seen.sleeping) of the \(calls) commands' sleeps run at once")
             let cancelledAt = ContinuousClock.now
             group.cancelAll()
             var returned = 0
@@ -90,7 +93,7 @@ import Testing
                 #expect(call.returned - cancelledAt < prompt, "call \(call.index) took \(call.returned - cancelledAt)")
             }
             #expect(returned == calls)
-            return started
+            return seen.started
         }
         #expect(started == calls, "only \(started) of \(calls) calls started within 30 s")
         let left = try await Self.waitForNoProcess(containing: marker, within: .seconds(5))
@@ -112,10 +115,9 @@ import Testing
             let result = await tool.run(.init(command: command, timeoutSeconds: 30, network: nil))
             return (result, ContinuousClock.now)
         }
-        let started = try await Self.waitForStarted(1, in: workspace.path, within: .seconds(30))
-        #expect(started == 1, "the call did not start within 30 s")
-        #expect(
-            Self.processes(containing: marker + "-sleep", argv0: true).count == 1, "the command's sleep is not running")
+        let seen = try await Self.waitForStarted(1, in: workspace.path, marker: marker, within: .seconds(30))
+        #expect(seen.started == 1, "the call did not start within 30 s")
+        #expect(seen.sleeping == 1, "the command's sleep is not running")
         let cancelledAt = ContinuousClock.now
         call.cancel()
         let (result, returned) = await call.value
