@@ -140,6 +140,31 @@ final class CapturedLog: Sendable {
         #expect(lines.dropLast().joined() == String(repeating: "x", count: 10000))
     }
 
+    /// A grandchild that keeps the pipes open does not hold back the exit report for longer than
+    /// `ChildProcess.outputDrainLimit`; what was written before is logged by then.
+    @Test func aGrandchildHoldingThePipesDelaysTheExitReportOnlyBriefly() async throws {
+        let captured = CapturedLog()
+        let started = ContinuousClock.now
+        let spawned = Mutex<ChildProcess?>(nil)
+        let status = try await withCheckedThrowingContinuation { continuation in
+            do {
+                let child = try ChildProcess.spawn(
+                    executable: "/bin/sh", arguments: ["-c", "echo before; sleep 30 & exit 0"],
+                    environment: ["PATH": "/usr/bin:/bin"], output: .logger(captured.logger, prefix: "")
+                ) { continuation.resume(returning: $0) }
+                spawned.withLock { $0 = child }
+            } catch {
+                continuation.resume(throwing: error)
+            }
+        }
+        let took = ContinuousClock.now - started
+        // The sleep is in the child's process group, which outlives the child.
+        spawned.withLock { $0 }?.signalGroup(SIGKILL)
+        #expect(status == .exited(0))
+        #expect(took >= ChildProcess.outputDrainLimit && took < ChildProcess.outputDrainLimit + .seconds(10), "\(took)")
+        #expect(captured.messages("stdout") == ["before"])
+    }
+
     @Test func theSplitterCutsBetweenCharactersAndDropsCarriageReturns() {
         var splitter = LineSplitter(limit: 5)
         // "ééé" is six bytes: a cut at five would split the third é.
