@@ -3,17 +3,28 @@ import Testing
 
 @testable import AutonousCore
 
+/// SHA-256 against the NIST FIPS 180-4 example vectors, and files hashed in blocks against `sha256sum`.
 @Suite struct SHA256Tests {
     @Test(arguments: [
         ("", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
         ("abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+        // 448 bits: the padding needs a second block.
         (
             "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
             "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
         ),
+        // 896 bits.
+        (
+            "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrs"
+                + "mnopqrstnopqrstu",
+            "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1"
+        ),
     ])
-    func knownVectors(_ input: String, _ digest: String) {
+    func nistVectors(_ input: String, _ digest: String) {
         #expect(SHA256.hex(Array(input.utf8)) == digest)
+        var hasher = SHA256()
+        input.utf8.withContiguousStorageIfAvailable { hasher.update(raw: UnsafeRawBufferPointer($0)) }
+        #expect(hasher.finalize().map { String(format: "%02x", $0) }.joined() == digest)
     }
 
     @Test func aMillionAsInUnevenPieces() {
@@ -37,5 +48,59 @@ import Testing
         FileManager.default.createFile(atPath: path, contents: Data(bytes))
         #expect(try SHA256.hex(fileAt: path) == SHA256.hex(bytes))
         #expect(throws: AutonousError.self) { _ = try SHA256.hex(fileAt: path + ".missing") }
+    }
+
+    /// A file of 1 GiB and 13 bytes (sparse: zeros, with a pattern written at a few offsets, the last bytes
+    /// included) hashes as `sha256sum` says, without the file ever being held in memory: the process's peak
+    /// resident size grows by far less than the file.
+    @Test func aGibibyteFileIsStreamedAndMatchesSha256sum() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("sha-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let size: UInt64 = (1 << 30) + 13
+        FileManager.default.createFile(atPath: path, contents: nil)
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        try handle.truncate(atOffset: size)
+        for offset in [0, 4095, 1 << 20, (1 << 29) + 7, size - 9] as [UInt64] {
+            try handle.seek(toOffset: offset)
+            try handle.write(contentsOf: Data("autonous\(offset % 10)".utf8.prefix(Int(size - offset))))
+        }
+        try handle.close()
+        #expect(try FileManager.default.attributesOfItem(atPath: path)[.size] as? UInt64 == size)
+
+        let peakBefore = try peakResidentBytes()
+        let digest = try SHA256.hex(fileAt: path)
+        let growth = try peakResidentBytes() - peakBefore
+        #expect(growth < 256 << 20, "the peak resident size grew by \(growth >> 20) MiB while hashing")
+        #expect(digest == (try sha256sum(path)))
+    }
+
+    @Test func anApprovalIsBoundToTheSHA256OfItsCanonicalArguments() {
+        let canonical = Approvals.canonical(
+            .object(["network": .array([.string("example.com:443")]), "command": .string("curl x")]))
+        #expect(canonical.text == #"{"command":"curl x","network":["example.com:443"]}"#)
+        // printf '%s' "$text" | sha256sum
+        #expect(canonical.sha256 == "e975fb6ca3aa8be29276e2a366cf19f534075e05ba76a3a83396df0ce0d4516b")
+    }
+
+    /// VmHWM of /proc/self/status, in bytes.
+    private func peakResidentBytes() throws -> Int {
+        let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
+        let line = try #require(status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") })
+        let kibibytes = try #require(Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]))
+        return kibibytes << 10
+    }
+
+    /// The digest coreutils' `sha256sum` prints for `path`.
+    private func sha256sum(_ path: String) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
+        process.arguments = [path]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        return String(String(decoding: data, as: UTF8.self).prefix(64))
     }
 }

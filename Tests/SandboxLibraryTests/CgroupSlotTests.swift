@@ -3,11 +3,29 @@ import Testing
 
 @testable import Sandbox
 
+/// The memory, pids and freezer hierarchies the slot tests work in.
+private let slotHierarchies = ["memory", "pids", "freezer"].map { "/sys/fs/cgroup/" + $0 }
+
+/// Root, and the memory, pids and freezer hierarchies mounted as cgroup v1 (from /proc/self/mountinfo) with a
+/// writable `cgroup.procs`: what `CgroupSlotTests.Pool` needs. Computed once.
+private let slotPoolAvailable: Bool = {
+    let v1 = Set(CgroupFile.mounts().filter { $0.type == "cgroup" }.map(\.point))
+    return geteuid() == 0
+        && slotHierarchies.allSatisfy { v1.contains($0) && access($0 + "/cgroup.procs", W_OK) == 0 }
+}()
+
 /// The reusable cgroup v1 leaves (`slot-<n>`): kept when a sandbox leaves them clean, never shared, and checked for
 /// what a killed launcher may have left before they are used again. Each test works in a parent of its own under
 /// this machine's memory, pids and freezer hierarchies, so the launches of other suites cannot take its slots.
-@Suite(.serialized) struct CgroupSlotTests {
-    static let hierarchies = ["memory", "pids", "freezer"].map { "/sys/fs/cgroup/" + $0 }
+@Suite(
+    .serialized,
+    .enabled(
+        if: slotPoolAvailable,
+        "needs root and writable cgroup v1 memory, pids and freezer hierarchies (the v1 test machine)"
+    )
+)
+struct CgroupSlotTests {
+    static let hierarchies = slotHierarchies
     static let python = "/usr/bin/python3"
 
     /// A parent of its own (`autonous-test-<random>`) in each hierarchy, removed with everything in it at the end.
@@ -52,15 +70,6 @@ import Testing
 
     struct PoolUnavailable: Error {}
 
-    func pool() throws -> Pool? {
-        do {
-            return try Pool()
-        } catch is PoolUnavailable {
-            Issue.record("needs root and the cgroup v1 memory, pids and freezer hierarchies (the v1 test machine)")
-            return nil
-        }
-    }
-
     /// Runs `arguments` in the directories (each `cgroup.procs` gets the shell's pid before it execs) and waits,
     /// at most 20 s: then it is killed and the test fails.
     @discardableResult
@@ -98,7 +107,7 @@ import Testing
     /// A sandbox that ends cleanly leaves its slot in place and unlocked; the next one gets the same directories,
     /// with its own limits written, also a memory limit above the memsw limit the slot had.
     @Test func aCleanSlotIsKeptAndTheNextSandboxGetsItWithItsOwnLimits() throws {
-        guard let pool = try pool() else { return }
+        let pool = try Pool()
         let first = try pool.create(memory: 64 << 20, pids: 16)
         let memory = pool.directory("memory", "slot-0")
         let pids = pool.directory("pids", "slot-0")
@@ -125,7 +134,7 @@ import Testing
 
     /// Two sandboxes at once get two slots; the first one let go is the one the next sandbox gets.
     @Test func aSlotInUseIsNeverShared() throws {
-        guard let pool = try pool() else { return }
+        let pool = try Pool()
         let first = try pool.create()
         let second = try pool.create()
         #expect(first.directories.allSatisfy { $0.hasSuffix("/slot-0") }, "\(first.directories)")
@@ -141,7 +150,7 @@ import Testing
     /// own: its slot is removed, and the next sandbox starts in fresh directories with no event counted.
     @Test(arguments: ["pids", "memory"])
     func aSlotWhoseRunHitALimitIsNotKept(limit: String) throws {
-        guard let pool = try pool() else { return }
+        let pool = try Pool()
         let hit: SandboxCgroup
         if limit == "pids" {
             hit = try pool.create(pids: 2)
@@ -166,7 +175,7 @@ import Testing
     /// What a killed launcher may leave in a slot, found by the next holder: a process still inside (the slot is
     /// skipped), an event counted or a frozen freezer (the slot is made afresh before use).
     @Test func aSlotLeftByAKilledLauncherIsCheckedBeforeReuse() throws {
-        guard let pool = try pool() else { return }
+        let pool = try Pool()
         // A process left in slot-0: the next sandbox takes slot-1.
         let first = try pool.create()
         let sleeper = Process()

@@ -1,6 +1,15 @@
 import Foundation
 import Testing
 
+/// The cgroup v1 memory, pids and freezer hierarchies of this machine.
+private let cgroupV1Hierarchies = ["memory", "pids", "freezer"].map { "/sys/fs/cgroup/" + $0 }
+/// The cgroup v1 memory hierarchy is mounted here (checked once).
+private let cgroupV1Memory = FileManager.default.fileExists(atPath: "/sys/fs/cgroup/memory/cgroup.procs")
+/// The cgroup v1 memory, pids and freezer hierarchies are mounted here (checked once).
+private let cgroupV1MemoryPidsFreezer = cgroupV1Hierarchies.allSatisfy {
+    FileManager.default.fileExists(atPath: $0 + "/cgroup.procs")
+}
+
 /// SANDBOX-TESTS.md cases 15–18: what the sandboxed process can see and do to other processes and the kernel.
 /// Cases 19–22 (resource limits) are in `ResourceLimitTests`.
 @Suite("Processes", .timeLimit(.minutes(3)))
@@ -167,11 +176,8 @@ struct ProcessTests {
     /// Sandboxes running at the same time never share a reused cgroup leaf: six launchers at once each put their
     /// pid 1 in a `slot-<n>` of its own, all succeed, and afterwards no free slot holds a process. Root only: the
     /// v1 hierarchies of this machine.
-    @Test func sandboxesAtOnceEachGetASlotOfTheirOwn() async throws {
-        guard FileManager.default.fileExists(atPath: "/sys/fs/cgroup/memory/cgroup.procs") else {
-            Issue.record("no cgroup v1 memory hierarchy here (this test needs the v1 machine)")
-            return
-        }
+    @Test(.enabled(if: cgroupV1Memory, "needs the cgroup v1 memory hierarchy (the v1 test machine)"))
+    func sandboxesAtOnceEachGetASlotOfTheirOwn() async throws {
         let fixture = try SandboxFixture()
         // Each command runs until the test has looked (it writes `release` into the shared workspace), at most
         // 60 s: a fixed sleep could end before a test process busy with other suites gets to look.
@@ -220,12 +226,13 @@ struct ProcessTests {
     /// that makes a leaf of its own (here the worker profile, whose cgroup is delegated and so never a reused
     /// slot), in every hierarchy, also where it died halfway (only some hierarchies have the leaf); a leaf whose
     /// launcher is alive stays. Root only: the test makes the leaves itself, on the v1 hierarchies of this machine.
-    @Test func theNextLaunchRemovesLeavesOfKilledLaunchers() async throws {
-        let hierarchies = ["memory", "pids", "freezer"].map { "/sys/fs/cgroup/" + $0 }
-        guard hierarchies.allSatisfy({ FileManager.default.fileExists(atPath: $0 + "/cgroup.procs") }) else {
-            Issue.record("no cgroup v1 memory, pids and freezer hierarchies here (this test needs the v1 machine)")
-            return
-        }
+    @Test(
+        .enabled(
+            if: cgroupV1MemoryPidsFreezer,
+            "needs the cgroup v1 memory, pids and freezer hierarchies (the v1 test machine)")
+    )
+    func theNextLaunchRemovesLeavesOfKilledLaunchers() async throws {
+        let hierarchies = cgroupV1Hierarchies
         let finished = Process()
         finished.executableURL = URL(fileURLWithPath: "/bin/true")
         try finished.run()

@@ -27,15 +27,16 @@ import Testing
         deinit { try? FileManager.default.removeItem(atPath: path) }
     }
 
-    private func tool(_ workspace: Workspace, outputLimit: Int = 10_000) -> BashTool {
+    static func tool(_ workspace: Workspace, outputLimit: Int = 10_000) -> BashTool {
         BashTool(
             launcher: Self.launcher, workspace: workspace.path, outputLimit: outputLimit, timeout: .seconds(20),
             timeoutMax: .seconds(30))
     }
 
-    @Test func aCommandPastItsTimeLimitIsStoppedAndSaysSo() throws {
+    @Test func aCommandPastItsTimeLimitIsStoppedAndSaysSo() async throws {
         let workspace = try Workspace()
-        let result = tool(workspace).run(.init(command: "echo started; sleep 30", timeoutSeconds: 1, network: nil))
+        let result = await Self.tool(workspace).run(
+            .init(command: "echo started; sleep 30", timeoutSeconds: 1, network: nil))
         #expect(result.ok == false)
         #expect(result.exitCode == 124)
         #expect(result.stdout == "started\n")
@@ -43,9 +44,9 @@ import Testing
         #expect(result.tier == .exec)
     }
 
-    @Test func outputBeyondTheCapIsCutAndFlagged() throws {
+    @Test func outputBeyondTheCapIsCutAndFlagged() async throws {
         let workspace = try Workspace()
-        let result = tool(workspace, outputLimit: 1000).run(
+        let result = await Self.tool(workspace, outputLimit: 1000).run(
             .init(
                 command: "head -c 50000 /dev/zero | tr '\\0' x; echo; echo oops >&2", timeoutSeconds: nil, network: nil)
         )
@@ -56,11 +57,11 @@ import Testing
         #expect(result.stderr == "oops\n")
     }
 
-    @Test func stdinIsClosedTheEnvironmentScrubbedAndExitCodesKept() throws {
+    @Test func stdinIsClosedTheEnvironmentScrubbedAndExitCodesKept() async throws {
         let workspace = try Workspace()
         setenv("AUTONOUS_BASH_TOOL_SECRET", "do-not-leak", 1)
         defer { unsetenv("AUTONOUS_BASH_TOOL_SECRET") }
-        let result = tool(workspace).run(
+        let result = await Self.tool(workspace).run(
             .init(
                 command: "cat; env | cut -d= -f1 | sort | tr '\\n' ' '; echo; pwd; echo made > f.txt; exit 3",
                 timeoutSeconds: nil, network: nil))

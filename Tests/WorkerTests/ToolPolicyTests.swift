@@ -36,17 +36,18 @@ import Testing
         #expect(try #require(prepared("edit", #"{"path":"a","old_text":"x","new_text":"y"}"#)).tier == .write)
     }
 
-    @Test func badNetworkDestinationsAreRefusedBeforeAnythingRuns() {
+    @Test func badNetworkDestinationsAreRefusedBeforeAnythingRuns() async {
         let tool = BashTool(
             launcher: "/nonexistent", workspace: "/nonexistent", outputLimit: 100, timeout: .seconds(5),
             timeoutMax: .seconds(10))
-        let bad = tool.run(.init(command: "true", timeoutSeconds: nil, network: ["no port"]))
+        let bad = await tool.run(.init(command: "true", timeoutSeconds: nil, network: ["no port"]))
         #expect(bad.ok == false)
         #expect(bad.tier == .network)
         #expect(bad.stderr.hasPrefix("network: --net-allow takes HOST:PORT, got 'no port'"), "\(bad.stderr)")
-        let many = tool.run(.init(command: "true", timeoutSeconds: nil, network: Array(repeating: "a.b:1", count: 17)))
+        let many = await tool.run(
+            .init(command: "true", timeoutSeconds: nil, network: Array(repeating: "a.b:1", count: 17)))
         #expect(many.stderr == "network names at most 16 destinations")
-        let long = tool.run(.init(command: "true", timeoutSeconds: 11, network: nil))
+        let long = await tool.run(.init(command: "true", timeoutSeconds: 11, network: nil))
         #expect(long.stderr == "timeout_seconds must be from 1 to 10, got 11")
     }
 

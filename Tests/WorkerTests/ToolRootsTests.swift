@@ -33,42 +33,42 @@ import Testing
         }
     }
 
-    private func call(_ registry: ToolRegistry, _ name: String, _ arguments: String) -> ToolResult {
-        registry.run(ToolCall(id: "c", name: name, arguments: arguments))
+    private func call(_ registry: ToolRegistry, _ name: String, _ arguments: String) async -> ToolResult {
+        await registry.run(ToolCall(id: "c", name: name, arguments: arguments))
     }
 
-    @Test func absolutePathsReachTheirRootAndAreShownAbsolute() throws {
+    @Test func absolutePathsReachTheirRootAndAreShownAbsolute() async throws {
         let roots = try Roots()
-        let read = call(roots.registry, "read", #"{"path":"\#(roots.data)/sub/notes.txt"}"#)
+        let read = await call(roots.registry, "read", #"{"path":"\#(roots.data)/sub/notes.txt"}"#)
         #expect(read.ok && read.stdout == "1\tin data\n", "\(read)")
-        let found = call(roots.registry, "find", #"{"path":"\#(roots.data)","name":"*.txt"}"#)
+        let found = await call(roots.registry, "find", #"{"path":"\#(roots.data)","name":"*.txt"}"#)
         #expect(found.stdout == "\(roots.data)/sub/notes.txt\n", "\(found)")
-        let grep = call(roots.registry, "grep", #"{"pattern":"in data","path":"\#(roots.data)"}"#)
+        let grep = await call(roots.registry, "grep", #"{"pattern":"in data","path":"\#(roots.data)"}"#)
         #expect(grep.stdout == "\(roots.data)/sub/notes.txt:1:in data\n", "\(grep)")
-        let write = call(roots.registry, "write", #"{"path":"\#(roots.data)/new.txt","content":"x"}"#)
+        let write = await call(roots.registry, "write", #"{"path":"\#(roots.data)/new.txt","content":"x"}"#)
         #expect(write.ok, "\(write)")
         #expect(FileManager.default.contents(atPath: roots.data + "/new.txt") == Data("x".utf8))
         // Relative paths stay in the workspace.
-        let relative = call(roots.registry, "write", #"{"path":"here.txt","content":"y"}"#)
+        let relative = await call(roots.registry, "write", #"{"path":"here.txt","content":"y"}"#)
         #expect(relative.ok && FileManager.default.fileExists(atPath: roots.workspace + "/here.txt"), "\(relative)")
     }
 
-    @Test func aReadOnlyRootRefusesWritesAndOutsideEveryRootIsRefused() throws {
+    @Test func aReadOnlyRootRefusesWritesAndOutsideEveryRootIsRefused() async throws {
         let roots = try Roots()
-        let read = call(roots.registry, "read", #"{"path":"\#(roots.reference)/ref.txt"}"#)
+        let read = await call(roots.registry, "read", #"{"path":"\#(roots.reference)/ref.txt"}"#)
         #expect(read.ok, "\(read)")
-        let write = call(
+        let write = await call(
             roots.registry, "edit", #"{"path":"\#(roots.reference)/ref.txt","old_text":"text","new_text":"x"}"#)
         #expect(write.ok == false)
         #expect(write.stderr == "\(roots.reference) is a read-only root; \(roots.reference)/ref.txt cannot be changed")
-        let outside = call(roots.registry, "read", #"{"path":"\#(roots.base)/outside/secret.txt"}"#)
+        let outside = await call(roots.registry, "read", #"{"path":"\#(roots.base)/outside/secret.txt"}"#)
         #expect(outside.ok == false)
         #expect(outside.stderr.hasPrefix("\(roots.base)/outside/secret.txt is outside the allowed roots"), "\(outside)")
-        let escape = call(roots.registry, "read", #"{"path":"\#(roots.data)/../outside/secret.txt"}"#)
+        let escape = await call(roots.registry, "read", #"{"path":"\#(roots.data)/../outside/secret.txt"}"#)
         #expect(escape.ok == false && !escape.stdout.contains("secret"), "\(escape)")
         // A root's name as a prefix of another directory is not that root.
         try FileManager.default.createDirectory(atPath: roots.data + "-other", withIntermediateDirectories: true)
-        let sibling = call(roots.registry, "ls", #"{"path":"\#(roots.data)-other"}"#)
+        let sibling = await call(roots.registry, "ls", #"{"path":"\#(roots.data)-other"}"#)
         #expect(sibling.stderr.contains("is outside the allowed roots"), "\(sibling)")
     }
 }

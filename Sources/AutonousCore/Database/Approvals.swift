@@ -105,9 +105,7 @@ public struct Approvals: Sendable {
     /// Canonical JSON text of `arguments` (compact, sorted keys: `jsonText`) and its SHA-256, which bind an approval to exact arguments.
     public static func canonical(_ arguments: JSONValue) -> (text: String, sha256: String) {
         let text = arguments.jsonText
-        var hash = SHA256()
-        hash.update(Array(text.utf8))
-        return (text, SHA256.hex(hash.finalize()))
+        return (text, SHA256.hex(Array(text.utf8)))
     }
 
     /// Records a pending approval and its `approval.requested` event (under `context`) in one transaction.

@@ -46,7 +46,8 @@ public enum ExitStatus: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// A child started with posix_spawn in its own process group, reaped by one thread that waits for its pid only.
+/// A child started with posix_spawn in its own process group, reaped by one thread that waits for its pid only;
+/// its output inherited, appended to log files, or logged line by line (`ChildOutput`).
 ///
 /// The supervisor uses this one reaping model everywhere: never `waitpid(-1)`, so children other code starts
 /// (and reaps) are never stolen.
@@ -62,17 +63,28 @@ public final class ChildProcess: Sendable {
     /// True once the child has ended, even while the report of it (`onExit`) is still on its way.
     public var hasExited: Bool { reaped.load(ordering: .acquiring) }
 
+    /// How long the reaper waits, after the child exited, for `.logger` output still in the pipes before it reports
+    /// the exit anyway (a grandchild may hold a pipe open; its lines are still logged as they come).
+    static let outputDrainLimit: Duration = .seconds(2)
+
     /// Spawns `executable` with exactly `environment` (nothing inherited), stdin from /dev/null, and stdout/stderr
-    /// shared with this process (the journal stream under systemd).
+    /// where `output` says (by default shared with this process: the journal stream under systemd).
     ///
-    /// - Parameter onExit: called once, on the reaper thread, with how the child ended.
+    /// - Parameters:
+    ///   - output: where stdout and stderr go; log files are opened (and created) before the spawn, so an error
+    ///     about them is thrown here.
+    ///   - onExit: called once, on the reaper thread, with how the child ended; with `.logger`, after the child's
+    ///     output was logged to its end (waiting at most `outputDrainLimit` once the child exited).
     public static func spawn(
-        executable: String, arguments: [String], environment: [String: String],
+        executable: String, arguments: [String], environment: [String: String], output: ChildOutput = .inherit,
         onExit: @escaping @Sendable (ExitStatus) -> Void
     ) throws -> ChildProcess {
         let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
         guard devNull >= 0 else { throw Errno(errno, "open /dev/null") }
         defer { close(devNull) }
+        let sinks = try output.open()
+        // The parent's copies of the child's ends: the child has its own after the spawn (or none after a failure).
+        defer { for fd in sinks.closeAfterSpawn { close(fd) } }
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         let envp = environment.sorted(by: { $0.key < $1.key }).map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {
@@ -82,12 +94,27 @@ public final class ChildProcess: Sendable {
         var pid: pid_t = 0
         let result = argv.withUnsafeBufferPointer { argvBuffer in
             envp.withUnsafeBufferPointer { envpBuffer in
-                cl_spawn(executable, argvBuffer.baseAddress, envpBuffer.baseAddress, devNull, 1, 2, &pid)
+                cl_spawn(
+                    executable, argvBuffer.baseAddress, envpBuffer.baseAddress, devNull, sinks.stdout, sinks.stderr,
+                    &pid)
             }
         }
-        guard result == 0 else { throw Errno(result, "posix_spawn \(executable)") }
+        guard result == 0 else {
+            if let pipes = sinks.pipes {
+                close(pipes.stdout)
+                close(pipes.stderr)
+            }
+            throw Errno(result, "posix_spawn \(executable)")
+        }
         let childPID = pid
         let child = ChildProcess(pid: childPID)
+        var lineReader: ChildLineReader?
+        if case .logger(let logger, let prefix, let lineLimit) = output, let pipes = sinks.pipes {
+            lineReader = ChildLineReader.start(
+                stdout: pipes.stdout, stderr: pipes.stderr, pid: childPID, logger: logger, prefix: prefix,
+                lineLimit: lineLimit)
+        }
+        let reader = lineReader
         let reaper = Thread {
             var status: Int32 = 0
             while true {
@@ -99,6 +126,7 @@ public final class ChildProcess: Sendable {
                 break
             }
             child.reaped.store(true, ordering: .releasing)
+            _ = reader?.waitUntilFinished(timeout: outputDrainLimit)
             onExit(ExitStatus(waitStatus: status))
         }
         reaper.name = "reaper-\(childPID)"

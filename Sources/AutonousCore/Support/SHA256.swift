@@ -1,8 +1,11 @@
 import CLinux
 import Foundation
 
-/// SHA-256 (FIPS 180-4), for content-addressing worker binaries and artifacts without linking a crypto library.
-/// The compression function is in CLinux (`cl_sha256_blocks`); padding and streaming are here.
+/// SHA-256 (FIPS 180-4), for content-addressing worker binaries and artifacts and binding approvals to exact
+/// arguments. The compression function is in CLinux (`cl_sha256_blocks`); padding and streaming are here.
+///
+/// Our own rather than swift-crypto's: on Linux swift-crypto compiles BoringSSL, which doubled the CPU time of a
+/// clean build (README.md, "Building"). SHA256Tests checks it against the NIST vectors and `sha256sum`.
 public struct SHA256: Sendable {
     private var state: [UInt32] = [
         0x6a09_e667, 0xbb67_ae85, 0x3c6e_f372, 0xa54f_f53a, 0x510e_527f, 0x9b05_688c, 0x1f83_d9ab, 0x5be0_cd19,
@@ -60,15 +63,22 @@ public struct SHA256: Sendable {
         return hasher.finalize().map { String(format: "%02x", $0) }.joined()
     }
 
-    /// The lowercase hex digest of a file, read in 1 MiB blocks.
+    /// The lowercase hex digest of a file, read in 1 MiB blocks into one reused buffer (never the whole file).
+    ///
+    /// - Throws: `AutonousError(.notFound)` when the file cannot be opened, `Errno` when a read fails.
     public static func hex(fileAt path: String) throws -> String {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw AutonousError(.notFound, "cannot open \(path) to hash it")
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw AutonousError(.notFound, "cannot open \(path) to hash it", cause: Errno(errno, "open \(path)"))
         }
-        defer { try? handle.close() }
+        defer { close(fd) }
         var hasher = SHA256()
-        while let block = try handle.read(upToCount: 1 << 20), !block.isEmpty {
-            block.withUnsafeBytes { hasher.update(raw: $0) }
+        let block = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
+        defer { block.deallocate() }
+        while true {
+            let count = try retryingSyscall("read \(path) to hash it") { read(fd, block.baseAddress, block.count) }
+            if count == 0 { break }
+            hasher.update(raw: UnsafeRawBufferPointer(rebasing: block[..<count]))
         }
         return hasher.finalize().map { String(format: "%02x", $0) }.joined()
     }

@@ -1,6 +1,9 @@
 import AutonousCore
 import Foundation
 import Sandbox
+import Subprocess
+import Synchronization
+import SystemPackage
 
 /// `bash {command, timeout_seconds?, network?}`: runs a command with bash in a fresh `autonous-sandbox` per call:
 /// the workspace read-write as its working directory, stdin closed, nothing of the worker's environment, a
@@ -60,7 +63,17 @@ struct BashTool: Sendable {
     let timeout: Duration
     let timeoutMax: Duration
 
-    func run(_ arguments: Arguments) -> ToolResult {
+    /// How long the launcher has after SIGTERM (which it passes inward to the command) before SIGKILL, when the
+    /// calling task is cancelled.
+    static let cancelGrace: Duration = .seconds(2)
+
+    /// Runs the command and waits for it without holding a thread of the concurrency pool: the launcher is spawned
+    /// with swift-subprocess, which waits for it on a pidfd and reads its pipes through epoll on its own thread.
+    ///
+    /// Cancelling the calling task stops the sandbox: SIGTERM to the launcher (passed on to the sandbox's pid 1 and
+    /// the command), SIGKILL after `cancelGrace` (the launcher's death kills pid 1, and with it every process in the
+    /// sandbox). The result then says the call was cancelled and carries the output captured so far.
+    func run(_ arguments: Arguments) async -> ToolResult {
         let stopwatch = Stopwatch()
         let tier = arguments.tier
         let timeout = arguments.timeoutSeconds ?? Int(self.timeout.components.seconds)
@@ -80,46 +93,89 @@ struct BashTool: Sendable {
         } catch {
             return .failure("network: \(error)", tier: tier)
         }
-        let scratch = NSTemporaryDirectory() + "bash-" + UUID().uuidString
-        let outPath = scratch + ".out"
-        let errPath = scratch + ".err"
-        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
-        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
-        defer {
-            try? FileManager.default.removeItem(atPath: outPath)
-            try? FileManager.default.removeItem(atPath: errPath)
+        if Task.isCancelled {
+            return .failure("the call was cancelled before the command started", tier: tier)
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: launcher)
-        process.arguments =
+        let launcherArguments =
             ["--profile", tier == .network ? "network" : "exec", "--workspace", workspace, "--best-effort-limits"]
             + extraRoots.flatMap { [$0.writable ? "--rw" : "--ro", $0.path] }
             + destinations.flatMap { ["--net-allow", $0] }
             + ["--timeout", String(timeout), "--", "/bin/bash", "-c", arguments.command]
-        process.environment = ["PATH": "/usr/bin:/bin"]
-        process.standardInput = FileHandle.nullDevice
+        var options = PlatformOptions()
+        options.teardownSequence = [.gracefulShutDown(allowedDurationToNextStep: Self.cancelGrace)]
+        // A little more than the limit is kept, so `capped` still sees that there was more and cuts at a character.
+        let stdout = OutputCapture(keep: outputLimit + 4)
+        let stderr = OutputCapture(keep: outputLimit + 4)
+        let status: TerminationStatus
         do {
-            process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-            process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-            try process.run()
+            status = try await Subprocess.run(
+                .path(FilePath(launcher)), arguments: Subprocess.Arguments(launcherArguments),
+                environment: .custom(["PATH": "/usr/bin:/bin"]), platformOptions: options, input: .none,
+                output: .sequence, error: .sequence
+            ) { execution in
+                async let drainedOut: Void = stdout.drain(execution.standardOutput)
+                try await stderr.drain(execution.standardError)
+                try await drainedOut
+            }.terminationStatus
         } catch {
-            return .failure("cannot start the sandbox: \(error)", tier: tier, durationMs: stopwatch.milliseconds)
+            if Task.isCancelled { return cancelled(stdout, stderr, tier: tier, stopwatch: stopwatch) }
+            return .failure(
+                "cannot run the sandbox \(launcher): \(error)", tier: tier, durationMs: stopwatch.milliseconds)
         }
-        process.waitUntilExit()
-        let status = process.terminationStatus
-        let (stdout, stdoutCut) = capped(Self.readText(outPath), limit: outputLimit)
-        var errors = Self.readText(errPath)
-        if status == 124 { errors += "\n[the command was stopped after \(timeout) s]" }
-        let (stderr, stderrCut) = capped(errors, limit: outputLimit)
+        if Task.isCancelled { return cancelled(stdout, stderr, tier: tier, stopwatch: stopwatch) }
+        let code: Int32
+        switch status {
+        case .exited(let exitCode): code = exitCode
+        case .signaled(let signal): code = 128 + signal
+        }
+        let (out, outCut) = capped(stdout.text, limit: outputLimit)
+        var errors = stderr.text
+        if code == 124 { errors += "\n[the command was stopped after \(timeout) s]" }
+        let (err, errCut) = capped(errors, limit: outputLimit)
         return ToolResult(
-            ok: status == 0, exitCode: Int(status), stdout: stdout, stderr: stderr, stdoutTruncated: stdoutCut,
-            stderrTruncated: stderrCut, durationMs: stopwatch.milliseconds, tier: tier, nextOffset: nil, hasMore: nil)
+            ok: code == 0, exitCode: Int(code), stdout: out, stderr: err, stdoutTruncated: outCut,
+            stderrTruncated: errCut, durationMs: stopwatch.milliseconds, tier: tier, nextOffset: nil, hasMore: nil)
     }
 
-    private static func readText(_ path: String) -> String {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return "" }
-        defer { try? handle.close() }
-        let data = (try? handle.read(upToCount: 4 << 20)) ?? Data()
-        return String(decoding: data, as: UTF8.self)
+    /// The result of a call whose task was cancelled while the command ran: no exit code, the output so far.
+    private func cancelled(
+        _ stdout: OutputCapture, _ stderr: OutputCapture, tier: ToolTier, stopwatch: Stopwatch
+    ) -> ToolResult {
+        let (out, outCut) = capped(stdout.text, limit: outputLimit)
+        let (err, errCut) = capped(stderr.text + "\n" + Self.cancelledNote, limit: outputLimit)
+        return ToolResult(
+            ok: false, exitCode: nil, stdout: out, stderr: err, stdoutTruncated: outCut, stderrTruncated: errCut,
+            durationMs: stopwatch.milliseconds, tier: tier, nextOffset: nil, hasMore: nil)
+    }
+
+    /// The line a cancelled call's stderr ends with.
+    static let cancelledNote = "[the call was cancelled: the sandbox and its command were stopped]"
+}
+
+extension BashTool {
+    /// One output stream of the sandbox: the first `keep` bytes, and the rest read and dropped so the command never
+    /// blocks on a full pipe.
+    fileprivate final class OutputCapture: Sendable {
+        private let keep: Int
+        private let bytes = Mutex<[UInt8]>([])
+
+        init(keep: Int) {
+            self.keep = keep
+        }
+
+        /// What was kept, as text (invalid UTF-8 replaced).
+        var text: String { bytes.withLock { String(decoding: $0, as: UTF8.self) } }
+
+        /// Reads `sequence` to its end.
+        func drain(_ sequence: SubprocessOutputSequence) async throws {
+            for try await buffer in sequence {
+                buffer.withUnsafeBytes { raw in
+                    bytes.withLock { kept in
+                        let room = keep - kept.count
+                        if room > 0 { kept.append(contentsOf: raw.prefix(room)) }
+                    }
+                }
+            }
+        }
     }
 }

@@ -27,7 +27,7 @@ struct ToolGate: Sendable {
     func run(_ call: ToolRegistry.PreparedCall, context: EventContext) async throws -> (ToolResult, Approval?) {
         switch policy.mode(for: call.tier.rawValue) {
         case .auto:
-            return (call.execute(), nil)
+            return (await call.execute(), nil)
         case .deny:
             return (
                 .failure(
@@ -39,7 +39,7 @@ struct ToolGate: Sendable {
             let bound = Approvals.canonical(call.arguments).sha256
             switch approval.status {
             case .approved where approval.subject == call.name && approval.argumentsSHA256 == bound:
-                return (call.execute(), approval)
+                return (await call.execute(), approval)
             case .approved:
                 return (
                     .failure("approval \(approval.id) does not match this call; not run", tier: call.tier), approval

@@ -44,7 +44,7 @@ struct ToolRegistry: Sendable {
         let arguments: JSONValue
         /// What an admin is asked about, a few lines.
         let summary: String
-        let execute: @Sendable () -> ToolResult
+        let execute: @Sendable () async -> ToolResult
     }
 
     /// The `tools` array of a chat-completions request.
@@ -74,9 +74,9 @@ struct ToolRegistry: Sendable {
     }
 
     /// Runs one call without any policy, as `auto` would; the agent goes through `ToolGate` instead.
-    func run(_ call: ToolCall) -> ToolResult {
+    func run(_ call: ToolCall) async -> ToolResult {
         switch prepare(call) {
-        case .success(let prepared): prepared.execute()
+        case .success(let prepared): await prepared.execute()
         case .failure(let failure): failure.result
         }
     }
@@ -97,7 +97,7 @@ struct ToolRegistry: Sendable {
         do {
             // Called after the typed decoding succeeded, whose errors are the precise ones.
             func prepared(
-                _ tier: ToolTier, summary: String? = nil, execute: @escaping @Sendable () -> ToolResult
+                _ tier: ToolTier, summary: String? = nil, execute: @escaping @Sendable () async -> ToolResult
             ) throws -> Result<PreparedCall, Refusal> {
                 let decoded = try JSONValue.decodeArguments(call.arguments, tool: call.name)
                 return .success(
@@ -112,7 +112,7 @@ struct ToolRegistry: Sendable {
                 let tool = BashTool(
                     launcher: launcher, workspace: workspace, extraRoots: extraRoots, outputLimit: outputLimit,
                     timeout: timeout, timeoutMax: timeoutMax)
-                return try prepared(arguments.tier, summary: BashTool.summary(arguments)) { tool.run(arguments) }
+                return try prepared(arguments.tier, summary: BashTool.summary(arguments)) { await tool.run(arguments) }
             case WriteTool.name:
                 let arguments = try decode(WriteTool.Arguments.self, call)
                 return try prepared(
