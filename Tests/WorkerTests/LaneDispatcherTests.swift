@@ -112,7 +112,9 @@ struct LaneDispatcherTests {
         }
         #expect(try await eventually { try inbox.counts() == InboxCounts(done: 6) && runs.count == 0 })
         #expect(probe.peak == 2)
-        #expect(probe.started == [1, 2, 3, 4, 5, 6])
+        // The first two start side by side (in either order); each later one only when a slot came free.
+        #expect(probe.started.prefix(2).sorted() == [1, 2])
+        #expect(Array(probe.started.dropFirst(2)) == [3, 4, 5, 6])
     }
 
     @Test func aChatsNextMessageStartsOnlyAfterItsRunEnded() async throws {
@@ -135,7 +137,8 @@ struct LaneDispatcherTests {
         #expect(try await eventually { probe.held == [4] })
         probe.release(4)
         #expect(try await eventually { try inbox.counts() == InboxCounts(done: 4) })
-        #expect(probe.started == [1, 3, 2, 4])
+        #expect(probe.started.prefix(2).sorted() == [1, 3])
+        #expect(Array(probe.started.dropFirst(2)) == [2, 4])
     }
 
     @Test func aPostponedMessageIsTakenWhenDueWithoutARingAndWithoutSpinning() async throws {
@@ -160,8 +163,9 @@ struct LaneDispatcherTests {
         defer { task.cancel() }
         #expect(try await eventually { handledAt.withLock { $0 } != nil })
         #expect(try #require(handledAt.withLock { $0 }) >= due)
-        // One round at the start, one when it came due, one after the run ended (its ring): no busy loop.
-        #expect(rounds.withLock { $0 } <= 4, "claim rounds: \(rounds.withLock { $0 })")
+        // One round at the start, one when it came due (two if the sleep ended a rounding error early), one after the
+        // run ended (its ring); a busy loop would make hundreds in those 400 ms.
+        #expect(rounds.withLock { $0 } <= 8, "claim rounds: \(rounds.withLock { $0 })")
     }
 
     @Test func gracefulShutdownStopsClaimingAndLetsTheRunInFlightFinish() async throws {
