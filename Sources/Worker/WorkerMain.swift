@@ -125,7 +125,7 @@ enum WorkerMain {
                         client: client, database: database, agent: agent,
                         allowedUsers: Set(configuration.telegramAllowedUsers),
                         parentEventID: link.parentEventID, sendPolicy: policy, counters: counters, doorbell: doorbell,
-                        logger: logger)))
+                        maxConcurrentRuns: configuration.maxConcurrentRuns, logger: logger)))
         }
         link.startNotices { noticeSink.yield($0) }
         link.startHeartbeats(counters: counters)

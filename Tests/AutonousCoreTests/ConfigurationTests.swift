@@ -32,6 +32,7 @@ import Testing
         #expect(configuration.workerSocketPath == "/run/autonous/worker.sock")
         #expect(configuration.workerHeartbeatTimeout == .seconds(30))
         #expect(configuration.retryAttempts == 5)
+        #expect(configuration.maxConcurrentRuns == 4)
     }
 
     @Test func telegramIsOnWhenATokenAndUsersAreGiven() throws {
@@ -68,6 +69,9 @@ import Testing
         ("AUTONOUS_TELEGRAM_API_URL", "api.telegram.org", "must be an http:// or https:// URL"),
         ("AUTONOUS_MODEL", "gpt 4", "without spaces"),
         ("AUTONOUS_RETRY_ATTEMPTS", "0", "from 1 to 100"),
+        ("AUTONOUS_MAX_CONCURRENT_RUNS", "0", "from 1 to 64, got '0'"),
+        ("AUTONOUS_MAX_CONCURRENT_RUNS", "65", "from 1 to 64, got '65'"),
+        ("AUTONOUS_MAX_CONCURRENT_RUNS", "two", "from 1 to 64, got 'two'"),
         ("AUTONOUS_WORKER_HEARTBEAT_INTERVAL", "5 seconds", "must be a duration"),
         ("AUTONOUS_TELEGRAM", "maybe", "must be one of auto, on, off"),
         ("AUTONOUS_WORKER_BIN", "autonous-worker", "must be an absolute path"),
@@ -122,6 +126,12 @@ import Testing
             #expect(error?.variable == "AUTONOUS_TOOL_ROOTS", "\(value)")
             #expect(error?.message.contains(reason) == true, "\(value): \(error?.message ?? "no error")")
         }
+    }
+
+    @Test func concurrentRunsTakeAWholeNumberFromOneTo64() throws {
+        #expect(try configuration(["AUTONOUS_MAX_CONCURRENT_RUNS": "1"]).maxConcurrentRuns == 1)
+        #expect(try configuration(["AUTONOUS_MAX_CONCURRENT_RUNS": "64"]).maxConcurrentRuns == 64)
+        #expect(try configuration(["AUTONOUS_MAX_CONCURRENT_RUNS": " "]).maxConcurrentRuns == 4)
     }
 
     @Test func anAdminMustAlsoBeAnAllowedUser() {

@@ -114,6 +114,7 @@ struct SupervisorHealthTests {
         (["AUTONOUS_OPENAI_BASE_URL": "ftp://example"], "AUTONOUS_OPENAI_BASE_URL"),
         (["AUTONOUS_WORKER_READY_TIMEOUT": "soon"], "AUTONOUS_WORKER_READY_TIMEOUT"),
         (["AUTONOUS_LOG": "syslog"], "AUTONOUS_LOG"),
+        (["AUTONOUS_MAX_CONCURRENT_RUNS": "0"], "AUTONOUS_MAX_CONCURRENT_RUNS"),
     ])
     func badConfigurationExitsWith78NamingTheVariable(_ environment: [String: String], _ variable: String) throws {
         let directory = try TemporaryDirectory()

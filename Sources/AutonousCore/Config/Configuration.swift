@@ -15,6 +15,8 @@ import Foundation
 /// - `OPENAI_API_KEY` (secret, none): or the credential `openai-api-key`.
 /// - `AUTONOUS_OPENAI_BASE_URL` (`https://api.openai.com/v1`): any chat-completions server.
 /// - `AUTONOUS_MODEL` (`gpt-4o-mini`), `AUTONOUS_MODEL_TIMEOUT` (`120s`), `AUTONOUS_HISTORY_MESSAGES` (`20`).
+/// - `AUTONOUS_MAX_CONCURRENT_RUNS` (`4`): agent runs at once across Telegram chats (1 to 64); one chat never has
+///   two at once.
 /// - `AUTONOUS_WORKER_BIN` (`autonous-worker` beside the supervisor): the bootstrap worker.
 /// - `AUTONOUS_WORKER_READY_TIMEOUT` (`30s`), `AUTONOUS_WORKER_HEARTBEAT_INTERVAL` (`5s`),
 ///   `AUTONOUS_WORKER_HEARTBEAT_TIMEOUT` (`30s`), `AUTONOUS_RESTART_BACKOFF_INITIAL` (`1s`),
@@ -72,6 +74,9 @@ public struct Configuration: Sendable {
     public var model: String
     public var modelTimeout: Duration
     public var historyMessages: Int
+    /// Agent runs the Telegram commander keeps in flight at most, each in a different chat
+    /// (`AUTONOUS_MAX_CONCURRENT_RUNS`).
+    public var maxConcurrentRuns: Int
 
     public var workerBinary: String?
     public var sandboxBinary: String?
@@ -192,6 +197,7 @@ public struct Configuration: Sendable {
         modelTimeout = try env.duration(
             "AUTONOUS_MODEL_TIMEOUT", default: .seconds(120), range: .seconds(1) ... .seconds(3600))
         historyMessages = try env.integer("AUTONOUS_HISTORY_MESSAGES", default: 20, range: 0 ... 500)
+        maxConcurrentRuns = try env.integer("AUTONOUS_MAX_CONCURRENT_RUNS", default: 4, range: 1 ... 64)
 
         workerBinary = try env.optionalAbsolutePath("AUTONOUS_WORKER_BIN")
         sandboxBinary = try env.optionalAbsolutePath("AUTONOUS_SANDBOX_BIN")

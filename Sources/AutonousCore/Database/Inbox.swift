@@ -21,6 +21,9 @@ public struct InboxItem: Sendable, Equatable, FetchableRecord {
     public var outcome: String?
     public var error: String?
     public var runID: String?
+    /// A queued row is not claimed before this time (milliseconds since the epoch; 0: at once). Set when a reply
+    /// could not be delivered, so the retry waits out a backoff instead of spinning.
+    public var notBeforeMs: Int64
 
     public init(row: Row) throws {
         id = row["id"]
@@ -39,6 +42,7 @@ public struct InboxItem: Sendable, Equatable, FetchableRecord {
         outcome = row["outcome"]
         error = row["error"]
         runID = row["run_id"]
+        notBeforeMs = row["not_before_ms"]
     }
 }
 
@@ -123,32 +127,72 @@ public struct Inbox: Sendable {
     }
 
     /// Which rows a consumer takes: callback queries (button presses, answered at once even while a message is
-    /// being worked on) or everything else (in order).
+    /// being worked on) or everything else (one lane per chat, see `claimNext`).
     public enum Lane: Sendable {
         case messages, callbacks
+    }
 
-        var condition: String {
-            switch self {
-            case .messages: "kind != 'callback_query'"
-            case .callbacks: "kind = 'callback_query'"
-            }
+    /// Takes the next row of `lane`, marks it in progress and counts the attempt, in one statement of one write
+    /// transaction, so two claimers can never take the same row or two rows of one chat.
+    ///
+    /// - `.messages`: the queued message with the lowest update_id among chats that have no message in progress,
+    ///   taking from each chat only its oldest queued message, and only once its `notBeforeMs` has passed (a chat
+    ///   whose oldest message waits out a backoff yields nothing, so its later messages cannot overtake it). Rows
+    ///   without a chat are each a lane of their own. Callback queries neither count nor block here.
+    /// - `.callbacks`: the oldest queued callback query, whatever its chat.
+    ///
+    /// - Parameter now: the time compared with `notBeforeMs` (milliseconds since the epoch).
+    /// - Returns: the claimed row, or nil when nothing can be claimed now.
+    public func claimNext(runID: String, lane: Lane = .messages, now: Int64 = AppDatabase.nowMilliseconds()) throws
+        -> InboxItem?
+    {
+        let candidate: String
+        switch lane {
+        case .messages: candidate = Self.nextMessageSQL
+        case .callbacks:
+            candidate = "SELECT id FROM inbox WHERE status = 'queued' AND kind = 'callback_query' ORDER BY id LIMIT 1"
+        }
+        return try database.pool.write { db in
+            try InboxItem.fetchOne(
+                db,
+                sql: """
+                    UPDATE inbox SET status = 'in_progress', attempts = attempts + 1, run_id = :run, updated_ms = :now
+                    WHERE id = (\(candidate))
+                    RETURNING *
+                    """,
+                arguments: ["run": runID, "now": now])
         }
     }
 
-    /// Takes the oldest queued row of `lane`, marks it in progress and counts the attempt.
-    public func claimNext(runID: String, lane: Lane = .messages) throws -> InboxItem? {
-        try database.pool.write { db in
-            guard
-                let id = try Int64.fetchOne(
-                    db, sql: "SELECT id FROM inbox WHERE status = 'queued' AND \(lane.condition) ORDER BY id LIMIT 1")
-            else { return nil }
-            try db.execute(
+    /// The id of the message row `claimNext(lane: .messages)` takes, given `:now`.
+    static let nextMessageSQL = """
+        SELECT q.id FROM inbox AS q
+        WHERE q.status = 'queued' AND q.kind != 'callback_query' AND q.not_before_ms <= :now
+            AND NOT EXISTS (
+                SELECT 1 FROM inbox AS o
+                WHERE o.chat_id = q.chat_id AND o.kind != 'callback_query'
+                    AND (o.status = 'in_progress' OR (o.status = 'queued' AND o.update_id < q.update_id)))
+        ORDER BY q.update_id
+        LIMIT 1
+        """
+
+    /// Puts a claimed row back in the queue, not to be claimed before `notBefore`; inside an existing transaction.
+    public static func postpone(_ db: Database, _ id: Int64, until notBefore: Int64, now: Int64) throws {
+        try db.execute(
+            sql: "UPDATE inbox SET status = 'queued', not_before_ms = ?, updated_ms = ? WHERE id = ?",
+            arguments: [notBefore, now, id])
+    }
+
+    /// The earliest time after `now` at which a postponed message row becomes claimable, or nil when none waits.
+    public func nextPostponed(after now: Int64) throws -> Int64? {
+        try database.pool.read { db in
+            try Int64.fetchOne(
+                db,
                 sql: """
-                    UPDATE inbox SET status = 'in_progress', attempts = attempts + 1, run_id = ?, updated_ms = ?
-                    WHERE id = ?
+                    SELECT MIN(not_before_ms) FROM inbox
+                    WHERE status = 'queued' AND kind != 'callback_query' AND not_before_ms > ?
                     """,
-                arguments: [runID, AppDatabase.nowMilliseconds(), id])
-            return try InboxItem.fetchOne(db, sql: "SELECT * FROM inbox WHERE id = ?", arguments: [id])
+                arguments: [now])
         }
     }
 

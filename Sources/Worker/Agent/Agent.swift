@@ -198,6 +198,8 @@ struct Agent: Sendable {
                     ])
                 return AgentOutcome(reply: reply, succeeded: true, error: nil, runID: request.runID)
             case .failure(let error):
+                // Cancelled (the worker is stopping): no apology is stored, so the next worker answers the message.
+                try Task.checkCancellation()
                 let description = Redactor.shared.redact(error.description)
                 record.latencyMs = (ContinuousClock.now - started).wholeMilliseconds
                 record.retries = max(0, retryPolicy.attempts - 1)

@@ -6,6 +6,10 @@ import ServiceLifecycle
 
 /// Works through the inbox's messages: answers allowed users through the agent, records and ignores strangers, and
 /// delivers the outbox so that every stored reply chunk is sent once. Button presses go to `CallbackDesk`.
+///
+/// Chats are answered concurrently, one lane per chat (`LaneDispatcher`): at most `maxConcurrentRuns` runs at
+/// once, never two of one chat, and a chat's messages in update_id order. A run waiting for an approval holds up
+/// only its own chat.
 struct TelegramCommander: Service {
     let client: TelegramClient
     let database: AppDatabase
@@ -15,40 +19,80 @@ struct TelegramCommander: Service {
     let sendPolicy: RetryPolicy
     let counters: WorkerCounters
     let doorbell: Doorbell
+    /// Runs at once at most, each in another chat (`AUTONOUS_MAX_CONCURRENT_RUNS`).
+    let maxConcurrentRuns: Int
     let logger: Logger
+    /// The runs in flight now; `count` is the number for heartbeats and status.
+    var runs = RunsInFlight()
+    /// Attempts after which a message whose processing keeps failing (not its delivery) is given up as failed.
+    var maxProcessingAttempts = 5
+    /// Milliseconds since the epoch, for the not-before of a postponed message.
+    var now: @Sendable () -> Int64 = { AppDatabase.nowMilliseconds() }
 
     private var inbox: Inbox { Inbox(database: database) }
     private var outbox: Outbox { Outbox(database: database) }
     private var events: EventLog { EventLog(database: database) }
 
     func run() async throws {
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            var worked = false
-            do {
-                while !Task.isCancelled, !Task.isShuttingDownGracefully,
-                    let item = try inbox.claimNext(runID: UUID().uuidString.lowercased())
-                {
-                    worked = true
-                    try await process(item)
-                }
-                counters.setInboxQueued(try inbox.counts().queued)
-            } catch is DeferredDelivery {
-                try? await Task.sleep(for: sendPolicy.maxDelay)
-                continue
-            } catch {
-                logger.error("inbox processing failed", metadata: ["error": "\(error)"])
-                counters.setLastError("inbox processing failed: \(error)")
-                try? await Task.sleep(for: .seconds(1))
-            }
-            if !worked {
-                // Wait for the poller's ring; re-check every second anyway.
-                await doorbell.wait(timeout: .seconds(1))
-            }
+        let counters = self.counters
+        let dispatcher = LaneDispatcher(
+            inbox: inbox, limit: maxConcurrentRuns, doorbell: doorbell, runs: runs, logger: logger,
+            reportQueued: { counters.setInboxQueued($0) }, reportError: { counters.setLastError($0) }, now: now)
+        await dispatcher.run { item in await handle(item) }
+    }
+
+    /// A reply that could not be sent yet (Telegram unreachable); the row is postponed, nothing is lost.
+    struct DeferredDelivery: Error {}
+
+    /// Works on one claimed item and leaves its row done, failed, postponed, or (when cancelled) in progress.
+    private func handle(_ item: InboxItem) async {
+        var logger = self.logger
+        logger[metadataKey: "telegram.update_id"] = "\(item.updateID)"
+        logger[metadataKey: "telegram.chat_id"] = "\(item.chatID.map(String.init) ?? "none")"
+        do {
+            try await process(item)
+        } catch is DeferredDelivery {
+            // deliver() postponed the row with a backoff; the dispatcher claims it again when it is due.
+        } catch let error where Task.isCancelled || error is CancellationError {
+            logger.notice("run cancelled; its update stays in progress for the next worker to requeue")
+        } catch {
+            await giveUpOrRetry(item, after: error, logger: logger)
         }
     }
 
-    /// A reply that could not be sent yet (Telegram unreachable); the row is requeued, nothing is lost.
-    struct DeferredDelivery: Error {}
+    /// After an unexpected failure (the database, say): postpone with a backoff, or fail the row for good once it
+    /// has had `maxProcessingAttempts`. Either way the chat's lane moves on.
+    private func giveUpOrRetry(_ item: InboxItem, after error: any Error, logger: Logger) async {
+        let description = Redactor.shared.redact("\(error)")
+        let final = item.attempts >= maxProcessingAttempts
+        let delay = sendPolicy.delay(afterAttempt: item.attempts)
+        logger.error(
+            final ? "processing an update failed; giving up" : "processing an update failed; will retry",
+            metadata: ["error": "\(description)", "inbox.attempts": "\(item.attempts)"])
+        counters.setLastError("processing update \(item.updateID) failed: \(description)")
+        let conversationID = item.chatID.map { "telegram:\($0)" }
+        let context = EventContext(parentID: parentEventID, runID: item.runID, conversationID: conversationID)
+        let now = self.now()
+        do {
+            try await database.pool.write { db in
+                try EventLog.append(
+                    db, "inbox.processing_failed", context,
+                    payload: [
+                        "update_id": .int(item.updateID), "attempts": .int(Int64(item.attempts)),
+                        "error": .string(description), "final": .bool(final),
+                        "retry_in_ms": final ? .null : .int(delay.wholeMilliseconds),
+                    ])
+                if final {
+                    try Inbox.finish(db, item.id, status: .failed, outcome: "processing_failed", error: description)
+                } else {
+                    try Inbox.postpone(db, item.id, until: now + delay.wholeMilliseconds, now: now)
+                }
+            }
+        } catch {
+            // The row stays in progress and blocks only its chat, until the next worker requeues it.
+            logger.error("cannot record the failure of an update", metadata: ["error": "\(error)"])
+        }
+    }
 
     private func process(_ item: InboxItem) async throws {
         let conversationID = "telegram:\(item.chatID.map(String.init) ?? "unknown")"
@@ -94,6 +138,8 @@ struct TelegramCommander: Service {
                     db, inboxID: inboxID, conversationID: conversationID, chatID: chatID,
                     chunks: MessageSplitter.split(reply))
             }
+            // Shutting down: whatever the agent stored is delivered by the next worker, not half-sent now.
+            try Task.checkCancellation()
             try await deliver(item, context: context, failure: outcome.succeeded ? nil : outcome.error)
         case "message":
             try await database.pool.write { db in
@@ -136,19 +182,30 @@ struct TelegramCommander: Service {
                     })
                 try outbox.markSent(chunk.id, telegramMessageID: result["message_id"]?.intValue)
             } catch let error as TelegramError {
+                if Task.isCancelled {
+                    // Shutting down: the chunk stays pending and the row in progress for the next worker.
+                    throw CancellationError()
+                }
                 let description = Redactor.shared.redact(error.description)
                 counters.setLastError(description)
                 if error.isRetryable {
+                    // Postponed with a backoff that grows with the row's attempts: other chats go on meanwhile,
+                    // and this chat's later messages wait behind it, so its answers stay in order.
+                    let delay = sendPolicy.delay(afterAttempt: item.attempts, retryAfter: error.retryAfter)
+                    let now = self.now()
                     try outbox.markAttemptFailed(chunk.id, error: description, final: false)
                     try await database.pool.write { db in
                         try EventLog.append(
                             db, "telegram.send.deferred", context,
-                            payload: ["outbox_id": .int(chunk.id), "error": .string(description)])
-                        try db.execute(
-                            sql: "UPDATE inbox SET status = 'queued', updated_ms = ? WHERE id = ?",
-                            arguments: [AppDatabase.nowMilliseconds(), item.id])
+                            payload: [
+                                "outbox_id": .int(chunk.id), "error": .string(description),
+                                "retry_in_ms": .int(delay.wholeMilliseconds),
+                            ])
+                        try Inbox.postpone(db, item.id, until: now + delay.wholeMilliseconds, now: now)
                     }
-                    logger.error("reply not delivered yet; will retry", metadata: ["error": "\(description)"])
+                    logger.error(
+                        "reply not delivered yet; will retry",
+                        metadata: ["error": "\(description)", "retry.delay_ms": "\(delay.wholeMilliseconds)"])
                     throw DeferredDelivery()
                 }
                 try outbox.markAttemptFailed(chunk.id, error: description, final: true)
