@@ -14,15 +14,6 @@ extension AppDatabase {
         migrator.registerMigration("s1-events") { db in
             try db.execute(sql: eventsTable(parentReference: "REFERENCES events(id)", ifNotExists: true))
         }
-        migrator.registerMigration("v3-inbox-lanes") { db in
-            // Messages are claimed per chat (one lane per conversation, in update_id order), and a row whose reply
-            // could not be delivered waits until not_before_ms before it is claimed again.
-            try db.execute(
-                sql: """
-                    ALTER TABLE inbox ADD COLUMN not_before_ms INTEGER NOT NULL DEFAULT 0;
-                    CREATE INDEX inbox_chat_lane ON inbox(chat_id, status, update_id);
-                    """)
-        }
         return migrator
     }
 
@@ -36,6 +27,15 @@ extension AppDatabase {
                 sql: "INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?)",
                 arguments: [workerEventIDBase - 1])
             try db.execute(sql: workerTables)
+        }
+        migrator.registerMigration("w2-inbox-lanes") { db in
+            // Messages are claimed per chat (one lane per conversation, in update_id order), and a row whose reply
+            // could not be delivered waits until not_before_ms before it is claimed again.
+            try db.execute(
+                sql: """
+                    ALTER TABLE inbox ADD COLUMN not_before_ms INTEGER NOT NULL DEFAULT 0;
+                    CREATE INDEX inbox_chat_lane ON inbox(chat_id, status, update_id);
+                    """)
         }
         return migrator
     }

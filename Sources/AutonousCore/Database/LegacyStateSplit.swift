@@ -88,7 +88,11 @@ public enum LegacyStateSplit {
                             """)
                     rows["events"] = db.changesCount
                     for table in movedTables {
-                        let columns = try db.columns(in: table, in: "main").map(\.name)
+                        // The columns both have: later migrations may have added some (with defaults) since.
+                        let legacyColumns = Set(try db.columns(in: table, in: "legacy").map(\.name))
+                        let columns = try db.columns(in: table, in: "main").map(\.name).filter {
+                            legacyColumns.contains($0)
+                        }
                         let list = columns.map { "\"\($0)\"" }.joined(separator: ", ")
                         try db.execute(
                             sql: "INSERT INTO main.\(table) (\(list)) SELECT \(list) FROM legacy.\(table)")
