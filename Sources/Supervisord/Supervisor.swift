@@ -63,8 +63,8 @@ struct Supervisor {
             ],
             logger: logger,
             authorize: { authorizer.reasonToRefuse($0) })
-        try workerServer.start()
-        try controlServer.start()
+        try workerServer.bind()
+        try controlServer.bind()
         if let group = getgrnam(configuration.adminGroup) {
             _ = chown(configuration.controlSocketPath, uid_t.max, group.pointee.gr_gid)
         }
@@ -76,7 +76,11 @@ struct Supervisor {
             ])
         notifier.ready(status: "supervising; starting the worker")
 
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: manager)]
+        // Graceful shutdown runs in reverse order: the watchdog, then the manager stops the worker (which may still
+        // talk to both sockets meanwhile), then control.sock and worker.sock hang up and remove their files.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: workerServer), .init(service: controlServer), .init(service: manager),
+        ]
         if let interval = notifier.watchdogInterval {
             services.append(
                 .init(
@@ -95,8 +99,6 @@ struct Supervisor {
         } catch {
             logger.error("service group ended with an error", metadata: ["error": "\(error)"])
         }
-        controlServer.stop()
-        workerServer.stop()
         _ = try? events.append(
             "process.stopped", EventContext(parentID: processEventID),
             payload: ["uptime_ms": .int((ContinuousClock.now - startedAt).wholeMilliseconds)])

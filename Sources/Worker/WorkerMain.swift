@@ -32,6 +32,9 @@ enum WorkerMain {
         logger[metadataKey: "revision"] = "\(revision)"
         do {
             try await run(configuration: configuration, environment: environment, revision: revision, logger: logger)
+        } catch let error as SupervisorLost {
+            logger.critical("lost the supervisor; exiting", metadata: ["reason": "\(error.reason)"])
+            exit(70)
         } catch {
             logger.critical("worker failed", metadata: ["error": "\(error)"])
             exit(1)
@@ -43,7 +46,7 @@ enum WorkerMain {
     {
         let database = try AppDatabase(path: configuration.databasePath)
         let socketPath = environment["AUTONOUS_WORKER_SOCKET"] ?? configuration.workerSocketPath
-        let link = try SupervisorLink(path: socketPath, revision: revision, logger: logger)
+        let link = try await SupervisorLink.connect(path: socketPath, revision: revision, logger: logger)
         let events = EventLog(database: database)
         let inbox = Inbox(database: database)
         let requeued = try inbox.requeueInterrupted()
@@ -100,8 +103,12 @@ enum WorkerMain {
             timeout: configuration.approvalTimeout, announcer: announcer, logger: logger)
 
         let (notices, noticeSink) = AsyncStream.makeStream(of: WorkerInterface.Notice.self)
+        // The link's services come first so that a graceful shutdown stops them last: the supervisor keeps hearing
+        // from a worker that is finishing its work.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: LocalCommander(agent: agent, link: link, notices: notices, logger: logger))
+            .init(service: HeartbeatService(link: link, counters: counters)),
+            .init(service: SupervisorNoticeService(link: link, sink: { noticeSink.yield($0) })),
+            .init(service: LocalCommander(agent: agent, link: link, notices: notices, logger: logger)),
         ]
         if configuration.telegramEnabled, let client {
             let doorbell = Doorbell()
@@ -127,9 +134,7 @@ enum WorkerMain {
                         parentEventID: link.parentEventID, sendPolicy: policy, counters: counters, doorbell: doorbell,
                         logger: logger)))
         }
-        link.startNotices { noticeSink.yield($0) }
-        link.startHeartbeats(counters: counters)
-        try link.ready()
+        try await link.ready()
         logger.info(
             "worker ready",
             metadata: [

@@ -23,13 +23,13 @@ struct ControlService: VarlinkInterfaceHandler {
     var interfaceName: String { ControlInterface.name }
     var interfaceDescription: String { ControlInterface.description }
 
-    func handle(_ call: VarlinkCall, replier: VarlinkReplier) throws -> JSONValue {
+    func handle(_ call: VarlinkCall, replier: VarlinkReplier) async throws -> JSONValue {
         switch call.memberName {
         case "GetStatus":
             return try JSONValue.encode(status())
         case "Chat":
             let request = try call.decode(ControlInterface.ChatRequest.self)
-            return try JSONValue.encode(try chat(request, replier: replier))
+            return try JSONValue.encode(try await chat(request, replier: replier))
         case "ListApprovals":
             let pending = try approvals.pending().map(ControlInterface.ApprovalInfo.init)
             return try JSONValue.encode(ControlInterface.ApprovalList(approvals: pending))
@@ -103,7 +103,7 @@ struct ControlService: VarlinkInterfaceHandler {
         return String(cString: name)
     }
 
-    private func chat(_ request: ControlInterface.ChatRequest, replier: VarlinkReplier) throws
+    private func chat(_ request: ControlInterface.ChatRequest, replier: VarlinkReplier) async throws
         -> ControlInterface.ChatResponse
     {
         let text = request.text.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -138,9 +138,11 @@ struct ControlService: VarlinkInterfaceHandler {
                 ["reason": .string("the worker is \(status.state)" + (status.lastError.map { " (\($0))" } ?? ""))])
         }
         let timeout = configuration.modelTimeout * (configuration.retryAttempts + 1) + .seconds(30)
-        let outcome = relay.send(
-            text: text, conversation: conversation, timeout: timeout,
-            stillWanted: { !replier.callerHasHungUp })
+        let relay = relay
+        // A caller that hangs up ends the wait at once (its hang-up is an event on the connection).
+        let outcome = try await replier.whileCallerListens {
+            await relay.send(text: text, conversation: conversation, timeout: timeout)
+        }
         switch outcome {
         case .answered(let reply, let runID):
             return ControlInterface.ChatResponse(reply: reply, runId: runID)

@@ -12,7 +12,7 @@ struct WorkerService: VarlinkInterfaceHandler {
     var interfaceName: String { WorkerInterface.name }
     var interfaceDescription: String { WorkerInterface.description }
 
-    func handle(_ call: VarlinkCall, replier: VarlinkReplier) throws -> JSONValue {
+    func handle(_ call: VarlinkCall, replier: VarlinkReplier) async throws -> JSONValue {
         // The socket admits only the current worker, but that worker may have been replaced since it connected.
         guard let workerPID = manager.workerPID(for: call.peer) else {
             throw VarlinkError("io.autonous.Worker.NotYourWorker", ["pid": .int(Int64(call.peer.pid))])
@@ -40,7 +40,7 @@ struct WorkerService: VarlinkInterfaceHandler {
             return .object([:])
         case "Subscribe":
             guard call.more else { throw VarlinkError.expectedMore() }
-            return try subscribe(call, replier: replier)
+            return try await subscribe(call, replier: replier)
         case "ChatReply":
             let reply = try call.decode(WorkerInterface.ChatReply.self)
             let outcome: ChatRelay.Outcome =
@@ -56,16 +56,25 @@ struct WorkerService: VarlinkInterfaceHandler {
         }
     }
 
-    /// Streams notices until the worker hangs up or is replaced.
-    private func subscribe(_ call: VarlinkCall, replier: VarlinkReplier) throws -> JSONValue {
-        while manager.isCurrentWorker(call.peer) && !replier.callerHasHungUp {
-            guard let notice = relay.nextNotice(timeout: .milliseconds(250)) else { continue }
-            do {
-                try replier.send(WorkerInterface.NoticeReply(notice: notice))
-            } catch {
-                // The worker went away mid-send: the notice waits for the next worker (or its caller gives up).
-                relay.requeue(notice)
-                break
+    /// Streams notices until the worker hangs up or is replaced; each notice is sent as soon as it is queued.
+    private func subscribe(_ call: VarlinkCall, replier: VarlinkReplier) async throws -> JSONValue {
+        let notices = relay.notices
+        let generation = notices.subscribe()
+        let manager = manager
+        let peer = call.peer
+        try await replier.whileCallerListens {
+            while let notice = try await notices.next(generation) {
+                guard manager.isCurrentWorker(peer) else {
+                    notices.requeue(notice)
+                    return
+                }
+                do {
+                    try await replier.send(WorkerInterface.NoticeReply(notice: notice))
+                } catch {
+                    // The worker went away mid-send: the notice waits for the next worker (or its caller gives up).
+                    notices.requeue(notice)
+                    throw error
+                }
             }
         }
         return try JSONValue.encode(WorkerInterface.NoticeReply(notice: .init(kind: "end")))

@@ -21,9 +21,9 @@ struct LocalCommander: Service {
                     do {
                         let outcome = try await agent.run(
                             AgentRequest(commander: "local", conversationID: conversation, text: text))
-                        link.chatReply(id: id, text: outcome.reply, error: nil, runID: outcome.runID)
+                        await link.chatReply(id: id, text: outcome.reply, error: nil, runID: outcome.runID)
                     } catch {
-                        link.chatReply(id: id, text: nil, error: "the agent failed: \(error)", runID: nil)
+                        await link.chatReply(id: id, text: nil, error: "the agent failed: \(error)", runID: nil)
                     }
                 }
             }

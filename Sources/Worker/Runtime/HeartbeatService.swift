@@ -1,0 +1,56 @@
+import AutonousCore
+import ServiceLifecycle
+
+/// Sends a heartbeat with the worker's progress counters every interval the supervisor asked for (in its
+/// HelloReply). A heartbeat that fails, or gets no answer within `answerTimeout`, ends the service with
+/// `SupervisorLost`, which shuts the service group down and makes the worker exit non-zero.
+struct HeartbeatService: Service {
+    let link: SupervisorLink
+    let counters: WorkerCounters
+    let clock: any Clock<Duration>
+
+    init(link: SupervisorLink, counters: WorkerCounters, clock: any Clock<Duration> = ContinuousClock()) {
+        self.link = link
+        self.counters = counters
+        self.clock = clock
+    }
+
+    /// How long one heartbeat may wait for the supervisor's answer.
+    var answerTimeout: Duration { max(.seconds(5), link.heartbeatInterval * 3) }
+
+    func run() async throws {
+        do {
+            try await cancelWhenGracefulShutdown { [self] in
+                while true {
+                    try await clock.sleep(for: link.heartbeatInterval)
+                    try await beat()
+                }
+            }
+        } catch is CancellationError {
+            return
+        }
+    }
+
+    /// One heartbeat: a race between the supervisor's answer and `answerTimeout`; the loser is cancelled.
+    private func beat() async throws {
+        let snapshot = counters.snapshot
+        let (link, clock, timeout) = (link, clock, answerTimeout)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                do {
+                    try await link.heartbeat(snapshot)
+                } catch is CancellationError {
+                    throw CancellationError()
+                } catch {
+                    throw SupervisorLost("heartbeat failed: \(error)")
+                }
+            }
+            group.addTask {
+                try await clock.sleep(for: timeout)
+                throw SupervisorLost("the supervisor did not answer a heartbeat within \(timeout)")
+            }
+            defer { group.cancelAll() }
+            try await group.next()
+        }
+    }
+}
