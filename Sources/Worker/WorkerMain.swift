@@ -106,9 +106,13 @@ enum WorkerMain {
         // The link's services come first so that a graceful shutdown stops them last: the supervisor keeps hearing
         // from a worker that is finishing its work.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: HeartbeatService(link: link, counters: counters)),
+            .init(
+                service: HeartbeatService(
+                    link: link, counters: counters, inbox: inbox, outbox: Outbox(database: database))),
             .init(service: SupervisorNoticeService(link: link, sink: { noticeSink.yield($0) })),
-            .init(service: LocalCommander(agent: agent, link: link, notices: notices, logger: logger)),
+            .init(
+                service: LocalCommander(
+                    agent: agent, link: link, notices: notices, counters: counters, logger: logger)),
         ]
         if configuration.telegramEnabled, let client {
             let doorbell = Doorbell()

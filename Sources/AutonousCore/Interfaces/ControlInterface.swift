@@ -15,7 +15,11 @@ public enum ControlInterface {
           uptimeSeconds: int
         )
 
+        # What the worker reported with its last heartbeat.
+        \(WorkerInterface.countersType("WorkerProgress"))
+
         # The worker process: state is one of starting, ready, stopping, backoff, stopped.
+        # heartbeatAgeMs and progress come from the current worker's last heartbeat (null before its first).
         type WorkerStatus (
           state: string,
           pid: ?int,
@@ -25,7 +29,9 @@ public enum ControlInterface {
           consecutiveFailures: int,
           lastError: ?string,
           lastExit: ?string,
-          nextRestartInMs: ?int
+          nextRestartInMs: ?int,
+          heartbeatAgeMs: ?int,
+          progress: ?WorkerProgress
         )
 
         # Telegram updates stored in the inbox, by processing state.
@@ -137,11 +143,15 @@ public enum ControlInterface {
         public var lastError: String?
         public var lastExit: String?
         public var nextRestartInMs: Int?
+        /// Milliseconds since the current worker's last heartbeat; nil before its first.
+        public var heartbeatAgeMs: Int?
+        /// What that heartbeat reported (`WorkerProgress` in the IDL).
+        public var progress: WorkerInterface.Counters?
 
         public init(
             state: String, pid: Int? = nil, revision: String? = nil, uptimeSeconds: Int? = nil, restarts: Int = 0,
             consecutiveFailures: Int = 0, lastError: String? = nil, lastExit: String? = nil,
-            nextRestartInMs: Int? = nil
+            nextRestartInMs: Int? = nil, heartbeatAgeMs: Int? = nil, progress: WorkerInterface.Counters? = nil
         ) {
             self.state = state
             self.pid = pid
@@ -152,6 +162,8 @@ public enum ControlInterface {
             self.lastError = lastError
             self.lastExit = lastExit
             self.nextRestartInMs = nextRestartInMs
+            self.heartbeatAgeMs = heartbeatAgeMs
+            self.progress = progress
         }
     }
 

@@ -8,13 +8,7 @@ public enum WorkerInterface {
         interface io.autonous.Worker
 
         # Progress counters a worker reports with each heartbeat.
-        type Counters (
-          updatesReceived: int,
-          messagesAnswered: int,
-          modelFailures: int,
-          inboxQueued: int,
-          lastError: ?string
-        )
+        \(countersType("Counters"))
 
         # Something the supervisor asks of the worker: kind is "chat" (a local chat message) or "shutdown".
         type Notice (
@@ -51,6 +45,28 @@ public enum WorkerInterface {
         error InternalError (message: string)
         """
 
+    /// The IDL of `Counters` under `name` (`io.autonous.Control` shows the same fields as `WorkerProgress`).
+    public static func countersType(_ name: String) -> String {
+        """
+        # Times are Unix milliseconds; the optional fields are absent from workers older than them.
+        #   lastPollCompletedMs: the last Telegram getUpdates that completed (with updates or empty)
+        #   runsInFlight: agent runs started and not yet ended
+        #   outboxBacklog: reply chunks neither sent nor failed
+        #   oldestUnansweredMs: when the oldest queued or in-progress message arrived; null when none waits
+        type \(name) (
+          updatesReceived: int,
+          messagesAnswered: int,
+          modelFailures: int,
+          inboxQueued: int,
+          lastError: ?string,
+          lastPollCompletedMs: ?int,
+          runsInFlight: ?int,
+          outboxBacklog: ?int,
+          oldestUnansweredMs: ?int
+        )
+        """
+    }
+
     public struct Hello: Codable, Sendable, Equatable {
         public var revision: String
         public var pid: Int
@@ -73,22 +89,36 @@ public enum WorkerInterface {
         }
     }
 
+    /// What a heartbeat reports; see the IDL for each field's meaning.
     public struct Counters: Codable, Sendable, Equatable {
         public var updatesReceived: Int
         public var messagesAnswered: Int
         public var modelFailures: Int
         public var inboxQueued: Int
         public var lastError: String?
+        /// Unix milliseconds of the last completed getUpdates (with updates or empty).
+        public var lastPollCompletedMs: Int64?
+        /// Agent runs started and not yet ended.
+        public var runsInFlight: Int?
+        /// Reply chunks neither sent nor failed.
+        public var outboxBacklog: Int?
+        /// Unix milliseconds when the oldest queued or in-progress message arrived; nil when none waits.
+        public var oldestUnansweredMs: Int64?
 
         public init(
             updatesReceived: Int = 0, messagesAnswered: Int = 0, modelFailures: Int = 0, inboxQueued: Int = 0,
-            lastError: String? = nil
+            lastError: String? = nil, lastPollCompletedMs: Int64? = nil, runsInFlight: Int? = nil,
+            outboxBacklog: Int? = nil, oldestUnansweredMs: Int64? = nil
         ) {
             self.updatesReceived = updatesReceived
             self.messagesAnswered = messagesAnswered
             self.modelFailures = modelFailures
             self.inboxQueued = inboxQueued
             self.lastError = lastError
+            self.lastPollCompletedMs = lastPollCompletedMs
+            self.runsInFlight = runsInFlight
+            self.outboxBacklog = outboxBacklog
+            self.oldestUnansweredMs = oldestUnansweredMs
         }
     }
 

@@ -35,8 +35,8 @@ struct WorkerService: VarlinkInterfaceHandler {
             manager.deliver(.ready(pid: workerPID))
             return .object([:])
         case "Heartbeat":
-            _ = try call.decode(WorkerInterface.Heartbeat.self)
-            manager.deliver(.heartbeat(pid: workerPID))
+            let heartbeat = try call.decode(WorkerInterface.Heartbeat.self)
+            manager.heartbeat(pid: workerPID, counters: heartbeat.counters)
             return .object([:])
         case "Subscribe":
             guard call.more else { throw VarlinkError.expectedMore() }

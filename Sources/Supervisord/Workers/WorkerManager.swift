@@ -23,6 +23,8 @@ final class WorkerManager: Service, Sendable {
         var revision: String?
         var spawnEventID: Int64?
         var spawnedAt: ContinuousClock.Instant?
+        /// The current worker's last heartbeat: what it reported and when it arrived.
+        var lastHeartbeat: (counters: WorkerInterface.Counters, at: ContinuousClock.Instant)?
         var finished = false
     }
 
@@ -92,6 +94,14 @@ final class WorkerManager: Service, Sendable {
                 if case .exited = next, state.monitor.pid == nil { state.child = nil }
             }
         }
+    }
+
+    /// A heartbeat from the worker `pid`: keeps what it reports (for status) and tells the monitor.
+    func heartbeat(pid: Int32, counters: WorkerInterface.Counters) {
+        state.withLock { state in
+            if state.monitor.pid == pid { state.lastHeartbeat = (counters, .now) }
+        }
+        deliver(.heartbeat(pid: pid))
     }
 
     private func perform(_ action: WorkerMonitor.Action, state: inout State) -> WorkerMonitor.Input? {
@@ -170,6 +180,7 @@ final class WorkerManager: Service, Sendable {
             state.revision = revision
             state.spawnEventID = spawnEventID
             state.spawnedAt = .now
+            state.lastHeartbeat = nil
             _ = try? events.append(
                 "worker.spawned", EventContext(parentID: spawnEventID),
                 payload: ["pid": .int(Int64(child.pid)), "revision": .string(revision)])
@@ -225,6 +236,10 @@ final class WorkerManager: Service, Sendable {
             }
             if monitor.pid != nil, let since = state.spawnedAt {
                 status.uptimeSeconds = Int((now - since).components.seconds)
+            }
+            if monitor.pid != nil, let heartbeat = state.lastHeartbeat {
+                status.heartbeatAgeMs = Int((now - heartbeat.at).wholeMilliseconds)
+                status.progress = heartbeat.counters
             }
             return Snapshot(status: status, isReady: monitor.isReady)
         }

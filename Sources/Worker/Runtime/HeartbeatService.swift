@@ -1,18 +1,33 @@
 import AutonousCore
 import ServiceLifecycle
 
-/// Sends a heartbeat with the worker's progress counters every interval the supervisor asked for (in its
-/// HelloReply). A heartbeat that fails, or gets no answer within `answerTimeout`, ends the service with
+/// Sends a heartbeat with the worker's progress counters, its outbox backlog and its oldest unanswered message
+/// every interval the supervisor asked for (in its HelloReply). A heartbeat that fails, or gets no answer within `answerTimeout`, ends the service with
 /// `SupervisorLost`, which shuts the service group down and makes the worker exit non-zero.
 struct HeartbeatService: Service {
     let link: SupervisorLink
     let counters: WorkerCounters
+    let inbox: Inbox
+    let outbox: Outbox
     let clock: any Clock<Duration>
 
-    init(link: SupervisorLink, counters: WorkerCounters, clock: any Clock<Duration> = ContinuousClock()) {
+    init(
+        link: SupervisorLink, counters: WorkerCounters, inbox: Inbox, outbox: Outbox,
+        clock: any Clock<Duration> = ContinuousClock()
+    ) {
         self.link = link
         self.counters = counters
+        self.inbox = inbox
+        self.outbox = outbox
         self.clock = clock
+    }
+
+    /// The counters plus what the database says now (a field the database cannot say is left out).
+    func progress() -> WorkerInterface.Counters {
+        var progress = counters.snapshot
+        progress.outboxBacklog = try? outbox.backlog()
+        progress.oldestUnansweredMs = (try? inbox.oldestUnansweredMs()) ?? nil
+        return progress
     }
 
     /// How long one heartbeat may wait for the supervisor's answer.
@@ -33,7 +48,7 @@ struct HeartbeatService: Service {
 
     /// One heartbeat: a race between the supervisor's answer and `answerTimeout`; the loser is cancelled.
     private func beat() async throws {
-        let snapshot = counters.snapshot
+        let snapshot = progress()
         let (link, clock, timeout) = (link, clock, answerTimeout)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
