@@ -98,9 +98,12 @@ enum WorkerMain {
                 }
             }
         }
+        let waiters = ApprovalWaiters()
         agent.gate = ToolGate(
             policy: configuration.toolPolicy, approvals: Approvals(database: database),
-            timeout: configuration.approvalTimeout, announcer: announcer, logger: logger)
+            timeout: configuration.approvalTimeout, announcer: announcer, waiters: waiters, logger: logger)
+        let decisions = AutonousctlDecisions(
+            approvals: Approvals(database: database), waiters: waiters, link: link, logger: logger)
 
         let (notices, noticeSink) = AsyncStream.makeStream(of: WorkerInterface.Notice.self)
         // The link's services come first so that a graceful shutdown stops them last: the supervisor keeps hearing
@@ -109,7 +112,11 @@ enum WorkerMain {
             .init(
                 service: HeartbeatService(
                     link: link, counters: counters, inbox: inbox, outbox: Outbox(database: database))),
-            .init(service: SupervisorNoticeService(link: link, sink: { noticeSink.yield($0) })),
+            .init(
+                service: SupervisorNoticeService(link: link) { notice in
+                    // Decisions are recorded at once; chats queue for the local commander.
+                    if notice.kind == "decide" { await decisions.handle(notice) } else { noticeSink.yield(notice) }
+                }),
             .init(
                 service: LocalCommander(
                     agent: agent, link: link, notices: notices, counters: counters, logger: logger)),
@@ -129,7 +136,7 @@ enum WorkerMain {
                     service: CallbackDesk(
                         client: client, inbox: inbox, approvals: Approvals(database: database), events: events,
                         admins: Set(configuration.telegramAdmins), parentEventID: link.parentEventID,
-                        doorbell: callbackDoorbell, logger: logger)))
+                        doorbell: callbackDoorbell, waiters: waiters, logger: logger)))
             services.append(
                 .init(
                     service: TelegramCommander(

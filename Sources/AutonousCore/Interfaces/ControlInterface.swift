@@ -75,22 +75,7 @@ public enum ControlInterface {
         # Sends a message to the agent through the local commander and waits for its answer.
         method Chat(text: string, conversation: ?string) -> (reply: string, runId: ?string)
 
-        # A request for an admin's decision: a tool call with its exact arguments, bound to their SHA-256.
-        # status is one of pending, approved, rejected, expired; times are Unix milliseconds.
-        type Approval (
-          id: string,
-          kind: string,
-          subject: string,
-          tier: ?string,
-          summary: string,
-          arguments: string,
-          argumentsSha256: string,
-          status: string,
-          createdMs: int,
-          expiresMs: int,
-          decidedBy: ?string,
-          decidedVia: ?string
-        )
+        \(approvalType("Approval"))
 
         # Approvals still waiting for a decision, oldest first.
         method ListApprovals() -> (approvals: []Approval)
@@ -107,7 +92,7 @@ public enum ControlInterface {
         # The approval's deadline passed; it is now recorded as expired.
         error ApprovalExpired (id: string, expiresMs: int)
 
-        # No worker is connected and ready to take the message.
+        # No worker is connected and ready to take the message (or to record the decision).
         error WorkerUnavailable (reason: string)
 
         # The worker took the message but could not answer it.
@@ -118,6 +103,28 @@ public enum ControlInterface {
 
         error InternalError (message: string)
         """
+
+    /// The IDL of `Approval` under `name` (`io.autonous.Worker` carries the same fields in `DecisionReply`).
+    public static func approvalType(_ name: String) -> String {
+        """
+        # A request for an admin's decision: a tool call with its exact arguments, bound to their SHA-256.
+        # status is one of pending, approved, rejected, expired; times are Unix milliseconds.
+        type \(name) (
+          id: string,
+          kind: string,
+          subject: string,
+          tier: ?string,
+          summary: string,
+          arguments: string,
+          argumentsSha256: string,
+          status: string,
+          createdMs: int,
+          expiresMs: int,
+          decidedBy: ?string,
+          decidedVia: ?string
+        )
+        """
+    }
 
     public struct SupervisorStatus: Codable, Sendable, Equatable {
         public var pid: Int

@@ -10,13 +10,20 @@ public enum WorkerInterface {
         # Progress counters a worker reports with each heartbeat.
         \(countersType("Counters"))
 
-        # Something the supervisor asks of the worker: kind is "chat" (a local chat message) or "shutdown".
+        # Something the supervisor asks of the worker: kind is "chat" (a local chat message, answered with
+        # ChatReply), "decide" (an operator's decision on a tool approval, to record and answer with
+        # DecisionReply), "end" (the stream ends) or "shutdown". id names the notice in the answer.
         type Notice (
           kind: string,
           id: ?string,
           text: ?string,
-          conversation: ?string
+          conversation: ?string,
+          approvalId: ?string,
+          approve: ?bool,
+          decidedBy: ?string
         )
+
+        \(ControlInterface.approvalType("Approval"))
 
         # First call of a new worker: who it is. The reply places its events under the spawn event.
         method Hello(revision: string, pid: int, version: string) -> (
@@ -36,11 +43,19 @@ public enum WorkerInterface {
         # The answer to a chat notice: text, or error when it failed.
         method ChatReply(id: string, text: ?string, error: ?string, runId: ?string) -> ()
 
+        # What the worker recorded for a decide notice: outcome is decided, not_found, already_decided, expired
+        # (the deadline had passed; the expiry is now recorded) or failed (error says why); approval is the
+        # approval as it is now.
+        method DecisionReply(id: string, outcome: string, approval: ?Approval, error: ?string) -> ()
+
         # The caller is not the worker this supervisor spawned.
         error NotYourWorker (pid: int)
 
         # The chat notice is unknown or already answered.
         error UnknownChat (id: string)
+
+        # The decide notice is unknown or already answered (its caller gave up).
+        error UnknownDecision (id: string)
 
         error InternalError (message: string)
         """
@@ -135,12 +150,22 @@ public enum WorkerInterface {
         public var id: String?
         public var text: String?
         public var conversation: String?
+        /// For "decide": the approval, the decision, and who decided (derived by the supervisor from SO_PEERCRED).
+        public var approvalId: String?
+        public var approve: Bool?
+        public var decidedBy: String?
 
-        public init(kind: String, id: String? = nil, text: String? = nil, conversation: String? = nil) {
+        public init(
+            kind: String, id: String? = nil, text: String? = nil, conversation: String? = nil,
+            approvalId: String? = nil, approve: Bool? = nil, decidedBy: String? = nil
+        ) {
             self.kind = kind
             self.id = id
             self.text = text
             self.conversation = conversation
+            self.approvalId = approvalId
+            self.approve = approve
+            self.decidedBy = decidedBy
         }
     }
 
@@ -149,6 +174,39 @@ public enum WorkerInterface {
 
         public init(notice: Notice) {
             self.notice = notice
+        }
+    }
+
+    /// What the worker recorded for a "decide" notice.
+    public struct DecisionReply: Codable, Sendable, Equatable {
+        public enum Outcome: String, Codable, Sendable {
+            case decided
+            case notFound = "not_found"
+            case alreadyDecided = "already_decided"
+            case expired
+            case failed
+        }
+
+        public var id: String
+        public var outcome: Outcome
+        public var approval: ControlInterface.ApprovalInfo?
+        public var error: String?
+
+        public init(id: String, outcome: Outcome, approval: ControlInterface.ApprovalInfo?, error: String? = nil) {
+            self.id = id
+            self.outcome = outcome
+            self.approval = approval
+            self.error = error
+        }
+
+        /// The reply for what `Approvals.decide` returned.
+        public init(id: String, _ decision: ApprovalDecision) {
+            switch decision {
+            case .decided(let approval): self.init(id: id, outcome: .decided, approval: .init(approval))
+            case .notFound: self.init(id: id, outcome: .notFound, approval: nil)
+            case .alreadyDecided(let approval): self.init(id: id, outcome: .alreadyDecided, approval: .init(approval))
+            case .expired(let approval): self.init(id: id, outcome: .expired, approval: .init(approval))
+            }
         }
     }
 

@@ -3,6 +3,9 @@ import Foundation
 import Logging
 
 /// `io.autonous.Worker` on worker.sock: the spawned worker's hello, readiness, heartbeats, notices and answers.
+///
+/// Nothing here lets the worker decide for the supervisor: a DecisionReply only reports what the worker recorded
+/// for a decision the supervisor sent it, and is accepted only for a notice still waiting for its answer.
 struct WorkerService: VarlinkInterfaceHandler {
     let manager: WorkerManager
     let relay: ChatRelay
@@ -49,6 +52,12 @@ struct WorkerService: VarlinkInterfaceHandler {
                 }
             guard relay.deliver(id: reply.id, outcome: outcome) else {
                 throw VarlinkError("io.autonous.Worker.UnknownChat", ["id": .string(reply.id)])
+            }
+            return .object([:])
+        case "DecisionReply":
+            let reply = try call.decode(WorkerInterface.DecisionReply.self)
+            guard relay.deliverDecision(reply) else {
+                throw VarlinkError("io.autonous.Worker.UnknownDecision", ["id": .string(reply.id)])
             }
             return .object([:])
         default:

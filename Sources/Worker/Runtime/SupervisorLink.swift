@@ -63,6 +63,16 @@ final class SupervisorLink: Sendable {
         }
     }
 
+    /// Reports what was recorded for a decide notice; a report the supervisor no longer waits for is logged.
+    func decisionReply(_ reply: WorkerInterface.DecisionReply) async {
+        do {
+            try await call("io.autonous.Worker.DecisionReply", reply)
+        } catch {
+            logger.warning(
+                "decision report not delivered", metadata: ["decision.id": "\(reply.id)", "error": "\(error)"])
+        }
+    }
+
     /// Subscribes on a second connection and hands each notice to `onNotice` until the stream ends.
     ///
     /// - Throws: `SupervisorLost` when the supervisor ends the stream or the connection fails;
