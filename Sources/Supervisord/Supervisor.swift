@@ -126,15 +126,21 @@ struct Supervisor {
     }
 }
 
-/// Pings the systemd watchdog at half the interval systemd asked for.
+/// Pings the systemd watchdog at half the interval systemd asked for, until graceful shutdown or cancellation.
 struct WatchdogService: Service {
     let notifier: SystemdNotifier
     let interval: Duration
 
     func run() async throws {
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            notifier.watchdog()
-            try? await Task.sleep(for: interval)
+        do {
+            try await cancelWhenGracefulShutdown { [notifier, interval] in
+                while true {
+                    notifier.watchdog()
+                    try await Task.sleep(for: interval)
+                }
+            }
+        } catch is CancellationError {
+            // Graceful shutdown or cancellation: the pings end here.
         }
     }
 }

@@ -37,6 +37,9 @@ final class WorkerManager: Service, Sendable {
     private let notifier: SystemdNotifier
     private let parentEnvironment: [String: String]
     private let state: Mutex<State>
+    /// Wakes `run` when an input arrived, so it recomputes the monitor's next deadline.
+    private let inputs = KeyedWakeUps<Void>()
+    private static let inputKey = "input"
 
     init(
         configuration: Configuration, launch: WorkerLaunch, events: EventLog, processEventID: Int64,
@@ -53,16 +56,24 @@ final class WorkerManager: Service, Sendable {
         self.state = Mutex(State(monitor: WorkerMonitor(settings: .init(configuration: configuration))))
     }
 
+    /// Ticks the monitor, then sleeps until its next deadline or until an input arrives, whichever comes first.
     func run() async throws {
         await withGracefulShutdownHandler {
-            while !state.withLock({ $0.finished }) {
+            while true {
+                // Registered before the tick: an input that arrives from here on wakes the wait below; one that
+                // arrived earlier is already reflected in the deadline computed after the tick.
+                inputs.register(Self.inputKey)
                 deliver(.tick)
-                if Task.isCancelled {
-                    // Cancelled after the graceful period: keep ticking so SIGKILL is still sent, without spinning.
-                    usleep(100_000)
-                } else {
-                    try? await Task.sleep(for: .milliseconds(50))
+                let (finished, deadline) = state.withLock { state in
+                    (state.finished, state.monitor.nextDeadline(now: .now))
                 }
+                if finished { return }
+                // Without a deadline only an input changes anything; the hour is a safety net, not a tick.
+                let timeout = deadline.map { max(.zero, $0 - .now) } ?? .seconds(3600)
+                // Unstructured, so a cancelled run (after the graceful period) still sleeps until SIGKILL is due
+                // instead of spinning: the kill must still be sent.
+                let inputs = inputs
+                await Task { await inputs.wait(Self.inputKey, timeout: timeout) }.value
             }
         } onGracefulShutdown: {
             self.notifier.stopping(status: "stopping the worker")
@@ -72,6 +83,13 @@ final class WorkerManager: Service, Sendable {
 
     /// Feeds one input and carries out the resulting actions, all under the lock so inputs are handled in order.
     func deliver(_ input: WorkerMonitor.Input) {
+        defer {
+            // A heartbeat only moves the deadline later: the wait may end at the old one and find nothing to do.
+            switch input {
+            case .tick, .heartbeat: break
+            default: inputs.resume(Self.inputKey, with: ())
+            }
+        }
         state.withLock { state in
             var inputs = [input]
             while !inputs.isEmpty {
