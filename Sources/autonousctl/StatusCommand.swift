@@ -37,7 +37,8 @@ struct StatusCommand: ParsableCommand {
         if let next = worker.nextRestartInMs { rows.append(("next restart", "in \(Double(next) / 1000) s")) }
         rows.append(("last exit", worker.lastExit ?? "-"))
         rows.append(("last error", worker.lastError ?? "-"))
-        rows += progressRows(worker, nowMs: Int64(Date().timeIntervalSince1970 * 1000))
+        rows += progressRows(
+            worker, telegram: status.telegram.enabled, nowMs: Int64(Date().timeIntervalSince1970 * 1000))
         rows.append(
             (
                 "inbox",
@@ -60,7 +61,9 @@ struct StatusCommand: ParsableCommand {
     }
 
     /// What the worker's last heartbeat said: when it came, its counters, its Telegram polling and its backlogs.
-    static func progressRows(_ worker: ControlInterface.WorkerStatus, nowMs: Int64) -> [(String, String)] {
+    static func progressRows(_ worker: ControlInterface.WorkerStatus, telegram: Bool, nowMs: Int64)
+        -> [(String, String)]
+    {
         guard let age = worker.heartbeatAgeMs, let progress = worker.progress else {
             return [("heartbeat", worker.pid == nil ? "-" : "none yet")]
         }
@@ -72,7 +75,10 @@ struct StatusCommand: ParsableCommand {
                 "\(progress.updatesReceived) update(s) received, \(progress.messagesAnswered) answered, "
                     + "\(progress.modelFailures) model failure(s), \(progress.runsInFlight ?? 0) run(s) in flight"
             ),
-            ("telegram poll", progress.lastPollCompletedMs.map { "last completed \(ago($0))" } ?? "none completed"),
+            (
+                "telegram poll",
+                !telegram ? "-" : progress.lastPollCompletedMs.map { "last completed \(ago($0))" } ?? "none completed"
+            ),
             ("outbox", progress.outboxBacklog.map { "\($0) chunk(s) waiting to be sent" } ?? "-"),
             ("oldest waiting", progress.oldestUnansweredMs.map { "message since \(ago($0))" } ?? "none"),
         ]
