@@ -97,7 +97,9 @@ public final class AsyncUnixSocket: Sendable {
         try await loop.wait(for: .hangUp, on: fd)
     }
 
-    /// Removes the socket from the event loop (failing whoever waits on it) and closes it.
+    /// Removes the socket from the event loop (failing whoever waits on it) and closes it. Call it from the task that
+    /// uses the socket, or while that task waits: a task between two syscalls could otherwise reach a descriptor
+    /// number that already names another file.
     public func close() {
         // Once only: afterwards the descriptor number may belong to another socket.
         guard closed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
