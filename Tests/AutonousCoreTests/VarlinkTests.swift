@@ -29,6 +29,13 @@ private struct TestInterface: VarlinkInterfaceHandler {
             return .object(["n": .int(Int64(count.to))])
         case "Fail":
             throw VarlinkError("org.example.test.Broken", ["why": .string("on purpose")])
+        case "Flood":
+            do {
+                while true { try await replier.send(["filler": String(repeating: "x", count: 4096)]) }
+            } catch {
+                endings?.yield("flood ended")
+                throw error
+            }
         case "Wait":
             endings?.yield("waiting")
             do {
@@ -90,7 +97,8 @@ private final class ServerFixture {
         server = VarlinkServer(
             path: path, mode: 0o600,
             info: VarlinkServiceInfo(vendor: "autonous", product: "test", version: "1", url: "https://example.org"),
-            interfaces: [TestInterface(endings: endings)], logger: Logger(label: "test"), authorize: authorize)
+            interfaces: [TestInterface(endings: endings)], sendTimeout: .milliseconds(300),
+            logger: Logger(label: "test"), authorize: authorize)
         try server.bind()
     }
 
@@ -269,6 +277,18 @@ private final class ServerFixture {
         }
         other.close()
         #expect(!FileManager.default.fileExists(atPath: path))
+    }
+
+    @Test func aCallerThatStopsReadingIsHungUpOnAfterTheSendTimeout() async throws {
+        let (endings, sink) = AsyncStream.makeStream(of: String.self)
+        try await withServer(endings: sink) { path in
+            let socket = try AsyncUnixSocket.connect(path: path)
+            defer { socket.close() }
+            let call = VarlinkRequest(method: "org.example.test.Flood", parameters: .object([:]), more: true)
+            try await AsyncVarlinkConnection(socket: socket).write(call)
+            // Nothing is read: the socket buffers fill up and the server's write waits, then gives up.
+            #expect(await first(endings, within: .seconds(20)) == "flood ended")
+        }
     }
 
     @Test func waitingConnectionsHoldNoThreads() async throws {

@@ -6,10 +6,15 @@ import Synchronization
 /// One task reads at a time and one task writes at a time; the server and `AsyncVarlinkClient` keep to that.
 public final class AsyncVarlinkConnection: Sendable {
     public let socket: AsyncUnixSocket
+    /// How long one message may take to write; nil waits as long as it takes.
+    public let sendTimeout: Duration?
     private let readBuffer = Mutex(VarlinkFrameBuffer())
 
-    public init(socket: AsyncUnixSocket) {
+    /// - Parameter sendTimeout: a peer that stops reading fails a write after this long, so it cannot hold a
+    ///   streaming reply (and what it waits for) forever.
+    public init(socket: AsyncUnixSocket, sendTimeout: Duration? = nil) {
         self.socket = socket
+        self.sendTimeout = sendTimeout
     }
 
     /// Reads the next message; nil at end of stream.
@@ -29,10 +34,17 @@ public final class AsyncVarlinkConnection: Sendable {
     }
 
     /// Writes one message (the JSON text plus its NUL terminator).
+    ///
+    /// - Throws: `Errno` when the peer is gone; `AutonousError(.timeout)` after `sendTimeout`.
     public func writeMessage(_ json: Data) async throws {
         var framed = json
         framed.append(0)
-        try await socket.send(framed)
+        guard let sendTimeout else {
+            try await socket.send(framed)
+            return
+        }
+        let (socket, message) = (socket, framed)
+        try await withDeadline(sendTimeout, "writing a varlink message") { try await socket.send(message) }
     }
 
     /// Encodes and writes one message.

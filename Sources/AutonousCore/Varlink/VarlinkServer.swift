@@ -25,17 +25,20 @@ public final class VarlinkServer: Service, Sendable {
     private let authorize: Authorizer
     private let logger: Logger
     private let listener = Mutex<AsyncUnixSocket?>(nil)
+    private let sendTimeout: Duration
 
     /// Creates a server; `bind()` or `run()` creates its socket.
     ///
     /// - Parameters:
     ///   - mode: the socket file's permission bits.
     ///   - info: what `org.varlink.service.GetInfo` reports; its interface list is filled in here.
+    ///   - sendTimeout: a caller that stops reading its replies for this long is hung up on.
     public init(
         path: String, mode: mode_t, info: VarlinkServiceInfo, interfaces: [any VarlinkInterfaceHandler],
-        logger: Logger, authorize: @escaping Authorizer
+        sendTimeout: Duration = .seconds(30), logger: Logger, authorize: @escaping Authorizer
     ) {
         self.path = path
+        self.sendTimeout = sendTimeout
         self.mode = mode
         self.logger = logger
         self.authorize = authorize
@@ -106,7 +109,7 @@ public final class VarlinkServer: Service, Sendable {
             return
         }
         defer { socket.close() }
-        let connection = AsyncVarlinkConnection(socket: socket)
+        let connection = AsyncVarlinkConnection(socket: socket, sendTimeout: sendTimeout)
         let peer: PeerCredentials
         do {
             peer = try client.peerCredentials()
@@ -181,6 +184,11 @@ public final class VarlinkServer: Service, Sendable {
             return false
         } catch let error as Errno where [EPIPE, ECONNRESET, EBADF].contains(error.code) {
             // The caller hung up in the middle of a streamed reply: not an error of ours, just close.
+            return false
+        } catch let error as AutonousError where error.code == .timeout {
+            logger.notice(
+                "varlink caller stopped reading; hanging up",
+                metadata: ["varlink.method": "\(call.method)", "error": "\(error)"])
             return false
         } catch {
             if Task.isCancelled { return false }

@@ -48,24 +48,15 @@ struct HeartbeatService: Service {
 
     /// One heartbeat: a race between the supervisor's answer and `answerTimeout`; the loser is cancelled.
     private func beat() async throws {
-        let snapshot = progress()
-        let (link, clock, timeout) = (link, clock, answerTimeout)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                do {
-                    try await link.heartbeat(snapshot)
-                } catch is CancellationError {
-                    throw CancellationError()
-                } catch {
-                    throw SupervisorLost("heartbeat failed: \(error)")
-                }
-            }
-            group.addTask {
-                try await clock.sleep(for: timeout)
-                throw SupervisorLost("the supervisor did not answer a heartbeat within \(timeout)")
-            }
-            defer { group.cancelAll() }
-            try await group.next()
+        let (link, snapshot) = (link, progress())
+        do {
+            try await withDeadline(answerTimeout, clock: clock, "a heartbeat") { try await link.heartbeat(snapshot) }
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch let error as AutonousError where error.code == .timeout {
+            throw SupervisorLost("the supervisor did not answer a heartbeat within \(answerTimeout)")
+        } catch {
+            throw SupervisorLost("heartbeat failed: \(error)")
         }
     }
 }
