@@ -13,6 +13,7 @@ public final class AsyncLock: Sendable {
 
     private let state = Mutex(State())
 
+    /// An unlocked lock.
     public init() {}
 
     /// Runs `body` holding the lock.

@@ -15,6 +15,7 @@ public final class KeyedWakeUps<Value: Sendable>: Sendable {
     private let slots = Mutex<[String: Slot]>([:])
     private let clock: any Clock<Duration>
 
+    /// - Parameter clock: what deadlines are measured on (tests inject their own).
     public init(clock: any Clock<Duration> = ContinuousClock()) {
         self.clock = clock
     }

@@ -12,6 +12,7 @@ import Glibc
 /// Cancelling the task that waits ends the wait with `CancellationError`. The socket is closed once, by `close()`
 /// or deinit, after it was removed from the event loop.
 public final class AsyncUnixSocket: Sendable {
+    /// The socket itself (for peer credentials and `shutdown`); read and write through this wrapper.
     public let socket: UnixSocket
     private let loop: IOEventLoop
     private let closed = Atomic<Bool>(false)

@@ -5,6 +5,7 @@ import Foundation
 ///
 /// A call cancelled while it waits for its reply leaves the connection out of step: close it and connect anew.
 public final class AsyncVarlinkClient: Sendable {
+    /// The connection the calls go over.
     public let connection: AsyncVarlinkConnection
     private let turn = AsyncLock()
 

@@ -5,6 +5,7 @@ import Synchronization
 ///
 /// One task reads at a time and one task writes at a time; the server and `AsyncVarlinkClient` keep to that.
 public final class AsyncVarlinkConnection: Sendable {
+    /// The socket the messages go over.
     public let socket: AsyncUnixSocket
     /// How long one message may take to write; nil waits as long as it takes.
     public let sendTimeout: Duration?
