@@ -32,6 +32,7 @@ let package = Package(
                 "CLinux",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // Metadata accessors instead of mangled names for concrete generic types: the runtime would demangle and

@@ -75,8 +75,8 @@ struct Supervisor {
             ],
             logger: logger,
             authorize: { authorizer.reasonToRefuse($0) })
-        try workerServer.start()
-        try controlServer.start()
+        try workerServer.bind()
+        try controlServer.bind()
         if let group = getgrnam(configuration.adminGroup) {
             _ = chown(configuration.controlSocketPath, uid_t.max, group.pointee.gr_gid)
         }
@@ -88,7 +88,11 @@ struct Supervisor {
             ])
         notifier.ready(status: "supervising; starting the worker")
 
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: manager)]
+        // Graceful shutdown runs in reverse order: the watchdog, then the manager stops the worker (which may still
+        // talk to both sockets meanwhile), then control.sock and worker.sock hang up and remove their files.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: workerServer), .init(service: controlServer), .init(service: manager),
+        ]
         if let interval = notifier.watchdogInterval {
             services.append(
                 .init(
@@ -107,8 +111,6 @@ struct Supervisor {
         } catch {
             logger.error("service group ended with an error", metadata: ["error": "\(error)"])
         }
-        controlServer.stop()
-        workerServer.stop()
         _ = try? events.append(
             "process.stopped", EventContext(parentID: processEventID),
             payload: ["uptime_ms": .int((ContinuousClock.now - startedAt).wholeMilliseconds)])
@@ -144,15 +146,21 @@ struct Supervisor {
     }
 }
 
-/// Pings the systemd watchdog at half the interval systemd asked for.
+/// Pings the systemd watchdog at half the interval systemd asked for, until graceful shutdown or cancellation.
 struct WatchdogService: Service {
     let notifier: SystemdNotifier
     let interval: Duration
 
     func run() async throws {
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            notifier.watchdog()
-            try? await Task.sleep(for: interval)
+        do {
+            try await cancelWhenGracefulShutdown { [notifier, interval] in
+                while true {
+                    notifier.watchdog()
+                    try await Task.sleep(for: interval)
+                }
+            }
+        } catch is CancellationError {
+            // Graceful shutdown or cancellation: the pings end here.
         }
     }
 }

@@ -32,6 +32,9 @@ enum WorkerMain {
         logger[metadataKey: "revision"] = "\(revision)"
         do {
             try await run(configuration: configuration, environment: environment, revision: revision, logger: logger)
+        } catch let error as SupervisorLost {
+            logger.critical("lost the supervisor; exiting", metadata: ["reason": "\(error.reason)"])
+            exit(70)
         } catch {
             logger.critical("worker failed", metadata: ["error": "\(error)"])
             exit(1)
@@ -43,7 +46,7 @@ enum WorkerMain {
     {
         let database = try AppDatabase(path: configuration.workerDatabasePath, role: .worker)
         let socketPath = environment["AUTONOUS_WORKER_SOCKET"] ?? configuration.workerSocketPath
-        let link = try SupervisorLink(path: socketPath, revision: revision, logger: logger)
+        let link = try await SupervisorLink.connect(path: socketPath, revision: revision, logger: logger)
         let events = EventLog(database: database)
         let inbox = Inbox(database: database)
         let requeued = try inbox.requeueInterrupted()
@@ -95,13 +98,28 @@ enum WorkerMain {
                 }
             }
         }
+        let waiters = ApprovalWaiters()
         agent.gate = ToolGate(
             policy: configuration.toolPolicy, approvals: Approvals(database: database),
-            timeout: configuration.approvalTimeout, announcer: announcer, logger: logger)
+            timeout: configuration.approvalTimeout, announcer: announcer, waiters: waiters, logger: logger)
+        let decisions = AutonousctlDecisions(
+            approvals: Approvals(database: database), waiters: waiters, link: link, logger: logger)
 
         let (notices, noticeSink) = AsyncStream.makeStream(of: WorkerInterface.Notice.self)
+        // The link's services come first so that a graceful shutdown stops them last: the supervisor keeps hearing
+        // from a worker that is finishing its work.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: LocalCommander(agent: agent, link: link, notices: notices, logger: logger))
+            .init(
+                service: HeartbeatService(
+                    link: link, counters: counters, inbox: inbox, outbox: Outbox(database: database))),
+            .init(
+                service: SupervisorNoticeService(link: link) { notice in
+                    // Decisions are recorded at once; chats queue for the local commander.
+                    if notice.kind == "decide" { await decisions.handle(notice) } else { noticeSink.yield(notice) }
+                }),
+            .init(
+                service: LocalCommander(
+                    agent: agent, link: link, notices: notices, counters: counters, logger: logger)),
         ]
         if configuration.telegramEnabled, let client {
             let doorbell = Doorbell()
@@ -118,7 +136,7 @@ enum WorkerMain {
                     service: CallbackDesk(
                         client: client, inbox: inbox, approvals: Approvals(database: database), events: events,
                         admins: Set(configuration.telegramAdmins), parentEventID: link.parentEventID,
-                        doorbell: callbackDoorbell, logger: logger)))
+                        doorbell: callbackDoorbell, waiters: waiters, logger: logger)))
             services.append(
                 .init(
                     service: TelegramCommander(
@@ -127,9 +145,7 @@ enum WorkerMain {
                         parentEventID: link.parentEventID, sendPolicy: policy, counters: counters, doorbell: doorbell,
                         maxConcurrentRuns: configuration.maxConcurrentRuns, logger: logger)))
         }
-        link.startNotices { noticeSink.yield($0) }
-        link.startHeartbeats(counters: counters)
-        try link.ready()
+        try await link.ready()
         logger.info(
             "worker ready",
             metadata: [

@@ -37,6 +37,8 @@ struct StatusCommand: ParsableCommand {
         if let next = worker.nextRestartInMs { rows.append(("next restart", "in \(Double(next) / 1000) s")) }
         rows.append(("last exit", worker.lastExit ?? "-"))
         rows.append(("last error", worker.lastError ?? "-"))
+        rows += progressRows(
+            worker, telegram: status.telegram.enabled, nowMs: Int64(Date().timeIntervalSince1970 * 1000))
         rows.append(
             (
                 "inbox",
@@ -56,6 +58,32 @@ struct StatusCommand: ParsableCommand {
         let width = rows.map(\.0.count).max() ?? 0
         return rows.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(
             separator: "\n")
+    }
+
+    /// What the worker's last heartbeat said: when it came, its counters, its Telegram polling and its backlogs.
+    static func progressRows(_ worker: ControlInterface.WorkerStatus, telegram: Bool, nowMs: Int64)
+        -> [(String, String)]
+    {
+        guard let age = worker.heartbeatAgeMs, let progress = worker.progress else {
+            return [("heartbeat", worker.pid == nil ? "-" : "none yet")]
+        }
+        func ago(_ unixMs: Int64) -> String { "\(duration(Int(max(0, nowMs - unixMs) / 1000))) ago" }
+        var rows: [(String, String)] = [
+            ("heartbeat", "\(String(format: "%.1f", Double(age) / 1000)) s ago"),
+            (
+                "progress",
+                "\(progress.updatesReceived) update(s) received, \(progress.messagesAnswered) answered, "
+                    + "\(progress.modelFailures) model failure(s), \(progress.runsInFlight ?? 0) run(s) in flight"
+            ),
+            (
+                "telegram poll",
+                !telegram ? "-" : progress.lastPollCompletedMs.map { "last completed \(ago($0))" } ?? "none completed"
+            ),
+            ("outbox", progress.outboxBacklog.map { "\($0) chunk(s) waiting to be sent" } ?? "-"),
+            ("oldest waiting", progress.oldestUnansweredMs.map { "message since \(ago($0))" } ?? "none"),
+        ]
+        if let error = progress.lastError { rows.append(("worker error", error)) }
+        return rows
     }
 
     static func duration(_ seconds: Int) -> String {

@@ -39,6 +39,32 @@ final class TemporaryDatabase {
         #expect(try inbox.counts() == InboxCounts(queued: 4))
     }
 
+    @Test func theOldestUnansweredMessageAndTheOutboxBacklogAreCounted() throws {
+        let fixture = try TemporaryDatabase()
+        let inbox = Inbox(database: fixture.database)
+        let outbox = Outbox(database: fixture.database)
+        #expect(try inbox.oldestUnansweredMs() == nil)
+        #expect(try outbox.backlog() == 0)
+        let press = NewInboxItem(
+            updateID: 1, kind: "callback_query", chatID: 1, userID: 1, text: nil, payload: #"{"update_id":1}"#)
+        _ = try inbox.store([press])
+        #expect(try inbox.oldestUnansweredMs() == nil, "button presses are not messages waiting for an answer")
+        _ = try inbox.store([update(2), update(3)])
+        let claimed = try #require(try inbox.claimNext(runID: "run-a"))
+        let received = try fixture.database.pool.read { db in
+            try Int64.fetchOne(db, sql: "SELECT received_ms FROM inbox WHERE id = ?", arguments: [claimed.id])
+        }
+        #expect(try inbox.oldestUnansweredMs() == received, "in progress still counts")
+        try inbox.finish(claimed.id, status: .done, outcome: "answered")
+        try fixture.database.pool.write { db in
+            try Outbox.enqueue(db, inboxID: claimed.id, conversationID: "c", chatID: 1, chunks: ["a", "b", "c"])
+        }
+        let chunks = try outbox.allPending()
+        try outbox.markSent(chunks[0].id, telegramMessageID: 1)
+        try outbox.markAttemptFailed(chunks[1].id, error: "gone", final: true)
+        #expect(try outbox.backlog() == 1, "neither sent nor failed")
+    }
+
     @Test func claimingTakesTheOldestAndCountsAttempts() throws {
         let fixture = try TemporaryDatabase()
         let inbox = Inbox(database: fixture.database)

@@ -100,7 +100,7 @@ import Testing
         _ = try inbox.claimNext(runID: "b")
         #expect(try inbox.counts() == InboxCounts(queued: 1, inProgress: 2))
         // The worker died here; the next one starts with requeueInterrupted().
-        let restarted = Inbox(database: try AppDatabase(path: fixture.database.path))
+        let restarted = Inbox(database: try AppDatabase(path: fixture.database.path, role: .worker))
         #expect(try restarted.requeueInterrupted() == 2)
         let first = try #require(try restarted.claimNext(runID: "c"))
         let second = try #require(try restarted.claimNext(runID: "d"))
@@ -122,7 +122,7 @@ import Testing
         }
         _ = try Inbox(database: fixture.database).store(items)
         // Two pools on one file stand in for two processes: each has its own writer connection.
-        let second = try AppDatabase(path: fixture.database.path)
+        let second = try AppDatabase(path: fixture.database.path, role: .worker)
         let inboxes = [Inbox(database: fixture.database), Inbox(database: second)]
         let claimed = try await withThrowingTaskGroup(of: [InboxItem].self) { group in
             for claimer in 0 ..< 8 {

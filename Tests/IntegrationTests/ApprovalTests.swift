@@ -243,4 +243,25 @@ struct ApprovalTests {
         #expect(refused.first?.payload["user_id"] == .int(222))
         daemon.stop()
     }
+
+    /// The worker owns the approvals: without a ready worker to record it, a decision is refused and changes nothing.
+    @Test func aDecisionWhileNoWorkerIsReadyIsRefusedAndChangesNothing() async throws {
+        let daemon = try Daemon(
+            telegram: false,
+            overrides: [
+                "AUTONOUS_WORKER_BIN": TestPaths.fixture("fake_worker.py"), "AUTONOUS_TEST_FAKE_WORKER_MODE": "silent",
+                "AUTONOUS_WORKER_READY_TIMEOUT": "60s",
+            ])
+        let started = await eventually { daemon.status()?.worker.state == "starting" }
+        #expect(started, "\(daemon.log)")
+        let approvals = Approvals(database: try daemon.database())
+        let approval = try approvals.create(
+            kind: "tool", subject: "bash", arguments: .object(["command": .string("true")]), tier: "network",
+            summary: "bash", lifetime: .seconds(600), context: EventContext())
+        let refused = try daemon.autonousctl(["approve", approval.id])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("no worker is ready to record the decision"), "\(refused)")
+        #expect(try approvals.approval(approval.id)?.status == .pending)
+        daemon.stop()
+    }
 }

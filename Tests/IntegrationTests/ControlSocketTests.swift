@@ -86,6 +86,31 @@ struct ControlSocketTests {
         daemon.stop()
     }
 
+    /// A chat caller that hangs up ends its wait in the supervisor at once: the answer that comes later finds no
+    /// one waiting (the worker logs it as not delivered) instead of a waiter kept until the timeout.
+    @Test func aChatCallerThatHangsUpEndsItsWaitInTheSupervisor() async throws {
+        let fakes = try Fakes()
+        try await fakes.scriptOpenAI([.object(["content": .string("late answer"), "delay": .int(5)])])
+        let daemon = try Daemon(fakes: fakes, telegram: false)
+        #expect(await daemon.waitUntilReady() != nil)
+        let caller = Process()
+        caller.executableURL = URL(fileURLWithPath: TestPaths.binary("autonousctl"))
+        caller.arguments = ["chat", "--socket", daemon.controlSocket, "are you there?"]
+        caller.standardOutput = FileHandle.nullDevice
+        caller.standardError = FileHandle.nullDevice
+        try caller.run()
+        // The fake records a request once it answered it: wait for the run to start instead.
+        let started = try await eventually(timeout: .seconds(20)) { try !daemon.events("agent.started").isEmpty }
+        #expect(started, "\(daemon.log)")
+        // SIGKILL: a child of the test runner may inherit a blocked SIGTERM.
+        kill(caller.processIdentifier, SIGKILL)
+        caller.waitUntilExit()
+        let dropped = await eventually(timeout: .seconds(20)) { daemon.log.contains("chat answer not delivered") }
+        #expect(dropped, "\(daemon.log)")
+        #expect(daemon.log.contains("UnknownChat"), "\(daemon.log)")
+        daemon.stop()
+    }
+
     @Test func statusWithoutADaemonSaysWhatToCheck() throws {
         let directory = try TemporaryDirectory()
         let result = try runProcess(

@@ -101,6 +101,41 @@ struct TelegramEndToEndTests {
         #expect(daemon.stop() == 0)
     }
 
+    @Test func statusShowsTheWorkersHeartbeatAndProgressAfterAMessage() async throws {
+        let fakes = try Fakes()
+        let daemon = try Daemon(fakes: fakes)
+        #expect(await daemon.waitUntilReady() != nil, "worker never became ready:\n\(daemon.log)")
+        try await fakes.sendUserMessage(from: 111, text: "hello there")
+        #expect(try await fakes.waitForSent(1), "no reply was sent:\n\(daemon.log)")
+        // The heartbeat after the answer was delivered (every 200 ms here) reports an empty backlog.
+        var status: ControlInterface.Status?
+        let settled = await eventually(timeout: .seconds(10)) {
+            status = daemon.status()
+            let progress = status?.worker.progress
+            return progress?.messagesAnswered == 1 && progress?.outboxBacklog == 0 && progress?.runsInFlight == 0
+                && progress?.oldestUnansweredMs == nil
+        }
+        #expect(settled, "\(String(describing: status?.worker))")
+        let worker = try #require(status?.worker)
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        // Polls complete every second at most (AUTONOUS_TELEGRAM_POLL_TIMEOUT=1s); heartbeats every 200 ms.
+        let lastPoll = try #require(worker.progress?.lastPollCompletedMs)
+        #expect(now - lastPoll < 5000, "last poll \(now - lastPoll) ms ago")
+        #expect(try #require(worker.heartbeatAgeMs) < 2000)
+        #expect(worker.progress?.updatesReceived == 1)
+
+        let text = try daemon.autonousctl(["status"])
+        #expect(text.status == 0, "\(text.stderr)")
+        #expect(text.stdout.contains("telegram poll   last completed"), "\(text.stdout)")
+        #expect(text.stdout.contains("outbox          0 chunk(s) waiting to be sent"), "\(text.stdout)")
+        #expect(text.stdout.contains("1 answered"), "\(text.stdout)")
+        let json = try daemon.autonousctl(["status", "--json"])
+        let decoded = try JSONDecoder().decode(ControlInterface.Status.self, from: Data(json.stdout.utf8))
+        #expect(decoded.worker.progress?.outboxBacklog == 0)
+        #expect(decoded.worker.heartbeatAgeMs != nil)
+        daemon.stop()
+    }
+
     @Test func longRepliesAreSplitAtTelegramsLimitAndHistoryIsSent() async throws {
         let fakes = try Fakes()
         let long = String(repeating: "word ", count: 1800) + "\n\n" + String(repeating: "é", count: 3000)

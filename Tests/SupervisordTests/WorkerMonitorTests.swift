@@ -128,4 +128,47 @@ import Testing
         #expect(types(monitor.handle(.spawned(pid: 9), now: at(0.1))) == ["terminate"])
         #expect(types(monitor.handle(.exited(pid: 9, .signaled(15)), now: at(0.2))) == ["worker.exited", "finished"])
     }
+
+    /// Ticks at every deadline the monitor names (and nowhere else) and returns the actions, as the manager does.
+    private func tickAtDeadlines(_ monitor: inout WorkerMonitor, from start: Double, until end: Double) -> [String] {
+        var now = at(start)
+        var seen: [String] = []
+        while let deadline = monitor.nextDeadline(now: now), deadline <= at(end) {
+            now = max(now, deadline)
+            seen += types(monitor.handle(.tick, now: now))
+        }
+        return seen
+    }
+
+    @Test func theNextDeadlineIsWhenATickHasWorkToDo() {
+        var monitor = WorkerMonitor(settings: settings)
+        #expect(monitor.nextDeadline(now: at(0)) == at(0), "idle: spawn at once")
+        _ = monitor.handle(.tick, now: at(0))
+        #expect(monitor.nextDeadline(now: at(0)) == nil, "spawning: only the spawn result matters")
+        _ = monitor.handle(.spawned(pid: 7), now: at(0))
+        #expect(monitor.nextDeadline(now: at(1)) == at(10) + .nanoseconds(1), "the ready deadline")
+        _ = monitor.handle(.ready(pid: 7), now: at(2))
+        _ = monitor.handle(.heartbeat(pid: 7), now: at(5))
+        #expect(monitor.nextDeadline(now: at(6)) == at(35) + .nanoseconds(1), "the heartbeat deadline moves")
+        // Ticking only at the deadlines catches the silence, then sends SIGKILL at the stop deadline.
+        #expect(
+            tickAtDeadlines(&monitor, from: 6, until: 100) == ["worker.unhealthy", "terminate", "worker.kill", "kill"])
+        #expect(monitor.nextDeadline(now: at(100)) == nil, "after SIGKILL only the exit matters")
+        _ = monitor.handle(.exited(pid: 7, .signaled(9)), now: at(41))
+        #expect(monitor.nextDeadline(now: at(41)) == at(42), "the restart after the backoff")
+        #expect(tickAtDeadlines(&monitor, from: 41, until: 100) == ["spawn"])
+    }
+
+    @Test func duringShutdownOnlyTheKillDeadlineRemains() {
+        var monitor = readyMonitor()
+        _ = monitor.handle(.shutdown, now: at(1))
+        #expect(monitor.nextDeadline(now: at(1)) == at(6))
+        _ = monitor.handle(.exited(pid: 100, .exited(0)), now: at(2))
+        #expect(monitor.nextDeadline(now: at(2)) == nil)
+        var failed = WorkerMonitor(settings: settings)
+        _ = failed.handle(.tick, now: at(0))
+        _ = failed.handle(.spawnFailed("no binary"), now: at(0))
+        _ = failed.handle(.shutdown, now: at(0.5))
+        #expect(failed.nextDeadline(now: at(0.5)) == nil, "no restart is due while shutting down")
+    }
 }

@@ -19,7 +19,7 @@ struct LaneDispatcherTests {
         init() throws {
             directory = FileManager.default.temporaryDirectory.appendingPathComponent("lanes-" + UUID().uuidString).path
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            database = try AppDatabase(path: directory + "/autonous.db")
+            database = try AppDatabase(path: directory + "/worker.db", role: .worker)
         }
 
         func store(_ messages: [(update: Int64, chat: Int64)]) throws {

@@ -228,6 +228,19 @@ public struct Inbox: Sendable {
         }
     }
 
+    /// When the oldest message still waiting for its answer (queued or in progress) arrived, in Unix
+    /// milliseconds; nil when none waits. Button presses do not count.
+    public func oldestUnansweredMs() throws -> Int64? {
+        try database.pool.read { db in
+            try Int64.fetchOne(
+                db,
+                sql: """
+                    SELECT MIN(received_ms) FROM inbox
+                    WHERE status IN ('queued', 'in_progress') AND kind != 'callback_query'
+                    """)
+        }
+    }
+
     /// One row by id.
     public func item(_ id: Int64) throws -> InboxItem? {
         try database.pool.read { db in

@@ -72,6 +72,13 @@ public struct Outbox: Sendable {
         }
     }
 
+    /// How many chunks are neither sent nor failed.
+    public func backlog() throws -> Int {
+        try database.pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox WHERE status = 'pending'") ?? 0
+        }
+    }
+
     /// Records that Telegram accepted the chunk.
     public func markSent(_ id: Int64, telegramMessageID: Int64?) throws {
         try database.pool.write { db in

@@ -15,7 +15,11 @@ public enum ControlInterface {
           uptimeSeconds: int
         )
 
+        # What the worker reported with its last heartbeat.
+        \(WorkerInterface.countersType("WorkerProgress"))
+
         # The worker process: state is one of starting, ready, stopping, backoff, stopped.
+        # heartbeatAgeMs and progress come from the current worker's last heartbeat (null before its first).
         type WorkerStatus (
           state: string,
           pid: ?int,
@@ -25,7 +29,9 @@ public enum ControlInterface {
           consecutiveFailures: int,
           lastError: ?string,
           lastExit: ?string,
-          nextRestartInMs: ?int
+          nextRestartInMs: ?int,
+          heartbeatAgeMs: ?int,
+          progress: ?WorkerProgress
         )
 
         # Telegram updates stored in the inbox, by processing state.
@@ -69,22 +75,7 @@ public enum ControlInterface {
         # Sends a message to the agent through the local commander and waits for its answer.
         method Chat(text: string, conversation: ?string) -> (reply: string, runId: ?string)
 
-        # A request for an admin's decision: a tool call with its exact arguments, bound to their SHA-256.
-        # status is one of pending, approved, rejected, expired; times are Unix milliseconds.
-        type Approval (
-          id: string,
-          kind: string,
-          subject: string,
-          tier: ?string,
-          summary: string,
-          arguments: string,
-          argumentsSha256: string,
-          status: string,
-          createdMs: int,
-          expiresMs: int,
-          decidedBy: ?string,
-          decidedVia: ?string
-        )
+        \(approvalType("Approval"))
 
         # Approvals still waiting for a decision, oldest first.
         method ListApprovals() -> (approvals: []Approval)
@@ -101,7 +92,7 @@ public enum ControlInterface {
         # The approval's deadline passed; it is now recorded as expired.
         error ApprovalExpired (id: string, expiresMs: int)
 
-        # No worker is connected and ready to take the message.
+        # No worker is connected and ready to take the message (or to record the decision).
         error WorkerUnavailable (reason: string)
 
         # The worker took the message but could not answer it.
@@ -112,6 +103,28 @@ public enum ControlInterface {
 
         error InternalError (message: string)
         """
+
+    /// The IDL of `Approval` under `name` (`io.autonous.Worker` carries the same fields in `DecisionReply`).
+    public static func approvalType(_ name: String) -> String {
+        """
+        # A request for an admin's decision: a tool call with its exact arguments, bound to their SHA-256.
+        # status is one of pending, approved, rejected, expired; times are Unix milliseconds.
+        type \(name) (
+          id: string,
+          kind: string,
+          subject: string,
+          tier: ?string,
+          summary: string,
+          arguments: string,
+          argumentsSha256: string,
+          status: string,
+          createdMs: int,
+          expiresMs: int,
+          decidedBy: ?string,
+          decidedVia: ?string
+        )
+        """
+    }
 
     public struct SupervisorStatus: Codable, Sendable, Equatable {
         public var pid: Int
@@ -137,11 +150,15 @@ public enum ControlInterface {
         public var lastError: String?
         public var lastExit: String?
         public var nextRestartInMs: Int?
+        /// Milliseconds since the current worker's last heartbeat; nil before its first.
+        public var heartbeatAgeMs: Int?
+        /// What that heartbeat reported (`WorkerProgress` in the IDL).
+        public var progress: WorkerInterface.Counters?
 
         public init(
             state: String, pid: Int? = nil, revision: String? = nil, uptimeSeconds: Int? = nil, restarts: Int = 0,
             consecutiveFailures: Int = 0, lastError: String? = nil, lastExit: String? = nil,
-            nextRestartInMs: Int? = nil
+            nextRestartInMs: Int? = nil, heartbeatAgeMs: Int? = nil, progress: WorkerInterface.Counters? = nil
         ) {
             self.state = state
             self.pid = pid
@@ -152,6 +169,8 @@ public enum ControlInterface {
             self.lastError = lastError
             self.lastExit = lastExit
             self.nextRestartInMs = nextRestartInMs
+            self.heartbeatAgeMs = heartbeatAgeMs
+            self.progress = progress
         }
     }
 

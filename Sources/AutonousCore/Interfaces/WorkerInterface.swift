@@ -8,21 +8,22 @@ public enum WorkerInterface {
         interface io.autonous.Worker
 
         # Progress counters a worker reports with each heartbeat.
-        type Counters (
-          updatesReceived: int,
-          messagesAnswered: int,
-          modelFailures: int,
-          inboxQueued: int,
-          lastError: ?string
-        )
+        \(countersType("Counters"))
 
-        # Something the supervisor asks of the worker: kind is "chat" (a local chat message) or "shutdown".
+        # Something the supervisor asks of the worker: kind is "chat" (a local chat message, answered with
+        # ChatReply), "decide" (an operator's decision on a tool approval, to record and answer with
+        # DecisionReply), "end" (the stream ends) or "shutdown". id names the notice in the answer.
         type Notice (
           kind: string,
           id: ?string,
           text: ?string,
-          conversation: ?string
+          conversation: ?string,
+          approvalId: ?string,
+          approve: ?bool,
+          decidedBy: ?string
         )
+
+        \(ControlInterface.approvalType("Approval"))
 
         # First call of a new worker: who it is. The reply places its events under the spawn event.
         method Hello(revision: string, pid: int, version: string) -> (
@@ -42,14 +43,44 @@ public enum WorkerInterface {
         # The answer to a chat notice: text, or error when it failed.
         method ChatReply(id: string, text: ?string, error: ?string, runId: ?string) -> ()
 
+        # What the worker recorded for a decide notice: outcome is decided, not_found, already_decided, expired
+        # (the deadline had passed; the expiry is now recorded) or failed (error says why); approval is the
+        # approval as it is now.
+        method DecisionReply(id: string, outcome: string, approval: ?Approval, error: ?string) -> ()
+
         # The caller is not the worker this supervisor spawned.
         error NotYourWorker (pid: int)
 
         # The chat notice is unknown or already answered.
         error UnknownChat (id: string)
 
+        # The decide notice is unknown or already answered (its caller gave up).
+        error UnknownDecision (id: string)
+
         error InternalError (message: string)
         """
+
+    /// The IDL of `Counters` under `name` (`io.autonous.Control` shows the same fields as `WorkerProgress`).
+    public static func countersType(_ name: String) -> String {
+        """
+        # Times are Unix milliseconds; the optional fields are absent from workers older than them.
+        #   lastPollCompletedMs: the last Telegram getUpdates that completed (with updates or empty)
+        #   runsInFlight: agent runs started and not yet ended
+        #   outboxBacklog: reply chunks neither sent nor failed
+        #   oldestUnansweredMs: when the oldest queued or in-progress message arrived; null when none waits
+        type \(name) (
+          updatesReceived: int,
+          messagesAnswered: int,
+          modelFailures: int,
+          inboxQueued: int,
+          lastError: ?string,
+          lastPollCompletedMs: ?int,
+          runsInFlight: ?int,
+          outboxBacklog: ?int,
+          oldestUnansweredMs: ?int
+        )
+        """
+    }
 
     public struct Hello: Codable, Sendable, Equatable {
         public var revision: String
@@ -73,22 +104,36 @@ public enum WorkerInterface {
         }
     }
 
+    /// What a heartbeat reports; see the IDL for each field's meaning.
     public struct Counters: Codable, Sendable, Equatable {
         public var updatesReceived: Int
         public var messagesAnswered: Int
         public var modelFailures: Int
         public var inboxQueued: Int
         public var lastError: String?
+        /// Unix milliseconds of the last completed getUpdates (with updates or empty).
+        public var lastPollCompletedMs: Int64?
+        /// Agent runs started and not yet ended.
+        public var runsInFlight: Int?
+        /// Reply chunks neither sent nor failed.
+        public var outboxBacklog: Int?
+        /// Unix milliseconds when the oldest queued or in-progress message arrived; nil when none waits.
+        public var oldestUnansweredMs: Int64?
 
         public init(
             updatesReceived: Int = 0, messagesAnswered: Int = 0, modelFailures: Int = 0, inboxQueued: Int = 0,
-            lastError: String? = nil
+            lastError: String? = nil, lastPollCompletedMs: Int64? = nil, runsInFlight: Int? = nil,
+            outboxBacklog: Int? = nil, oldestUnansweredMs: Int64? = nil
         ) {
             self.updatesReceived = updatesReceived
             self.messagesAnswered = messagesAnswered
             self.modelFailures = modelFailures
             self.inboxQueued = inboxQueued
             self.lastError = lastError
+            self.lastPollCompletedMs = lastPollCompletedMs
+            self.runsInFlight = runsInFlight
+            self.outboxBacklog = outboxBacklog
+            self.oldestUnansweredMs = oldestUnansweredMs
         }
     }
 
@@ -105,12 +150,22 @@ public enum WorkerInterface {
         public var id: String?
         public var text: String?
         public var conversation: String?
+        /// For "decide": the approval, the decision, and who decided (derived by the supervisor from SO_PEERCRED).
+        public var approvalId: String?
+        public var approve: Bool?
+        public var decidedBy: String?
 
-        public init(kind: String, id: String? = nil, text: String? = nil, conversation: String? = nil) {
+        public init(
+            kind: String, id: String? = nil, text: String? = nil, conversation: String? = nil,
+            approvalId: String? = nil, approve: Bool? = nil, decidedBy: String? = nil
+        ) {
             self.kind = kind
             self.id = id
             self.text = text
             self.conversation = conversation
+            self.approvalId = approvalId
+            self.approve = approve
+            self.decidedBy = decidedBy
         }
     }
 
@@ -119,6 +174,39 @@ public enum WorkerInterface {
 
         public init(notice: Notice) {
             self.notice = notice
+        }
+    }
+
+    /// What the worker recorded for a "decide" notice.
+    public struct DecisionReply: Codable, Sendable, Equatable {
+        public enum Outcome: String, Codable, Sendable {
+            case decided
+            case notFound = "not_found"
+            case alreadyDecided = "already_decided"
+            case expired
+            case failed
+        }
+
+        public var id: String
+        public var outcome: Outcome
+        public var approval: ControlInterface.ApprovalInfo?
+        public var error: String?
+
+        public init(id: String, outcome: Outcome, approval: ControlInterface.ApprovalInfo?, error: String? = nil) {
+            self.id = id
+            self.outcome = outcome
+            self.approval = approval
+            self.error = error
+        }
+
+        /// The reply for what `Approvals.decide` returned.
+        public init(id: String, _ decision: ApprovalDecision) {
+            switch decision {
+            case .decided(let approval): self.init(id: id, outcome: .decided, approval: .init(approval))
+            case .notFound: self.init(id: id, outcome: .notFound, approval: nil)
+            case .alreadyDecided(let approval): self.init(id: id, outcome: .alreadyDecided, approval: .init(approval))
+            case .expired(let approval): self.init(id: id, outcome: .expired, approval: .init(approval))
+            }
         }
     }
 

@@ -19,7 +19,7 @@ public struct PeerCredentials: Sendable, Equatable, Codable {
     }
 }
 
-/// A blocking AF_UNIX stream socket. The descriptor is closed exactly once, by `close()` or deinit.
+/// A blocking AF_UNIX stream socket (`AsyncUnixSocket` makes one non-blocking for async code). The descriptor is closed exactly once, by `close()` or deinit.
 ///
 /// To wake a thread blocked in `receive` or `accept`, call `shutdown()` from another thread; close only after
 /// that thread is done with the socket, so the descriptor number is never reused under it.
@@ -139,26 +139,11 @@ public final class UnixSocket: Sendable {
         return Data(buffer[0 ..< n])
     }
 
-    /// Waits up to `timeout` for data or hang-up; returns true when a read would not block.
-    public func waitReadable(timeout: Duration) -> Bool {
-        var descriptor = pollfd(fd: fd, events: Int16(POLLIN) | cl_pollrdhup(), revents: 0)
-        let milliseconds = Int32(
-            clamping: timeout.wholeMilliseconds)
-        let result = poll(&descriptor, 1, milliseconds)
-        return result > 0
-    }
-
     /// True when the peer has closed its end (or the socket failed), checked without blocking or reading.
     public var peerHasClosed: Bool {
         var descriptor = pollfd(fd: fd, events: cl_pollrdhup(), revents: 0)
         guard poll(&descriptor, 1, 0) > 0 else { return false }
         return descriptor.revents & (cl_pollrdhup() | Int16(POLLHUP) | Int16(POLLERR)) != 0
-    }
-
-    /// Sets a send timeout so a peer that stops reading cannot block a writer forever.
-    public func setSendTimeout(_ timeout: Duration) {
-        var value = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
     }
 
     /// Shuts both directions down, waking any thread blocked in accept, recv or send on this socket.

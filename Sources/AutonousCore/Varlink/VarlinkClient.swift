@@ -1,6 +1,7 @@
 import Foundation
 
-/// A blocking varlink client on one connection. Calls on one client are serialised by the caller.
+/// A blocking varlink client on one connection, for command-line tools; calls on one client are serialised by
+/// the caller. Async code uses `AsyncVarlinkClient`.
 public final class VarlinkClient: Sendable {
     public let connection: VarlinkConnection
 
@@ -19,7 +20,7 @@ public final class VarlinkClient: Sendable {
         let request = VarlinkRequest(method: method, parameters: try JSONValue.encode(parameters))
         try connection.write(request)
         let reply = try readReply(method)
-        return try decode(reply, as: type, method: method)
+        return try VarlinkReply.decodeParameters(reply, as: type, method: method)
     }
 
     /// Calls with `more: true` and hands each reply to `onReply` until the last one, or until it returns false.
@@ -39,27 +40,7 @@ public final class VarlinkClient: Sendable {
         guard let data = try connection.readMessage() else {
             throw AutonousError(.protocolViolation, "the service closed the connection during \(method)")
         }
-        let reply: VarlinkReply
-        do {
-            reply = try JSONCoding.decoder.decode(VarlinkReply.self, from: data)
-        } catch {
-            throw AutonousError(.protocolViolation, "reply to \(method) is not a varlink message", cause: error)
-        }
-        if let name = reply.error {
-            throw VarlinkError(name, reply.parameters?.objectValue ?? [:])
-        }
-        return reply
-    }
-
-    private func decode<Result: Decodable>(_ reply: VarlinkReply, as type: Result.Type, method: String) throws
-        -> Result
-    {
-        do {
-            return try (reply.parameters ?? .object([:])).decode(type)
-        } catch {
-            throw AutonousError(
-                .protocolViolation, "reply to \(method) has an unexpected shape: \(JSONCoding.describe(error))")
-        }
+        return try VarlinkReply.checked(data, method: method)
     }
 
     /// Hangs up.

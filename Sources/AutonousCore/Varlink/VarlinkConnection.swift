@@ -1,16 +1,16 @@
 import Foundation
 import Synchronization
 
-/// A varlink peer over a `UnixSocket`: messages are JSON objects each followed by one NUL byte.
+/// A blocking varlink peer over a `UnixSocket`: messages are JSON objects each followed by one NUL byte.
 ///
 /// Reading is done by one thread at a time; writes are serialised by a lock so replies from several threads never
-/// interleave.
+/// interleave. Async code uses `AsyncVarlinkConnection` instead.
 public final class VarlinkConnection: Sendable {
     /// The largest message accepted; a peer that sends more without a NUL is cut off.
-    public static let maximumMessageSize = 8 * 1024 * 1024
+    public static let maximumMessageSize = VarlinkFrameBuffer.maximumMessageSize
 
     public let socket: UnixSocket
-    private let readBuffer = Mutex<Data>(Data())
+    private let readBuffer = Mutex(VarlinkFrameBuffer())
     private let writeLock = Mutex<Void>(())
 
     public init(socket: UnixSocket) {
@@ -22,23 +22,10 @@ public final class VarlinkConnection: Sendable {
     /// - Throws: `AutonousError(.protocolViolation)` for an oversized message or a stream that ends mid-message.
     public func readMessage() throws -> Data? {
         while true {
-            let message: Data? = readBuffer.withLock { buffer in
-                guard let nul = buffer.firstIndex(of: 0) else { return nil }
-                let message = buffer[buffer.startIndex ..< nul]
-                buffer = Data(buffer[(nul + 1)...])
-                return Data(message)
-            }
-            if let message { return message }
-            let pending = readBuffer.withLock { $0.count }
-            guard pending <= Self.maximumMessageSize else {
-                throw AutonousError(
-                    .protocolViolation, "varlink message longer than \(Self.maximumMessageSize) bytes without a NUL")
-            }
+            if let message = try readBuffer.withLock({ try $0.nextMessage() }) { return message }
             let chunk = try socket.receive()
             if chunk.isEmpty {
-                if pending > 0 {
-                    throw AutonousError(.protocolViolation, "connection closed in the middle of a varlink message")
-                }
+                if let error = readBuffer.withLock({ $0.endOfStreamError() }) { throw error }
                 return nil
             }
             readBuffer.withLock { $0.append(chunk) }

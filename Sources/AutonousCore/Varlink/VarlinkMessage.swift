@@ -114,18 +114,56 @@ public struct VarlinkCall: Sendable {
     }
 }
 
+/// Which of a handler's wait and its caller's hang-up came first.
+private enum ListenOutcome<T: Sendable>: Sendable {
+    case finished(T)
+    case hungUp
+}
+
 /// Sends the replies of one call: any number of `continues` replies (when the caller asked for `more`), then the
 /// final one, which the server sends from the handler's return value.
 public struct VarlinkReplier: Sendable {
-    let connection: VarlinkConnection
+    /// Thrown by `whileCallerListens` when the caller hung up first; the server then just closes the connection.
+    public struct CallerHungUp: Error, Sendable {}
+
+    let connection: AsyncVarlinkConnection
     let more: Bool
 
     /// Sends an intermediate reply. Only valid when the call had `more: true`.
-    public func send<T: Encodable>(_ parameters: T) throws {
+    public func send<T: Encodable>(_ parameters: T) async throws {
         guard more else { throw VarlinkError.expectedMore() }
-        try connection.write(VarlinkReply(parameters: try JSONValue.encode(parameters), continues: true))
+        try await connection.write(VarlinkReply(parameters: try JSONValue.encode(parameters), continues: true))
     }
 
-    /// True when the caller has hung up; streaming handlers check it while they wait.
-    public var callerHasHungUp: Bool { connection.socket.peerHasClosed }
+    /// Returns when the caller hangs up (shuts its writing half down, or the connection fails); a call the caller
+    /// pipelined behind this one does not count.
+    public func waitForHangUp() async throws {
+        try await connection.socket.waitForHangUp()
+    }
+
+    /// Runs `body` until it returns, or cancels it when the caller hangs up first and throws `CallerHungUp`.
+    ///
+    /// For handlers that wait for something (an answer, the next notice): the hang-up is an event that ends the
+    /// wait, so a caller that gives up never leaves a waiter behind.
+    public func whileCallerListens<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: ListenOutcome<T>.self) { group in
+            group.addTask { .finished(try await body()) }
+            group.addTask {
+                do {
+                    try await waitForHangUp()
+                } catch is CancellationError {
+                    throw CancellationError()
+                } catch {
+                    // The socket failed: as good as a hang-up.
+                }
+                return .hungUp
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next() else { throw CancellationError() }
+            switch first {
+            case .finished(let value): return value
+            case .hungUp: throw CallerHungUp()
+            }
+        }
+    }
 }

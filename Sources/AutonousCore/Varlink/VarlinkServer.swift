@@ -1,17 +1,21 @@
 import Foundation
 import Logging
+import ServiceLifecycle
 import Synchronization
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// A varlink server on a unix socket: one thread accepts, one thread per connection reads calls and runs handlers.
+/// A varlink server on a unix socket, as a swift-service-lifecycle `Service`: one task accepts, one task per
+/// connection reads calls and awaits their handlers; no thread is held while anything waits.
 ///
-/// Handlers run synchronously on their connection's thread, so a streaming method (`more: true`) may block there
-/// waiting for the next item. Connections are few (the worker, operators' CLIs), which keeps thread-per-connection
-/// cheap and the code free of callbacks. Every connection is authorised once, from SO_PEERCRED, before any call.
-public final class VarlinkServer: Sendable {
+/// The sockets are non-blocking and their readiness comes from the process's `IOEventLoop` (one thread in
+/// `epoll_wait`). Every connection is authorised once, from SO_PEERCRED, before any call. `bind()` creates the
+/// socket file (call it first to report a bind error before anything else starts); `run()` serves until graceful
+/// shutdown or cancellation, then stops accepting, hangs up every connection (cancelling the calls in flight)
+/// and removes the socket file.
+public final class VarlinkServer: Service, Sendable {
     /// Decides from the peer's credentials whether it may call anything; nil means allowed, a string says why not.
     public typealias Authorizer = @Sendable (PeerCredentials) -> String?
 
@@ -20,25 +24,21 @@ public final class VarlinkServer: Sendable {
     private let handlers: [String: any VarlinkInterfaceHandler]
     private let authorize: Authorizer
     private let logger: Logger
-    private let state = Mutex<State>(State())
+    private let listener = Mutex<AsyncUnixSocket?>(nil)
+    private let sendTimeout: Duration
 
-    private struct State {
-        var listener: UnixSocket?
-        var connections: [Int32: UnixSocket] = [:]
-        var threads = 0
-        var stopping = false
-    }
-
-    /// Creates a server; `start()` binds it.
+    /// Creates a server; `bind()` or `run()` creates its socket.
     ///
     /// - Parameters:
     ///   - mode: the socket file's permission bits.
     ///   - info: what `org.varlink.service.GetInfo` reports; its interface list is filled in here.
+    ///   - sendTimeout: a caller that stops reading its replies for this long is hung up on.
     public init(
         path: String, mode: mode_t, info: VarlinkServiceInfo, interfaces: [any VarlinkInterfaceHandler],
-        logger: Logger, authorize: @escaping Authorizer
+        sendTimeout: Duration = .seconds(30), logger: Logger, authorize: @escaping Authorizer
     ) {
         self.path = path
+        self.sendTimeout = sendTimeout
         self.mode = mode
         self.logger = logger
         self.authorize = authorize
@@ -54,86 +54,65 @@ public final class VarlinkServer: Sendable {
         self.handlers = table
     }
 
-    /// Binds the socket and starts accepting.
-    public func start() throws {
-        let listener = try UnixSocket.listen(path: path, mode: mode)
-        state.withLock {
-            $0.listener = listener
-            $0.threads += 1
+    /// Creates the socket file and listens; connections wait in the backlog until `run()` accepts them.
+    /// Calling it again does nothing.
+    public func bind() throws {
+        try listener.withLock { listener in
+            guard listener == nil else { return }
+            listener = try AsyncUnixSocket.listen(path: path, mode: mode)
         }
-        let thread = Thread { [self] in
-            acceptLoop(listener)
-        }
-        thread.name = "varlink-accept"
-        thread.start()
     }
 
-    /// Stops accepting, hangs up every connection, waits (bounded) for their threads and removes the socket file.
-    public func stop(timeout: Duration = .seconds(5)) {
-        let sockets: [UnixSocket] = state.withLock { state in
-            state.stopping = true
-            return (state.listener.map { [$0] } ?? []) + Array(state.connections.values)
-        }
-        for socket in sockets { socket.shutdown() }
-        let deadline = ContinuousClock.now + timeout
-        while state.withLock({ $0.threads }) > 0 && ContinuousClock.now < deadline {
-            Thread.sleep(forTimeInterval: 0.01)
-        }
-        unlink(path)
-    }
-
-    private func acceptLoop(_ listener: UnixSocket) {
+    /// Serves until graceful shutdown or cancellation; then hangs every connection up and removes the socket file.
+    ///
+    /// - Throws: the bind error, or an accept failure that is not transient.
+    public func run() async throws {
+        try bind()
+        guard let socket = listener.withLock({ $0 }) else { return }
         defer {
-            state.withLock { $0.threads -= 1 }
-            listener.close()
-        }
-        while !state.withLock({ $0.stopping }) {
-            let client: UnixSocket
-            do {
-                client = try listener.accept()
-            } catch let error as Errno where error.code == ECONNABORTED || error.code == EMFILE || error.code == ENFILE
-            {
-                logger.warning("varlink accept failed", metadata: ["varlink.socket": "\(path)", "error": "\(error)"])
-                Thread.sleep(forTimeInterval: 0.05)
-                continue
-            } catch {
-                if !state.withLock({ $0.stopping }) {
-                    logger.error(
-                        "varlink accept stopped", metadata: ["varlink.socket": "\(path)", "error": "\(error)"])
-                }
-                return
-            }
-            let admitted = state.withLock { state -> Bool in
-                guard !state.stopping else { return false }
-                state.connections[client.fd] = client
-                state.threads += 1
-                return true
-            }
-            guard admitted else {
-                client.close()
-                return
-            }
-            client.setSendTimeout(.seconds(30))
-            let thread = Thread { [self] in
-                serve(client)
-            }
-            thread.name = "varlink-conn"
-            thread.start()
-        }
-    }
-
-    private func serve(_ socket: UnixSocket) {
-        defer {
-            state.withLock { state in
-                state.connections[socket.fd] = nil
-                state.threads -= 1
-            }
             socket.close()
+            listener.withLock { $0 = nil }
+            unlink(path)
         }
-        let connection = VarlinkConnection(socket: socket)
+        // Graceful shutdown cancels the accept loop and with it every connection task (their waits end at once).
+        try await cancelWhenGracefulShutdown {
+            try await withThrowingDiscardingTaskGroup { group in
+                while true {
+                    let client: UnixSocket
+                    do {
+                        client = try await socket.accept()
+                    } catch is CancellationError {
+                        return
+                    } catch let error as Errno
+                        where [ECONNABORTED, EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(error.code)
+                    {
+                        self.logger.warning(
+                            "varlink accept failed", metadata: ["varlink.socket": "\(self.path)", "error": "\(error)"])
+                        // Out of descriptors: give the connections a moment to finish before the next try. No
+                        // wake-up exists for "a descriptor was freed"; a cancelled sleep returns at once and the
+                        // next accept sees the cancellation.
+                        try? await Task.sleep(for: .milliseconds(50))
+                        continue
+                    }
+                    group.addTask { await self.serve(client) }
+                }
+            }
+        }
+    }
+
+    private func serve(_ client: UnixSocket) async {
+        let socket: AsyncUnixSocket
+        do {
+            socket = try AsyncUnixSocket(client)
+        } catch {
+            logger.warning("cannot prepare a varlink connection", metadata: ["error": "\(error)"])
+            return
+        }
+        defer { socket.close() }
+        let connection = AsyncVarlinkConnection(socket: socket, sendTimeout: sendTimeout)
         let peer: PeerCredentials
         do {
-            peer = try socket.peerCredentials()
+            peer = try client.peerCredentials()
         } catch {
             logger.warning("cannot read peer credentials", metadata: ["error": "\(error)"])
             return
@@ -145,32 +124,34 @@ public final class VarlinkServer: Sendable {
                     "varlink.socket": "\(path)", "peer.pid": "\(peer.pid)", "peer.uid": "\(peer.uid)",
                     "reason": "\(reason)",
                 ])
-            if (try? connection.readMessage()) != nil {
-                try? connection.write(VarlinkReply(error: VarlinkError.permissionDenied().name))
+            if (try? await connection.readMessage()) != nil {
+                try? await connection.write(VarlinkReply(error: VarlinkError.permissionDenied().name))
             }
             return
         }
-        while true {
+        while !Task.isCancelled {
             let message: Data
             do {
-                guard let next = try connection.readMessage() else { return }
+                guard let next = try await connection.readMessage() else { return }
                 message = next
+            } catch is CancellationError {
+                return
             } catch {
                 logger.notice("varlink connection dropped", metadata: ["error": "\(error)"])
                 return
             }
-            guard dispatch(message, on: connection, peer: peer) else { return }
+            guard await dispatch(message, on: connection, peer: peer) else { return }
         }
     }
 
     /// Runs one call; returns false when the connection must be closed.
-    private func dispatch(_ message: Data, on connection: VarlinkConnection, peer: PeerCredentials) -> Bool {
+    private func dispatch(_ message: Data, on connection: AsyncVarlinkConnection, peer: PeerCredentials) async -> Bool {
         let request: VarlinkRequest
         do {
             request = try JSONCoding.decoder.decode(VarlinkRequest.self, from: message)
         } catch {
             // Not a varlink call at all: the stream cannot be trusted any more.
-            try? connection.write(
+            try? await connection.write(
                 VarlinkReply(
                     parameters: .object(["parameter": .string("method")]),
                     error: "org.varlink.service.InvalidParameter"))
@@ -179,30 +160,44 @@ public final class VarlinkServer: Sendable {
         let parameters = request.parameters ?? .object([:])
         let oneway = request.oneway ?? false
         let more = request.more ?? false
-        func sendError(_ error: VarlinkError) -> Bool {
+        func sendError(_ error: VarlinkError) async -> Bool {
             if oneway { return true }
-            return (try? connection.write(VarlinkReply(parameters: .object(error.parameters), error: error.name)))
+            return (try? await connection.write(VarlinkReply(parameters: .object(error.parameters), error: error.name)))
                 != nil
         }
         guard parameters.objectValue != nil else {
-            return sendError(.invalidParameter("parameters"))
+            return await sendError(.invalidParameter("parameters"))
         }
         let call = VarlinkCall(method: request.method, parameters: parameters, more: more, oneway: oneway, peer: peer)
         guard let handler = handlers[call.interface] else {
-            return sendError(call.interface.isEmpty ? .methodNotFound(call.method) : .interfaceNotFound(call.interface))
+            return await sendError(
+                call.interface.isEmpty ? .methodNotFound(call.method) : .interfaceNotFound(call.interface))
         }
         let result: JSONValue
         do {
-            result = try handler.handle(call, replier: VarlinkReplier(connection: connection, more: more))
+            result = try await handler.handle(call, replier: VarlinkReplier(connection: connection, more: more))
         } catch let error as VarlinkError {
-            return sendError(error)
+            return await sendError(error)
+        } catch is VarlinkReplier.CallerHungUp {
+            return false
+        } catch is CancellationError {
+            return false
+        } catch let error as Errno where [EPIPE, ECONNRESET, EBADF].contains(error.code) {
+            // The caller hung up in the middle of a streamed reply: not an error of ours, just close.
+            return false
+        } catch let error as AutonousError where error.code == .timeout {
+            logger.notice(
+                "varlink caller stopped reading; hanging up",
+                metadata: ["varlink.method": "\(call.method)", "error": "\(error)"])
+            return false
         } catch {
+            if Task.isCancelled { return false }
             logger.error(
                 "varlink method failed", metadata: ["varlink.method": "\(call.method)", "error": "\(error)"])
-            return sendError(VarlinkError(call.interface + ".InternalError", ["message": .string("\(error)")]))
+            return await sendError(VarlinkError(call.interface + ".InternalError", ["message": .string("\(error)")]))
         }
         if oneway { return true }
         // A caller that hung up before its reply is not an error of ours: just close.
-        return (try? connection.write(VarlinkReply(parameters: result))) != nil
+        return (try? await connection.write(VarlinkReply(parameters: result))) != nil
     }
 }

@@ -7,7 +7,9 @@ public protocol VarlinkInterfaceHandler: Sendable {
     /// Handles one call of this interface and returns the final reply's parameters.
     ///
     /// Throw `VarlinkError` for an error reply. Streaming methods call `replier.send` for each intermediate reply.
-    func handle(_ call: VarlinkCall, replier: VarlinkReplier) throws -> JSONValue
+    /// A handler that waits must wait for a wake-up (a continuation, a stream), never block its thread; it is
+    /// cancelled when the server shuts down, and `replier.whileCallerListens` ends it when the caller hangs up.
+    func handle(_ call: VarlinkCall, replier: VarlinkReplier) async throws -> JSONValue
 }
 
 /// What `org.varlink.service.GetInfo` reports.
@@ -78,7 +80,7 @@ struct VarlinkIntrospection: VarlinkInterfaceHandler {
         var interface: String
     }
 
-    func handle(_ call: VarlinkCall, replier: VarlinkReplier) throws -> JSONValue {
+    func handle(_ call: VarlinkCall, replier: VarlinkReplier) async throws -> JSONValue {
         switch call.memberName {
         case "GetInfo":
             return try JSONValue.encode(info)

@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include "CLinuxNamespaces.h"
 #include "CLinuxNetworkGate.h"
+#include "CLinuxEpoll.h"
 
 /// Reads SO_PEERCRED of a connected AF_UNIX socket. C because `struct ucred` is only declared with _GNU_SOURCE,
 /// which Swift's Glibc module does not define. Returns 0 or -errno.

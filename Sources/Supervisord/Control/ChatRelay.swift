@@ -1,9 +1,9 @@
 import AutonousCore
 import Foundation
-import Synchronization
 
-/// Carries local chat messages from operators (control.sock) to the worker (its notice stream) and the answers
-/// back. A message waits only while a worker is connected; if the worker goes away first, the caller is told so
+/// Carries what operators send the worker over its notice stream, and the worker's answers back: local chat
+/// messages (control.sock `Chat`) and tool-approval decisions (`DecideApproval`, which the worker records in its
+/// own database). A caller waits only while a worker is connected; if the worker goes away first, it is told so
 /// instead of waiting for an answer that cannot come.
 final class ChatRelay: Sendable {
     enum Outcome: Sendable {
@@ -12,46 +12,60 @@ final class ChatRelay: Sendable {
         case workerGone(String)
     }
 
-    private let notices = BlockingQueue<WorkerInterface.Notice>()
-    private let pending = Mutex<[String: OneShot<Outcome>]>([:])
+    /// What became of a decision sent to the worker.
+    enum DecisionOutcome: Sendable {
+        case recorded(WorkerInterface.DecisionReply)
+        case failed(String)
+        case workerGone(String)
+    }
 
-    /// Queues a chat notice for the worker and waits (bounded) for its outcome.
-    ///
-    /// - Parameter stillWanted: polled while waiting; returning false (the caller hung up) stops the wait.
-    func send(text: String, conversation: String, timeout: Duration, stillWanted: () -> Bool) -> Outcome {
+    /// What the worker's Subscribe stream carries.
+    let notices = NoticeQueue()
+    private let chats = KeyedWakeUps<Outcome>()
+    private let decisions = KeyedWakeUps<DecisionOutcome>()
+
+    /// Queues a chat notice for the worker and waits (bounded) for its outcome. Cancel the calling task to stop
+    /// waiting (the caller hung up).
+    func send(text: String, conversation: String, timeout: Duration) async -> Outcome {
         let id = UUID().uuidString.lowercased()
-        let slot = OneShot<Outcome>()
-        pending.withLock { $0[id] = slot }
-        defer { _ = pending.withLock { $0.removeValue(forKey: id) } }
+        chats.register(id)
         notices.push(WorkerInterface.Notice(kind: "chat", id: id, text: text, conversation: conversation))
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if let outcome = slot.wait(timeout: .milliseconds(250)) { return outcome }
-            if !stillWanted() { return .failed("the caller hung up") }
+        guard let outcome = await chats.wait(id, timeout: timeout) else {
+            return Task.isCancelled
+                ? .failed("the caller hung up") : .failed("the worker did not answer within \(timeout)")
         }
-        return .failed("the worker did not answer within \(timeout)")
+        return outcome
     }
 
     /// The worker's answer to notice `id`; false when nobody waits for it any more.
     func deliver(id: String, outcome: Outcome) -> Bool {
-        guard let slot = pending.withLock({ $0[id] }) else { return false }
-        return slot.fulfil(outcome)
+        chats.resume(id, with: outcome)
     }
 
-    /// The next notice for the worker's stream.
-    func nextNotice(timeout: Duration) -> WorkerInterface.Notice? {
-        notices.pop(timeout: timeout)
+    /// Asks the worker to record an operator's decision on approval `approvalID` and waits (bounded) for what it
+    /// recorded.
+    func decide(approvalID: String, approve: Bool, decidedBy: String, timeout: Duration) async -> DecisionOutcome {
+        let id = UUID().uuidString.lowercased()
+        decisions.register(id)
+        notices.push(
+            WorkerInterface.Notice(
+                kind: "decide", id: id, approvalId: approvalID, approve: approve, decidedBy: decidedBy))
+        guard let outcome = await decisions.wait(id, timeout: timeout) else {
+            return Task.isCancelled
+                ? .failed("the caller hung up") : .failed("the worker did not record the decision within \(timeout)")
+        }
+        return outcome
     }
 
-    /// A notice the stream could not deliver goes back to the front.
-    func requeue(_ notice: WorkerInterface.Notice) {
-        notices.pushFront(notice)
+    /// The worker's report on decision notice `reply.id`; false when nobody waits for it any more.
+    func deliverDecision(_ reply: WorkerInterface.DecisionReply) -> Bool {
+        decisions.resume(reply.id, with: .recorded(reply))
     }
 
     /// The worker went away: every waiting caller is told, and undelivered notices are dropped with them.
     func workerGone(_ reason: String) {
-        _ = notices.drain()
-        let slots = pending.withLock { Array($0.values) }
-        for slot in slots { slot.fulfil(.workerGone(reason)) }
+        notices.drain()
+        chats.resumeAll(with: .workerGone(reason))
+        decisions.resumeAll(with: .workerGone(reason))
     }
 }

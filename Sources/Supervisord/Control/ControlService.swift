@@ -23,20 +23,20 @@ struct ControlService: VarlinkInterfaceHandler {
     var interfaceName: String { ControlInterface.name }
     var interfaceDescription: String { ControlInterface.description }
 
-    func handle(_ call: VarlinkCall, replier: VarlinkReplier) throws -> JSONValue {
+    func handle(_ call: VarlinkCall, replier: VarlinkReplier) async throws -> JSONValue {
         switch call.memberName {
         case "GetStatus":
             return try JSONValue.encode(status())
         case "Chat":
             let request = try call.decode(ControlInterface.ChatRequest.self)
-            return try JSONValue.encode(try chat(request, replier: replier))
+            return try JSONValue.encode(try await chat(request, replier: replier))
         case "ListApprovals":
             // No worker database yet means no worker has asked anything yet.
             let pending = try (try? workerState.approvals())?.pending().map(ControlInterface.ApprovalInfo.init) ?? []
             return try JSONValue.encode(ControlInterface.ApprovalList(approvals: pending))
         case "DecideApproval":
             let request = try call.decode(ControlInterface.DecideApprovalRequest.self)
-            return try JSONValue.encode(try decide(request, peer: call.peer))
+            return try JSONValue.encode(try await decide(request, peer: call.peer, replier: replier))
         default:
             throw VarlinkError.methodNotFound(call.method)
         }
@@ -60,10 +60,13 @@ struct ControlService: VarlinkInterfaceHandler {
             sandbox: sandbox)
     }
 
-    /// Records an operator's decision; the caller is named by its user (from SO_PEERCRED), never by what it says.
-    private func decide(_ request: ControlInterface.DecideApprovalRequest, peer: PeerCredentials) throws
-        -> ControlInterface.DecideApprovalResponse
-    {
+    /// Sends an operator's decision to the worker, which records it in its database (it owns the approvals) and
+    /// wakes the waiting tool call. The caller is named by its user (from SO_PEERCRED), never by what it says.
+    /// What needs no worker is answered from the read-only `approvals`: an unknown id, a decision already made,
+    /// a deadline already passed (the worker records that expiry itself, at the deadline).
+    private func decide(
+        _ request: ControlInterface.DecideApprovalRequest, peer: PeerCredentials, replier: VarlinkReplier
+    ) async throws -> ControlInterface.DecideApprovalResponse {
         guard Approvals.isWellFormedID(request.id) else {
             throw VarlinkError(
                 "io.autonous.Control.InvalidValue",
@@ -72,31 +75,70 @@ struct ControlService: VarlinkInterfaceHandler {
                     "message": .string("an approval id is 4 to 32 lowercase letters and digits, got '\(request.id)'"),
                 ])
         }
+        // No worker database yet: no worker has asked for anything.
+        guard let current = try (try? workerState.approvals())?.approval(request.id) else {
+            throw Self.noSuchApproval(request.id)
+        }
+        guard current.status == .pending else { throw Self.notPending(.init(current)) }
+        guard AppDatabase.nowMilliseconds() < current.expiresMs else { throw Self.expired(.init(current)) }
+        let worker = manager.snapshot()
+        guard worker.isReady else {
+            throw VarlinkError(
+                "io.autonous.Control.WorkerUnavailable",
+                [
+                    "reason": .string(
+                        "no worker is ready to record the decision (the worker is \(worker.status.state)); "
+                            + "try again once `autonousctl status` shows it ready")
+                ])
+        }
         let decider = "\(Self.userName(peer.uid)) (uid \(peer.uid))"
-        switch try workerState.approvals().decide(request.id, approve: request.approve, by: decider, via: .autonousctl)
-        {
-        case .decided(let approval):
+        let (relay, id, approve) = (relay, request.id, request.approve)
+        let outcome = try await replier.whileCallerListens {
+            await relay.decide(approvalID: id, approve: approve, decidedBy: decider, timeout: .seconds(30))
+        }
+        let reply: WorkerInterface.DecisionReply
+        switch outcome {
+        case .recorded(let recorded): reply = recorded
+        case .failed(let message):
+            throw VarlinkError("io.autonous.Control.InternalError", ["message": .string(message)])
+        case .workerGone(let reason):
+            throw VarlinkError("io.autonous.Control.WorkerUnavailable", ["reason": .string(reason)])
+        }
+        switch (reply.outcome, reply.approval) {
+        case (.decided, let approval?):
             logger.notice(
                 "approval decided",
                 metadata: [
-                    "approval.id": "\(approval.id)", "approval.status": "\(approval.status.rawValue)",
+                    "approval.id": "\(approval.id)", "approval.status": "\(approval.status)",
                     "approval.by": "\(decider)",
                 ])
-            return ControlInterface.DecideApprovalResponse(approval: .init(approval))
-        case .notFound:
-            throw VarlinkError("io.autonous.Control.NoSuchApproval", ["id": .string(request.id)])
-        case .alreadyDecided(let approval):
+            return ControlInterface.DecideApprovalResponse(approval: approval)
+        case (.alreadyDecided, let approval?): throw Self.notPending(approval)
+        case (.expired, let approval?): throw Self.expired(approval)
+        case (.notFound, _): throw Self.noSuchApproval(request.id)
+        default:
             throw VarlinkError(
-                "io.autonous.Control.ApprovalNotPending",
-                [
-                    "id": .string(approval.id), "status": .string(approval.status.rawValue),
-                    "decidedBy": approval.decidedBy.map { .string($0) } ?? .null,
-                ])
-        case .expired(let approval):
-            throw VarlinkError(
-                "io.autonous.Control.ApprovalExpired",
-                ["id": .string(approval.id), "expiresMs": .int(approval.expiresMs)])
+                "io.autonous.Control.InternalError",
+                ["message": .string("the worker could not record the decision: \(reply.error ?? "no reason given")")])
         }
+    }
+
+    static func noSuchApproval(_ id: String) -> VarlinkError {
+        VarlinkError("io.autonous.Control.NoSuchApproval", ["id": .string(id)])
+    }
+
+    static func notPending(_ approval: ControlInterface.ApprovalInfo) -> VarlinkError {
+        VarlinkError(
+            "io.autonous.Control.ApprovalNotPending",
+            [
+                "id": .string(approval.id), "status": .string(approval.status),
+                "decidedBy": approval.decidedBy.map { .string($0) } ?? .null,
+            ])
+    }
+
+    static func expired(_ approval: ControlInterface.ApprovalInfo) -> VarlinkError {
+        VarlinkError(
+            "io.autonous.Control.ApprovalExpired", ["id": .string(approval.id), "expiresMs": .int(approval.expiresMs)])
     }
 
     /// The login name of `uid`, or the number when it has none.
@@ -105,7 +147,7 @@ struct ControlService: VarlinkInterfaceHandler {
         return String(cString: name)
     }
 
-    private func chat(_ request: ControlInterface.ChatRequest, replier: VarlinkReplier) throws
+    private func chat(_ request: ControlInterface.ChatRequest, replier: VarlinkReplier) async throws
         -> ControlInterface.ChatResponse
     {
         let text = request.text.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -140,9 +182,11 @@ struct ControlService: VarlinkInterfaceHandler {
                 ["reason": .string("the worker is \(status.state)" + (status.lastError.map { " (\($0))" } ?? ""))])
         }
         let timeout = configuration.modelTimeout * (configuration.retryAttempts + 1) + .seconds(30)
-        let outcome = relay.send(
-            text: text, conversation: conversation, timeout: timeout,
-            stillWanted: { !replier.callerHasHungUp })
+        let relay = relay
+        // A caller that hangs up ends the wait at once (its hang-up is an event on the connection).
+        let outcome = try await replier.whileCallerListens {
+            await relay.send(text: text, conversation: conversation, timeout: timeout)
+        }
         switch outcome {
         case .answered(let reply, let runID):
             return ControlInterface.ChatResponse(reply: reply, runId: runID)

@@ -3,6 +3,9 @@ import Foundation
 import Logging
 
 /// `io.autonous.Worker` on worker.sock: the spawned worker's hello, readiness, heartbeats, notices and answers.
+///
+/// Nothing here lets the worker decide for the supervisor: a DecisionReply only reports what the worker recorded
+/// for a decision the supervisor sent it, and is accepted only for a notice still waiting for its answer.
 struct WorkerService: VarlinkInterfaceHandler {
     let manager: WorkerManager
     let relay: ChatRelay
@@ -12,7 +15,7 @@ struct WorkerService: VarlinkInterfaceHandler {
     var interfaceName: String { WorkerInterface.name }
     var interfaceDescription: String { WorkerInterface.description }
 
-    func handle(_ call: VarlinkCall, replier: VarlinkReplier) throws -> JSONValue {
+    func handle(_ call: VarlinkCall, replier: VarlinkReplier) async throws -> JSONValue {
         // The socket admits only the current worker, but that worker may have been replaced since it connected.
         guard let workerPID = manager.workerPID(for: call.peer) else {
             throw VarlinkError("io.autonous.Worker.NotYourWorker", ["pid": .int(Int64(call.peer.pid))])
@@ -35,12 +38,12 @@ struct WorkerService: VarlinkInterfaceHandler {
             manager.deliver(.ready(pid: workerPID))
             return .object([:])
         case "Heartbeat":
-            _ = try call.decode(WorkerInterface.Heartbeat.self)
-            manager.deliver(.heartbeat(pid: workerPID))
+            let heartbeat = try call.decode(WorkerInterface.Heartbeat.self)
+            manager.heartbeat(pid: workerPID, counters: heartbeat.counters)
             return .object([:])
         case "Subscribe":
             guard call.more else { throw VarlinkError.expectedMore() }
-            return try subscribe(call, replier: replier)
+            return try await subscribe(call, replier: replier)
         case "ChatReply":
             let reply = try call.decode(WorkerInterface.ChatReply.self)
             let outcome: ChatRelay.Outcome =
@@ -51,21 +54,36 @@ struct WorkerService: VarlinkInterfaceHandler {
                 throw VarlinkError("io.autonous.Worker.UnknownChat", ["id": .string(reply.id)])
             }
             return .object([:])
+        case "DecisionReply":
+            let reply = try call.decode(WorkerInterface.DecisionReply.self)
+            guard relay.deliverDecision(reply) else {
+                throw VarlinkError("io.autonous.Worker.UnknownDecision", ["id": .string(reply.id)])
+            }
+            return .object([:])
         default:
             throw VarlinkError.methodNotFound(call.method)
         }
     }
 
-    /// Streams notices until the worker hangs up or is replaced.
-    private func subscribe(_ call: VarlinkCall, replier: VarlinkReplier) throws -> JSONValue {
-        while manager.isCurrentWorker(call.peer) && !replier.callerHasHungUp {
-            guard let notice = relay.nextNotice(timeout: .milliseconds(250)) else { continue }
-            do {
-                try replier.send(WorkerInterface.NoticeReply(notice: notice))
-            } catch {
-                // The worker went away mid-send: the notice waits for the next worker (or its caller gives up).
-                relay.requeue(notice)
-                break
+    /// Streams notices until the worker hangs up or is replaced; each notice is sent as soon as it is queued.
+    private func subscribe(_ call: VarlinkCall, replier: VarlinkReplier) async throws -> JSONValue {
+        let notices = relay.notices
+        let generation = notices.subscribe()
+        let manager = manager
+        let peer = call.peer
+        try await replier.whileCallerListens {
+            while let notice = try await notices.next(generation) {
+                guard manager.isCurrentWorker(peer) else {
+                    notices.requeue(notice)
+                    return
+                }
+                do {
+                    try await replier.send(WorkerInterface.NoticeReply(notice: notice))
+                } catch {
+                    // The worker went away mid-send: the notice waits for the next worker (or its caller gives up).
+                    notices.requeue(notice)
+                    throw error
+                }
             }
         }
         return try JSONValue.encode(WorkerInterface.NoticeReply(notice: .init(kind: "end")))

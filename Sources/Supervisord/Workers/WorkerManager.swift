@@ -23,6 +23,8 @@ final class WorkerManager: Service, Sendable {
         var revision: String?
         var spawnEventID: Int64?
         var spawnedAt: ContinuousClock.Instant?
+        /// The current worker's last heartbeat: what it reported and when it arrived.
+        var lastHeartbeat: (counters: WorkerInterface.Counters, at: ContinuousClock.Instant)?
         var finished = false
     }
 
@@ -35,6 +37,9 @@ final class WorkerManager: Service, Sendable {
     private let notifier: SystemdNotifier
     private let parentEnvironment: [String: String]
     private let state: Mutex<State>
+    /// Wakes `run` when an input arrived, so it recomputes the monitor's next deadline.
+    private let inputs = KeyedWakeUps<Void>()
+    private static let inputKey = "input"
 
     init(
         configuration: Configuration, launch: WorkerLaunch, events: EventLog, processEventID: Int64,
@@ -51,16 +56,24 @@ final class WorkerManager: Service, Sendable {
         self.state = Mutex(State(monitor: WorkerMonitor(settings: .init(configuration: configuration))))
     }
 
+    /// Ticks the monitor, then sleeps until its next deadline or until an input arrives, whichever comes first.
     func run() async throws {
         await withGracefulShutdownHandler {
-            while !state.withLock({ $0.finished }) {
+            while true {
+                // Registered before the tick: an input that arrives from here on wakes the wait below; one that
+                // arrived earlier is already reflected in the deadline computed after the tick.
+                inputs.register(Self.inputKey)
                 deliver(.tick)
-                if Task.isCancelled {
-                    // Cancelled after the graceful period: keep ticking so SIGKILL is still sent, without spinning.
-                    usleep(100_000)
-                } else {
-                    try? await Task.sleep(for: .milliseconds(50))
+                let (finished, deadline) = state.withLock { state in
+                    (state.finished, state.monitor.nextDeadline(now: .now))
                 }
+                if finished { return }
+                // Without a deadline only an input changes anything; the hour is a safety net, not a tick.
+                let timeout = deadline.map { max(.zero, $0 - .now) } ?? .seconds(3600)
+                // Unstructured, so a cancelled run (after the graceful period) still sleeps until SIGKILL is due
+                // instead of spinning: the kill must still be sent.
+                let inputs = inputs
+                await Task { await inputs.wait(Self.inputKey, timeout: timeout) }.value
             }
         } onGracefulShutdown: {
             self.notifier.stopping(status: "stopping the worker")
@@ -70,6 +83,13 @@ final class WorkerManager: Service, Sendable {
 
     /// Feeds one input and carries out the resulting actions, all under the lock so inputs are handled in order.
     func deliver(_ input: WorkerMonitor.Input) {
+        defer {
+            // A heartbeat only moves the deadline later: the wait may end at the old one and find nothing to do.
+            switch input {
+            case .tick, .heartbeat: break
+            default: inputs.resume(Self.inputKey, with: ())
+            }
+        }
         state.withLock { state in
             var inputs = [input]
             while !inputs.isEmpty {
@@ -92,6 +112,14 @@ final class WorkerManager: Service, Sendable {
                 if case .exited = next, state.monitor.pid == nil { state.child = nil }
             }
         }
+    }
+
+    /// A heartbeat from the worker `pid`: keeps what it reports (for status) and tells the monitor.
+    func heartbeat(pid: Int32, counters: WorkerInterface.Counters) {
+        state.withLock { state in
+            if state.monitor.pid == pid { state.lastHeartbeat = (counters, .now) }
+        }
+        deliver(.heartbeat(pid: pid))
     }
 
     private func perform(_ action: WorkerMonitor.Action, state: inout State) -> WorkerMonitor.Input? {
@@ -170,6 +198,7 @@ final class WorkerManager: Service, Sendable {
             state.revision = revision
             state.spawnEventID = spawnEventID
             state.spawnedAt = .now
+            state.lastHeartbeat = nil
             _ = try? events.append(
                 "worker.spawned", EventContext(parentID: spawnEventID),
                 payload: ["pid": .int(Int64(child.pid)), "revision": .string(revision)])
@@ -233,6 +262,10 @@ final class WorkerManager: Service, Sendable {
             }
             if monitor.pid != nil, let since = state.spawnedAt {
                 status.uptimeSeconds = Int((now - since).components.seconds)
+            }
+            if monitor.pid != nil, let heartbeat = state.lastHeartbeat {
+                status.heartbeatAgeMs = Int((now - heartbeat.at).wholeMilliseconds)
+                status.progress = heartbeat.counters
             }
             return Snapshot(status: status, isReady: monitor.isReady)
         }

@@ -106,6 +106,25 @@ struct WorkerMonitor {
         return false
     }
 
+    /// The earliest instant at which a `.tick` can produce an action, so the driver sleeps until then (or until an
+    /// input arrives) instead of ticking on a timer; nil when only an input can change anything (spawning, a
+    /// SIGKILL already sent, stopped, or nothing to restart during shutdown). `now` is returned when a tick is due
+    /// at once (idle: the first spawn).
+    ///
+    /// The ready and heartbeat rules fire when the silence is strictly longer than the timeout, hence the extra
+    /// nanosecond: a tick exactly at the deadline would otherwise find nothing to do and sleep zero time again.
+    func nextDeadline(now: Instant) -> Instant? {
+        let past = Duration.nanoseconds(1)
+        switch phase {
+        case .idle: return shuttingDown ? nil : now
+        case .spawning, .stopped: return nil
+        case .backoff(let until): return shuttingDown ? nil : until
+        case .starting(_, let since): return since + settings.readyTimeout + past
+        case .ready(_, _, _, let lastHeartbeat): return lastHeartbeat + settings.heartbeatTimeout + past
+        case .stopping(_, _, _, _, let killAt, let killed): return killed ? nil : killAt
+        }
+    }
+
     /// The delay before the restart after the `failures`-th consecutive failure: initial · 2^(failures-1), capped.
     func backoffDelay(failures: Int) -> Duration {
         var delay = settings.backoffInitial

@@ -7,6 +7,7 @@ struct LocalCommander: Service {
     let agent: Agent
     let link: SupervisorLink
     let notices: AsyncStream<WorkerInterface.Notice>
+    let counters: WorkerCounters
     let logger: Logger
 
     func run() async throws {
@@ -19,11 +20,11 @@ struct LocalCommander: Service {
                 let conversation = "local:" + (notice.conversation ?? "operator")
                 group.addTask {
                     do {
-                        let outcome = try await agent.run(
-                            AgentRequest(commander: "local", conversationID: conversation, text: text))
-                        link.chatReply(id: id, text: outcome.reply, error: nil, runID: outcome.runID)
+                        let request = AgentRequest(commander: "local", conversationID: conversation, text: text)
+                        let outcome = try await counters.duringRun { try await agent.run(request) }
+                        await link.chatReply(id: id, text: outcome.reply, error: nil, runID: outcome.runID)
                     } catch {
-                        link.chatReply(id: id, text: nil, error: "the agent failed: \(error)", runID: nil)
+                        await link.chatReply(id: id, text: nil, error: "the agent failed: \(error)", runID: nil)
                     }
                 }
             }

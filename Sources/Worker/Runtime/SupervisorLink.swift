@@ -1,49 +1,61 @@
 import AutonousCore
 import Foundation
 import Logging
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// The worker's connection to its supervisor over worker.sock: Hello, Ready, heartbeats, the notice stream and
-/// chat answers. When the supervisor goes away the worker exits: it must never run unsupervised.
+/// answers. Every call is async on a non-blocking socket, so no thread of the pool waits on the supervisor.
+///
+/// Calls share one connection (they take turns); the notice stream has a connection of its own. When the
+/// supervisor goes away the worker must stop (it never runs unsupervised): `HeartbeatService` and
+/// `SupervisorNoticeService` then throw `SupervisorLost`, which ends the service group.
 final class SupervisorLink: Sendable {
     let parentEventID: Int64
     let heartbeatInterval: Duration
     private let path: String
-    private let client: VarlinkClient
-    private let callLock = Mutex<Void>(())
+    private let client: AsyncVarlinkClient
     private let logger: Logger
 
-    /// Connects and says Hello.
-    init(path: String, revision: String, logger: Logger) throws {
+    private init(
+        path: String, client: AsyncVarlinkClient, reply: WorkerInterface.HelloReply, logger: Logger
+    ) {
         self.path = path
+        self.client = client
         self.logger = logger
-        client = try VarlinkClient(path: path)
-        let reply = try client.call(
-            "io.autonous.Worker.Hello",
-            WorkerInterface.Hello(revision: revision, pid: Int(getpid()), version: AutonousVersion.current),
-            as: WorkerInterface.HelloReply.self)
         parentEventID = reply.parentEventId
         heartbeatInterval = .milliseconds(max(50, reply.heartbeatIntervalMs))
     }
 
-    private func call<P: Encodable>(_ method: String, _ parameters: P) throws {
-        try callLock.withLock { _ in
-            _ = try client.call(method, parameters, as: JSONValue.self)
-        }
+    /// Connects and says Hello.
+    static func connect(path: String, revision: String, logger: Logger) async throws -> SupervisorLink {
+        let client = try AsyncVarlinkClient(path: path)
+        let reply = try await client.call(
+            "io.autonous.Worker.Hello",
+            WorkerInterface.Hello(revision: revision, pid: Int(getpid()), version: AutonousVersion.current),
+            as: WorkerInterface.HelloReply.self)
+        return SupervisorLink(path: path, client: client, reply: reply, logger: logger)
     }
 
-    func ready() throws {
-        try call("io.autonous.Worker.Ready", NoParameters())
+    private func call<P: Encodable & Sendable>(_ method: String, _ parameters: P) async throws {
+        _ = try await client.call(method, parameters, as: JSONValue.self)
+    }
+
+    func ready() async throws {
+        try await call("io.autonous.Worker.Ready", NoParameters())
+    }
+
+    /// Sends one heartbeat with `counters`.
+    func heartbeat(_ counters: WorkerInterface.Counters) async throws {
+        try await call("io.autonous.Worker.Heartbeat", WorkerInterface.Heartbeat(counters: counters))
     }
 
     /// Answers a chat notice; an answer the supervisor no longer waits for is logged and dropped.
-    func chatReply(id: String, text: String?, error: String?, runID: String?) {
+    func chatReply(id: String, text: String?, error: String?, runID: String?) async {
         do {
-            try call(
+            try await call(
                 "io.autonous.Worker.ChatReply",
                 WorkerInterface.ChatReply(id: id, text: text, error: error, runId: runID))
         } catch {
@@ -51,43 +63,50 @@ final class SupervisorLink: Sendable {
         }
     }
 
-    /// Starts the heartbeat thread; it exits the process if the supervisor stops answering.
-    func startHeartbeats(counters: WorkerCounters) {
-        let thread = Thread { [self] in
-            while true {
-                Thread.sleep(forTimeInterval: Double(heartbeatInterval.wholeMilliseconds) / 1000)
-                do {
-                    try call("io.autonous.Worker.Heartbeat", WorkerInterface.Heartbeat(counters: counters.snapshot))
-                } catch {
-                    lost("heartbeat failed: \(error)")
-                }
-            }
+    /// Reports what was recorded for a decide notice; a report the supervisor no longer waits for is logged.
+    func decisionReply(_ reply: WorkerInterface.DecisionReply) async {
+        do {
+            try await call("io.autonous.Worker.DecisionReply", reply)
+        } catch {
+            logger.warning(
+                "decision report not delivered", metadata: ["decision.id": "\(reply.id)", "error": "\(error)"])
         }
-        thread.name = "heartbeat"
-        thread.start()
     }
 
-    /// Starts the notice stream on a second connection; each notice goes to `onNotice`.
-    func startNotices(onNotice: @escaping @Sendable (WorkerInterface.Notice) -> Void) {
-        let thread = Thread { [self] in
-            do {
-                let stream = try VarlinkClient(path: path)
-                try stream.stream("io.autonous.Worker.Subscribe", NoParameters()) { parameters in
-                    let reply = try parameters.decode(WorkerInterface.NoticeReply.self)
-                    if reply.notice.kind != "end" { onNotice(reply.notice) }
-                    return true
-                }
-                lost("the supervisor ended the notice stream")
-            } catch {
-                lost("notice stream failed: \(error)")
-            }
+    /// Subscribes on a second connection and hands each notice to `onNotice` until the stream ends.
+    ///
+    /// - Throws: `SupervisorLost` when the supervisor ends the stream or the connection fails;
+    ///   `CancellationError` when cancelled.
+    func receiveNotices(_ onNotice: @Sendable (WorkerInterface.Notice) async -> Void) async throws {
+        let stream: AsyncVarlinkClient
+        do {
+            stream = try AsyncVarlinkClient(path: path)
+        } catch {
+            throw SupervisorLost("cannot open the notice stream: \(error)")
         }
-        thread.name = "notices"
-        thread.start()
+        defer { stream.close() }
+        do {
+            try await stream.stream("io.autonous.Worker.Subscribe", NoParameters()) { parameters in
+                let reply = try parameters.decode(WorkerInterface.NoticeReply.self)
+                if reply.notice.kind != "end" { await onNotice(reply.notice) }
+                return true
+            }
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw SupervisorLost("the notice stream failed: \(error)")
+        }
+        throw SupervisorLost("the supervisor ended the notice stream")
+    }
+}
+
+/// The supervisor stopped answering or hung up: the worker must exit (non-zero) rather than run unsupervised.
+struct SupervisorLost: Error, CustomStringConvertible {
+    let reason: String
+
+    init(_ reason: String) {
+        self.reason = reason
     }
 
-    private func lost(_ reason: String) -> Never {
-        logger.critical("lost the supervisor; exiting", metadata: ["reason": "\(reason)"])
-        exit(70)
-    }
+    var description: String { "lost the supervisor: \(reason)" }
 }

@@ -16,6 +16,8 @@ struct CallbackDesk: Service {
     let admins: Set<Int64>
     let parentEventID: Int64
     let doorbell: Doorbell
+    /// Woken once a decision is recorded, so the waiting tool call goes on at once.
+    let waiters: ApprovalWaiters
     let logger: Logger
 
     func run() async throws {
@@ -72,8 +74,9 @@ struct CallbackDesk: Service {
             if let user = press.userID, admins.contains(user) {
                 let decider = "telegram:\(user)" + (press.username.map { " (@\($0))" } ?? "")
                 do {
-                    (reply, outcome) = Self.describe(
-                        try approvals.decide(id, approve: approve, by: decider, via: .telegram))
+                    let decision = try approvals.decide(id, approve: approve, by: decider, via: .telegram)
+                    waiters.decided(id)
+                    (reply, outcome) = Self.describe(decision)
                 } catch {
                     reply = "The decision could not be recorded; try again or use autonousctl."
                     outcome = "approval_error"

@@ -133,10 +133,12 @@ struct TelegramCommander: Service {
                 runID: item.runID ?? UUID().uuidString.lowercased(),
                 extra: ["update_id": .int(item.updateID), "attempt": .int(Int64(item.attempts))])
             let inboxID = item.id
-            let outcome = try await agent.run(request) { db, reply in
-                try Outbox.enqueue(
-                    db, inboxID: inboxID, conversationID: conversationID, chatID: chatID,
-                    chunks: MessageSplitter.split(reply))
+            let outcome = try await counters.duringRun {
+                try await agent.run(request) { db, reply in
+                    try Outbox.enqueue(
+                        db, inboxID: inboxID, conversationID: conversationID, chatID: chatID,
+                        chunks: MessageSplitter.split(reply))
+                }
             }
             // Shutting down: whatever the agent stored is delivered by the next worker, not half-sent now.
             try Task.checkCancellation()

@@ -27,6 +27,7 @@ struct TelegramPoller: Service {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             do {
                 let stored = try await pollOnce()
+                counters.pollCompleted()
                 if failures > 0 {
                     _ = try? events.append(
                         "telegram.poll.recovered", EventContext(parentID: parentEventID),

@@ -19,8 +19,8 @@ struct ToolGate: Sendable {
     let approvals: Approvals
     let timeout: Duration
     let announcer: (any ApprovalAnnouncer)?
-    /// How often the waiter looks at the approval's row (decisions come from other processes).
-    var pollInterval: Duration = .milliseconds(200)
+    /// Woken by whoever records a decision (Telegram buttons, autonousctl through the supervisor).
+    let waiters: ApprovalWaiters
     let logger: Logger
 
     /// Runs or refuses `call`; approval events go under `context` (the tool call's started event).
@@ -65,6 +65,7 @@ struct ToolGate: Sendable {
         let created = try approvals.create(
             kind: "tool", subject: call.name, arguments: call.arguments, tier: call.tier.rawValue,
             summary: call.summary, lifetime: timeout, context: context)
+        waiters.expect(created.id)
         logger.notice(
             "tool call waits for approval",
             metadata: [
@@ -82,13 +83,17 @@ struct ToolGate: Sendable {
         return final
     }
 
-    /// Polls the row until it is decided; at the deadline (or when the worker stops) records the expiry, unless a
-    /// decision won the race.
+    /// Waits for the decision's wake-up until the deadline; at the deadline (or when the worker stops) records the
+    /// expiry, unless a decision won the race.
     private func waitForDecision(_ approval: Approval) async throws -> Approval {
-        let deadline = ContinuousClock.now + .milliseconds(approval.expiresMs - approval.createdMs)
-        while ContinuousClock.now < deadline && !Task.isCancelled {
+        let lifetime = Duration.milliseconds(approval.expiresMs - approval.createdMs)
+        let deadline = ContinuousClock.now + lifetime
+        var remaining = lifetime
+        while remaining > .zero, await waiters.wait(approval.id, timeout: remaining) {
             if let current = try approvals.approval(approval.id), current.status != .pending { return current }
-            try? await Task.sleep(for: min(pollInterval, deadline - ContinuousClock.now))
+            // Woken but still pending cannot happen (the wake-up follows the write); wait out the rest anyway.
+            waiters.expect(approval.id)
+            remaining = deadline - ContinuousClock.now
         }
         return try approvals.expire(approval.id) ?? approval
     }
