@@ -24,13 +24,19 @@ chat:
 build: deps
 	$(SWIFT) build
 
-# Formatting lint, then the fixtures' self-test (fast, and every integration test depends on the fakes), then the Swift suites.
-# No --parallel: the integration tests spawn daemons; Swift Testing already runs tests concurrently in-process.
+# Formatting lint, then the fixtures' self-test (fast, and every integration test depends on the fakes), then the Swift
+# suites in three test processes, one after the other: the unit tests, the integration tests (real daemons) and the
+# containment suite (real sandboxes, run by blocking calls). Swift Testing runs the tests of one process concurrently
+# on a cooperative pool as wide as the machine has cores; a containment test that blocks a pool thread for a minute
+# must not hold up a unit test that waits for a wake-up. No --parallel, for the same reason.
+UNIT_SKIP = '^(SandboxTests|SandboxLibraryTests|IntegrationTests)\.'
 test: deps
 	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
 	python3 Tests/Fixtures/test_fakes.py
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	$(SWIFT) test --skip-build --skip $(UNIT_SKIP)
+	$(SWIFT) test --skip-build --filter '^IntegrationTests\.'
+	$(SWIFT) test --skip-build --filter '^(SandboxTests|SandboxLibraryTests)\.'
 
 lint:
 	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift

@@ -9,7 +9,7 @@ The supervisor starts it as AUTONOUS_WORKER_BIN. It speaks io.autonous.Worker ov
   ignore-term    like silent, and ignores SIGTERM (the supervisor must escalate to SIGKILL)
   crash          says Hello and Ready, then exits with status 3 after a moment
 
-Each start appends its pid to $HOME/fake-worker-starts (the supervisor sets HOME to the state directory, which is
+Each start appends its pid to $HOME/fake-worker-starts (the supervisor sets HOME to the worker's own directory, state/worker/, which is
 the one directory the sandboxed worker may write). Every wait is bounded: the script
 exits by itself after 120 s whatever happens.
 """

@@ -155,12 +155,17 @@ struct FailureHandlingTests {
         let daemon = try Daemon(telegram: false)
         #expect(await daemon.waitUntilReady() != nil)
         daemon.stop()
-        let database = try daemon.database()
-        #expect(throws: DatabaseError.self) {
-            try database.pool.write { db in try db.execute(sql: "UPDATE events SET type = 'forged'") }
-        }
-        #expect(throws: DatabaseError.self) {
-            try database.pool.write { db in try db.execute(sql: "DELETE FROM events") }
+        // Both logs: the supervisor's has the lifecycle events; the worker's gets one here, so the triggers have a
+        // row to refuse.
+        let worker = try daemon.database()
+        try EventLog(database: worker).append("test.marker")
+        for database in [try daemon.supervisorDatabase(), worker] {
+            #expect(throws: DatabaseError.self) {
+                try database.pool.write { db in try db.execute(sql: "UPDATE events SET type = 'forged'") }
+            }
+            #expect(throws: DatabaseError.self) {
+                try database.pool.write { db in try db.execute(sql: "DELETE FROM events") }
+            }
         }
         #expect(try daemon.events().allSatisfy { $0.type != "forged" })
         #expect(try daemon.events().count >= 5)

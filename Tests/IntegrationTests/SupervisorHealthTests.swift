@@ -73,7 +73,8 @@ struct SupervisorHealthTests {
         let exited = try daemon.events("worker.exited")
         #expect(exited.first?.payload["reason"] == .string("exited"))
         #expect(exited.first?.payload["exit_code"] == .int(3))
-        let starts = (try? String(contentsOfFile: daemon.stateDirectory + "/fake-worker-starts", encoding: .utf8)) ?? ""
+        let starts =
+            (try? String(contentsOfFile: daemon.stateDirectory + "/worker/fake-worker-starts", encoding: .utf8)) ?? ""
         #expect(starts.split(separator: "\n").count >= 2)
         daemon.stop()
     }

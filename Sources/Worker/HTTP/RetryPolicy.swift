@@ -41,6 +41,8 @@ func withRetries<T: Sendable, Failure: RetryableError>(
             let delay = policy.delay(afterAttempt: attempt, retryAfter: error.retryAfter)
             onRetry(attempt, error, delay)
             try? await Task.sleep(for: delay)
+            // A cancelled sleep returns at once: a cancelled caller gets the last failure, not one more attempt.
+            if Task.isCancelled { throw error }
             attempt += 1
         }
     }

@@ -29,10 +29,14 @@ struct CallbackDesk: Service {
                     await answer(item)
                 }
             } catch {
+                // The database failed: try again after a second (the retry's delay, not a polling tick).
                 logger.error("callback processing failed", metadata: ["error": "\(error)"])
                 try? await Task.sleep(for: .seconds(1))
+                continue
             }
-            await doorbell.wait(timeout: .seconds(1))
+            // The poller rings after it stored an update; nothing else makes work for this desk. The timeout is
+            // only a safety net.
+            await doorbell.wait(timeout: .seconds(3600))
         }
     }
 

@@ -46,11 +46,16 @@ final class Daemon: @unchecked Sendable {
         return environment
     }
 
-    /// Starts the supervisor. `overrides` replace or (with nil) remove variables of the base environment.
-    init(fakes: Fakes? = nil, telegram: Bool = true, overrides: [String: String?] = [:]) throws {
+    /// Starts the supervisor. `overrides` replace or (with nil) remove variables of the base environment;
+    /// `prepare` gets the state directory's path (not created yet) before the supervisor starts.
+    init(
+        fakes: Fakes? = nil, telegram: Bool = true, overrides: [String: String?] = [:],
+        prepare: (String) throws -> Void = { _ in }
+    ) throws {
         directory = try TemporaryDirectory()
         // The sandboxed worker runs as an unprivileged host uid: it must be able to reach its state directory.
         chmod(directory.path, 0o755)
+        try prepare(directory.path + "/state")
         var environment = Self.baseEnvironment(directory: directory.path, fakes: fakes, telegram: telegram)
         for (key, value) in overrides { environment[key] = value }
         self.environment = environment
@@ -121,14 +126,18 @@ final class Daemon: @unchecked Sendable {
 
     /// The events of both logs so far, merged by time, or none while neither database exists yet.
     func events(_ type: String? = nil) throws -> [EventRecord] {
-        var all: [EventRecord] = []
-        if FileManager.default.fileExists(atPath: supervisorDatabasePath) {
-            all += try EventLog(database: try AppDatabase.readOnly(path: supervisorDatabasePath, role: .supervisor))
-                .events(limit: 100_000)
+        // A database whose owner has not migrated it yet (the file exists, the table not yet) has no events.
+        func log(_ path: String, _ role: DatabaseRole) throws -> EventLog? {
+            guard FileManager.default.fileExists(atPath: path) else { return nil }
+            let database = try AppDatabase.readOnly(path: path, role: role)
+            return try database.pool.read { db in try db.tableExists("events") } ? EventLog(database: database) : nil
         }
-        if FileManager.default.fileExists(atPath: workerDatabasePath) {
-            all += try EventLog(database: try AppDatabase.readOnly(path: workerDatabasePath, role: .worker))
-                .events(afterID: AppDatabase.workerEventIDBase - 1, limit: 100_000)
+        var all: [EventRecord] = []
+        if let supervisor = try log(supervisorDatabasePath, .supervisor) {
+            all += try supervisor.events(limit: 100_000)
+        }
+        if let worker = try log(workerDatabasePath, .worker) {
+            all += try worker.events(afterID: AppDatabase.workerEventIDBase - 1, limit: 100_000)
         }
         all.sort { ($0.tsMs, $0.id) < ($1.tsMs, $1.id) }
         guard let type else { return all }
