@@ -43,9 +43,12 @@ struct LaneDispatcher: Sendable {
             await withGracefulShutdownHandler {
                 while !Task.isCancelled && !Task.isShuttingDownGracefully {
                     let wait: Duration
+                    // One instant for the claims and for the next due time: a row that was not due at the claim
+                    // is found by nextWait even if it fell due in between (otherwise it would wait out idleWait).
+                    let claimedAt = now()
                     do {
                         while runs.count < limit,
-                            let item = try inbox.claimNext(runID: UUID().uuidString.lowercased(), now: now())
+                            let item = try inbox.claimNext(runID: UUID().uuidString.lowercased(), now: claimedAt)
                         {
                             runs.begin()
                             group.addTask {
@@ -55,7 +58,7 @@ struct LaneDispatcher: Sendable {
                             }
                         }
                         reportQueued(try inbox.counts().queued)
-                        wait = try nextWait()
+                        wait = try nextWait(after: claimedAt)
                     } catch {
                         logger.error("cannot claim inbox messages", metadata: ["error": "\(error)"])
                         reportError("cannot claim inbox messages: \(error)")
@@ -73,10 +76,10 @@ struct LaneDispatcher: Sendable {
         }
     }
 
-    /// Until the next postponed message is due, or `idleWait` when none is.
-    private func nextWait() throws -> Duration {
-        let current = now()
-        guard let due = try inbox.nextPostponed(after: current) else { return idleWait }
-        return min(idleWait, .milliseconds(max(1, due - current)))
+    /// Until the next message postponed past `claimedAt` is due, or `idleWait` when none is. Rows due by
+    /// `claimedAt` that were not claimed wait for a run to end (its ring) or for a free slot.
+    private func nextWait(after claimedAt: Int64) throws -> Duration {
+        guard let due = try inbox.nextPostponed(after: claimedAt) else { return idleWait }
+        return min(idleWait, .milliseconds(max(1, due - now())))
     }
 }
