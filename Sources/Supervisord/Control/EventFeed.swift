@@ -1,0 +1,68 @@
+import AutonousCore
+
+/// Both event logs for `GetEvents`: pages read from the merged log, and the wake-ups that tell a follower when
+/// either log grew.
+///
+/// The supervisor knows when its own log grows: its pool's `EventAppendObserver` counts every commit that
+/// appended. The worker's log is another process's database, so its growth comes from an inotify watch on the
+/// worker's directory (`worker.db`, `worker.db-wal`). Neither is polled.
+struct EventFeed: Sendable {
+    let log: MergedEventLog
+    /// Counted once per commit that appended to autonous.db's events.
+    let supervisorAppends: ChangeSignal
+    /// The directory holding worker.db.
+    let workerDirectory: String
+
+    /// The largest page a follower is sent at once; a longer burst goes out as several replies.
+    static let followPageSize = 1000
+
+    init(supervisor: AppDatabase, appends: ChangeSignal, workerState: WorkerStateReader, workerDirectory: String) {
+        log = MergedEventLog(supervisor: supervisor) {
+            do {
+                return try workerState.database()
+            } catch let error as AutonousError where error.code == .notFound {
+                // No worker has created its database yet: its log is empty.
+                return nil
+            }
+        }
+        supervisorAppends = appends
+        self.workerDirectory = workerDirectory
+    }
+
+    /// Sends the most recent `limit` matching events (or those after `after`), then every matching event as it is
+    /// recorded, until cancelled (the caller hung up, or the server stops).
+    ///
+    /// The worker's watch and the supervisor's count are taken before each read, so an event committed during a
+    /// read wakes the next one: nothing is missed, and at worst a read finds nothing new.
+    func follow(
+        _ query: EventQuery, limit: Int, after: EventCursor?, send: @Sendable (EventPage) async throws -> Void
+    ) async throws -> Never {
+        let watch = try FileChangeWatch(directory: workerDirectory, names: ["worker.db", "worker.db-wal"])
+        defer { watch.close() }
+        var seen = supervisorAppends.generation
+        let first = try after.map { try log.after($0, query, limit: limit) } ?? log.latest(query, limit: limit)
+        try await send(first)
+        var cursor = first.cursor
+        while true {
+            try await changed(since: seen, watch: watch)
+            seen = supervisorAppends.generation
+            var page: EventPage
+            repeat {
+                page = try log.after(cursor, query, limit: Self.followPageSize)
+                cursor = page.cursor
+                if !page.events.isEmpty { try await send(page) }
+            } while page.events.count == Self.followPageSize
+        }
+    }
+
+    /// Returns when the supervisor appended since `seen` or a worker database file changed, whichever is first.
+    private func changed(since seen: UInt64, watch: FileChangeWatch) async throws {
+        let appends = supervisorAppends
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await appends.wait(past: seen) }
+            group.addTask { try await watch.next() }
+            defer { group.cancelAll() }
+            try await group.next()
+        }
+    }
+}
