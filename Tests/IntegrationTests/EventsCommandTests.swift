@@ -127,6 +127,31 @@ struct EventsCommandTests {
         daemon.stop()
     }
 
+    /// A stream that starts from a cursor sends everything after it, page after page, without waiting for news.
+    @Test(.timeLimit(.minutes(1))) func aFollowFromACursorSendsEverythingAfterIt() async throws {
+        let daemon = try Daemon(telegram: false)
+        #expect(await daemon.waitUntilReady() != nil)
+        let client = try VarlinkClient(path: daemon.controlSocket)
+        defer { client.close() }
+        let all = try client.call(
+            "io.autonous.Control.GetEvents", ControlInterface.GetEventsRequest(limit: 10_000),
+            as: ControlInterface.EventsPage.self)
+        #expect(all.events.count >= 4)
+        var streamed: [ControlInterface.Event] = []
+        var replies = 0
+        try client.stream(
+            "io.autonous.Control.GetEvents", ControlInterface.GetEventsRequest(limit: 1, after: EventCursor())
+        ) { parameters in
+            let page = try parameters.decode(ControlInterface.EventsPage.self)
+            streamed += page.events
+            replies += 1
+            return streamed.count < all.events.count
+        }
+        #expect(streamed.map(\.id) == all.events.map(\.id))
+        #expect(replies == 2, "a page of one, then the rest at once")
+        daemon.stop()
+    }
+
     /// The inotify descriptors the supervisor holds: one per follower while it follows.
     private func inotifyDescriptors(_ pid: Int32) -> Int {
         let directory = "/proc/\(pid)/fd"
@@ -191,9 +216,11 @@ struct EventsCommandTests {
         #expect(daemon.stop() == 0)
     }
 
-    @Test func followSeesTheSupervisorsOwnAppends() async throws {
-        let daemon = try Daemon(telegram: false)
-        #expect(await daemon.waitUntilReady() != nil)
+    /// The supervisor's own appends wake a follower: here no worker ever writes (its binary is /bin/false), so
+    /// the worker's database never changes and only the supervisor's log grows (each exit and restart).
+    @Test func followIsWokenByTheSupervisorsOwnAppends() async throws {
+        let daemon = try Daemon(telegram: false, overrides: ["AUTONOUS_WORKER_BIN": "/bin/false"])
+        #expect(await eventually(timeout: .seconds(20)) { daemon.status() != nil }, "\(daemon.log)")
         let directory = try TemporaryDirectory()
         let output = directory.path + "/follow.jsonl"
         let follower = try startFollower(daemon, output: output)
@@ -202,16 +229,15 @@ struct EventsCommandTests {
             follower.waitUntilExit()
         }
         #expect(try await eventually(timeout: .seconds(20)) { try !followed(output).isEmpty })
-        // Stopping the supervisor appends process.stopped... after its control socket closed. A worker restart is an
-        // append the follower can see: kill the worker, the supervisor records worker.exited and respawns it.
-        let pid = try #require(daemon.status()?.worker.pid)
-        kill(pid_t(pid), SIGKILL)
+        let first = try followed(output).compactMap { $0["id"]?.intValue }.max() ?? 0
         let seen = try await eventually(timeout: .seconds(30)) {
             try followed(output).contains {
-                $0["type"] == .string("worker.exited") && $0["source"] == .string("supervisor")
+                ($0["id"]?.intValue ?? 0) > first && $0["source"] == .string("supervisor")
+                    && $0["type"]?.stringValue?.hasPrefix("worker.") == true
             }
         }
         #expect(seen, "\((try? followed(output)) ?? [])\n\(daemon.log)")
+        #expect(!FileManager.default.fileExists(atPath: daemon.workerDatabasePath), "\(daemon.log)")
         daemon.stop()
     }
 }

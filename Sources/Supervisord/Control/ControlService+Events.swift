@@ -18,7 +18,7 @@ extension ControlService {
         // A caller that hangs up ends the stream at once: its hang-up is an event on the connection.
         do {
             return try await replier.whileCallerListens {
-                try await feed.follow(query, limit: limit, after: after) { page in
+                try await feed.follow(query, limit: limit, after: after, logger: logger) { page in
                     try await replier.send(ControlInterface.EventsPage(page))
                 }
             }
