@@ -75,9 +75,9 @@ struct EventsCommand: ParsableCommand {
                 try client.stream("io.autonous.Control.GetEvents", request) { parameters in
                     let page = try parameters.decode(ControlInterface.EventsPage.self)
                     for event in page.events { printer.print(event) }
-                    // Piped output is block-buffered: flush so a reader sees each event as it comes.
-                    fflush(nil)
-                    return true
+                    // Piped output is block-buffered: flush so a reader sees each event as it comes. A reader that
+                    // went away (`| head`) ends the stream: hanging up tells the supervisor to stop sending.
+                    return fflush(nil) == 0
                 }
             } catch let error as AutonousError where error.code == .protocolViolation {
                 printError("autonousctl: the supervisor ended the stream (\(error.message))")
