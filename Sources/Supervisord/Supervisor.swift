@@ -20,6 +20,8 @@ struct Supervisor {
         // The supervisor's database is for the supervisor (and root) alone; SQLite gives -wal and -shm its mode.
         _ = chmod(configuration.databasePath, 0o600)
         let events = EventLog(database: database)
+        // Before the first append, so a follower started at any time is woken by every later one.
+        let appends = EventAppendObserver.observe(database)
         let processEventID = try events.append(
             "process.started",
             payload: [
@@ -71,6 +73,9 @@ struct Supervisor {
             interfaces: [
                 ControlService(
                     configuration: configuration, manager: manager, relay: relay, workerState: workerState,
+                    events: EventFeed(
+                        supervisor: database, appends: appends.signal, workerState: workerState,
+                        workerDirectory: configuration.workerDirectory),
                     startedAt: startedAt, sandbox: sandboxReport.status, logger: logger)
             ],
             logger: logger,

@@ -11,7 +11,7 @@ struct Autonousctl: ParsableCommand {
         version: AutonousVersion.current,
         subcommands: [
             StatusCommand.self, ChatCommand.self, ApprovalsCommand.self, ApproveCommand.self, RejectCommand.self,
-            DoctorCommand.self,
+            DoctorCommand.self, EventsCommand.self,
         ])
 }
 

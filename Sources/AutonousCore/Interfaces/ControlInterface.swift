@@ -98,6 +98,41 @@ public enum ControlInterface {
         # The worker took the message but could not answer it.
         error ChatFailed (message: string)
 
+        # One event of either log. source is "supervisor" (autonous.db) or "worker" (worker/worker.db); the two
+        # logs' ids never overlap, so parentId names one event of either. tsMs is Unix milliseconds.
+        type Event (
+          id: int,
+          tsMs: int,
+          source: string,
+          parentId: ?int,
+          runId: ?string,
+          conversationId: ?string,
+          type: string,
+          payload: object
+        )
+
+        # A position in both logs: the last event id read from each (0 for none yet).
+        type EventCursor (
+          supervisor: int,
+          worker: int
+        )
+
+        # The events of both logs merged by time (tsMs, then id), oldest first. Filters: sinceMs (events at or
+        # after it), types (each an exact type such as worker.ready, or a prefix ending in '.' or '*' such as
+        # approval. or approval.*; any may match), runId, conversationId. limit is 1 to 10000 (default 200).
+        # Without after: the most recent limit matching events and a cursor at the end of both logs. With after: the
+        # first limit matching events recorded after that cursor, and the cursor after them.
+        # With more: true, the first reply is that page, and every later reply carries the events recorded since
+        # (each reply's cursor follows its events) until the caller hangs up.
+        method GetEvents(
+          sinceMs: ?int,
+          types: ?[]string,
+          runId: ?string,
+          conversationId: ?string,
+          limit: ?int,
+          after: ?EventCursor
+        ) -> (events: []Event, cursor: EventCursor)
+
         # The request was well-formed but a parameter's value is not acceptable.
         error InvalidValue (parameter: string, message: string)
 
@@ -283,6 +318,65 @@ public enum ControlInterface {
         public var approval: ApprovalInfo
 
         public init(approval: ApprovalInfo) { self.approval = approval }
+    }
+
+    /// `Event` in the IDL: one event and the log it came from.
+    public struct Event: Codable, Sendable, Equatable {
+        public var id: Int64
+        public var tsMs: Int64
+        /// `supervisor` or `worker` (`EventSource`).
+        public var source: String
+        public var parentId: Int64?
+        public var runId: String?
+        public var conversationId: String?
+        public var type: String
+        /// Always a JSON object: a payload that is not one is wrapped as `{"value": …}`.
+        public var payload: JSONValue
+
+        public init(_ sourced: SourcedEvent) {
+            let event = sourced.event
+            id = event.id
+            tsMs = event.tsMs
+            source = sourced.source.rawValue
+            parentId = event.parentID
+            runId = event.runID
+            conversationId = event.conversationID
+            type = event.type
+            payload = event.payload.objectValue != nil ? event.payload : .object(["value": event.payload])
+        }
+    }
+
+    /// The parameters of `GetEvents`.
+    public struct GetEventsRequest: Codable, Sendable, Equatable {
+        public var sinceMs: Int64?
+        public var types: [String]?
+        public var runId: String?
+        public var conversationId: String?
+        public var limit: Int?
+        public var after: EventCursor?
+
+        public init(
+            sinceMs: Int64? = nil, types: [String]? = nil, runId: String? = nil, conversationId: String? = nil,
+            limit: Int? = nil, after: EventCursor? = nil
+        ) {
+            self.sinceMs = sinceMs
+            self.types = types
+            self.runId = runId
+            self.conversationId = conversationId
+            self.limit = limit
+            self.after = after
+        }
+    }
+
+    /// The reply of `GetEvents`: events oldest first and the cursor after them.
+    public struct EventsPage: Codable, Sendable, Equatable {
+        public var events: [Event]
+        public var cursor: EventCursor
+
+        public init(_ page: EventPage) {
+            events = page.events.map(Event.init)
+            cursor = page.cursor
+        }
     }
 
     public struct ChatRequest: Codable, Sendable, Equatable {

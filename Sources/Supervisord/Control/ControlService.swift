@@ -13,6 +13,8 @@ struct ControlService: VarlinkInterfaceHandler {
     let relay: ChatRelay
     /// The worker's database, read-only.
     let workerState: WorkerStateReader
+    /// Both event logs, for `GetEvents`.
+    let events: EventFeed
     let startedAt: ContinuousClock.Instant
     let sandbox: ControlInterface.SandboxStatus
     let logger: Logger
@@ -34,6 +36,8 @@ struct ControlService: VarlinkInterfaceHandler {
             // No worker database yet means no worker has asked anything yet.
             let pending = try (try? workerState.approvals())?.pending().map(ControlInterface.ApprovalInfo.init) ?? []
             return try JSONValue.encode(ControlInterface.ApprovalList(approvals: pending))
+        case "GetEvents":
+            return try await getEvents(call, replier: replier)
         case "DecideApproval":
             let request = try call.decode(ControlInterface.DecideApprovalRequest.self)
             return try JSONValue.encode(try await decide(request, peer: call.peer, replier: replier))
