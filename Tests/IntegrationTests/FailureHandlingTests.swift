@@ -42,7 +42,13 @@ struct FailureHandlingTests {
         #expect(await daemon.waitUntilReady() != nil)
         try await fakes.sendUserMessage(from: 111, text: "patience")
         #expect(try await fakes.waitForSent(1), "\(daemon.log)")
-        try await Task.sleep(for: .milliseconds(500))
+        // What proves no second copy will be sent: the update is done once its last chunk is marked sent.
+        let done = try await eventually(timeout: .seconds(30)) {
+            try await daemon.database().pool.read { db in
+                try String.fetchOne(db, sql: "SELECT status FROM inbox") == "done"
+            }
+        }
+        #expect(done, "\(daemon.log)")
         #expect(try await fakes.sentMessages().count == 1)
         #expect(try await fakes.sentMessages().first?["text"] == .string("echo: patience"))
         #expect(try daemon.events("telegram.send.deferred").count == 2)

@@ -32,7 +32,12 @@ struct TelegramEndToEndTests {
         let ignored = try daemon.events("telegram.update.ignored")
         #expect(ignored.count == 1)
         #expect(ignored.first?.payload["user_id"] == .int(999))
-        try await Task.sleep(for: .milliseconds(500))
+        // What proves nothing will be sent to the stranger: its row is done and no reply chunk was stored for it.
+        let strangerChunks = try await database.pool.read { db in
+            try Int.fetchOne(
+                db, sql: "SELECT count(*) FROM outbox o JOIN inbox i ON i.id = o.inbox_id WHERE i.user_id = 999")
+        }
+        #expect(strangerChunks == 0)
         #expect(try await fakes.sentMessages().count == 1, "the stranger must get nothing")
 
         // The offset only moves past an update once it is stored: the first poll has none, later ones are one past
@@ -182,12 +187,23 @@ struct TelegramEndToEndTests {
         let restarted = try #require(await daemon.waitUntilReady())
         #expect(restarted.worker.pid != firstPID)
         #expect(restarted.worker.restarts == 1)
-        try await Task.sleep(for: .seconds(1))
+        // What proves no second answer will come: the update is done and every stored chunk is sent.
+        let database = try daemon.database()
+        let settled = try await eventually(timeout: .seconds(30)) {
+            try await database.pool.read { db in
+                try Int.fetchOne(
+                    db,
+                    sql: """
+                        SELECT (SELECT count(*) FROM inbox WHERE status != 'done')
+                             + (SELECT count(*) FROM outbox WHERE status != 'sent')
+                        """) == 0
+            }
+        }
+        #expect(settled, "\(daemon.log)")
         let sent = try await fakes.sentMessages()
         #expect(sent.count == 1)
         #expect(sent.first?["text"] == .string("echo: are you there?"))
 
-        let database = try daemon.database()
         let statuses = try await database.pool.read { db in
             try Row.fetchAll(db, sql: "SELECT status, attempts FROM inbox").map {
                 ($0["status"] as String, $0["attempts"] as Int)
