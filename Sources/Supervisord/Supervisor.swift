@@ -62,7 +62,7 @@ struct Supervisor {
             authorize: { peer in
                 manager.isCurrentWorker(peer) ? nil : "pid \(peer.pid) is not the worker this supervisor spawned"
             })
-        let sandboxReport = SandboxReport(
+        let sandboxReport = await SandboxReport.make(
             launcher: launch.sandboxBinary, bestEffort: configuration.sandboxLimitsBestEffort)
         for problem in sandboxReport.status.problems {
             logger.warning("sandbox limitation", metadata: ["sandbox.problem": "\(problem)"])

@@ -1,5 +1,7 @@
 import AutonousCore
 import Foundation
+import Subprocess
+import SystemPackage
 
 /// What `autonous-sandbox --check --json` says about this host, read once at start for status and the log.
 struct SandboxReport: Sendable {
@@ -13,9 +15,15 @@ struct SandboxReport: Sendable {
 
     let status: ControlInterface.SandboxStatus
 
-    /// Runs the launcher's check; a launcher that cannot run is reported, never hidden.
-    init(launcher: String, bestEffort: Bool) {
-        let findings = Self.check(launcher)
+    /// Runs the launcher's check and reads its findings; a launcher that cannot run is reported, never hidden.
+    ///
+    /// The check runs with swift-subprocess: its exit is awaited (a pidfd), no thread of the pool blocks on it.
+    static func make(launcher: String, bestEffort: Bool) async -> SandboxReport {
+        SandboxReport(launcher: launcher, findings: await check(launcher), bestEffort: bestEffort)
+    }
+
+    /// The report of `findings` (nil: the check did not run).
+    init(launcher: String, findings: [Finding]?, bestEffort: Bool) {
         var problems: [String] = []
         guard let findings else {
             status = .init(
@@ -38,21 +46,19 @@ struct SandboxReport: Sendable {
         status = .init(launcher: launcher, limits: limits, problems: problems)
     }
 
-    private static func check(_ launcher: String) -> [Finding]? {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: launcher)
-        process.arguments = ["--check", "--json"]
-        process.environment = ["PATH": "/usr/bin:/bin"]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
+    /// The most the check may print; its JSON is a few kilobytes.
+    static let outputLimit = 1 << 20
+
+    /// `launcher --check --json`, decoded; nil when it cannot run or prints no findings.
+    private static func check(_ launcher: String) async -> [Finding]? {
         do {
-            try process.run()
+            let result = try await Subprocess.run(
+                .path(FilePath(launcher)), arguments: ["--check", "--json"],
+                environment: .custom(["PATH": "/usr/bin:/bin"]), input: .none, output: .data(limit: outputLimit),
+                error: .discarded)
+            return try JSONDecoder().decode([Finding].self, from: result.standardOutput)
         } catch {
             return nil
         }
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return try? JSONDecoder().decode([Finding].self, from: data)
     }
 }
