@@ -47,7 +47,7 @@ struct RuntimeStallTests {
         for chat in chats { try await fakes.sendUserMessage(from: 111, chat: chat, text: "sleep in \(chat)") }
 
         let workspace = daemon.stateDirectory + "/workspace/"
-        func marked(_ prefix: String) -> Int {
+        @Sendable func marked(_ prefix: String) -> Int {
             (1 ... Self.concurrentCalls).count { FileManager.default.fileExists(atPath: workspace + "\(prefix)-\($0)") }
         }
         let allStarted = await eventually(timeout: .seconds(60)) { marked("started") == Self.concurrentCalls }
@@ -55,25 +55,37 @@ struct RuntimeStallTests {
         #expect(marked("finished") == 0, "a call finished before the last one started: they did not run at once")
 
         // Until the sleeps end (about 20 s): time every GetStatus round trip (connect included, as autonousctl
-        // does it) and keep the heartbeat ages the supervisor reports.
-        var roundTrips: [Duration] = []
-        var heartbeatAges: [Int?] = []
-        var runsInFlight: [Int] = []
-        var unanswered = 0
-        let clock = ContinuousClock()
-        let deadline = clock.now + .seconds(60)
-        while marked("finished") < Self.concurrentCalls && clock.now < deadline {
-            let start = clock.now
-            let status = daemon.status()
-            roundTrips.append(clock.now - start)
-            if let worker = status?.worker {
-                heartbeatAges.append(worker.heartbeatAgeMs)
-                runsInFlight.append(worker.progress?.runsInFlight ?? -1)
-            } else {
-                unanswered += 1
-            }
-            try await Task.sleep(for: .milliseconds(100))
+        // does it) and keep the heartbeat ages the supervisor reports. The sampler runs on a thread of its own:
+        // on the test process's 2-thread pool, other suites' blocking helpers would starve it (13 samples in 20 s
+        // in one CI run), and what is measured is the daemon, not the test's pool.
+        struct Samples: Sendable {
+            var roundTrips: [Duration] = []
+            var heartbeatAges: [Int?] = []
+            var runsInFlight: [Int] = []
+            var unanswered = 0
         }
+        let samples = await withCheckedContinuation { (continuation: CheckedContinuation<Samples, Never>) in
+            Thread {
+                var samples = Samples()
+                let clock = ContinuousClock()
+                let deadline = clock.now + .seconds(60)
+                while marked("finished") < Self.concurrentCalls && clock.now < deadline {
+                    let start = clock.now
+                    let status = daemon.status()
+                    samples.roundTrips.append(clock.now - start)
+                    if let worker = status?.worker {
+                        samples.heartbeatAges.append(worker.heartbeatAgeMs)
+                        samples.runsInFlight.append(worker.progress?.runsInFlight ?? -1)
+                    } else {
+                        samples.unanswered += 1
+                    }
+                    usleep(100_000)
+                }
+                continuation.resume(returning: samples)
+            }.start()
+        }
+        let (roundTrips, heartbeatAges, runsInFlight, unanswered) =
+            (samples.roundTrips, samples.heartbeatAges, samples.runsInFlight, samples.unanswered)
         #expect(marked("finished") == Self.concurrentCalls, "the calls did not finish\n\(daemon.log)")
 
         // All eight answers arrive; that the worker answered them is what proves it was never replaced.
