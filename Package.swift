@@ -24,6 +24,8 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
         .systemLibrary(name: "CCap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
+        // The worker's HTTP client (FoundationNetworking's URLSession spins and cannot rewind a body).
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         // Optimised in debug builds too: its SHA-256 compression would hash a 1 GiB file 10 times slower at -O0.
         .target(name: "CLinux", cSettings: [.unsafeFlags(["-O2"])]),
         .target(
@@ -63,6 +65,7 @@ let package = Package(
             name: "Worker",
             dependencies: [
                 "AutonousCore",
+                "CCurl",
                 "CLinux",
                 "Sandbox",
                 .product(name: "Logging", package: "swift-log"),

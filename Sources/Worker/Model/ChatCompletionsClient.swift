@@ -1,6 +1,5 @@
 import AutonousCore
 import Foundation
-import FoundationNetworking
 
 /// A function call the model asked for: its id, the tool's name and the arguments as the JSON text it sent.
 struct ToolCall: Sendable, Equatable {
@@ -63,7 +62,7 @@ struct ChatCompletionsClient: Sendable {
     ///
     /// - Parameter tools: function definitions (`{"type":"function","function":{…}}`) the model may call.
     func complete(_ messages: [ChatMessage], tools: [JSONValue] = []) async throws(ModelError) -> ChatCompletion {
-        var request = URLRequest(url: baseURL.appendingPathComponent("chat/completions"))
+        var request = HTTPRequest(url: baseURL.appendingPathComponent("chat/completions"))
         request.httpMethod = "POST"
         request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         if let apiKey { request.setValue("Bearer \(apiKey.value)", forHTTPHeaderField: "Authorization") }

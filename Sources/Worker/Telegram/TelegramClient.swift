@@ -1,6 +1,5 @@
 import AutonousCore
 import Foundation
-import FoundationNetworking
 
 /// Calls the Telegram Bot API (`POST <api>/bot<token>/<method>` with a JSON body) and decodes its
 /// `{"ok": …, "result": …}` envelope.
@@ -9,7 +8,7 @@ struct TelegramClient: Sendable {
     let token: Secret
     let transport: HTTPTransport
 
-    /// Methods with small parameters, sent as GET with a query string so they reuse connections safely.
+    /// Methods with small parameters, sent as GET with a query string (no body to send).
     static let queryMethods: Set<String> = ["getUpdates", "getMe", "sendChatAction", "answerCallbackQuery"]
 
     /// Calls a method and returns its `result`.
@@ -34,7 +33,7 @@ struct TelegramClient: Sendable {
             }
         }
         guard let url = components.url else { throw .malformed("cannot build the URL for \(method)") }
-        var request = URLRequest(url: url)
+        var request = HTTPRequest(url: url)
         if asQuery {
             request.httpMethod = "GET"
         } else {
