@@ -88,10 +88,13 @@ public final class VarlinkServer: Service, Sendable {
                     {
                         self.logger.warning(
                             "varlink accept failed", metadata: ["varlink.socket": "\(self.path)", "error": "\(error)"])
-                        // Out of descriptors: give the connections a moment to finish before the next try. No
-                        // wake-up exists for "a descriptor was freed"; a cancelled sleep returns at once and the
-                        // next accept sees the cancellation.
-                        try? await Task.sleep(for: .milliseconds(50))
+                        // Out of descriptors: a backoff before the next try, not a polling tick (no wake-up exists
+                        // for "a descriptor was freed"). Cancellation during it ends the accept loop at once.
+                        do {
+                            try await Task.sleep(for: .milliseconds(50))
+                        } catch {
+                            return
+                        }
                         continue
                     }
                     group.addTask { await self.serve(client) }
