@@ -66,7 +66,9 @@ OpenAI control API (same port)
   POST /_fake/script    {"responses": [...]} -> FIFO; each completion pops one.
                         Entry keys: content, tool_calls, refusal, finish_reason,
                         usage, status (+message, code, type, param, retry_after),
-                        malformed, empty_choices, delay, chunk_delay, close
+                        malformed, empty_choices, delay, chunk_delay, close,
+                        hold (true: answer only after a POST /_fake/release)
+  POST /_fake/release   lets one held completion answer (in arrival order)
   GET  /_fake/script    entries not yet consumed
   GET  /_fake/requests[?path=P|?all=1]  recorded requests (default: chat completions)
   POST /_fake/wait      {"count", "timeout"?} -> {"ok": bool, "count": n}
@@ -1186,6 +1188,18 @@ class OpenAIFake:
     def clear(self):
         self.script = collections.deque()
         self.requests = []
+        self.releases = 0
+
+    def hold(self):
+        """Blocks a held completion until a release is posted (at most MAX_FAULT_DELAY)."""
+        deadline = time.monotonic() + MAX_FAULT_DELAY
+        with self.cond:
+            while self.releases == 0:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                self.cond.wait(remaining)
+            self.releases -= 1
 
     def record(self, path, headers, body):
         with self.lock:
@@ -1217,6 +1231,11 @@ class OpenAIFake:
                 self.clear()
                 self.cond.notify_all()
             return Resp.json(200, {"ok": True})
+        if name == "release" and verb == "POST":
+            with self.lock:
+                self.releases += 1
+                self.cond.notify_all()
+            return Resp.json(200, {"ok": True})
         if name == "script" and verb == "POST":
             responses = body_obj.get("responses")
             validate_faults(responses, "responses")
@@ -1239,7 +1258,7 @@ class OpenAIFake:
                     if remaining <= 0:
                         return Resp.json(200, {"ok": False, "count": current})
                     self.cond.wait(remaining)
-        if name in ("requests", "script", "reset"):
+        if name in ("requests", "script", "reset", "release"):
             return Resp.json(405, {"error": "wrong HTTP method for /_fake/%s" % name})
         return Resp.json(404, {"error": "unknown control path /_fake/%s" % name})
 
@@ -1361,6 +1380,8 @@ class OpenAIHandler(BaseHandler):
         fake = self.server.fake
         model = req["model"]
         entry = fake.pop_entry() or {}
+        if entry.get("hold") is True:
+            fake.hold()
         fault_sleep(entry)
         if entry.get("close"):
             return Resp.drop()

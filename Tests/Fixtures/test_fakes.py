@@ -435,6 +435,24 @@ class FixtureTest(unittest.TestCase):
         self.oac("POST", "reset", {})
         self.assertEqual(self.oac("GET", "requests"), [])
 
+    def test_openai_hold_answers_only_after_a_release(self):
+        self.oac("POST", "script", {"responses": [{"hold": True, "content": "held"}]})
+        answers = []
+
+        def ask():
+            answers.append(self.chat({"model": "m", "messages": [{"role": "user", "content": "x"}]}))
+        thread = threading.Thread(target=ask, daemon=True)
+        thread.start()
+        self.assertEqual(self.oac("POST", "wait", {"count": 1, "timeout": 5})["ok"], True)
+        thread.join(0.5)
+        self.assertTrue(thread.is_alive(), "a held completion answered before its release")
+        self.assertEqual(self.oac("POST", "release", {}), {"ok": True})
+        thread.join(5)
+        self.assertFalse(thread.is_alive())
+        status, _, raw = answers[0]
+        self.assertEqual(status, 200)
+        self.assertEqual(json.loads(raw)["choices"][0]["message"]["content"], "held")
+
     # -- lifecycle -------------------------------------------------------------
     def test_exits_on_stdin_eof(self):
         self.proc.stdin.close()

@@ -90,7 +90,8 @@ struct ControlSocketTests {
     /// one waiting (the worker logs it as not delivered) instead of a waiter kept until the timeout.
     @Test func aChatCallerThatHangsUpEndsItsWaitInTheSupervisor() async throws {
         let fakes = try Fakes()
-        try await fakes.scriptOpenAI([.object(["content": .string("late answer"), "delay": .int(5)])])
+        // The model answers only when the test says so: after the caller is gone, however slow the machine.
+        try await fakes.scriptOpenAI([.object(["content": .string("late answer"), "hold": .bool(true)])])
         let daemon = try Daemon(fakes: fakes, telegram: false)
         #expect(await daemon.waitUntilReady() != nil)
         let caller = Process()
@@ -99,12 +100,15 @@ struct ControlSocketTests {
         caller.standardOutput = FileHandle.nullDevice
         caller.standardError = FileHandle.nullDevice
         try caller.run()
-        // The fake records a request once it answered it: wait for the run to start instead.
-        let started = try await eventually(timeout: .seconds(20)) { try !daemon.events("agent.started").isEmpty }
-        #expect(started, "\(daemon.log)")
+        #expect(try await fakes.waitForModelRequests(1, timeout: 30), "\(daemon.log)")
         // SIGKILL: a child of the test runner may inherit a blocked SIGTERM.
         kill(caller.processIdentifier, SIGKILL)
         caller.waitUntilExit()
+        let noticed = await eventually(timeout: .seconds(20)) {
+            daemon.log.contains("chat caller hung up before the answer")
+        }
+        #expect(noticed, "\(daemon.log)")
+        try await fakes.releaseHeldModelAnswer()
         let dropped = await eventually(timeout: .seconds(20)) { daemon.log.contains("chat answer not delivered") }
         #expect(dropped, "\(daemon.log)")
         #expect(daemon.log.contains("UnknownChat"), "\(daemon.log)")

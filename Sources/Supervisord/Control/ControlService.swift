@@ -188,8 +188,15 @@ struct ControlService: VarlinkInterfaceHandler {
         let timeout = configuration.modelTimeout * (configuration.retryAttempts + 1) + .seconds(30)
         let relay = relay
         // A caller that hangs up ends the wait at once (its hang-up is an event on the connection).
-        let outcome = try await replier.whileCallerListens {
-            await relay.send(text: text, conversation: conversation, timeout: timeout)
+        let outcome: ChatRelay.Outcome
+        do {
+            outcome = try await replier.whileCallerListens {
+                await relay.send(text: text, conversation: conversation, timeout: timeout)
+            }
+        } catch let hangUp as VarlinkReplier.CallerHungUp {
+            // The run goes on in the worker (its answer stays in the conversation); only the wait ends.
+            logger.info("chat caller hung up before the answer", metadata: ["conversation": "\(conversation)"])
+            throw hangUp
         }
         switch outcome {
         case .answered(let reply, let runID):

@@ -128,6 +128,11 @@ final class Fakes: @unchecked Sendable {
         try await request(port: openAIPort, "POST", "/_fake/script", .object(["responses": .array(responses)]))
     }
 
+    /// Lets one chat completion scripted with `"hold": true` answer (the oldest held one).
+    func releaseHeldModelAnswer() async throws {
+        try await request(port: openAIPort, "POST", "/_fake/release", .object([:]))
+    }
+
     /// The messages the bot sent, in order.
     func sentMessages() async throws -> [JSONValue] {
         guard case .array(let list) = try await request(port: telegramPort, "GET", "/_fake/sent") else { return [] }
