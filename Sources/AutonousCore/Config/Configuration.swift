@@ -21,6 +21,12 @@ import Foundation
 /// - `AUTONOUS_WORKER_READY_TIMEOUT` (`30s`), `AUTONOUS_WORKER_HEARTBEAT_INTERVAL` (`5s`),
 ///   `AUTONOUS_WORKER_HEARTBEAT_TIMEOUT` (`30s`), `AUTONOUS_RESTART_BACKOFF_INITIAL` (`1s`),
 ///   `AUTONOUS_RESTART_BACKOFF_MAX` (`60s`), `AUTONOUS_WORKER_STOP_TIMEOUT` (`10s`).
+/// - `AUTONOUS_PROBATION` (`60s`): how long a new revision must stay healthy before it becomes last-good.
+/// - `AUTONOUS_WORKER_STUCK_AFTER` (3 × the poll timeout + 30 s): a worker whose last Telegram poll completed longer
+///   ago is stuck, even while it heartbeats.
+/// - `AUTONOUS_CRASH_LOOP` (`3/60s`): that many restarts within the window make a promoted revision a crash loop,
+///   reverted to the previous last-good once.
+/// - `AUTONOUS_KEEP_REVISIONS` (`5`): artifacts kept besides current and last-good (1 to 100).
 /// - `AUTONOUS_SANDBOX_BIN` (`autonous-sandbox` beside the supervisor): the launcher the worker runs under.
 /// - `AUTONOUS_WORKER_UID` (`65534`): when the supervisor runs as root, the host uid the sandboxed worker maps to
 ///   (as any other user the worker maps to that user itself).
@@ -88,6 +94,15 @@ public struct Configuration: Sendable {
     public var workerStopTimeout: Duration
     public var restartBackoffInitial: Duration
     public var restartBackoffMax: Duration
+    /// How long a new revision must stay healthy before it is promoted (`AUTONOUS_PROBATION`).
+    public var probation: Duration
+    /// A worker whose last Telegram poll completed longer ago is stuck (`AUTONOUS_WORKER_STUCK_AFTER`).
+    public var workerStuckAfter: Duration
+    /// Restarts within `crashLoopWindow` that make a crash loop (`AUTONOUS_CRASH_LOOP`, `COUNT/DURATION`).
+    public var crashLoopRestarts: Int
+    public var crashLoopWindow: Duration
+    /// Artifacts kept besides current and last-good (`AUTONOUS_KEEP_REVISIONS`).
+    public var keepRevisions: Int
 
     public var retryAttempts: Int
     public var retryBaseDelay: Duration
@@ -227,6 +242,20 @@ public struct Configuration: Sendable {
                 message: "must not be shorter than AUTONOUS_RESTART_BACKOFF_INITIAL")
         }
 
+        probation = try env.duration(
+            "AUTONOUS_PROBATION", default: .seconds(60), range: .milliseconds(100) ... .seconds(86400))
+        workerStuckAfter = try env.duration(
+            "AUTONOUS_WORKER_STUCK_AFTER", default: telegramPollTimeout * 3 + .seconds(30),
+            range: .seconds(1) ... .seconds(86400))
+        guard workerStuckAfter > telegramPollTimeout else {
+            throw ConfigurationError(
+                variable: "AUTONOUS_WORKER_STUCK_AFTER",
+                message: "must be longer than AUTONOUS_TELEGRAM_POLL_TIMEOUT (\(telegramPollTimeout)), or every "
+                    + "long poll would count as stuck")
+        }
+        (crashLoopRestarts, crashLoopWindow) = try Self.crashLoop(env.string("AUTONOUS_CRASH_LOOP") ?? "3/60s")
+        keepRevisions = try env.integer("AUTONOUS_KEEP_REVISIONS", default: 5, range: 1 ... 100)
+
         retryAttempts = try env.integer("AUTONOUS_RETRY_ATTEMPTS", default: 5, range: 1 ... 100)
         retryBaseDelay = try env.duration(
             "AUTONOUS_RETRY_BASE_DELAY", default: .milliseconds(500), range: .milliseconds(1) ... .seconds(600))
@@ -265,6 +294,22 @@ public struct Configuration: Sendable {
     }
 
     /// Reads a secret from the environment, else from `$CREDENTIALS_DIRECTORY/<credential>`.
+    /// Parses `AUTONOUS_CRASH_LOOP`: `COUNT/DURATION`, such as `3/60s`.
+    static func crashLoop(_ text: String) throws -> (Int, Duration) {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, let count = Int(parts[0].trimmingCharacters(in: .whitespaces)),
+            (2 ... 100).contains(count),
+            let window = EnvironmentReader.parseDuration(parts[1].trimmingCharacters(in: .whitespaces)),
+            window >= .seconds(1), window <= .seconds(86400)
+        else {
+            throw ConfigurationError(
+                variable: "AUTONOUS_CRASH_LOOP",
+                message:
+                    "must be RESTARTS/WINDOW with 2 to 100 restarts within 1s to 24h, such as 3/60s (got '\(text)')")
+        }
+        return (count, window)
+    }
+
     static func secret(
         _ env: EnvironmentReader, variable: String, credential: String, credentialsDirectory: String?
     ) throws -> Secret? {

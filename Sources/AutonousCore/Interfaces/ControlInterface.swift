@@ -62,6 +62,8 @@ public enum ControlInterface {
           problems: []string
         )
 
+        \(revisionTypes)
+
         # Everything `autonousctl status` shows.
         method GetStatus() -> (
           supervisor: SupervisorStatus,
@@ -69,8 +71,11 @@ public enum ControlInterface {
           inbox: InboxStatus,
           model: ModelStatus,
           telegram: TelegramStatus,
-          sandbox: SandboxStatus
+          sandbox: SandboxStatus,
+          revisions: ?RevisionsStatus
         )
+
+        \(revisionMethods)
 
         # Sends a message to the agent through the local commander and waits for its answer.
         method Chat(text: string, conversation: ?string) -> (reply: string, runId: ?string)
@@ -254,11 +259,13 @@ public enum ControlInterface {
         public var model: ModelStatus
         public var telegram: TelegramStatus
         public var sandbox: SandboxStatus
+        public var revisions: RevisionsStatus?
 
         public init(
             supervisor: SupervisorStatus, worker: WorkerStatus, inbox: InboxCounts, model: ModelStatus,
-            telegram: TelegramStatus, sandbox: SandboxStatus
+            telegram: TelegramStatus, sandbox: SandboxStatus, revisions: RevisionsStatus? = nil
         ) {
+            self.revisions = revisions
             self.supervisor = supervisor
             self.worker = worker
             self.inbox = inbox

@@ -12,7 +12,8 @@ public enum WorkerInterface {
 
         # Something the supervisor asks of the worker: kind is "chat" (a local chat message, answered with
         # ChatReply), "decide" (an operator's decision on a tool approval, to record and answer with
-        # DecisionReply), "end" (the stream ends) or "shutdown". id names the notice in the answer.
+        # DecisionReply), "admins" (text to send every Telegram admin, such as why a revision was reverted;
+        # no answer), "end" (the stream ends) or "shutdown". id names the notice in the answer.
         type Notice (
           kind: string,
           id: ?string,
@@ -48,8 +49,22 @@ public enum WorkerInterface {
         # approval as it is now.
         method DecisionReply(id: string, outcome: string, approval: ?Approval, error: ?string) -> ()
 
+        # A Telegram admin's /rollback, relayed for the supervisor to check and carry out: requestedBy is the
+        # sender's Telegram user id, target a revision's sha256 or a prefix of it (absent: the previous
+        # last-good). The reply names the revision now starting.
+        method RequestRollback(requestedBy: int, target: ?string) -> (revision: string, message: string)
+
         # The caller is not the worker this supervisor spawned.
         error NotYourWorker (pid: int)
+
+        # Hello named another revision than the one the supervisor started.
+        error WrongRevision (expected: string, claimed: string)
+
+        # The sender of a relayed request is not in AUTONOUS_TELEGRAM_ADMINS.
+        error NotAnAdmin (requestedBy: int)
+
+        # A rollback was refused: no such revision, it does not verify, or nothing to roll back to.
+        error RollbackRefused (message: string)
 
         # The chat notice is unknown or already answered.
         error UnknownChat (id: string)
@@ -221,6 +236,31 @@ public enum WorkerInterface {
             self.text = text
             self.error = error
             self.runId = runId
+        }
+    }
+}
+
+extension WorkerInterface {
+    /// A Telegram admin's /rollback, relayed to the supervisor.
+    public struct RollbackRequest: Codable, Sendable, Equatable {
+        public var requestedBy: Int64
+        public var target: String?
+
+        public init(requestedBy: Int64, target: String?) {
+            self.requestedBy = requestedBy
+            self.target = target
+        }
+    }
+
+    public struct RollbackReply: Codable, Sendable, Equatable {
+        /// The full sha256 of the revision now starting.
+        public var revision: String
+        /// One sentence for the admin.
+        public var message: String
+
+        public init(revision: String, message: String) {
+            self.revision = revision
+            self.message = message
         }
     }
 }
