@@ -140,6 +140,8 @@ public struct Configuration: Sendable {
     /// The worker's database.
     public var workerDatabasePath: String { workerDirectory + "/worker.db" }
     public var workspaceDirectory: String { stateDirectory + "/workspace" }
+    /// The supervisor's content-addressed worker revisions (`artifacts/<sha256>/`, `current`, `last-good`).
+    public var artifactsDirectory: String { stateDirectory + "/artifacts" }
     public var controlSocketPath: String { runtimeDirectory + "/control.sock" }
     public var workerSocketPath: String { runtimeDirectory + "/worker.sock" }
     public var systemPromptPath: String { configDirectory + "/AUTONOUS.md" }

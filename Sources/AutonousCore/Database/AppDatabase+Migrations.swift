@@ -14,6 +14,9 @@ extension AppDatabase {
         migrator.registerMigration("s1-events") { db in
             try db.execute(sql: eventsTable(parentReference: "REFERENCES events(id)", ifNotExists: true))
         }
+        migrator.registerMigration("s2-revisions") { db in
+            try db.execute(sql: revisionsTable)
+        }
         return migrator
     }
 
@@ -63,6 +66,29 @@ extension AppDatabase {
             BEGIN SELECT RAISE(ABORT, 'events are append-only: DELETE is not allowed'); END;
             """
     }
+
+    /// The revision log: one row per state change of one revision, and what the `current`, `last-good` and
+    /// `previous-good` symlinks must name after that change. The newest row is the write-ahead record a restarted
+    /// supervisor makes the symlinks match, so a kill between the commit and the flip loses nothing. Append-only
+    /// like the events, so the history of what ran cannot be rewritten.
+    static let revisionsTable = """
+        CREATE TABLE revisions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts_ms INTEGER NOT NULL,
+            sha256 TEXT NOT NULL CHECK (length(sha256) = 64),
+            state TEXT NOT NULL CHECK (length(state) > 0),
+            reason TEXT,
+            current TEXT,
+            last_good TEXT,
+            previous_good TEXT,
+            event_id INTEGER REFERENCES events(id)
+        );
+        CREATE INDEX revisions_sha256 ON revisions(sha256, id);
+        CREATE TRIGGER revisions_append_only_update BEFORE UPDATE ON revisions
+        BEGIN SELECT RAISE(ABORT, 'revisions are append-only: UPDATE is not allowed'); END;
+        CREATE TRIGGER revisions_append_only_delete BEFORE DELETE ON revisions
+        BEGIN SELECT RAISE(ABORT, 'revisions are append-only: DELETE is not allowed'); END;
+        """
 
     /// The tables the worker owns besides its events, in the shape every earlier version wrote them (a state
     /// directory of an earlier version is copied over column by column).
