@@ -1,5 +1,6 @@
 import AutonousCore
 import Foundation
+import Synchronization
 import Testing
 
 @testable import Supervisord
@@ -44,6 +45,20 @@ import Testing
         #expect(fixture.entries() == [first.sha256])
     }
 
+    @Test func concurrentImportsOfTheSameBytesConvergeOnOneArtifact() throws {
+        let fixture = try ArtifactFixture()
+        let paths = try (0 ..< 4).map { try fixture.source("copy-\($0)", ArtifactFixture.elf("same")) }
+        let results = Mutex<[Result<ArtifactStore.Manifest, any Error>]>([])
+        DispatchQueue.concurrentPerform(iterations: paths.count) { index in
+            let result = Result { try fixture.store.importFile(at: paths[index], source: .operator, note: "\(index)") }
+            results.withLock { $0.append(result) }
+        }
+        let manifests = try results.withLock { try $0.map { try $0.get() } }
+        #expect(manifests.count == 4)
+        #expect(Set(manifests.map(\.note)).count == 1, "every caller gets the manifest that was published")
+        #expect(fixture.entries() == [SHA256.hex(ArtifactFixture.elf("same"))], "no temporary directory is left")
+    }
+
     @Test func anArtifactThatNoLongerVerifiesIsReplacedByAFreshImport() throws {
         let fixture = try ArtifactFixture()
         let first = try fixture.importELF("a")
@@ -51,6 +66,7 @@ import Testing
         let again = try fixture.importELF("a", note: "repaired")
         #expect(again.note == "repaired")
         #expect(fixture.store.verify(first.sha256) == .verified(binary: fixture.store.binaryPath(first.sha256)))
+        #expect(fixture.entries() == [first.sha256], "the replaced copy is removed")
     }
 
     @Test func importRefusesWhatIsNotAnExecutableFile() throws {

@@ -44,10 +44,13 @@ extension ArtifactStore {
                 throw AutonousError(
                     .io, "cannot move the import of \(path) to \(target)", cause: Errno(code, "rename"))
             }
-            // Another import of the same bytes won the race, or an artifact that no longer verifies is in the way.
+            // Another import of the same bytes won the race, or an artifact that no longer verifies is in the way:
+            // that one is moved aside whole (so no half-removed <sha256> is ever seen) and replaced.
             if case .verified = verify(sha256) { return try self.manifest(sha256) }
-            try ArtifactFiles.removeTree(target)
+            let trash = directory + "/" + Self.trashPrefix + sha256 + "-" + ArtifactFiles.randomSuffix()
+            try retryingSyscall("rename \(target) to \(trash)") { rename(target, trash) }
             try retryingSyscall("rename \(staging) to \(target)") { rename(staging, target) }
+            try? ArtifactFiles.removeTree(trash)
         }
         published = true
         try ArtifactFiles.syncDirectory(directory)
