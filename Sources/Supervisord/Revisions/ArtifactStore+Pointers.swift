@@ -68,11 +68,11 @@ extension ArtifactStore {
     /// What the symlink `pointer` contains, whatever it is; nil when there is no symlink.
     func linkTarget(_ pointer: Pointer) -> String? {
         let path = directory + "/" + pointer.rawValue
+        // A pointer names a 64-character directory; anything longer than the buffer is garbage either way.
         var buffer = [CChar](repeating: 0, count: 256)
-        let count = readlink(path, &buffer, buffer.count - 1)
+        let count = readlink(path, &buffer, buffer.count)
         guard count >= 0 else { return nil }
-        buffer[count] = 0
-        return String(cString: buffer)
+        return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// Removes what a crash left behind: `.import-*` directories and `.<pointer>.tmp-*` symlinks older than a
