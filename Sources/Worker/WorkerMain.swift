@@ -25,6 +25,14 @@ enum WorkerMain {
             benchGrep(Array(CommandLine.arguments.dropFirst(2)))
             return
         }
+        if CommandLine.arguments.dropFirst().first == "--self-check" {
+            // Before DaemonStartup: the check reads the configuration itself (without secrets) and reports a bad
+            // one as a failed check rather than exiting 78. Log lines, if any, go to stderr: stdout is the report.
+            LoggingSetup.bootstrap(identifier: "autonous-worker", target: .stderr, level: .warning)
+            exit(
+                await SelfCheck.commandLine(
+                    Array(CommandLine.arguments.dropFirst(2)), environment: ProcessInfo.processInfo.environment))
+        }
         let environment = ProcessInfo.processInfo.environment
         let configuration = DaemonStartup.begin(identifier: "autonous-worker", environment: environment)
         let revision = environment["AUTONOUS_REVISION"] ?? "unversioned"
