@@ -40,6 +40,11 @@ enum WorkerMain {
         logger[metadataKey: "revision"] = "\(revision)"
         do {
             try await run(configuration: configuration, environment: environment, revision: revision, logger: logger)
+        } catch let error as WrongRevision {
+            logger.critical(
+                "the supervisor started another revision than this worker (AUTONOUS_REVISION); exiting, not retrying",
+                metadata: ["revision.expected": "\(error.expected)", "revision.claimed": "\(error.claimed)"])
+            exit(1)
         } catch let error as SupervisorLost {
             logger.critical("lost the supervisor; exiting", metadata: ["reason": "\(error.reason)"])
             exit(70)

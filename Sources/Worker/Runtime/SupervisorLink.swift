@@ -30,12 +30,23 @@ final class SupervisorLink: Sendable {
     }
 
     /// Connects and says Hello.
+    ///
+    /// - Throws: `WrongRevision` when the supervisor started another revision than `revision` (retrying cannot
+    ///   help: the worker must exit); other errors when the socket or the call fails.
     static func connect(path: String, revision: String, logger: Logger) async throws -> SupervisorLink {
         let client = try AsyncVarlinkClient(path: path)
-        let reply = try await client.call(
-            "io.autonous.Worker.Hello",
-            WorkerInterface.Hello(revision: revision, pid: Int(getpid()), version: AutonousVersion.current),
-            as: WorkerInterface.HelloReply.self)
+        let reply: WorkerInterface.HelloReply
+        do {
+            reply = try await client.call(
+                "io.autonous.Worker.Hello",
+                WorkerInterface.Hello(revision: revision, pid: Int(getpid()), version: AutonousVersion.current),
+                as: WorkerInterface.HelloReply.self)
+        } catch let error as VarlinkError where error.name == WrongRevision.errorName {
+            client.close()
+            throw WrongRevision(
+                expected: error.parameters["expected"]?.stringValue ?? "unknown",
+                claimed: error.parameters["claimed"]?.stringValue ?? revision)
+        }
         return SupervisorLink(path: path, client: client, reply: reply, logger: logger)
     }
 
@@ -109,4 +120,18 @@ struct SupervisorLost: Error, CustomStringConvertible {
     }
 
     var description: String { "lost the supervisor: \(reason)" }
+}
+
+/// The supervisor answered Hello with `io.autonous.Worker.WrongRevision`: it started another revision than this
+/// binary says it is (AUTONOUS_REVISION). The worker exits with status 1 instead of retrying: the same binary would
+/// be refused again.
+struct WrongRevision: Error, CustomStringConvertible, Equatable {
+    static let errorName = "io.autonous.Worker.WrongRevision"
+
+    let expected: String
+    let claimed: String
+
+    var description: String {
+        "the supervisor started revision \(expected), but this worker is revision \(claimed) (AUTONOUS_REVISION)"
+    }
 }
