@@ -156,7 +156,8 @@ enum WorkerMain {
                         client: client, database: database, agent: agent,
                         allowedUsers: Set(configuration.telegramAllowedUsers),
                         parentEventID: link.parentEventID, sendPolicy: policy, counters: counters, doorbell: doorbell,
-                        maxConcurrentRuns: configuration.maxConcurrentRuns, logger: logger)))
+                        maxConcurrentRuns: configuration.maxConcurrentRuns, logger: logger,
+                        admins: Set(configuration.telegramAdmins), rollback: link)))
         }
         try await link.ready()
         logger.info(

@@ -12,7 +12,7 @@ import Glibc
 /// Calls share one connection (they take turns); the notice stream has a connection of its own. When the
 /// supervisor goes away the worker must stop (it never runs unsupervised): `HeartbeatService` and
 /// `SupervisorNoticeService` then throw `SupervisorLost`, which ends the service group.
-final class SupervisorLink: Sendable {
+final class SupervisorLink: RollbackRequesting {
     let parentEventID: Int64
     let heartbeatInterval: Duration
     private let path: String
@@ -82,6 +82,15 @@ final class SupervisorLink: Sendable {
             logger.warning(
                 "decision report not delivered", metadata: ["decision.id": "\(reply.id)", "error": "\(error)"])
         }
+    }
+
+    /// Relays a Telegram admin's /rollback; the supervisor checks the sender itself.
+    ///
+    /// - Throws: `VarlinkError` as the supervisor answered (`NotAnAdmin`, `RollbackRefused` …), or the
+    ///   connection's error.
+    func requestRollback(_ request: WorkerInterface.RollbackRequest) async throws -> WorkerInterface.RollbackReply {
+        try await client.call(
+            "io.autonous.Worker.RequestRollback", request, as: WorkerInterface.RollbackReply.self)
     }
 
     /// Subscribes on a second connection and hands each notice to `onNotice` until the stream ends.
