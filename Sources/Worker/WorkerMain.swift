@@ -118,6 +118,12 @@ enum WorkerMain {
         let decisions = AutonousctlDecisions(
             approvals: Approvals(database: database), waiters: waiters, link: link, logger: logger)
 
+        let broadcastDoorbell = Doorbell()
+        let adminNotices = AdminNotices(
+            database: database, admins: configuration.telegramAdmins,
+            telegramEnabled: configuration.telegramEnabled && client != nil, parentEventID: link.parentEventID,
+            doorbell: broadcastDoorbell, logger: logger)
+
         let (notices, noticeSink) = AsyncStream.makeStream(of: WorkerInterface.Notice.self)
         // The link's services come first so that a graceful shutdown stops them last: the supervisor keeps hearing
         // from a worker that is finishing its work.
@@ -127,8 +133,12 @@ enum WorkerMain {
                     link: link, counters: counters, inbox: inbox, outbox: Outbox(database: database))),
             .init(
                 service: SupervisorNoticeService(link: link) { notice in
-                    // Decisions are recorded at once; chats queue for the local commander.
-                    if notice.kind == "decide" { await decisions.handle(notice) } else { noticeSink.yield(notice) }
+                    // Decisions are recorded and admin messages queued at once; chats queue for the local commander.
+                    switch notice.kind {
+                    case "decide": await decisions.handle(notice)
+                    case "admins": adminNotices.handle(notice)
+                    default: noticeSink.yield(notice)
+                    }
                 }),
             .init(
                 service: LocalCommander(
@@ -143,6 +153,18 @@ enum WorkerMain {
                         client: client, inbox: inbox, events: events, parentEventID: link.parentEventID,
                         pollTimeout: configuration.telegramPollTimeout, retryPolicy: policy, counters: counters,
                         doorbells: [doorbell, callbackDoorbell],
+                        logger: logger)))
+            services.append(
+                .init(
+                    service: BroadcastCourier(
+                        outbox: Outbox(database: database), events: events, parentEventID: link.parentEventID,
+                        doorbell: broadcastDoorbell, retryPolicy: policy,
+                        send: { chatID, text throws(TelegramError) in
+                            try await client.call(
+                                "sendMessage", ["chat_id": .int(chatID), "text": .string(text)],
+                                timeout: .seconds(30)
+                            )["message_id"]?.intValue
+                        },
                         logger: logger)))
             services.append(
                 .init(
