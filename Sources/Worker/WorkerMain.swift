@@ -25,6 +25,14 @@ enum WorkerMain {
             benchGrep(Array(CommandLine.arguments.dropFirst(2)))
             return
         }
+        if CommandLine.arguments.dropFirst().first == "--self-check" {
+            // Before DaemonStartup: the check reads the configuration itself (without secrets) and reports a bad
+            // one as a failed check rather than exiting 78. Log lines, if any, go to stderr: stdout is the report.
+            LoggingSetup.bootstrap(identifier: "autonous-worker", target: .stderr, level: .warning)
+            exit(
+                await SelfCheck.commandLine(
+                    Array(CommandLine.arguments.dropFirst(2)), environment: ProcessInfo.processInfo.environment))
+        }
         let environment = ProcessInfo.processInfo.environment
         let configuration = DaemonStartup.begin(identifier: "autonous-worker", environment: environment)
         let revision = environment["AUTONOUS_REVISION"] ?? "unversioned"
@@ -32,6 +40,11 @@ enum WorkerMain {
         logger[metadataKey: "revision"] = "\(revision)"
         do {
             try await run(configuration: configuration, environment: environment, revision: revision, logger: logger)
+        } catch let error as WrongRevision {
+            logger.critical(
+                "the supervisor started another revision than this worker (AUTONOUS_REVISION); exiting, not retrying",
+                metadata: ["revision.expected": "\(error.expected)", "revision.claimed": "\(error.claimed)"])
+            exit(1)
         } catch let error as SupervisorLost {
             logger.critical("lost the supervisor; exiting", metadata: ["reason": "\(error.reason)"])
             exit(70)
@@ -105,6 +118,12 @@ enum WorkerMain {
         let decisions = AutonousctlDecisions(
             approvals: Approvals(database: database), waiters: waiters, link: link, logger: logger)
 
+        let broadcastDoorbell = Doorbell()
+        let adminNotices = AdminNotices(
+            database: database, admins: configuration.telegramAdmins,
+            telegramEnabled: configuration.telegramEnabled && client != nil, parentEventID: link.parentEventID,
+            doorbell: broadcastDoorbell, logger: logger)
+
         let (notices, noticeSink) = AsyncStream.makeStream(of: WorkerInterface.Notice.self)
         // The link's services come first so that a graceful shutdown stops them last: the supervisor keeps hearing
         // from a worker that is finishing its work.
@@ -114,8 +133,12 @@ enum WorkerMain {
                     link: link, counters: counters, inbox: inbox, outbox: Outbox(database: database))),
             .init(
                 service: SupervisorNoticeService(link: link) { notice in
-                    // Decisions are recorded at once; chats queue for the local commander.
-                    if notice.kind == "decide" { await decisions.handle(notice) } else { noticeSink.yield(notice) }
+                    // Decisions are recorded and admin messages queued at once; chats queue for the local commander.
+                    switch notice.kind {
+                    case "decide": await decisions.handle(notice)
+                    case "admins": adminNotices.handle(notice)
+                    default: noticeSink.yield(notice)
+                    }
                 }),
             .init(
                 service: LocalCommander(
@@ -133,6 +156,18 @@ enum WorkerMain {
                         logger: logger)))
             services.append(
                 .init(
+                    service: BroadcastCourier(
+                        outbox: Outbox(database: database), events: events, parentEventID: link.parentEventID,
+                        doorbell: broadcastDoorbell, retryPolicy: policy,
+                        send: { chatID, text throws(TelegramError) in
+                            try await client.call(
+                                "sendMessage", ["chat_id": .int(chatID), "text": .string(text)],
+                                timeout: .seconds(30)
+                            )["message_id"]?.intValue
+                        },
+                        logger: logger)))
+            services.append(
+                .init(
                     service: CallbackDesk(
                         client: client, inbox: inbox, approvals: Approvals(database: database), events: events,
                         admins: Set(configuration.telegramAdmins), parentEventID: link.parentEventID,
@@ -143,7 +178,8 @@ enum WorkerMain {
                         client: client, database: database, agent: agent,
                         allowedUsers: Set(configuration.telegramAllowedUsers),
                         parentEventID: link.parentEventID, sendPolicy: policy, counters: counters, doorbell: doorbell,
-                        maxConcurrentRuns: configuration.maxConcurrentRuns, logger: logger)))
+                        maxConcurrentRuns: configuration.maxConcurrentRuns, logger: logger,
+                        admins: Set(configuration.telegramAdmins), rollback: link)))
         }
         try await link.ready()
         logger.info(

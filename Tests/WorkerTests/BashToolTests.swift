@@ -6,14 +6,7 @@ import Testing
 /// The bash tool against the real launcher (`.build/debug/autonous-sandbox`, or `$AUTONOUS_TEST_BIN_DIR`): time
 /// limit, output cap, closed stdin, scrubbed environment, exit codes.
 @Suite(.serialized) struct BashToolTests {
-    static let launcher: String = {
-        if let directory = ProcessInfo.processInfo.environment["AUTONOUS_TEST_BIN_DIR"] {
-            return directory + "/autonous-sandbox"
-        }
-        var url = URL(fileURLWithPath: #filePath)
-        for _ in 0 ..< 3 { url.deleteLastPathComponent() }
-        return url.path + "/.build/debug/autonous-sandbox"
-    }()
+    static let launcher = TestBinaries.path("autonous-sandbox")
 
     /// A workspace the sandbox's unprivileged uid may write.
     final class Workspace {

@@ -12,10 +12,13 @@ private final class FakeSupervisor: VarlinkInterfaceHandler, Sendable {
     let heartbeats = Mutex<[WorkerInterface.Counters]>([])
     let failHeartbeats: Bool
     let notices: [WorkerInterface.Notice]
+    /// The revision Hello must name; nil: any.
+    let expectedRevision: String?
 
-    init(failHeartbeats: Bool = false, notices: [WorkerInterface.Notice] = []) {
+    init(failHeartbeats: Bool = false, notices: [WorkerInterface.Notice] = [], expectedRevision: String? = nil) {
         self.failHeartbeats = failHeartbeats
         self.notices = notices
+        self.expectedRevision = expectedRevision
     }
 
     var interfaceName: String { WorkerInterface.name }
@@ -24,6 +27,12 @@ private final class FakeSupervisor: VarlinkInterfaceHandler, Sendable {
     func handle(_ call: VarlinkCall, replier: VarlinkReplier) async throws -> JSONValue {
         switch call.memberName {
         case "Hello":
+            let hello = try call.decode(WorkerInterface.Hello.self)
+            if let expectedRevision, hello.revision != expectedRevision {
+                throw VarlinkError(
+                    WrongRevision.errorName,
+                    ["expected": .string(expectedRevision), "claimed": .string(hello.revision)])
+            }
             return try JSONValue.encode(WorkerInterface.HelloReply(parentEventId: 1, heartbeatIntervalMs: 50))
         case "Heartbeat":
             if failHeartbeats { throw VarlinkError("io.autonous.Worker.NotYourWorker", ["pid": .int(0)]) }
@@ -40,10 +49,8 @@ private final class FakeSupervisor: VarlinkInterfaceHandler, Sendable {
 }
 
 @Suite(.serialized) struct SupervisorLinkTests {
-    /// Runs `body` with a link to `supervisor` and a fresh worker database.
-    private func withLink(
-        _ supervisor: FakeSupervisor, _ body: (SupervisorLink, AppDatabase) async throws -> Void
-    ) async throws {
+    /// Runs `body` with `supervisor` serving a temporary directory's worker.sock.
+    private func withSupervisor(_ supervisor: FakeSupervisor, _ body: (String) async throws -> Void) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sl-" + UUID().uuidString).path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -54,9 +61,27 @@ private final class FakeSupervisor: VarlinkInterfaceHandler, Sendable {
         try server.bind()
         let running = Task { try await server.run() }
         defer { running.cancel() }
-        let link = try await SupervisorLink.connect(
-            path: directory + "/worker.sock", revision: "test", logger: Logger(label: "test"))
-        try await body(link, try AppDatabase(path: directory + "/worker.db", role: .worker))
+        try await body(directory)
+    }
+
+    /// Runs `body` with a link to `supervisor` and a fresh worker database.
+    private func withLink(
+        _ supervisor: FakeSupervisor, _ body: (SupervisorLink, AppDatabase) async throws -> Void
+    ) async throws {
+        try await withSupervisor(supervisor) { directory in
+            let link = try await SupervisorLink.connect(
+                path: directory + "/worker.sock", revision: "test", logger: Logger(label: "test"))
+            try await body(link, try AppDatabase(path: directory + "/worker.db", role: .worker))
+        }
+    }
+
+    @Test func aHelloWithTheWrongRevisionThrowsWrongRevision() async throws {
+        try await withSupervisor(FakeSupervisor(expectedRevision: "aaaa1111")) { directory in
+            await #expect(throws: WrongRevision(expected: "aaaa1111", claimed: "bbbb2222")) {
+                _ = try await SupervisorLink.connect(
+                    path: directory + "/worker.sock", revision: "bbbb2222", logger: Logger(label: "test"))
+            }
+        }
     }
 
     @Test func heartbeatsCarryTheCountersAndTheBacklogs() async throws {

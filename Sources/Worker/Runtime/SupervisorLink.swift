@@ -12,7 +12,7 @@ import Glibc
 /// Calls share one connection (they take turns); the notice stream has a connection of its own. When the
 /// supervisor goes away the worker must stop (it never runs unsupervised): `HeartbeatService` and
 /// `SupervisorNoticeService` then throw `SupervisorLost`, which ends the service group.
-final class SupervisorLink: Sendable {
+final class SupervisorLink: RollbackRequesting {
     let parentEventID: Int64
     let heartbeatInterval: Duration
     private let path: String
@@ -30,12 +30,23 @@ final class SupervisorLink: Sendable {
     }
 
     /// Connects and says Hello.
+    ///
+    /// - Throws: `WrongRevision` when the supervisor started another revision than `revision` (retrying cannot
+    ///   help: the worker must exit); other errors when the socket or the call fails.
     static func connect(path: String, revision: String, logger: Logger) async throws -> SupervisorLink {
         let client = try AsyncVarlinkClient(path: path)
-        let reply = try await client.call(
-            "io.autonous.Worker.Hello",
-            WorkerInterface.Hello(revision: revision, pid: Int(getpid()), version: AutonousVersion.current),
-            as: WorkerInterface.HelloReply.self)
+        let reply: WorkerInterface.HelloReply
+        do {
+            reply = try await client.call(
+                "io.autonous.Worker.Hello",
+                WorkerInterface.Hello(revision: revision, pid: Int(getpid()), version: AutonousVersion.current),
+                as: WorkerInterface.HelloReply.self)
+        } catch let error as VarlinkError where error.name == WrongRevision.errorName {
+            client.close()
+            throw WrongRevision(
+                expected: error.parameters["expected"]?.stringValue ?? "unknown",
+                claimed: error.parameters["claimed"]?.stringValue ?? revision)
+        }
         return SupervisorLink(path: path, client: client, reply: reply, logger: logger)
     }
 
@@ -71,6 +82,15 @@ final class SupervisorLink: Sendable {
             logger.warning(
                 "decision report not delivered", metadata: ["decision.id": "\(reply.id)", "error": "\(error)"])
         }
+    }
+
+    /// Relays a Telegram admin's /rollback; the supervisor checks the sender itself.
+    ///
+    /// - Throws: `VarlinkError` as the supervisor answered (`NotAnAdmin`, `RollbackRefused` …), or the
+    ///   connection's error.
+    func requestRollback(_ request: WorkerInterface.RollbackRequest) async throws -> WorkerInterface.RollbackReply {
+        try await client.call(
+            "io.autonous.Worker.RequestRollback", request, as: WorkerInterface.RollbackReply.self)
     }
 
     /// Subscribes on a second connection and hands each notice to `onNotice` until the stream ends.
@@ -109,4 +129,18 @@ struct SupervisorLost: Error, CustomStringConvertible {
     }
 
     var description: String { "lost the supervisor: \(reason)" }
+}
+
+/// The supervisor answered Hello with `io.autonous.Worker.WrongRevision`: it started another revision than this
+/// binary says it is (AUTONOUS_REVISION). The worker exits with status 1 instead of retrying: the same binary would
+/// be refused again.
+struct WrongRevision: Error, CustomStringConvertible, Equatable {
+    static let errorName = "io.autonous.Worker.WrongRevision"
+
+    let expected: String
+    let claimed: String
+
+    var description: String {
+        "the supervisor started revision \(expected), but this worker is revision \(claimed) (AUTONOUS_REVISION)"
+    }
 }

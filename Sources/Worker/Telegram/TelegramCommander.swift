@@ -5,7 +5,8 @@ import Logging
 import ServiceLifecycle
 
 /// Works through the inbox's messages: answers allowed users through the agent, records and ignores strangers, and
-/// delivers the outbox so that every stored reply chunk is sent once. Button presses go to `CallbackDesk`.
+/// delivers the outbox so that every stored reply chunk is sent once. Button presses go to `CallbackDesk`; an
+/// admin's `/rollback` is relayed to the supervisor instead of the agent (`TelegramCommander+Rollback.swift`).
 ///
 /// Chats are answered concurrently, one lane per chat (`LaneDispatcher`): at most `maxConcurrentRuns` runs at
 /// once, never two of one chat, and a chat's messages in update_id order. A run waiting for an approval holds up
@@ -28,10 +29,14 @@ struct TelegramCommander: Service {
     var maxProcessingAttempts = 5
     /// Milliseconds since the epoch, for the not-before of a postponed message.
     var now: @Sendable () -> Int64 = { AppDatabase.nowMilliseconds() }
+    /// AUTONOUS_TELEGRAM_ADMINS: who may /rollback.
+    var admins: Set<Int64> = []
+    /// Where a /rollback is relayed (the supervisor link); without one, /rollback answers that it cannot.
+    var rollback: (any RollbackRequesting)?
 
     private var inbox: Inbox { Inbox(database: database) }
     private var outbox: Outbox { Outbox(database: database) }
-    private var events: EventLog { EventLog(database: database) }
+    var events: EventLog { EventLog(database: database) }
 
     func run() async throws {
         let counters = self.counters
@@ -124,6 +129,12 @@ struct TelegramCommander: Service {
             return
         }
 
+        if item.kind == "message", let text = item.text, let command = RollbackCommand.parse(text) {
+            try await answerRollback(
+                command, item: item, userID: userID, chatID: chatID, conversationID: conversationID, context: context)
+            return
+        }
+
         switch item.kind {
         case "message" where item.text != nil:
             _ = try? await client.call(
@@ -156,7 +167,7 @@ struct TelegramCommander: Service {
     }
 
     /// Sends the item's pending chunks in order and closes the inbox row.
-    private func deliver(_ item: InboxItem, context: EventContext, failure: String? = nil, outcome: String = "answered")
+    func deliver(_ item: InboxItem, context: EventContext, failure: String? = nil, outcome: String = "answered")
         async throws
     {
         let replyTo = (try? JSONCoding.decoder.decode(JSONValue.self, from: Data(item.payload.utf8)))?["message"]?[

@@ -47,30 +47,51 @@ struct ToolRegistry: Sendable {
         let execute: @Sendable () async -> ToolResult
     }
 
-    /// The `tools` array of a chat-completions request.
+    /// The `tools` array of a chat-completions request. A tool whose schema does not build is left out (the model
+    /// gets the others); `definitionResults` shows which failed and why, for `--self-check`.
     var definitions: [JSONValue] {
-        allowed.compactMap { name -> JSONValue? in
-            let (description, schema): (String, String)
-            switch name {
-            case ReadTool.name: (description, schema) = (ReadTool.description, ReadTool.schema)
-            case ListTool.name: (description, schema) = (ListTool.description, ListTool.schema)
-            case FindTool.name: (description, schema) = (FindTool.description, FindTool.schema)
-            case GrepTool.name: (description, schema) = (GrepTool.description, GrepTool.schema)
-            case WriteTool.name: (description, schema) = (WriteTool.description, WriteTool.schema)
-            case EditTool.name: (description, schema) = (EditTool.description, EditTool.schema)
-            case BashTool.name: (description, schema) = (BashTool.description(timeoutMax), BashTool.schema(timeoutMax))
-            default: return nil
-            }
-            guard let parameters = try? JSONCoding.decoder.decode(JSONValue.self, from: Data(schema.utf8)) else {
-                return nil
-            }
-            return .object([
+        definitionResults.compactMap { try? $0.definition.get() }
+    }
+
+    /// Why a tool's function definition could not be built.
+    struct DefinitionError: Error, CustomStringConvertible {
+        let tool: String
+        let reason: String
+
+        var description: String { "the tool '\(tool)' has no valid definition: \(reason)" }
+    }
+
+    /// Each offered tool's function definition, or why it could not be built: an unknown name, or a schema that is
+    /// not JSON.
+    var definitionResults: [(name: String, definition: Result<JSONValue, DefinitionError>)] {
+        allowed.map { name in (name, Self.definition(name, timeoutMax: timeoutMax)) }
+    }
+
+    private static func definition(_ name: String, timeoutMax: Duration) -> Result<JSONValue, DefinitionError> {
+        let (description, schema): (String, String)
+        switch name {
+        case ReadTool.name: (description, schema) = (ReadTool.description, ReadTool.schema)
+        case ListTool.name: (description, schema) = (ListTool.description, ListTool.schema)
+        case FindTool.name: (description, schema) = (FindTool.description, FindTool.schema)
+        case GrepTool.name: (description, schema) = (GrepTool.description, GrepTool.schema)
+        case WriteTool.name: (description, schema) = (WriteTool.description, WriteTool.schema)
+        case EditTool.name: (description, schema) = (EditTool.description, EditTool.schema)
+        case BashTool.name: (description, schema) = (BashTool.description(timeoutMax), BashTool.schema(timeoutMax))
+        default: return .failure(DefinitionError(tool: name, reason: "no definition is known for it"))
+        }
+        let parameters: JSONValue
+        do {
+            parameters = try JSONCoding.decoder.decode(JSONValue.self, from: Data(schema.utf8))
+        } catch {
+            return .failure(DefinitionError(tool: name, reason: "its schema is not JSON (\(error))"))
+        }
+        return .success(
+            .object([
                 "type": .string("function"),
                 "function": .object([
                     "name": .string(name), "description": .string(description), "parameters": parameters,
                 ]),
-            ])
-        }
+            ]))
     }
 
     /// Runs one call without any policy, as `auto` would; the agent goes through `ToolGate` instead.
