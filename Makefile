@@ -33,6 +33,7 @@ UNIT_SKIP = '^(SandboxTests|SandboxLibraryTests|IntegrationTests)\.'
 test: deps
 	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
 	python3 Tests/Fixtures/test_fakes.py
+	python3 Tests/Fixtures/test_misbehaving_worker.py
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --skip $(UNIT_SKIP)
 	$(SWIFT) test --skip-build --filter '^IntegrationTests\.'
