@@ -44,9 +44,18 @@ struct Supervisor {
         let notifier = SystemdNotifier(environment: environment)
         let relay = ChatRelay()
         let launch = WorkerLaunch(configuration: configuration, supervisorExecutable: Self.executablePath())
+        let store = try ArtifactStore(directory: configuration.artifactsDirectory)
+        let revisions = RevisionLog(database: database)
+        let start = try RevisionStartup.prepare(
+            store: store, log: revisions, bootstrapBinary: launch.binary, processEventID: processEventID,
+            logger: logger)
         let manager = WorkerManager(
-            configuration: configuration, launch: launch, events: events, processEventID: processEventID,
-            relay: relay, notifier: notifier, environment: environment, logger: logger)
+            configuration: configuration, launch: launch, store: store, revisions: revisions, start: start,
+            events: events, processEventID: processEventID, relay: relay, notifier: notifier,
+            environment: environment, logger: logger)
+        if let revision = start.deploy {
+            manager.deliver(.deploy(revision: revision, reason: "a new AUTONOUS_WORKER_BIN (\(launch.binary))"))
+        }
         let info = VarlinkServiceInfo(
             vendor: "autonous", product: "autonous-supervisord", version: AutonousVersion.current,
             url: "https://github.com/autonous/autonous")
@@ -56,7 +65,7 @@ struct Supervisor {
             interfaces: [
                 WorkerService(
                     manager: manager, relay: relay, heartbeatInterval: configuration.workerHeartbeatInterval,
-                    logger: logger)
+                    admins: configuration.telegramAdmins, logger: logger)
             ],
             logger: logger,
             authorize: { peer in
@@ -76,6 +85,7 @@ struct Supervisor {
                     events: EventFeed(
                         supervisor: database, appends: appends.signal, workerState: workerState,
                         workerDirectory: configuration.workerDirectory),
+                    store: store, revisions: revisions,
                     startedAt: startedAt, sandbox: sandboxReport.status, logger: logger)
             ],
             logger: logger,
@@ -93,17 +103,12 @@ struct Supervisor {
             ])
         notifier.ready(status: "supervising; starting the worker")
 
-        // Graceful shutdown runs in reverse order: the watchdog, then the manager stops the worker (which may still
-        // talk to both sockets meanwhile), then control.sock and worker.sock hang up and remove their files.
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+        // Graceful shutdown runs in reverse order: the manager stops the worker (which may still talk to both
+        // sockets meanwhile), then control.sock and worker.sock hang up and remove their files. The manager's loop
+        // also pings systemd's watchdog, so a stalled supervisor is what the watchdog catches.
+        let services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: workerServer), .init(service: controlServer), .init(service: manager),
         ]
-        if let interval = notifier.watchdogInterval {
-            services.append(
-                .init(
-                    service: WatchdogService(notifier: notifier, interval: interval),
-                    successTerminationBehavior: .ignore))
-        }
         var lifecycleLogger = logger
         lifecycleLogger.logLevel = max(logger.logLevel, .info)
         var groupConfiguration = ServiceGroupConfiguration(services: services, logger: lifecycleLogger)
@@ -128,6 +133,7 @@ struct Supervisor {
         let manager = FileManager.default
         for (path, mode) in [
             (configuration.stateDirectory, 0o750), (configuration.workerDirectory, 0o700),
+            (configuration.artifactsDirectory, 0o711),
             (configuration.workspaceDirectory, 0o750), (configuration.runtimeDirectory, 0o755),
         ] {
             do {
@@ -148,24 +154,5 @@ struct Supervisor {
 
     static func executablePath() -> String {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    }
-}
-
-/// Pings the systemd watchdog at half the interval systemd asked for, until graceful shutdown or cancellation.
-struct WatchdogService: Service {
-    let notifier: SystemdNotifier
-    let interval: Duration
-
-    func run() async throws {
-        do {
-            try await cancelWhenGracefulShutdown { [notifier, interval] in
-                while true {
-                    notifier.watchdog()
-                    try await Task.sleep(for: interval)
-                }
-            }
-        } catch is CancellationError {
-            // Graceful shutdown or cancellation: the pings end here.
-        }
     }
 }

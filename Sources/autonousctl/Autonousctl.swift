@@ -11,7 +11,7 @@ struct Autonousctl: ParsableCommand {
         version: AutonousVersion.current,
         subcommands: [
             StatusCommand.self, ChatCommand.self, ApprovalsCommand.self, ApproveCommand.self, RejectCommand.self,
-            DoctorCommand.self, EventsCommand.self,
+            DoctorCommand.self, EventsCommand.self, RevisionsCommand.self, DeployCommand.self, RollbackCommand.self,
         ])
 }
 
@@ -64,8 +64,18 @@ func describe(_ error: VarlinkError) -> String {
     case "io.autonous.Control.ApprovalExpired":
         return
             "approval \(error.parameters["id"]?.stringValue ?? "?") expired before this decision; the call was denied"
-    case "io.autonous.Control.InvalidValue":
+    case "io.autonous.Control.InvalidValue", "io.autonous.Control.RevisionRefused":
         return error.parameters["message"]?.stringValue ?? error.message
+    case "io.autonous.Control.NoSuchRevision":
+        return
+            "no revision matches \(error.parameters["revision"]?.stringValue ?? "?") (autonousctl revisions lists them)"
+    case "io.autonous.Control.AmbiguousRevision":
+        var matches: [String] = []
+        if case .array(let list)? = error.parameters["matches"] {
+            matches = list.compactMap { $0.stringValue.map { String($0.prefix(12)) } }
+        }
+        return "\(error.parameters["revision"]?.stringValue ?? "?") matches more than one revision: "
+            + matches.joined(separator: ", ")
     default:
         return error.parameters["reason"]?.stringValue ?? error.message
     }

@@ -31,9 +31,9 @@ struct StatusCommand: ParsableCommand {
                 worker.state + (worker.pid.map { ", pid \($0)" } ?? "")
                     + (worker.uptimeSeconds.map { ", up \(duration($0))" } ?? "")
             ),
-            ("revision", worker.revision ?? "-"),
-            ("restarts", "\(worker.restarts) (failures in a row: \(worker.consecutiveFailures))"),
         ]
+        rows += revisionRows(status.revisions, running: worker.revision)
+        rows.append(("restarts", "\(worker.restarts) (failures in a row: \(worker.consecutiveFailures))"))
         if let next = worker.nextRestartInMs { rows.append(("next restart", "in \(Double(next) / 1000) s")) }
         rows.append(("last exit", worker.lastExit ?? "-"))
         rows.append(("last error", worker.lastError ?? "-"))
@@ -58,6 +58,33 @@ struct StatusCommand: ParsableCommand {
         let width = rows.map(\.0.count).max() ?? 0
         return rows.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(
             separator: "\n")
+    }
+
+    /// The current, last-good and previous revisions, a probation's progress and a degraded service.
+    static func revisionRows(_ revisions: ControlInterface.RevisionsStatus?, running: String?) -> [(String, String)] {
+        guard let revisions else { return [("revision", running.map { String($0.prefix(12)) } ?? "-")] }
+        func short(_ sha: String?) -> String { sha.map { String($0.prefix(12)) } ?? "-" }
+        var rows: [(String, String)] = [
+            (
+                "revision",
+                short(revisions.current)
+                    + (running.map { $0 != revisions.current ? " (running \(short($0)))" : "" } ?? "")
+            ),
+            (
+                "last-good",
+                short(revisions.lastGood) + (revisions.previousGood.map { " (before it: \(short($0)))" } ?? "")
+            ),
+        ]
+        if let probation = revisions.probation {
+            let passed =
+                probation.checksPassed.isEmpty
+                ? "no checks passed yet" : "passed: " + probation.checksPassed.joined(separator: ", ")
+            let left = probation.remainingMs.map { "\(Double($0) / 1000) s left" } ?? "waiting for Ready"
+            rows.append(("probation", "\(short(probation.revision)): \(left); \(passed)"))
+        }
+        rows.append(("crash window", "\(revisions.restartsInWindow) restart(s)"))
+        if let degraded = revisions.degraded { rows.append(("DEGRADED", degraded)) }
+        return rows
     }
 
     /// What the worker's last heartbeat said: when it came, its counters, its Telegram polling and its backlogs.

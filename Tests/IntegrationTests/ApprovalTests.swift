@@ -134,7 +134,7 @@ struct ApprovalTests {
         let malformed = try daemon.autonousctl(["approve", "../x"])
         #expect(malformed.status == 1)
         #expect(malformed.stderr.contains("an approval id is 4 to 32 lowercase letters and digits"), "\(malformed)")
-        daemon.stop()
+        await daemon.stop()
     }
 
     @Test func aNetworkCallWithoutADecisionIsDeniedAtTheDeadline() async throws {
@@ -174,7 +174,7 @@ struct ApprovalTests {
         #expect(try await fakes.waitForTelegram("edited", count: 1), "\(daemon.log)")
         let edits = try await fakes.telegramRequests("editMessageText")
         #expect(edits.first?["params"]?["text"]?.stringValue?.contains("Expired without a decision") == true)
-        daemon.stop()
+        await daemon.stop()
     }
 
     /// A worker that dies while a call waits leaves no approval that could still be granted for nothing: the next
@@ -210,7 +210,7 @@ struct ApprovalTests {
         #expect(try await fakes.waitForSent(3), "\(daemon.log)")
         #expect(try await fakes.sentMessages().last?["text"] == .string("all done"))
         #expect(try await fakes.openAIRequests(path: Self.probePath).count == 1)
-        daemon.stop()
+        await daemon.stop()
     }
 
     @Test func onlyAnAdminsTelegramButtonDecides() async throws {
@@ -241,7 +241,7 @@ struct ApprovalTests {
         let refused = try daemon.events("approval.decision_refused")
         #expect(refused.count == 1)
         #expect(refused.first?.payload["user_id"] == .int(222))
-        daemon.stop()
+        await daemon.stop()
     }
 
     /// The worker owns the approvals: without a ready worker to record it, a decision is refused and changes nothing.
@@ -262,6 +262,6 @@ struct ApprovalTests {
         #expect(refused.status == 1)
         #expect(refused.stderr.contains("no worker is ready to record the decision"), "\(refused)")
         #expect(try approvals.approval(approval.id)?.status == .pending)
-        daemon.stop()
+        await daemon.stop()
     }
 }

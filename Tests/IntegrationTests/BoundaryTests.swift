@@ -61,7 +61,7 @@ struct BoundaryTests {
         #expect(state == ["worker", "workspace"])
         let runtime = try files.contentsOfDirectory(atPath: root + daemon.runtimeDirectory).sorted()
         #expect(runtime == ["worker.sock"])
-        daemon.stop()
+        await daemon.stop()
     }
 
     @Test func aBashCallCannotReachTheSupervisorsStateAndTheWorkerCarriesOn() async throws {
@@ -132,7 +132,7 @@ struct BoundaryTests {
             try Int.fetchOne(db, sql: "SELECT count(*) FROM inbox WHERE status = 'done'")
         }
         #expect(answered == 2)
-        running.stop()
+        await running.stop()
     }
 
     /// A state directory written by the earlier version (one autonous.db with everything) is split on the first
@@ -177,7 +177,7 @@ struct BoundaryTests {
             try Row.fetchAll(db, sql: "SELECT update_id, status FROM inbox ORDER BY update_id")
         }
         #expect(inbox.map { $0["update_id"] as Int64 } == [100_000, 100_001, 100_002, 100_003])
-        daemon.stop()
+        await daemon.stop()
     }
 
     static func fileInfo(_ path: String) throws -> (inode: UInt64, size: Int64) {

@@ -17,7 +17,7 @@ struct ControlSocketTests {
         #expect(reply["status"]?["model"]?["configured"] == .bool(false))
         #expect(reply["status"]?["telegram"]?["enabled"] == .bool(false))
         #expect(reply["interfaces"] == .array([.string("org.varlink.service"), .string("io.autonous.Control")]))
-        daemon.stop()
+        await daemon.stop()
     }
 
     @Test func rawVarlinkBytesGetIntrospectionStatusAndPreciseErrors() async throws {
@@ -38,7 +38,7 @@ struct ControlSocketTests {
         #expect(reply["unknownInterface"]?["error"] == .string("org.varlink.service.InterfaceNotFound"))
         #expect(reply["badParameter"]?["error"] == .string("org.varlink.service.InvalidParameter"))
         #expect(reply["badParameter"]?["parameters"]?["parameter"] == .string("text"))
-        daemon.stop()
+        await daemon.stop()
     }
 
     @Test func localChatWithoutAModelAnswersWithTheSetupSentence() async throws {
@@ -55,12 +55,16 @@ struct ControlSocketTests {
         let decoded = try JSONDecoder().decode(ControlInterface.Status.self, from: Data(json.stdout.utf8))
         #expect(decoded.model.configured == false)
         #expect(decoded.worker.state == "ready")
-        #expect(decoded.worker.revision?.hasPrefix("bootstrap-") == true)
+        // The first start imports the worker binary as the bootstrap revision, named by its sha256.
+        let bootstrap = try SHA256.hex(fileAt: TestPaths.binary("autonous-worker"))
+        #expect(decoded.worker.revision == bootstrap)
+        #expect(decoded.revisions?.current == bootstrap && decoded.revisions?.lastGood == bootstrap)
+        #expect(decoded.revisions?.probation == nil && decoded.revisions?.degraded == nil)
         #expect(decoded.inbox == InboxCounts())
         #expect(decoded.sandbox.launcher.hasSuffix("/autonous-sandbox"))
         #expect(decoded.sandbox.limits.hasPrefix("cgroup"), "\(decoded.sandbox)")
         #expect(status.stdout.contains("sandbox"))
-        daemon.stop()
+        await daemon.stop()
     }
 
     @Test func localChatReachesTheModelAndKeepsItsConversation() async throws {
@@ -83,7 +87,7 @@ struct ControlSocketTests {
         let bad = try daemon.autonousctl(["chat", "--conversation", "no spaces allowed", "x"])
         #expect(bad.status != 0)
         #expect(bad.stderr.contains("--conversation"))
-        daemon.stop()
+        await daemon.stop()
     }
 
     /// A chat caller that hangs up ends its wait in the supervisor at once: the answer that comes later finds no
@@ -112,7 +116,7 @@ struct ControlSocketTests {
         let dropped = await eventually(timeout: .seconds(20)) { daemon.log.contains("chat answer not delivered") }
         #expect(dropped, "\(daemon.log)")
         #expect(daemon.log.contains("UnknownChat"), "\(daemon.log)")
-        daemon.stop()
+        await daemon.stop()
     }
 
     @Test func statusWithoutADaemonSaysWhatToCheck() throws {
@@ -145,6 +149,6 @@ struct ControlSocketTests {
             environment: [:])
         #expect(result.status != 0)
         #expect(result.stderr.contains("permission denied"), "\(result.stderr)")
-        daemon.stop()
+        await daemon.stop()
     }
 }

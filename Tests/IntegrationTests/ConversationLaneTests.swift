@@ -59,7 +59,7 @@ struct ConversationLaneTests {
         let after = try await fakes.sentMessages()
         #expect(Self.texts(to: chatA, in: after) == ["echo: fetch it"], "\(after)")
         #expect(Self.texts(to: chatB, in: after).count == 3)
-        #expect(daemon.stop() == 0)
+        #expect(await daemon.stop() == 0)
     }
 
     @Test func twoMessagesOfOneChatAreAnsweredInOrderOneRunAfterTheOther() async throws {
@@ -75,7 +75,7 @@ struct ConversationLaneTests {
         #expect(Self.texts(to: 111, in: sent) == ["first answer", "echo: two"], "\(sent)")
         let second = try #require(try await Self.history(ofRequestFor: "two", fakes))
         #expect(second.contains("one") && second.contains("first answer"), "\(second)")
-        #expect(daemon.stop() == 0)
+        #expect(await daemon.stop() == 0)
     }
 
     @Test func aRunInFlightWhenTheWorkerStopsIsAnsweredByTheNextWorker() async throws {
@@ -102,6 +102,6 @@ struct ConversationLaneTests {
         let sent = try await fakes.sentMessages()
         #expect(answered, "\(sent)\n\(daemon.log)")
         #expect(try daemon.events("inbox.requeued").first?.payload["count"] == .int(1), "\(daemon.log)")
-        daemon.stop()
+        await daemon.stop()
     }
 }

@@ -80,7 +80,7 @@ struct EventsCommandTests {
         let rows = table.stdout.split(separator: "\n")
         #expect(rows.first?.hasPrefix("TIME") == true && rows.count == 2, "\(table.stdout)")
         #expect(rows.last?.contains("supervisor") == true && rows.last?.contains("process.started") == true)
-        daemon.stop()
+        await daemon.stop()
     }
 
     @Test func malformedArgumentsAreRefusedNamingTheFlag() throws {
@@ -124,7 +124,7 @@ struct EventsCommandTests {
             as: ControlInterface.EventsPage.self)
         #expect(page.events.count == 1)
         #expect(page.cursor.supervisor > 0)
-        daemon.stop()
+        await daemon.stop()
     }
 
     /// A stream that starts from a cursor sends everything after it, page after page, without waiting for news.
@@ -149,7 +149,7 @@ struct EventsCommandTests {
         }
         #expect(streamed.map(\.id) == all.events.map(\.id))
         #expect(replies == 2, "a page of one, then the rest at once")
-        daemon.stop()
+        await daemon.stop()
     }
 
     /// The inotify descriptors the supervisor holds: one per follower while it follows.
@@ -213,7 +213,7 @@ struct EventsCommandTests {
             // The supervisor noticed the hang-up at once: its watch on the worker's database is gone.
             #expect(await eventually(timeout: .seconds(10)) { inotifyDescriptors(supervisor) == 0 }, "\(daemon.log)")
         }
-        #expect(daemon.stop() == 0)
+        #expect(await daemon.stop() == 0)
     }
 
     /// The supervisor's own appends wake a follower: here no worker ever writes (its binary is /bin/false), so
@@ -238,6 +238,6 @@ struct EventsCommandTests {
         }
         #expect(seen, "\((try? followed(output)) ?? [])\n\(daemon.log)")
         #expect(!FileManager.default.fileExists(atPath: daemon.workerDatabasePath), "\(daemon.log)")
-        daemon.stop()
+        await daemon.stop()
     }
 }

@@ -31,7 +31,7 @@ struct FailureHandlingTests {
         let failed = try daemon.events("telegram.poll.failed")
         #expect(failed.count >= 1)
         #expect(try daemon.events("telegram.poll.recovered").count >= 1)
-        daemon.stop()
+        await daemon.stop()
     }
 
     @Test func aReplyTelegramKeepsRefusingIsDeferredAndDeliveredOnceItRecovers() async throws {
@@ -63,7 +63,7 @@ struct FailureHandlingTests {
         #expect(row?["status"] as String? == "sent")
         #expect(row?["attempts"] as Int? == 3)
         #expect(row?["inbox"] as String? == "done")
-        daemon.stop()
+        await daemon.stop()
     }
 
     @Test func telegramUnreachableIsRecordedWithoutLeakingTheToken() async throws {
@@ -80,7 +80,7 @@ struct FailureHandlingTests {
         #expect(event.payload["error"]?.stringValue?.contains("connection refused") == true, "\(event.payload)")
         let status = try #require(daemon.status())
         #expect(status.worker.state == "ready")
-        daemon.stop()
+        await daemon.stop()
         try assertNoSecrets(in: daemon)
     }
 
@@ -115,7 +115,7 @@ struct FailureHandlingTests {
             try Int.fetchOne(db, sql: "SELECT retries FROM model_calls WHERE status = 'ok'")
         }
         #expect(retriesColumn == 4)
-        daemon.stop()
+        await daemon.stop()
         try assertNoSecrets(in: daemon)
     }
 
@@ -153,14 +153,14 @@ struct FailureHandlingTests {
         #expect(history == ["will this work?"])
         let status = try #require(daemon.status())
         #expect(status.inbox.failed == 1)
-        daemon.stop()
+        await daemon.stop()
         try assertNoSecrets(in: daemon)
     }
 
     @Test func eventsAreAppendOnly() async throws {
         let daemon = try Daemon(telegram: false)
         #expect(await daemon.waitUntilReady() != nil)
-        daemon.stop()
+        await daemon.stop()
         // Both logs: the supervisor's has the lifecycle events; the worker's gets one here, so the triggers have a
         // row to refuse.
         let worker = try daemon.database()

@@ -45,7 +45,8 @@ struct JournaldTests {
             })
         let ready = try #require(worker.first { $0["MESSAGE"] == .string("worker ready") })
         #expect(ready["PRIORITY"] == .string("6"))
-        #expect(ready["AUTONOUS_REVISION"]?.stringValue?.hasPrefix("bootstrap-") == true)
+        #expect(
+            ready["AUTONOUS_REVISION"]?.stringValue == (try SHA256.hex(fileAt: TestPaths.binary("autonous-worker"))))
         let answered = try #require(worker.first { $0["MESSAGE"]?.stringValue?.contains("setup hint") == true })
         #expect(answered["PRIORITY"] == .string("5"))
         #expect(answered["AUTONOUS_RUN_ID"]?.stringValue?.count == 36)

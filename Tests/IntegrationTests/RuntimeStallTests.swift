@@ -107,12 +107,14 @@ struct RuntimeStallTests {
         print("RuntimeStallTests: \(summary)")
         #expect(roundTrips.count >= 50, "\(summary)")
         #expect(unanswered == 0, "GetStatus failed \(unanswered) times; \(summary)")
-        #expect(slowest < .milliseconds(100), "\(summary)")
+        // A stalled runtime holds GetStatus for as long as a blocking call lasts (the sleeps take seconds); a
+        // loaded 2-core machine alone delays a round trip by tens of milliseconds, so the margin is wide.
+        #expect(slowest < .seconds(1), "\(summary)")
         #expect(
             oldestHeartbeat < 1500,
             "heartbeats every 500 ms fell behind; \(summary); ages \(heartbeatAges.map { $0 ?? -1 })")
         #expect(runsInFlight.contains(Self.concurrentCalls), "\(summary)")
-        #expect(daemon.stop() == 0, "\(daemon.log)")
+        #expect(await daemon.stop() == 0, "\(daemon.log)")
     }
 
     /// CPU time the supervisor's whole process tree uses over `window`: readings of the tree (each live process
@@ -170,6 +172,6 @@ struct RuntimeStallTests {
         #expect(after.seconds < limit, "idle after answering: \(after.seconds) s CPU in \(window)\n\(after.tree)")
 
         #expect(daemon.status()?.worker.pid == ready.worker.pid)
-        #expect(daemon.stop() == 0, "\(daemon.log)")
+        #expect(await daemon.stop() == 0, "\(daemon.log)")
     }
 }

@@ -35,7 +35,7 @@ struct SupervisorHealthTests {
         let status = try #require(daemon.status())
         #expect(status.worker.consecutiveFailures >= 3)
         #expect(status.worker.lastError?.contains("did not say Ready") == true)
-        #expect(daemon.stop() == 0)
+        #expect(await daemon.stop() == 0)
     }
 
     @Test func aWorkerThatStopsHeartbeatingIsKilledAndRestarted() async throws {
@@ -50,7 +50,7 @@ struct SupervisorHealthTests {
         #expect(try daemon.events("worker.ready").count >= 1)
         let restarted = try await eventually(timeout: .seconds(30)) { try daemon.events("worker.spawned").count >= 2 }
         #expect(restarted)
-        daemon.stop()
+        await daemon.stop()
     }
 
     @Test func aWorkerThatIgnoresSIGTERMIsKilledWithSIGKILL() async throws {
@@ -63,7 +63,7 @@ struct SupervisorHealthTests {
             try daemon.events("worker.exited").contains { $0.payload["signal"] == .int(Int64(SIGKILL)) }
         }
         #expect(exit)
-        daemon.stop()
+        await daemon.stop()
     }
 
     @Test func aCrashingWorkerIsRestartedAndItsExitRecorded() async throws {
@@ -76,7 +76,7 @@ struct SupervisorHealthTests {
         let starts =
             (try? String(contentsOfFile: daemon.stateDirectory + "/worker/fake-worker-starts", encoding: .utf8)) ?? ""
         #expect(starts.split(separator: "\n").count >= 2)
-        daemon.stop()
+        await daemon.stop()
     }
 
     @Test func sigtermStopsTheWorkerThenTheSupervisorAndTellsSystemd() async throws {
@@ -89,7 +89,7 @@ struct SupervisorHealthTests {
         let messages = notify.receiveAll(timeout: .seconds(2))
         #expect(messages.contains { $0.contains("READY=1") }, "\(messages)")
         #expect(messages.contains { $0.contains("STATUS=worker ready") })
-        #expect(daemon.stop() == 0, "\(daemon.log)")
+        #expect(await daemon.stop() == 0, "\(daemon.log)")
         #expect(kill(Int32(workerPID), 0) == -1 && errno == ESRCH, "the worker outlived the supervisor")
         let after = notify.receiveAll(timeout: .milliseconds(500))
         #expect(after.contains { $0.contains("STOPPING=1") }, "\(after)")

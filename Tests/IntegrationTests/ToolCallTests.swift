@@ -1,6 +1,7 @@
 import AutonousCore
 import Foundation
 import GRDB
+import Synchronization
 import Testing
 
 /// The cgroup v1 memory hierarchy is mounted here (checked once).
@@ -75,7 +76,7 @@ struct ToolCallTests {
             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM model_calls WHERE status = 'ok'")
         }
         #expect(calls == 2)
-        daemon.stop()
+        await daemon.stop()
     }
 
     @Test func aBashToolCallRunsInANestedSandboxWithoutTheWorkersSecrets() async throws {
@@ -122,7 +123,7 @@ struct ToolCallTests {
         var info = stat()
         #expect(stat(daemon.stateDirectory + "/workspace/made.txt", &info) == 0)
         #expect(info.st_uid == 65534)
-        daemon.stop()
+        await daemon.stop()
     }
 
     /// The worker's own cgroup is delegated to it (cgroup v1 here), so each bash call's sandbox gets a cgroup of its
@@ -155,26 +156,34 @@ struct ToolCallTests {
         let leaf = "/sys/fs/cgroup/memory" + (workerCgroup ?? "/missing")
         #expect(leaf.hasPrefix("/sys/fs/cgroup/memory/autonous/sandbox-"), "\(leaf)")
         try await fakes.sendUserMessage(from: 111, text: "sleep a bit")
-        var nested: String?
-        _ = await eventually(timeout: .seconds(30)) {
-            nested = CgroupTree.leaves(under: leaf).first {
-                let below = $0.dropFirst(leaf.count)
-                return (below.contains("/slot-") || below.contains("/sandbox-"))
-                    && !(CgroupTree.value($0 + "/cgroup.procs") ?? "").isEmpty
+        // Sampled on a thread of its own, while the tool's 4 s sleep runs: the limits are read the moment the
+        // cgroup is seen, since it goes (or empties) with the call.
+        let seen = Mutex<(path: String, memory: String?, pids: String?)?>(nil)
+        _ = await eventuallyOnOwnThread(timeout: .seconds(30)) {
+            guard
+                let path = CgroupTree.leaves(under: leaf).first(where: {
+                    let below = $0.dropFirst(leaf.count)
+                    return (below.contains("/slot-") || below.contains("/sandbox-"))
+                        && !(CgroupTree.value($0 + "/cgroup.procs") ?? "").isEmpty
+                })
+            else { return false }
+            let pidsLeaf = path.replacingOccurrences(of: "/sys/fs/cgroup/memory/", with: "/sys/fs/cgroup/pids/")
+            seen.withLock {
+                $0 = (path, CgroupTree.value(path + "/memory.limit_in_bytes"), CgroupTree.value(pidsLeaf + "/pids.max"))
             }
-            return nested != nil
+            return true
         }
-        let tool = try #require(nested, "no cgroup appeared under the worker's \(leaf)\n\(daemon.log)")
-        #expect(CgroupTree.value(tool + "/memory.limit_in_bytes") == "1073741824")
-        let pidsLeaf = tool.replacingOccurrences(of: "/sys/fs/cgroup/memory/", with: "/sys/fs/cgroup/pids/")
-        #expect(CgroupTree.value(pidsLeaf + "/pids.max") == "256")
+        let nested = try #require(seen.withLock { $0 }, "no cgroup appeared under the worker's \(leaf)\n\(daemon.log)")
+        let tool = nested.path
+        #expect(nested.memory == "1073741824")
+        #expect(nested.pids == "256")
         #expect(try await fakes.waitForSent(1), "\(daemon.log)")
         #expect(try await fakes.sentMessages().first?["text"] == .string("slept"))
         // The tool's cgroup is removed, or kept empty for the next tool when it is a slot.
         #expect(
             (CgroupTree.value(tool + "/cgroup.procs") ?? "").isEmpty, "a process of the tool outlived it in \(tool)")
         #expect(tool.contains("/slot-") || !FileManager.default.fileExists(atPath: tool), "\(tool) outlived the tool")
-        _ = daemon.stop(timeout: .seconds(90))
+        _ = await daemon.stop(timeout: .seconds(90))
         // The worker's launcher removes the delegated subtree (the nested launchers' parent) with the leaf. (The
         // stop timeout is long here: a launcher killed at the timeout leaves its leaf to the next launch's sweep.)
         let removed = await eventually(timeout: .seconds(10)) { !FileManager.default.fileExists(atPath: leaf) }

@@ -69,7 +69,7 @@ struct WorkerSandboxTests {
         // And it still answers.
         try await fakes.sendUserMessage(from: 111, text: "from inside")
         #expect(try await fakes.waitForSent(1), "\(daemon.log)")
-        daemon.stop()
+        await daemon.stop()
     }
 
     @Test func aToolSandboxStartedInsideTheWorkerProfileCannotReadTheWorkersSecrets() throws {

@@ -369,6 +369,65 @@ struct FilesystemTests {
         #expect(HostFile.listing(ws) == ["made.txt", "notes.txt"], "left behind: \(HostFile.listing(ws) ?? [])")
     }
 
+    /// `--ro-bind PATH INSIDE`: the file appears at INSIDE, read-only, and nothing of the directory it lives in on
+    /// the host is there (how the worker gets its artifact's binary without seeing the artifacts).
+    @Test(arguments: Caller.allCases)
+    func aBindAtAnotherPathShowsTheFileAndNotItsDirectory(caller: Caller) async throws {
+        let fixture = try SandboxFixture()
+        let hidden = fixture.outside + "/artifacts/0123abcd"
+        try fixture.makeDirectory(fixture.outside + "/artifacts")
+        try fixture.makeDirectory(hidden)
+        try fixture.writeFile(hidden + "/program", "payload\n")
+        try fixture.writeFile(hidden + "/manifest.json", "{}\n")
+        let operations = [
+            FileOp("read", "/revision/program"), FileOp("write", "/revision/program", "changed"),
+            FileOp("lstat", hidden + "/program"), FileOp("listdir", "/revision"),
+        ]
+        let run = try await sandbox(
+            caller,
+            fixture.arguments(
+                profile: "exec", options: ["--ro-bind", hidden + "/program", "/revision/program"],
+                command: Probe.files(operations)))
+        #expect(run.status == 0, "\(run)")
+        let results = try #require(FileResults(operations, run), "\(run)")
+        #expect(results[0]["errno"].int == 0 && results[0]["value"].string == "payload\n", "\(results[0])\n\(run)")
+        #expect(results[1]["errno"].int == Errno.erofs, "\(results[1])")
+        #expect(results[2]["errno"].int == Errno.enoent, "the host's directory is visible: \(results[2])")
+        #expect(results[3]["value"].strings == ["program"], "\(results[3])")
+        #expect(HostFile.contents(hidden + "/program") == "payload\n")
+    }
+
+    /// Case 14 with many runs starting at once on one workspace without .git or .autonous: each may find the
+    /// placeholders missing, only one can create each, and every run must still start with them covered (a run
+    /// that lost the race once failed with "mkdir .git: File exists"). Inside, nothing can be created under them
+    /// (EROFS, or EEXIST where another run's cover already holds an empty file), and the host's files stay empty.
+    @Test func runsStartingTogetherOnAFreshWorkspaceAllGetTheCovers() async throws {
+        let fixture = try SandboxFixture()
+        let ws = fixture.workspace
+        let operations = [FileOp("create", ws + "/.autonous/x", "{}"), FileOp("create", ws + "/.git/config", "evil")]
+        let runs = 12
+        let results = try await withThrowingTaskGroup(of: SandboxRun.self) { group in
+            for _ in 0 ..< runs {
+                group.addTask {
+                    try await sandbox(.root, fixture.arguments(profile: "exec", command: Probe.files(operations)))
+                }
+            }
+            var all: [SandboxRun] = []
+            for try await run in group { all.append(run) }
+            return all
+        }
+        for run in results {
+            #expect(run.status == 0, "\(run)")
+            let files = try #require(FileResults(operations, run), "\(run)")
+            for (operation, result) in files.pairs {
+                let errno = result["errno"].int
+                #expect(errno == Errno.erofs || errno == Errno.eexist, "\(operation): \(result)\n\(run)")
+            }
+        }
+        #expect(HostFile.status(ws + "/.autonous/x") == nil)
+        #expect((HostFile.contents(ws + "/.git/config") ?? "") == "")
+    }
+
     /// Case 14 for another writable directory (a further tool root, bound with --rw): its .git/config and
     /// .autonous are covered read-only too, and the placeholders go away afterwards.
     @Test(arguments: Caller.allCases)

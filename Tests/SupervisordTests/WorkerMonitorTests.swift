@@ -20,6 +20,10 @@ import Testing
             case .kill: "kill"
             case .record(let type, _): type
             case .finished: "finished"
+            case .transition(_, let state, _, _, _): "revision.\(state.rawValue)"
+            case .runSelfCheck: "self_check"
+            case .tellAdmins: "tell_admins"
+            case .deployFinished(_, let promoted, _): promoted ? "deploy_promoted" : "deploy_reverted"
             }
         }
     }

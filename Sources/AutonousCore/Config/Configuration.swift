@@ -140,7 +140,7 @@ public struct Configuration: Sendable {
     /// The worker's database.
     public var workerDatabasePath: String { workerDirectory + "/worker.db" }
     public var workspaceDirectory: String { stateDirectory + "/workspace" }
-    /// The supervisor's content-addressed worker revisions (`artifacts/<sha256>/`, `current`, `last-good`).
+    /// Content-addressed worker revisions and the current, last-good and previous-good symlinks.
     public var artifactsDirectory: String { stateDirectory + "/artifacts" }
     public var controlSocketPath: String { runtimeDirectory + "/control.sock" }
     public var workerSocketPath: String { runtimeDirectory + "/worker.sock" }

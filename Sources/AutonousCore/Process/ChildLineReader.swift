@@ -6,21 +6,35 @@ import Synchronization
 import Glibc
 #endif
 
-/// Reads a child's stdout and stderr pipes on a dedicated thread (never the concurrency pool) and logs them line by
-/// line, until both reach end of file.
+/// Reads a child's stdout and stderr pipes on a dedicated thread (never the concurrency pool) and hands them on line
+/// by line (to a logger, or to this process's stderr), until both reach end of file.
 final class ChildLineReader: Sendable {
     private let finished = Mutex(false)
     private let condition = NSCondition()
 
     private init() {}
 
-    /// Starts the reader thread; it closes both descriptors when done.
+    /// Where each line goes: `stderr` is false for a stdout line.
+    typealias Sink = @Sendable (_ line: String, _ stderr: Bool) -> Void
+
+    /// Starts the reader thread that logs each line; it closes both descriptors when done.
     static func start(
         stdout: Int32, stderr: Int32, pid: Int32, logger: Logger, prefix: String, lineLimit: Int
     ) -> ChildLineReader {
+        start(stdout: stdout, stderr: stderr, pid: pid, logger: logger, lineLimit: lineLimit) { line, isStderr in
+            let metadata: Logger.Metadata = ["child.stream": isStderr ? "stderr" : "stdout", "child.pid": "\(pid)"]
+            logger.log(level: isStderr ? .notice : .info, "\(prefix)\(line)", metadata: metadata)
+        }
+    }
+
+    /// Starts the reader thread that hands each line to `sink`; it closes both descriptors when done. `logger`
+    /// reports a failure to read.
+    static func start(
+        stdout: Int32, stderr: Int32, pid: Int32, logger: Logger, lineLimit: Int, sink: @escaping Sink
+    ) -> ChildLineReader {
         let reader = ChildLineReader()
         let thread = Thread {
-            reader.read(stdout: stdout, stderr: stderr, pid: pid, logger: logger, prefix: prefix, lineLimit: lineLimit)
+            reader.read(stdout: stdout, stderr: stderr, pid: pid, logger: logger, lineLimit: lineLimit, sink: sink)
         }
         thread.name = "output-\(pid)"
         thread.start()
@@ -39,7 +53,7 @@ final class ChildLineReader: Sendable {
         return true
     }
 
-    private func read(stdout: Int32, stderr: Int32, pid: Int32, logger: Logger, prefix: String, lineLimit: Int) {
+    private func read(stdout: Int32, stderr: Int32, pid: Int32, logger: Logger, lineLimit: Int, sink: Sink) {
         defer {
             condition.lock()
             finished.withLock { $0 = true }
@@ -47,8 +61,8 @@ final class ChildLineReader: Sendable {
             condition.unlock()
         }
         var streams = [
-            Stream(fd: stdout, name: "stdout", level: .info, splitter: LineSplitter(limit: lineLimit)),
-            Stream(fd: stderr, name: "stderr", level: .notice, splitter: LineSplitter(limit: lineLimit)),
+            Stream(fd: stdout, isStderr: false, splitter: LineSplitter(limit: lineLimit)),
+            Stream(fd: stderr, isStderr: true, splitter: LineSplitter(limit: lineLimit)),
         ]
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         while streams.contains(where: { $0.open }) {
@@ -72,8 +86,7 @@ final class ChildLineReader: Sendable {
                     lines = streams[index].splitter.finish().map { [$0] } ?? []
                     streams[index].open = false
                 }
-                let metadata: Logger.Metadata = ["child.stream": "\(streams[index].name)", "child.pid": "\(pid)"]
-                for line in lines { logger.log(level: streams[index].level, "\(prefix)\(line)", metadata: metadata) }
+                for line in lines { sink(line, streams[index].isStderr) }
             }
         }
         for stream in streams { close(stream.fd) }
@@ -81,8 +94,7 @@ final class ChildLineReader: Sendable {
 
     private struct Stream {
         let fd: Int32
-        let name: String
-        let level: Logger.Level
+        let isStderr: Bool
         var splitter: LineSplitter
         var open = true
     }

@@ -1,9 +1,34 @@
 import Foundation
 import Logging
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// The last lines a child wrote, newest last: a bounded ring kept by `ChildOutput.passThrough`.
+public final class LineTail: Sendable {
+    private let lines = Mutex<[String]>([])
+    public let capacity: Int
+
+    public init(capacity: Int = 20) {
+        self.capacity = max(1, capacity)
+    }
+
+    public func append(_ line: String) {
+        lines.withLock { lines in
+            lines.append(line)
+            if lines.count > capacity { lines.removeFirst(lines.count - capacity) }
+        }
+    }
+
+    /// The kept lines, oldest first.
+    public var snapshot: [String] { lines.withLock { $0 } }
+
+    public func clear() {
+        lines.withLock { $0.removeAll() }
+    }
+}
 
 /// Where a `ChildProcess` writes its stdout and stderr.
 public enum ChildOutput: Sendable {
@@ -18,6 +43,10 @@ public enum ChildOutput: Sendable {
     /// in pieces of at most that many; a last line without a newline is logged when the stream ends. The pipes are
     /// read by a dedicated thread, never by the concurrency pool.
     case logger(Logger, prefix: String, lineLimit: Int = ChildOutput.defaultLineLimit)
+    /// Each line of either stream written on to this process's stderr as it is (so the journal stream, or a
+    /// terminal, sees the child's lines unchanged) and kept in `tail`, which holds the last lines for reports
+    /// such as why a worker revision was reverted. `logger` reports a failure to read.
+    case passThrough(LineTail, logger: Logger, lineLimit: Int = ChildOutput.defaultLineLimit)
 
     /// The longest line `.logger` logs in one piece.
     public static let defaultLineLimit = 4096
@@ -55,7 +84,7 @@ public enum ChildOutput: Sendable {
                 made.append(try Self.openLog(stdoutPath))
                 made.append(try Self.openLog(stderrPath))
                 return Opened(stdout: made[0], stderr: made[1], closeAfterSpawn: made)
-            case .logger:
+            case .logger, .passThrough:
                 let out = try Self.pipe("stdout")
                 made += [out.read, out.write]
                 let err = try Self.pipe("stderr")

@@ -109,10 +109,30 @@ public final class ChildProcess: Sendable {
         let childPID = pid
         let child = ChildProcess(pid: childPID)
         var lineReader: ChildLineReader?
-        if case .logger(let logger, let prefix, let lineLimit) = output, let pipes = sinks.pipes {
+        switch (output, sinks.pipes) {
+        case (.logger(let logger, let prefix, let lineLimit), let pipes?):
             lineReader = ChildLineReader.start(
                 stdout: pipes.stdout, stderr: pipes.stderr, pid: childPID, logger: logger, prefix: prefix,
                 lineLimit: lineLimit)
+        case (.passThrough(let tail, let logger, let lineLimit), let pipes?):
+            lineReader = ChildLineReader.start(
+                stdout: pipes.stdout, stderr: pipes.stderr, pid: childPID, logger: logger, lineLimit: lineLimit
+            ) { line, _ in
+                tail.append(line)
+                let bytes = Array((line + "\n").utf8)
+                bytes.withUnsafeBytes { buffer in
+                    guard let base = buffer.baseAddress else { return }
+                    var offset = 0
+                    while offset < buffer.count {
+                        let written = write(2, base + offset, buffer.count - offset)
+                        if written < 0 && errno == EINTR { continue }
+                        if written <= 0 { return }
+                        offset += written
+                    }
+                }
+            }
+        default:
+            break
         }
         let reader = lineReader
         let reaper = Thread {

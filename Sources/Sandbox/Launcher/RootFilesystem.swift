@@ -44,7 +44,7 @@ struct RootFilesystem {
             if profile.workspaceWritable { try protect(workspace) }
         }
         for extra in profile.binds {
-            try bind(extra.path, writable: extra.writable, optional: extra.optional)
+            try bind(extra.path, writable: extra.writable, optional: extra.optional, at: extra.target)
             // A writable directory (another tool root) gets the same cover of .git and .autonous.
             if extra.writable && Posix.kind(new + extra.path) == .directory { try protect(extra.path) }
         }
@@ -160,10 +160,12 @@ struct RootFilesystem {
         }
     }
 
-    /// Binds host `path` at the same path inside; read-only unless `writable`.
-    private func bind(_ path: String, writable: Bool, optional: Bool = false) throws(SandboxError) {
+    /// Binds host `path` at the same path inside (or at `inside`); read-only unless `writable`.
+    private func bind(_ path: String, writable: Bool, optional: Bool = false, at inside: String? = nil)
+        throws(SandboxError)
+    {
         let source = old + path
-        let target = new + path
+        let target = new + (inside ?? path)
         switch Posix.resolvedKind(source) {
         case .missing:
             if optional { return }
@@ -193,10 +195,14 @@ struct RootFilesystem {
         if profile.protectedPaths.isEmpty { return }
         let gitKind = Posix.kind(root + "/.git")
         if gitKind == .missing {
-            if mkdir(root + "/.git", 0o755) == 0 {
+            let made = mkdir(root + "/.git", 0o755) == 0
+            let code = errno
+            // EEXIST: a run on the same workspace made its placeholder between the check and the mkdir; it is just
+            // as empty, and is covered just the same.
+            if made || (code == EEXIST && Posix.kind(root + "/.git") == .directory) {
                 try readOnlyBindOnItself(root + "/.git")
-            } else if errno != EACCES && errno != EPERM {
-                throw SandboxError(.setupFailed, "mkdir \(workspace)/.git", errno: errno)
+            } else if code != EACCES && code != EPERM {
+                throw SandboxError(.setupFailed, "mkdir \(workspace)/.git", errno: code)
             }
         } else if gitKind == .directory {
             // .git becomes a mount point of its own (still writable): a mount point cannot be renamed or removed,
@@ -211,11 +217,14 @@ struct RootFilesystem {
             case .missing:
                 let created =
                     relative == ".git/config" ? open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644) : mkdir(path, 0o755)
-                if created < 0 {
-                    if errno == EACCES || errno == EPERM { continue }
+                if created >= 0 {
+                    if relative == ".git/config" { close(created) }
+                } else if errno == EACCES || errno == EPERM {
+                    continue
+                } else if errno != EEXIST {
+                    // EEXIST: a concurrent run on the same workspace created it just now; it is covered below.
                     throw SandboxError(.setupFailed, "create \(workspace)/\(relative)", errno: errno)
                 }
-                if relative == ".git/config" { close(created) }
             case .symlink:
                 // A symlink here could point anywhere; cover it with an empty read-only file.
                 throw SandboxError(.setupFailed, "\(workspace)/\(relative) is a symlink; refusing to run")

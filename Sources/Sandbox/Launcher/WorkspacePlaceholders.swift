@@ -41,7 +41,11 @@ struct WorkspacePlaceholders {
     /// releases the lock.
     func finish() {
         defer { close(lock) }
-        guard !missing.isEmpty, flock(lock, LOCK_EX | LOCK_NB) == 0 else { return }
+        guard !missing.isEmpty else { return }
+        // Let go of the shared lock first: two runs ending together would otherwise each see the other's lock and
+        // neither clean up. Whoever then gets the lock exclusively is the last one out.
+        _ = flock(lock, LOCK_UN)
+        guard flock(lock, LOCK_EX | LOCK_NB) == 0 else { return }
         for relative in missing {
             let path = directory + "/" + relative
             var info = stat()

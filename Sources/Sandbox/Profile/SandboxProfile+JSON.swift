@@ -9,7 +9,10 @@ extension SandboxProfile {
             (
                 "binds",
                 "["
-                    + binds.map { "{\"path\":\(Self.quote($0.path)),\"writable\":\($0.writable)}" }
+                    + binds.map {
+                        "{\"path\":\(Self.quote($0.path)),\"writable\":\($0.writable)"
+                            + ($0.target.map { ",\"target\":\(Self.quote($0))" } ?? "") + "}"
+                    }
                     .joined(separator: ",") + "]"
             ),
         ]

@@ -12,11 +12,15 @@ public struct SandboxProfile: Sendable, Equatable {
         public var writable: Bool
         /// A missing source is skipped instead of failing (host files that only some distributions have).
         public var optional: Bool
+        /// Where it appears inside; nil for the same path as on the host. Another path keeps the host's directory
+        /// layout out of the sandbox (the worker's binary, without the artifacts directory it lives in).
+        public var target: String?
 
-        public init(path: String, writable: Bool, optional: Bool = false) {
+        public init(path: String, writable: Bool, optional: Bool = false, target: String? = nil) {
             self.path = path
             self.writable = writable
             self.optional = optional
+            self.target = target
         }
     }
 
@@ -110,7 +114,10 @@ public struct SandboxProfile: Sendable, Equatable {
         } else if ["read", "write", "exec", "network"].contains(name) {
             throw SandboxError(.invalidProfile, "the \(name) profile needs a workspace (--workspace DIR)")
         }
-        for bind in binds { try absolute(bind.path, "the bind") }
+        for bind in binds {
+            try absolute(bind.path, "the bind")
+            if let target = bind.target { try absolute(target, "the bind's target") }
+        }
         if let workingDirectory { try absolute(workingDirectory, "the working directory") }
         for key in environment.keys where key.isEmpty || key.contains("=") {
             throw SandboxError(.invalidProfile, "environment variable name '\(key)' is invalid")

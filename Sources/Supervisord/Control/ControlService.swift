@@ -15,6 +15,8 @@ struct ControlService: VarlinkInterfaceHandler {
     let workerState: WorkerStateReader
     /// Both event logs, for `GetEvents`.
     let events: EventFeed
+    let store: ArtifactStore
+    let revisions: RevisionLog
     let startedAt: ContinuousClock.Instant
     let sandbox: ControlInterface.SandboxStatus
     let logger: Logger
@@ -38,6 +40,14 @@ struct ControlService: VarlinkInterfaceHandler {
             return try JSONValue.encode(ControlInterface.ApprovalList(approvals: pending))
         case "GetEvents":
             return try await getEvents(call, replier: replier)
+        case "ListRevisions":
+            return try JSONValue.encode(ControlInterface.RevisionList(revisions: try revisionList()))
+        case "Deploy":
+            let request = try call.decode(ControlInterface.DeployRequest.self)
+            return try JSONValue.encode(try await deploy(request, peer: call.peer, replier: replier))
+        case "Rollback":
+            let request = try call.decode(ControlInterface.RollbackRequest.self)
+            return try JSONValue.encode(try rollback(request, peer: call.peer))
         case "DecideApproval":
             let request = try call.decode(ControlInterface.DecideApprovalRequest.self)
             return try JSONValue.encode(try await decide(request, peer: call.peer, replier: replier))
@@ -61,7 +71,7 @@ struct ControlService: VarlinkInterfaceHandler {
                 hint: configuration.modelConfigured ? nil : ModelSetupHint.sentence),
             telegram: .init(
                 enabled: configuration.telegramEnabled, allowedUsers: configuration.telegramAllowedUsers.count),
-            sandbox: sandbox)
+            sandbox: sandbox, revisions: worker.revisions)
     }
 
     /// Sends an operator's decision to the worker, which records it in its database (it owns the approvals) and

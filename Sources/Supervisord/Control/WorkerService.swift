@@ -10,6 +10,8 @@ struct WorkerService: VarlinkInterfaceHandler {
     let manager: WorkerManager
     let relay: ChatRelay
     let heartbeatInterval: Duration
+    /// `AUTONOUS_TELEGRAM_ADMINS`: who may ask for a rollback from Telegram.
+    let admins: [Int64]
     let logger: Logger
 
     var interfaceName: String { WorkerInterface.name }
@@ -23,7 +25,17 @@ struct WorkerService: VarlinkInterfaceHandler {
         switch call.memberName {
         case "Hello":
             let hello = try call.decode(WorkerInterface.Hello.self)
-            manager.deliver(.hello(pid: workerPID))
+            guard manager.hello(pid: workerPID, claimed: hello.revision) else {
+                logger.warning(
+                    "worker named another revision than the one started",
+                    metadata: ["worker.pid": "\(workerPID)", "revision.claimed": "\(hello.revision)"])
+                throw VarlinkError(
+                    "io.autonous.Worker.WrongRevision",
+                    [
+                        "expected": .string(manager.expectedRevision(pid: workerPID) ?? ""),
+                        "claimed": .string(hello.revision),
+                    ])
+            }
             logger.info(
                 "worker said hello",
                 metadata: [
@@ -54,6 +66,9 @@ struct WorkerService: VarlinkInterfaceHandler {
                 throw VarlinkError("io.autonous.Worker.UnknownChat", ["id": .string(reply.id)])
             }
             return .object([:])
+        case "RequestRollback":
+            let request = try call.decode(WorkerInterface.RollbackRequest.self)
+            return try JSONValue.encode(try rollback(request))
         case "DecisionReply":
             let reply = try call.decode(WorkerInterface.DecisionReply.self)
             guard relay.deliverDecision(reply) else {
@@ -62,6 +77,29 @@ struct WorkerService: VarlinkInterfaceHandler {
             return .object([:])
         default:
             throw VarlinkError.methodNotFound(call.method)
+        }
+    }
+
+    /// A Telegram admin's /rollback as the worker relays it: the supervisor checks the sender against its own
+    /// configuration and the target against its own store; the worker's word counts for nothing else.
+    private func rollback(_ request: WorkerInterface.RollbackRequest) throws -> WorkerInterface.RollbackReply {
+        guard admins.contains(request.requestedBy) else {
+            logger.warning(
+                "a rollback request from a non-admin was refused", metadata: ["telegram.user": "\(request.requestedBy)"]
+            )
+            throw VarlinkError("io.autonous.Worker.NotAnAdmin", ["requestedBy": .int(request.requestedBy)])
+        }
+        do {
+            let revision = try manager.rollback(
+                to: request.target, requestedBy: "Telegram admin \(request.requestedBy)")
+            return WorkerInterface.RollbackReply(
+                revision: revision,
+                message:
+                    "Rolling back to revision \(revision.prefix(12)); it starts in a moment as current and last-good.")
+        } catch let refusal as RevisionRefusal {
+            throw VarlinkError("io.autonous.Worker.RollbackRefused", ["message": .string(refusal.message)])
+        } catch let error as ArtifactStore.ResolveError {
+            throw VarlinkError("io.autonous.Worker.RollbackRefused", ["message": .string("\(error)")])
         }
     }
 

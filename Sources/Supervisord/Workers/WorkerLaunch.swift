@@ -2,7 +2,8 @@ import AutonousCore
 import Foundation
 import Synchronization
 
-/// What the supervisor starts as the worker: the binary, its revision id and its explicit environment.
+/// Where the bootstrap worker and the launcher are, and the worker's explicit environment. Which binary runs is the
+/// revision's (its artifact); `binary` is only what the first start imports (`AUTONOUS_WORKER_BIN`).
 final class WorkerLaunch: Sendable {
     /// Environment variables passed on to the worker besides every `AUTONOUS_*`; nothing else is inherited.
     static let passedVariables = [
@@ -12,7 +13,6 @@ final class WorkerLaunch: Sendable {
     let binary: String
     /// The launcher the worker runs under.
     let sandboxBinary: String
-    private let digestCache = Mutex<(key: String, digest: String)?>(nil)
 
     init(configuration: Configuration, supervisorExecutable: String) {
         let directory = URL(fileURLWithPath: supervisorExecutable).deletingLastPathComponent().path
@@ -20,25 +20,16 @@ final class WorkerLaunch: Sendable {
         sandboxBinary = configuration.sandboxBinary ?? directory + "/autonous-sandbox"
     }
 
-    /// The revision id of the bootstrap worker: `bootstrap-` and the first 12 hex digits of its SHA-256.
-    /// Revisions built by the update pipeline are named by their artifact digest instead.
-    func revision() throws -> String {
-        var info = stat()
-        guard stat(binary, &info) == 0 else {
-            throw AutonousError(.notFound, "the worker binary \(binary) does not exist (AUTONOUS_WORKER_BIN)")
-        }
-        let key = "\(info.st_size)-\(info.st_mtim.tv_sec)-\(info.st_mtim.tv_nsec)-\(info.st_ino)"
-        if let cached = digestCache.withLock({ $0 }), cached.key == key {
-            return "bootstrap-" + cached.digest.prefix(12)
-        }
-        let digest = try SHA256.hex(fileAt: binary)
-        digestCache.withLock { $0 = (key, digest) }
-        return "bootstrap-" + digest.prefix(12)
-    }
-
     /// The worker's environment: the configuration it needs and the link back to the supervisor.
     func environment(from parent: [String: String], configuration: Configuration, revision: String) -> [String: String]
     {
+        Self.environment(from: parent, configuration: configuration, revision: revision, sandboxBinary: sandboxBinary)
+    }
+
+    /// The worker's environment for the revision `revision` (its sha256) under the launcher `sandboxBinary`.
+    static func environment(
+        from parent: [String: String], configuration: Configuration, revision: String, sandboxBinary: String
+    ) -> [String: String] {
         var environment: [String: String] = [:]
         for (key, value) in parent where key.hasPrefix("AUTONOUS_") || Self.passedVariables.contains(key) {
             environment[key] = value

@@ -5,7 +5,7 @@ import Foundation
 /// environment (secrets through the launcher's environment, never on a command line), and the host uid it runs as.
 ///
 /// The worker sees only its own corner: `worker/` (its database) and `workspace/` read-write, the worker socket,
-/// its binary, the launcher and the Swift runtime they link, the configuration directory and the tool roots
+/// its binary (at `/autonous/autonous-worker`, not at its artifact's path), the launcher and the Swift runtime they link, the configuration directory and the tool roots
 /// read-only. Nothing else of the state or runtime directories is in its mount namespace: not `autonous.db`, not
 /// the control socket, not what decides whether a revision runs.
 struct WorkerSandbox: Sendable {
@@ -16,29 +16,51 @@ struct WorkerSandbox: Sendable {
     func command(workerBinary: String, workerEnvironment: [String: String]) -> (
         arguments: [String], environment: [String: String]
     ) {
+        command(
+            workerBinary: workerBinary, workerEnvironment: workerEnvironment,
+            writable: [
+                configuration.workerDirectory, configuration.workspaceDirectory, configuration.workerSocketPath,
+            ],
+            cwd: configuration.workerDirectory, toolRoots: true, workerArguments: [])
+    }
+
+    /// The command line for `--self-check`: the same sandbox, but the only writable place is `scratch` (with its
+    /// copy of the database); the live worker directory, workspace and socket are not in it.
+    func selfCheckCommand(workerBinary: String, scratch: String, workerEnvironment: [String: String]) -> (
+        arguments: [String], environment: [String: String]
+    ) {
+        command(
+            workerBinary: workerBinary, workerEnvironment: workerEnvironment, writable: [scratch], cwd: scratch,
+            toolRoots: false, workerArguments: ["--self-check", "--scratch", scratch])
+    }
+
+    private func command(
+        workerBinary: String, workerEnvironment: [String: String], writable: [String], cwd: String, toolRoots: Bool,
+        workerArguments: [String]
+    ) -> (arguments: [String], environment: [String: String]) {
         var arguments = ["--profile", "worker"]
         if geteuid() == 0 {
             arguments += ["--uid", String(configuration.workerUID), "--gid", String(configuration.workerUID)]
         }
         if configuration.sandboxLimitsBestEffort { arguments.append("--best-effort-limits") }
-        arguments += [
-            "--rw", configuration.workerDirectory, "--rw", configuration.workspaceDirectory,
-            "--rw", configuration.workerSocketPath,
-        ]
+        for path in writable { arguments += ["--rw", path] }
         if FileManager.default.fileExists(atPath: configuration.configDirectory) {
             arguments += ["--ro", configuration.configDirectory]
         }
         let journal = "/run/systemd/journal/socket"
         if FileManager.default.fileExists(atPath: journal) { arguments += ["--rw", journal] }
-        var readOnly = [URL(fileURLWithPath: workerBinary).deletingLastPathComponent().path]
-        readOnly.append(URL(fileURLWithPath: sandboxBinary).deletingLastPathComponent().path)
+        // The revision's binary alone, at a fixed path: the artifacts directory it lives in stays out of sight.
+        arguments += ["--ro-bind", workerBinary, Self.binaryInside]
+        var readOnly = [URL(fileURLWithPath: sandboxBinary).deletingLastPathComponent().path]
         readOnly += Self.swiftRuntimeDirectories()
         var seen: Set<String> = []
         for path in readOnly where seen.insert(path).inserted && !Self.isCovered(path) {
             arguments += ["--ro", path]
         }
-        for root in configuration.toolRoots { arguments += [root.writable ? "--rw" : "--ro", root.path] }
-        arguments += ["--cwd", configuration.workerDirectory]
+        if toolRoots {
+            for root in configuration.toolRoots { arguments += [root.writable ? "--rw" : "--ro", root.path] }
+        }
+        arguments += ["--cwd", cwd]
         var launcherEnvironment = ["PATH": "/usr/local/bin:/usr/bin:/bin"]
         for (key, value) in workerEnvironment.sorted(by: { $0.key < $1.key }) {
             if key == "OPENAI_API_KEY" || key == "AUTONOUS_TELEGRAM_TOKEN" || key == "CREDENTIALS_DIRECTORY" {
@@ -55,9 +77,12 @@ struct WorkerSandbox: Sendable {
             launcherEnvironment["OPENAI_API_KEY"] = key.value
             arguments += ["--env-inherit", "OPENAI_API_KEY"]
         }
-        arguments += ["--", workerBinary]
+        arguments += ["--", Self.binaryInside] + workerArguments
         return (arguments, launcherEnvironment)
     }
+
+    /// Where the worker's binary appears inside its sandbox, whichever artifact it is.
+    static let binaryInside = "/autonous/autonous-worker"
 
     /// Directories already inside the sandbox's read-only system binds.
     static func isCovered(_ path: String) -> Bool {

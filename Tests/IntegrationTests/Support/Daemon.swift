@@ -5,7 +5,8 @@ import GRDB
 /// A real autonous-supervisord started on a temporary state directory, with its stderr (and the worker's) in a file.
 final class Daemon: @unchecked Sendable {
     let directory: TemporaryDirectory
-    let process = Process()
+    /// The running supervisor (a new one after `killAndRestart`).
+    private(set) var process = Process()
     let environment: [String: String]
     let logPath: String
 
@@ -61,7 +62,13 @@ final class Daemon: @unchecked Sendable {
         self.environment = environment
         logPath = directory.path + "/daemon.log"
         FileManager.default.createFile(atPath: logPath, contents: nil)
+        try start()
+    }
+
+    private func start() throws {
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        log.seekToEndOfFile()
+        process = Process()
         process.executableURL = URL(fileURLWithPath: TestPaths.binary("autonous-supervisord"))
         process.environment = environment
         process.standardInput = FileHandle.nullDevice
@@ -70,13 +77,30 @@ final class Daemon: @unchecked Sendable {
         try process.run()
     }
 
-    deinit {
-        stop()
+    /// kill -9 of the supervisor (its worker dies with it: the launcher has a parent-death signal), then a new
+    /// supervisor on the same state, runtime directory and log.
+    func killAndRestart() throws {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        try start()
     }
 
-    /// SIGTERM, then waits (bounded) for a clean exit; SIGKILL if it does not come.
+    deinit {
+        stopBlocking()
+    }
+
+    /// SIGTERM, then waits (bounded) for a clean exit; SIGKILL if it does not come. The wait runs on a thread of
+    /// its own: the test pool has two threads, and a stop takes seconds.
     @discardableResult
-    func stop(timeout: Duration = .seconds(20)) -> Int32? {
+    func stop(timeout: Duration = .seconds(20)) async -> Int32? {
+        await withCheckedContinuation { continuation in
+            Thread { continuation.resume(returning: self.stopBlocking(timeout: timeout)) }.start()
+        }
+    }
+
+    /// `stop` on the calling thread.
+    @discardableResult
+    func stopBlocking(timeout: Duration = .seconds(20)) -> Int32? {
         guard process.isRunning else { return process.terminationStatus }
         process.terminate()
         let deadline = ContinuousClock.now + timeout
@@ -158,6 +182,7 @@ func runProcess(
     _ executable: String, _ arguments: [String], environment: [String: String], stdin: String? = nil,
     timeout: Duration = .seconds(120)
 ) throws -> (status: Int32, stdout: String, stderr: String) {
+    /// The running supervisor (a new one after `killAndRestart`).
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments

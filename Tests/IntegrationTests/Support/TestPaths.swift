@@ -43,3 +43,22 @@ func eventually(timeout: Duration = .seconds(30), _ condition: () async throws -
     }
     return try await condition()
 }
+
+/// Polls `condition` every 20 ms on a thread of its own until it holds or `timeout` passes. For conditions that
+/// hold only for a moment (a tool's cgroup while it runs): the test pool's two threads may be busy with other
+/// tests for longer than that moment.
+func eventuallyOnOwnThread(timeout: Duration, _ condition: @escaping @Sendable () -> Bool) async -> Bool {
+    await withCheckedContinuation { continuation in
+        Thread {
+            let deadline = ContinuousClock.now + timeout
+            while ContinuousClock.now < deadline {
+                if condition() {
+                    continuation.resume(returning: true)
+                    return
+                }
+                usleep(20_000)
+            }
+            continuation.resume(returning: condition())
+        }.start()
+    }
+}

@@ -88,6 +88,7 @@ enum Errno {
     static let ebusy = Int(EBUSY)
     static let einval = Int(EINVAL)
     static let erofs = Int(EROFS)
+    static let eexist = Int(EEXIST)
     static let enosys = Int(ENOSYS)
 
     /// "EPERM (1)" style text for messages.
