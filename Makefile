@@ -51,6 +51,8 @@ bench: deps
 	python3 scripts/bench/sandbox_launch.py "$$($(SWIFT) build -c release --show-bin-path)/autonous-sandbox" 150
 	$(SWIFT) build -c release --product autonous-worker
 	python3 scripts/bench/grep_tool.py "$$($(SWIFT) build -c release --show-bin-path)/autonous-worker" 15
+	$(SWIFT) build -c release --product autonous-supervisord
+	python3 scripts/bench/revisions.py "$$($(SWIFT) build -c release --show-bin-path)" 5
 
 clean:
 	@dir=$$(cat .local/runtime-dir 2>/dev/null || true); \

@@ -208,6 +208,62 @@ import Testing
         await daemon.stop()
     }
 
+    /// A worker whose sandbox the host cannot set up (here: a tool root the worker's uid may not reach, so the
+    /// launcher exits 125 before the worker runs) is not the revision's fault: no revert, a degraded status with
+    /// the launcher's own message, and retries with backoff.
+    @Test(.enabled(if: geteuid() == 0, "the worker maps to another uid only when the supervisor runs as root"))
+    func aSandboxTheHostCannotSetUpIsReportedDegradedAndNeverReverted() async throws {
+        let files = try TemporaryDirectory()
+        let locked = files.path + "/locked"
+        try FileManager.default.createDirectory(atPath: locked + "/root", withIntermediateDirectories: true)
+        chmod(files.path, 0o755)
+        chmod(locked, 0o700)
+        var overrides = Self.overrides
+        overrides["AUTONOUS_TOOL_ROOTS"] = locked + "/root"
+        overrides["AUTONOUS_TELEGRAM_ADMINS"] = nil
+        let daemon = try Daemon(telegram: false, overrides: overrides)
+        let degraded = try await eventually(timeout: .seconds(30)) {
+            daemon.status()?.revisions?.degraded?.contains("cannot bind") == true
+        }
+        let status = daemon.status()
+        #expect(degraded, "\(String(describing: status))\n\(daemon.log)")
+        #expect(status?.revisions?.degraded?.contains("sandbox could not be set up") == true)
+        #expect(status?.revisions?.current == (try Self.bootstrap))
+        #expect(try daemon.events("revision.reverted").isEmpty)
+        let failures = try await eventually(timeout: .seconds(20)) {
+            try daemon.events("worker.sandbox_failed").count >= 2
+        }
+        #expect(failures, "it keeps trying\n\(daemon.log)")
+        let text = try await Self.autonousctl(daemon, ["status"])
+        #expect(text.stdout.contains("DEGRADED"), "\(text.stdout)")
+        await daemon.stop()
+    }
+
+    /// `/rollback` from a Telegram admin: the worker relays it, the supervisor checks the sender and the target
+    /// itself. A non-admin is refused and nothing changes.
+    @Test func aTelegramAdminsRollbackIsCheckedAndCarriedOutByTheSupervisor() async throws {
+        let (fakes, daemon, files) = try await Self.start()
+        let good = try SHA256.hex(fileAt: try Self.goodRevision(in: files))
+        #expect(try await Self.deploy(daemon, try Self.goodRevision(in: files)).outcome == "promoted", "\(daemon.log)")
+
+        try await fakes.sendUserMessage(from: 222, text: "/rollback")
+        let refused = try await eventually(timeout: .seconds(20)) {
+            try await fakes.sentMessages().contains { $0["chat"]?["id"] == .int(222) }
+        }
+        #expect(refused, "\(daemon.log)")
+        #expect(daemon.status()?.revisions?.current == good, "a non-admin's /rollback changed nothing")
+
+        try await fakes.sendUserMessage(from: 111, text: "/rollback")
+        let back = try await eventually(timeout: .seconds(40)) {
+            daemon.status()?.worker.revision == (try Self.bootstrap) && daemon.status()?.worker.state == "ready"
+        }
+        #expect(back, "\(daemon.log)")
+        #expect(daemon.status()?.revisions?.lastGood == (try Self.bootstrap))
+        #expect(try daemon.events("revision.rolled_back").contains { $0.payload["revision"] == .string(good) })
+        #expect(try await Self.answers(fakes, "after the admin's rollback"), "\(daemon.log)")
+        await daemon.stop()
+    }
+
     // MARK: - kill -9 of the supervisor
 
     /// The processes of this daemon's state that are neither the supervisor nor a launcher: the workers.

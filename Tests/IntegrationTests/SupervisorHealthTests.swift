@@ -100,6 +100,28 @@ struct SupervisorHealthTests {
         #expect(try daemon.events("process.stopped").count == 1)
     }
 
+    /// Under a systemd watchdog, the supervisor's own main loop (the worker manager's) pings it, and STATUS=
+    /// names the revision that runs: a stalled loop is what systemd would notice.
+    @Test func theSupervisorsLoopPingsTheWatchdogAndStatusNamesTheRevision() async throws {
+        let directory = try TemporaryDirectory()
+        let notifyPath = directory.path + "/notify.sock"
+        let notify = try DatagramListener(path: notifyPath)
+        let daemon = try Daemon(
+            telegram: false, overrides: ["NOTIFY_SOCKET": notifyPath, "WATCHDOG_USEC": "600000"])
+        // From the start: the ready STATUS= is sent once.
+        let messages = await withCheckedContinuation { continuation in
+            Thread { continuation.resume(returning: notify.receive(for: .seconds(6))) }.start()
+        }
+        #expect(daemon.status()?.worker.state == "ready", "\(daemon.log)")
+        let pings = messages.filter { $0.contains("WATCHDOG=1") }.count
+        #expect(pings >= 6, "\(pings) pings in 6 s at a 300 ms interval: \(messages)")
+        let revision = try SHA256.hex(fileAt: TestPaths.binary("autonous-worker"))
+        #expect(
+            messages.contains { $0.contains("STATUS=worker ready") && $0.contains(String(revision.prefix(12))) },
+            "\(messages)")
+        #expect(await daemon.stop() == 0, "\(daemon.log)")
+    }
+
     @Test(arguments: [
         (["AUTONOUS_TELEGRAM": "on"], "AUTONOUS_TELEGRAM_TOKEN"),
         (
@@ -155,6 +177,20 @@ final class DatagramListener: @unchecked Sendable {
     }
 
     /// Every datagram that arrives within `timeout` (waiting at most that long after the last one).
+    /// Every datagram that arrives within `window` (however busy the sender is).
+    func receive(for window: Duration) -> [String] {
+        var messages: [String] = []
+        let deadline = ContinuousClock.now + window
+        while ContinuousClock.now < deadline {
+            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&descriptor, 1, 20) > 0 else { continue }
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n > 0 { messages.append(String(decoding: buffer[0 ..< n], as: UTF8.self)) }
+        }
+        return messages
+    }
+
     func receiveAll(timeout: Duration) -> [String] {
         var messages: [String] = []
         let milliseconds = Int32(
