@@ -29,6 +29,10 @@ enum SupervisorMain {
         let logger = Logger(label: "autonous.supervisord")
         do {
             try await Supervisor(configuration: configuration, environment: environment, logger: logger).run()
+        } catch let error as ConfigurationError {
+            // Found only once the state was opened (AUTONOUS_WORKER_BIN on the first start); said like any other.
+            logger.critical("\(error)")
+            exit(ConfigurationError.exitCode)
         } catch {
             logger.critical("supervisor failed", metadata: ["error": "\(error)"])
             exit(1)

@@ -18,9 +18,9 @@ import Testing
     ]
 
     /// A daemon with the fakes and the low thresholds, ready, and a directory for the revisions to deploy.
-    static func start() async throws -> (Fakes, Daemon, TemporaryDirectory) {
+    static func start(_ changes: [String: String?] = [:]) async throws -> (Fakes, Daemon, TemporaryDirectory) {
         let fakes = try Fakes()
-        let daemon = try Daemon(fakes: fakes, overrides: overrides)
+        let daemon = try Daemon(fakes: fakes, overrides: overrides.merging(changes) { _, new in new })
         #expect(await daemon.waitUntilReady() != nil, "\(daemon.log)")
         return (fakes, daemon, try TemporaryDirectory())
     }
@@ -281,8 +281,10 @@ import Testing
 
     /// After a restart: exactly one worker, running a revision that verifies, and the symlinks name what the
     /// newest row of the revisions table says.
-    static func expectConsistent(_ daemon: Daemon, running expected: String) async throws {
-        let settled = try await eventually(timeout: .seconds(40)) {
+    static func expectConsistent(_ daemon: Daemon, running expected: String, within: Duration = .seconds(40))
+        async throws
+    {
+        let settled = try await eventually(timeout: within) {
             let status = daemon.status()
             return status?.worker.state == "ready" && status?.worker.revision == expected
                 && status?.revisions?.probation == nil && workers(of: daemon).count == 1
@@ -319,19 +321,21 @@ import Testing
     }
 
     @Test func killingTheSupervisorDuringProbationStartsTheProbationOver() async throws {
-        let (fakes, daemon, files) = try await Self.start()
+        // A probation long enough to be seen in progress on a loaded machine.
+        let (fakes, daemon, files) = try await Self.start(["AUTONOUS_PROBATION": "20s"])
         let path = try Self.goodRevision(in: files)
         let good = try SHA256.hex(fileAt: path)
         #expect(try await Self.autonousctl(daemon, ["deploy", path]).status == 0)
-        let onProbation = try await eventually(timeout: .seconds(30)) {
+        let onProbation = await eventuallyOnOwnThread(timeout: .seconds(40)) {
             daemon.status()?.revisions?.probation?.checksPassed.contains("ready") == true
         }
         #expect(onProbation, "\(daemon.log)")
         try daemon.killAndRestart()
-        try await Self.expectConsistent(daemon, running: good)
+        try await Self.expectConsistent(daemon, running: good, within: .seconds(90))
         let probations = try daemon.events("revision.probation").filter { $0.payload["revision"] == .string(good) }
         #expect(probations.count == 1, "one probation record; the restart picks it up again")
         #expect(try daemon.events("revision.promoted").contains { $0.payload["revision"] == .string(good) })
+        #expect(try await Self.answers(fakes, "after a kill during probation"), "\(daemon.log)")
         await daemon.stop()
     }
 

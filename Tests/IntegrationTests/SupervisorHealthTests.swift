@@ -153,6 +153,22 @@ struct SupervisorHealthTests {
         }
         #expect(!FileManager.default.fileExists(atPath: directory.path + "/state/autonous.db"))
     }
+
+    /// The first start imports AUTONOUS_WORKER_BIN as the first revision; without one there is nothing to run, and
+    /// that is a configuration error (78), not a failure systemd would restart in a loop.
+    @Test func aFirstStartWithoutAWorkerBinaryIsAConfigurationError() throws {
+        let directory = try TemporaryDirectory()
+        let environment = [
+            "PATH": "/usr/bin:/bin", "AUTONOUS_STATE_DIR": directory.path + "/state",
+            "AUTONOUS_RUNTIME_DIR": directory.path + "/run", "AUTONOUS_CONFIG_DIR": directory.path + "/etc",
+            "AUTONOUS_LOG": "stderr", "AUTONOUS_WORKER_BIN": directory.path + "/no-such-worker",
+        ]
+        let result = try runProcess(
+            TestPaths.binary("autonous-supervisord"), [], environment: environment, timeout: .seconds(30))
+        #expect(result.status == 78, "\(result.stderr)")
+        #expect(result.stderr.contains("configuration error: AUTONOUS_WORKER_BIN: names"), "\(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: directory.path + "/run/control.sock"))
+    }
 }
 
 /// A bound AF_UNIX datagram socket standing in for systemd's notify socket.

@@ -145,7 +145,25 @@ import Testing
         #expect(monitor.nextDeadline(now: at(now)) == at(123) + .nanoseconds(1))
         let actions = monitor.handle(.tick, now: at(123.1))
         #expect(transition(actions, .reverted)?.check == "stuck")
-        #expect(monitor.lastError?.contains("completed no Telegram poll") == true)
+        #expect(monitor.lastError?.contains("no Telegram poll ended") == true)
+    }
+
+    /// A Telegram outage is not the revision's fault: polls that keep ending in errors are not stuck. But a
+    /// revision on probation is promoted only once a poll completed after Ready.
+    @Test func aTelegramOutageIsNotStuckButDelaysPromotionUntilAPollCompletes() {
+        var monitor = onProbation()
+        _ = monitor.handle(.ready(pid: 200), now: at(3))
+        var now = 3.0
+        var seen: [String] = []
+        while now < 200 {
+            now += 5
+            _ = monitor.handle(.heartbeat(pid: 200, pollCompleted: nil, pollAttempted: at(now - 1)), now: at(now))
+            seen += names(monitor.handle(.tick, now: at(now)))
+        }
+        #expect(seen.isEmpty, "\(seen)")
+        #expect(monitor.probation?.revision == new, "not promoted without a completed poll")
+        _ = monitor.handle(.heartbeat(pid: 200, pollCompleted: at(now), pollAttempted: at(now)), now: at(now + 0.5))
+        #expect(names(monitor.handle(.tick, now: at(now + 0.5))) == ["b promoted", "deploy promoted"])
     }
 
     @Test func aWorkerNamingAnotherRevisionIsStoppedAndReverted() {

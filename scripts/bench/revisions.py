@@ -151,7 +151,8 @@ def main():
         sys.exit(__doc__)
     bin_dir = os.path.abspath(sys.argv[1])
     runs = int(sys.argv[2]) if len(sys.argv) > 2 else 5
-    fakes = subprocess.Popen([sys.executable, FAKES], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    fakes = subprocess.Popen([sys.executable, FAKES, "--telegram-token", TOKEN, "--openai-key", KEY],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     ports = json.loads(fakes.stdout.readline())
     http(ports["openai"], "GET", "/_fake/script")
     scratch = tempfile.mkdtemp(prefix="aut-bench-revs-")
@@ -181,7 +182,7 @@ def main():
                         started = time.monotonic()
                         reply = varlink(daemon.control, "io.autonous.Control.Deploy", {"path": path})
                         sha = reply["revision"]["sha256"]
-                        daemon.wait(lambda s: s["revisions"]["probation"] is None
+                        daemon.wait(lambda s: s["revisions"].get("probation") is None
                                     and s["revisions"]["current"] != sha and s["worker"]["state"] == "ready",
                                     what="the revert of %s" % mode)
                         samples.append(answered_again(daemon, ports["telegram"], started, mode))

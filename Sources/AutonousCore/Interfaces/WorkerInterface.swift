@@ -80,6 +80,8 @@ public enum WorkerInterface {
         """
         # Times are Unix milliseconds; the optional fields are absent from workers older than them.
         #   lastPollCompletedMs: the last Telegram getUpdates that completed (with updates or empty)
+        #   lastPollAttemptMs: the last getUpdates that ended, completed or failed by Telegram or the network (the
+        #     poller is alive; an outage is not a stuck worker)
         #   runsInFlight: agent runs started and not yet ended
         #   outboxBacklog: reply chunks neither sent nor failed
         #   oldestUnansweredMs: when the oldest queued or in-progress message arrived; null when none waits
@@ -90,6 +92,7 @@ public enum WorkerInterface {
           inboxQueued: int,
           lastError: ?string,
           lastPollCompletedMs: ?int,
+          lastPollAttemptMs: ?int,
           runsInFlight: ?int,
           outboxBacklog: ?int,
           oldestUnansweredMs: ?int
@@ -128,6 +131,8 @@ public enum WorkerInterface {
         public var lastError: String?
         /// Unix milliseconds of the last completed getUpdates (with updates or empty).
         public var lastPollCompletedMs: Int64?
+        /// Unix milliseconds of the last getUpdates that ended, completed or failed by Telegram or the network.
+        public var lastPollAttemptMs: Int64?
         /// Agent runs started and not yet ended.
         public var runsInFlight: Int?
         /// Reply chunks neither sent nor failed.
@@ -138,8 +143,9 @@ public enum WorkerInterface {
         public init(
             updatesReceived: Int = 0, messagesAnswered: Int = 0, modelFailures: Int = 0, inboxQueued: Int = 0,
             lastError: String? = nil, lastPollCompletedMs: Int64? = nil, runsInFlight: Int? = nil,
-            outboxBacklog: Int? = nil, oldestUnansweredMs: Int64? = nil
+            outboxBacklog: Int? = nil, oldestUnansweredMs: Int64? = nil, lastPollAttemptMs: Int64? = nil
         ) {
+            self.lastPollAttemptMs = lastPollAttemptMs
             self.updatesReceived = updatesReceived
             self.messagesAnswered = messagesAnswered
             self.modelFailures = modelFailures

@@ -43,7 +43,14 @@ enum RevisionStartup {
             }
             return Outcome(pointers: pointers, onProbation: onProbation, deploy: deploy)
         }
-        // The first start: the bootstrap binary is the first last-good (there is nothing older to trust).
+        // The first start: the bootstrap binary is the first last-good (there is nothing older to trust). Without
+        // it there is nothing to run at all: a configuration error, so systemd does not restart in a loop.
+        guard FileManager.default.isExecutableFile(atPath: bootstrapBinary) else {
+            throw ConfigurationError(
+                variable: "AUTONOUS_WORKER_BIN",
+                message: "names \(bootstrapBinary), which is not an executable file; the first start imports it as "
+                    + "the first worker revision")
+        }
         let manifest = try store.importFile(
             at: bootstrapBinary, source: .bootstrap, note: "AUTONOUS_WORKER_BIN (\(bootstrapBinary)) at the first start"
         )

@@ -185,11 +185,13 @@ final class WorkerManager: Service, Sendable {
             if state.monitor.pid == pid { state.lastHeartbeat = (counters, .now) }
         }
         // The worker reports wall-clock milliseconds; the monitor judges on the monotonic clock.
-        let pollCompleted = counters.lastPollCompletedMs.map { completed -> ContinuousClock.Instant in
-            let age = max(0, AppDatabase.nowMilliseconds() - completed)
-            return ContinuousClock.now - .milliseconds(age)
+        func instant(_ unixMilliseconds: Int64?) -> ContinuousClock.Instant? {
+            unixMilliseconds.map { .now - .milliseconds(max(0, AppDatabase.nowMilliseconds() - $0)) }
         }
-        deliver(.heartbeat(pid: pid, pollCompleted: pollCompleted))
+        deliver(
+            .heartbeat(
+                pid: pid, pollCompleted: instant(counters.lastPollCompletedMs),
+                pollAttempted: instant(counters.lastPollAttemptMs ?? counters.lastPollCompletedMs)))
     }
 
     /// The revision the worker `pid` was started from; nil when `pid` is not the current worker.

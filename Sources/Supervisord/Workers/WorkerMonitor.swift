@@ -120,8 +120,9 @@ struct WorkerMonitor {
         /// Hello named another revision than the one spawned.
         case wrongRevision(pid: Int32, claimed: String)
         case ready(pid: Int32)
-        /// `pollCompleted`: when the worker's last Telegram poll completed, if it reported one.
-        case heartbeat(pid: Int32, pollCompleted: Instant? = nil)
+        /// `pollCompleted`: when the worker's last Telegram poll completed, if it reported one; `pollAttempted`:
+        /// when its last poll ended at all (completed, or failed by Telegram or the network).
+        case heartbeat(pid: Int32, pollCompleted: Instant? = nil, pollAttempted: Instant? = nil)
         case exited(pid: Int32, ExitStatus)
         /// The launcher exited 125 before the worker ran: its sandbox could not be set up (the host's fault).
         case sandboxFailed(pid: Int32, message: String)
@@ -169,8 +170,11 @@ struct WorkerMonitor {
     private(set) var runningRevision: String?
     /// Restarts of promoted revisions within the crash-loop window.
     private(set) var recentRestarts: [Instant] = []
-    /// When the running worker's last Telegram poll completed (its Ready time until it reports one).
+    /// When the running worker's last Telegram poll ended, completed or failed (its Ready time until it reports
+    /// one): what the stuck rule judges. A Telegram outage keeps polls ending in errors; a wedged poller does not.
     private var lastPoll: Instant?
+    /// When its last poll completed: a revision on probation is promoted only after one did.
+    private var lastPollCompleted: Instant?
     /// The one crash-loop revert to N-1 was used; another crash loop only backs off.
     private var crashLoopRevertUsed = false
     private var spawnCount = 0
@@ -310,6 +314,7 @@ struct WorkerMonitor {
             if spawnCount > 1 { restarts += 1 }
             phase = .starting(pid: pid, since: now)
             lastPoll = nil
+            lastPollCompleted = nil
             if shuttingDown {
                 phase = .stopping(
                     pid: pid, since: now, readyAt: nil, reason: .shutdown,
@@ -359,10 +364,15 @@ struct WorkerMonitor {
                 .record("worker.ready", ["pid": .int(Int64(pid)), "startup_ms": .int((now - since).wholeMilliseconds)])
             ]
 
-        case (.heartbeat(let pid, let pollCompleted), .ready(let current, let since, let readyAt, _))
+        case (.heartbeat(let pid, let pollCompleted, let pollAttempted), .ready(let current, let since, let readyAt, _))
         where pid == current:
             phase = .ready(pid: pid, since: since, readyAt: readyAt, lastHeartbeat: now)
-            if let pollCompleted, pollCompleted > (lastPoll ?? readyAt) { lastPoll = min(pollCompleted, now) }
+            if let pollCompleted, pollCompleted > (lastPollCompleted ?? readyAt) {
+                lastPollCompleted = min(pollCompleted, now)
+            }
+            if let ended = [pollAttempted, pollCompleted].compactMap({ $0 }).max(), ended > (lastPoll ?? readyAt) {
+                lastPoll = min(ended, now)
+            }
             return []
 
         case (.tick, .starting(let pid, let since)) where now - since > settings.readyTimeout:
@@ -575,7 +585,7 @@ struct WorkerMonitor {
         if let stuckAfter = settings.stuckAfter, let lastPoll, now - lastPoll > stuckAfter {
             return stopUnhealthy(
                 pid: pid, since: since, readyAt: readyAt, reason: .stuck, timeout: stuckAfter,
-                message: "the worker heartbeats but completed no Telegram poll for \(stuckAfter)", now: now,
+                message: "the worker heartbeats but no Telegram poll ended for \(stuckAfter)", now: now,
                 extra: ["poll_age_ms": .int((now - lastPoll).wholeMilliseconds)])
         }
         var actions: [Action] = []
@@ -599,7 +609,7 @@ struct WorkerMonitor {
     /// whatever the probation time.
     private func polledSince(_ instant: Instant) -> Bool {
         guard settings.stuckAfter != nil else { return true }
-        return lastPoll.map { $0 > instant } ?? false
+        return lastPollCompleted.map { $0 > instant } ?? false
     }
 
     /// Records why a worker is unhealthy and starts stopping it: SIGTERM now, SIGKILL after the stop timeout.

@@ -12,7 +12,14 @@ final class WorkerCounters: Sendable {
     func setLastError(_ text: String?) { state.withLock { $0.lastError = text.map(Redactor.shared.redact) } }
     /// A getUpdates call completed (with updates or empty) at `unixMilliseconds`.
     func pollCompleted(at unixMilliseconds: Int64 = AppDatabase.nowMilliseconds()) {
-        state.withLock { $0.lastPollCompletedMs = unixMilliseconds }
+        state.withLock {
+            $0.lastPollCompletedMs = unixMilliseconds
+            $0.lastPollAttemptMs = unixMilliseconds
+        }
+    }
+    /// A getUpdates call failed by Telegram or the network at `unixMilliseconds`: the poller is alive.
+    func pollFailed(at unixMilliseconds: Int64 = AppDatabase.nowMilliseconds()) {
+        state.withLock { $0.lastPollAttemptMs = unixMilliseconds }
     }
     /// An agent run started; pair with `runEnded()`.
     func runStarted() { state.withLock { $0.runsInFlight = ($0.runsInFlight ?? 0) + 1 } }

@@ -41,6 +41,7 @@ struct TelegramPoller: Service {
                 }
             } catch let error as TelegramError {
                 if case .transport(.cancelled) = error { break }
+                counters.pollFailed()
                 failures += 1
                 let delay = retryPolicy.delay(afterAttempt: min(failures, 30), retryAfter: error.retryAfter)
                 let description = Redactor.shared.redact(error.description)
