@@ -92,7 +92,7 @@ extension TransactionStore {
         let interrupted: [TransactionState: TransactionState] = [
             .building: .buildFailed, .testing: .testFailed, .selfChecking: .selfCheckFailed,
         ]
-        let open = try write("list the interrupted transactions") { db in
+        let open = try read { db in
             try Row.fetchAll(
                 db, sql: "SELECT * FROM transactions WHERE state IN (?, ?, ?, ?, ?, ?) ORDER BY created_ms, rowid",
                 arguments: [

@@ -222,7 +222,8 @@ struct TransactionStore: Sendable {
         }
     }
 
-    private func read<T>(_ body: (Database) throws -> T) throws -> T {
+    /// Runs `body` on a read snapshot; errors other than `AutonousError` become `AutonousError(.database)`.
+    func read<T>(_ body: (Database) throws -> T) throws -> T {
         do {
             return try database.pool.read(body)
         } catch let error as AutonousError {
