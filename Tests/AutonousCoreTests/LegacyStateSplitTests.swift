@@ -62,7 +62,11 @@ final class LegacyState {
         let tables = try supervisor.pool.read { db in
             try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
         }
-        #expect(tables == ["events", "grdb_migrations", "revisions", "sqlite_sequence"])
+        #expect(
+            tables == [
+                "events", "grdb_migrations", "revisions", "sqlite_sequence", "transaction_steps", "transactions",
+                "update_approvals",
+            ])
         // The legacy events stay (append-only), plus the record of the split.
         let events = try EventLog(database: supervisor).events()
         #expect(events.count == 29)

@@ -35,6 +35,13 @@ import Foundation
 /// - `AUTONOUS_RETRY_ATTEMPTS` (`5`), `AUTONOUS_RETRY_BASE_DELAY` (`500ms`), `AUTONOUS_RETRY_MAX_DELAY` (`30s`):
 ///   retries of Telegram and model calls.
 /// - `AUTONOUS_TOOLS` (every tool): the comma-separated tool allowlist offered to the model; empty offers none.
+/// - `AUTONOUS_UPDATE_APPROVAL` (`telegram`): who may approve a self-update: `telegram` (admins' buttons and
+///   `autonousctl`) or `shell` (`autonousctl` only).
+/// - `AUTONOUS_UPDATE_APPROVAL_TTL` (`24h`): how long a staged update waits for a decision (1 minute to 30 days).
+/// - `AUTONOUS_UPDATE_MAX_PATCH` (`1M`): the largest patch `propose_update` accepts, in bytes or with K or M
+///   (1K to 64M).
+/// - `AUTONOUS_UPDATE_BUILD_COMMAND`, `AUTONOUS_UPDATE_TEST_COMMAND` (SwiftPM's, offline): override the commands the
+///   update pipeline builds and tests with; empty means the default.
 /// - `AUTONOUS_ADMIN_GROUP` (`autonous`): members may use the control socket besides root.
 /// - `AUTONOUS_LOG` (`auto`): `journal`, `stderr`, or `auto` (journal when started by systemd with `$JOURNAL_STREAM`).
 /// - `AUTONOUS_LOG_LEVEL` (`info`).
@@ -48,6 +55,14 @@ public struct Configuration: Sendable {
     public enum SandboxLimits: String, Sendable, CaseIterable {
         case strict
         case bestEffort = "best-effort"
+    }
+
+    /// Who may decide on a self-update (`AUTONOUS_UPDATE_APPROVAL`).
+    public enum UpdateApprovalMode: String, Sendable, CaseIterable {
+        /// Admins' Telegram buttons and `autonousctl`.
+        case telegram
+        /// `autonousctl` only.
+        case shell
     }
 
     /// Where log lines go.
@@ -124,6 +139,17 @@ public struct Configuration: Sendable {
     public var toolTimeoutMax: Duration
     /// Bytes of each output stream a tool result carries at most (`AUTONOUS_TOOL_OUTPUT_LIMIT`).
     public var toolOutputLimit: Int
+
+    /// Who may decide on a self-update (`AUTONOUS_UPDATE_APPROVAL`).
+    public var updateApproval: UpdateApprovalMode
+    /// How long a staged update waits for a decision (`AUTONOUS_UPDATE_APPROVAL_TTL`).
+    public var updateApprovalTTL: Duration
+    /// The largest patch `propose_update` accepts, in bytes (`AUTONOUS_UPDATE_MAX_PATCH`).
+    public var updateMaxPatch: Int
+    /// The update pipeline's build and test commands; nil means the default (`AUTONOUS_UPDATE_BUILD_COMMAND`,
+    /// `AUTONOUS_UPDATE_TEST_COMMAND`).
+    public var updateBuildCommand: String?
+    public var updateTestCommand: String?
 
     public var adminGroup: String
     public var logTarget: LogTarget
@@ -290,9 +316,36 @@ public struct Configuration: Sendable {
         }
         toolOutputLimit = try env.integer(
             "AUTONOUS_TOOL_OUTPUT_LIMIT", default: 32 * 1024, range: 1024 ... 4 * 1024 * 1024)
+        updateApproval = try env.choice("AUTONOUS_UPDATE_APPROVAL", default: UpdateApprovalMode.telegram)
+        updateApprovalTTL = try env.duration(
+            "AUTONOUS_UPDATE_APPROVAL_TTL", default: .seconds(86400), range: .seconds(60) ... .seconds(30 * 86400))
+        updateMaxPatch = try Self.patchSize(env.string("AUTONOUS_UPDATE_MAX_PATCH") ?? "1M")
+        updateBuildCommand = env.string("AUTONOUS_UPDATE_BUILD_COMMAND")
+        updateTestCommand = env.string("AUTONOUS_UPDATE_TEST_COMMAND")
         adminGroup = env.string("AUTONOUS_ADMIN_GROUP") ?? "autonous"
         logTarget = try env.choice("AUTONOUS_LOG", default: LogTarget.auto)
         logLevel = try env.choice("AUTONOUS_LOG_LEVEL", default: LogLevel.info)
+    }
+
+    /// Parses `AUTONOUS_UPDATE_MAX_PATCH`: bytes, or a whole number with `K` or `M` (KiB, MiB; `KB`, `KiB`
+    /// and lowercase too), from 1 KiB to 64 MiB.
+    static func patchSize(_ text: String) throws -> Int {
+        var digits = text.uppercased()
+        var scale = 1
+        let suffixes = [("KIB", 1024), ("KB", 1024), ("K", 1024), ("MIB", 1 << 20), ("MB", 1 << 20), ("M", 1 << 20)]
+        for (suffix, bytes) in suffixes where digits.hasSuffix(suffix) {
+            digits.removeLast(suffix.count)
+            scale = bytes
+            break
+        }
+        guard let number = Int(digits.trimmingCharacters(in: .whitespaces)), number > 0,
+            number <= (64 << 20) / scale, (1024 ... 64 << 20).contains(number * scale)
+        else {
+            throw ConfigurationError(
+                variable: "AUTONOUS_UPDATE_MAX_PATCH",
+                message: "must be a size from 1K to 64M, in bytes or with K or M such as 512K or 1M (got '\(text)')")
+        }
+        return number * scale
     }
 
     /// Reads a secret from the environment, else from `$CREDENTIALS_DIRECTORY/<credential>`.

@@ -17,6 +17,9 @@ extension AppDatabase {
         migrator.registerMigration("s2-revisions") { db in
             try db.execute(sql: revisionsTable)
         }
+        migrator.registerMigration("s3-transactions") { db in
+            try db.execute(sql: transactionTables)
+        }
         return migrator
     }
 
@@ -88,6 +91,77 @@ extension AppDatabase {
         BEGIN SELECT RAISE(ABORT, 'revisions are append-only: UPDATE is not allowed'); END;
         CREATE TRIGGER revisions_append_only_delete BEFORE DELETE ON revisions
         BEGIN SELECT RAISE(ABORT, 'revisions are append-only: DELETE is not allowed'); END;
+        """
+
+    /// The self-update transactions: one mutable row per transaction (its state now and what the pipeline learnt),
+    /// the append-only history of its steps, and the append-only update approvals.
+    ///
+    /// What a proposal was (id, base, patch, who asked) never changes once written, and an artifact sha256 once set
+    /// never changes either: an approval is bound to it. `update_approvals` holds at most one decision per
+    /// transaction, so of two decisions at once exactly one can be recorded. Ids are `tx-` and 8 characters of
+    /// lowercase base32: the dash keeps them apart from tool-approval ids (lowercase letters and digits only).
+    static let transactionTables = """
+        CREATE TABLE transactions (
+            id TEXT PRIMARY KEY CHECK (id GLOB 'tx-[a-z2-7][a-z2-7][a-z2-7][a-z2-7][a-z2-7][a-z2-7][a-z2-7][a-z2-7]'),
+            state TEXT NOT NULL CHECK (length(state) > 0),
+            created_ms INTEGER NOT NULL,
+            updated_ms INTEGER NOT NULL,
+            title TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            requested_by TEXT NOT NULL,
+            run_id TEXT,
+            base_revision TEXT NOT NULL CHECK (length(base_revision) = 64),
+            base_commit TEXT NOT NULL,
+            patch_sha256 TEXT NOT NULL CHECK (length(patch_sha256) = 64),
+            patch_bytes INTEGER NOT NULL CHECK (patch_bytes > 0),
+            "commit" TEXT,
+            artifact_sha256 TEXT CHECK (artifact_sha256 IS NULL OR length(artifact_sha256) = 64),
+            diffstat TEXT,
+            tests_passed INTEGER CHECK (tests_passed IS NULL OR tests_passed >= 0),
+            tests_failed INTEGER CHECK (tests_failed IS NULL OR tests_failed >= 0),
+            reason TEXT,
+            expires_ms INTEGER
+        );
+        CREATE INDEX transactions_state ON transactions(state, created_ms);
+        CREATE TRIGGER transactions_proposal_immutable
+        BEFORE UPDATE OF id, created_ms, title, summary, requested_by, run_id, base_revision, base_commit,
+            patch_sha256, patch_bytes ON transactions
+        BEGIN SELECT RAISE(ABORT, 'a transaction''s proposal is immutable'); END;
+        CREATE TRIGGER transactions_artifact_immutable BEFORE UPDATE OF artifact_sha256 ON transactions
+        WHEN OLD.artifact_sha256 IS NOT NULL AND NEW.artifact_sha256 IS NOT OLD.artifact_sha256
+        BEGIN SELECT RAISE(ABORT, 'a transaction''s artifact sha256 is immutable once set'); END;
+        CREATE TRIGGER transactions_no_delete BEFORE DELETE ON transactions
+        BEGIN SELECT RAISE(ABORT, 'transactions are never deleted'); END;
+
+        CREATE TABLE transaction_steps (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            tx TEXT NOT NULL REFERENCES transactions(id),
+            ts_ms INTEGER NOT NULL,
+            from_state TEXT,
+            to_state TEXT NOT NULL CHECK (length(to_state) > 0),
+            reason TEXT,
+            event_id INTEGER REFERENCES events(id)
+        );
+        CREATE INDEX transaction_steps_tx ON transaction_steps(tx, id);
+        CREATE TRIGGER transaction_steps_append_only_update BEFORE UPDATE ON transaction_steps
+        BEGIN SELECT RAISE(ABORT, 'transaction steps are append-only: UPDATE is not allowed'); END;
+        CREATE TRIGGER transaction_steps_append_only_delete BEFORE DELETE ON transaction_steps
+        BEGIN SELECT RAISE(ABORT, 'transaction steps are append-only: DELETE is not allowed'); END;
+
+        CREATE TABLE update_approvals (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            tx TEXT NOT NULL UNIQUE REFERENCES transactions(id),
+            artifact_sha256 TEXT NOT NULL CHECK (length(artifact_sha256) = 64),
+            decision TEXT NOT NULL CHECK (decision IN ('approve', 'reject')),
+            decided_by TEXT NOT NULL CHECK (length(decided_by) > 0),
+            via TEXT NOT NULL CHECK (via IN ('telegram', 'shell')),
+            ts_ms INTEGER NOT NULL,
+            event_id INTEGER REFERENCES events(id)
+        );
+        CREATE TRIGGER update_approvals_append_only_update BEFORE UPDATE ON update_approvals
+        BEGIN SELECT RAISE(ABORT, 'update approvals are append-only: UPDATE is not allowed'); END;
+        CREATE TRIGGER update_approvals_append_only_delete BEFORE DELETE ON update_approvals
+        BEGIN SELECT RAISE(ABORT, 'update approvals are append-only: DELETE is not allowed'); END;
         """
 
     /// The tables the worker owns besides its events, in the shape every earlier version wrote them (a state
