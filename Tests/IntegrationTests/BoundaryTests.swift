@@ -153,7 +153,12 @@ struct BoundaryTests {
         let tables = try await daemon.supervisorDatabase().pool.read { db in
             try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
         }
-        #expect(tables == ["events", "grdb_migrations", "revisions", "sqlite_sequence"])
+        // Only the supervisor's own tables: its events, revisions and self-update transactions.
+        #expect(
+            tables == [
+                "events", "grdb_migrations", "revisions", "sqlite_sequence", "transaction_steps", "transactions",
+                "update_approvals",
+            ])
 
         // The fake numbers its updates from 100000, as the one that made the old state did: those three were
         // stored and acknowledged then, so they are not fetched again; the fourth is new.
