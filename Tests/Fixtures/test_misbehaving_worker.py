@@ -179,8 +179,15 @@ class MisbehavingWorkerTest(unittest.TestCase):
         return self.proc
 
     def errors(self):
-        self.stderr.seek(0)
-        return self.stderr.read().decode("utf-8", "replace")
+        # pread, not seek + read: the worker shares this open file description, so moving its offset back to 0
+        # while the worker still writes would make the worker overwrite what it logged first.
+        chunks, offset = [], 0
+        while True:
+            chunk = os.pread(self.stderr.fileno(), 65536, offset)
+            if not chunk:
+                return b"".join(chunks).decode("utf-8", "replace")
+            chunks.append(chunk)
+            offset += len(chunk)
 
     def self_check(self, mode):
         path = self.revision_file(mode)
