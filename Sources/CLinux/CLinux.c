@@ -81,7 +81,7 @@ void *cl_memmem(const void *haystack, size_t haystack_len, const void *needle, s
 short cl_pollrdhup(void) { return POLLRDHUP; }
 
 int cl_spawn(const char *path, char *const argv[], char *const envp[], int stdin_fd, int stdout_fd, int stderr_fd,
-             pid_t *pid) {
+             int extra_fd, pid_t *pid) {
     posix_spawn_file_actions_t actions;
     posix_spawnattr_t attr;
     int r = posix_spawn_file_actions_init(&actions);
@@ -91,7 +91,9 @@ int cl_spawn(const char *path, char *const argv[], char *const envp[], int stdin
     if (stdin_fd != 0) r = r ? r : posix_spawn_file_actions_adddup2(&actions, stdin_fd, 0);
     if (stdout_fd != 1) r = r ? r : posix_spawn_file_actions_adddup2(&actions, stdout_fd, 1);
     if (stderr_fd != 2) r = r ? r : posix_spawn_file_actions_adddup2(&actions, stderr_fd, 2);
-    r = r ? r : posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+    // glibc's adddup2 with equal descriptors clears close-on-exec, so an extra_fd of 3 is passed on too.
+    if (extra_fd >= 0) r = r ? r : posix_spawn_file_actions_adddup2(&actions, extra_fd, 3);
+    r = r ? r : posix_spawn_file_actions_addclosefrom_np(&actions, extra_fd >= 0 ? 4 : 3);
     sigset_t all, none;
     sigfillset(&all);
     sigemptyset(&none);

@@ -109,6 +109,34 @@ final class CapturedLog: Sendable {
         #expect(try mode(err) == 0o640)
     }
 
+    @Test func aPassedDescriptorIsTheChildsThreeAndNoOtherIsInherited() async throws {
+        let report = try ChildOutput.pipe("the test's report")
+        let stray = try ChildOutput.pipe("a stray pipe")
+        defer { for fd in [report.read, stray.read, stray.write] { close(fd) } }
+        // The stray's ends lose close-on-exec: only the spawn's own closing keeps them out of the child.
+        for fd in [stray.read, stray.write] { _ = fcntl(fd, F_SETFD, 0) }
+        let status: AutonousCore.ExitStatus = try await withCheckedThrowingContinuation { continuation in
+            do {
+                _ = try ChildProcess.spawn(
+                    executable: "/bin/sh", arguments: ["-c", "echo reported >&3; ls /proc/$$/fd >&3"],
+                    environment: ["PATH": "/usr/bin:/bin"], passing: report.write
+                ) { continuation.resume(returning: $0) }
+            } catch {
+                continuation.resume(throwing: error)
+            }
+        }
+        close(report.write)
+        #expect(status == .exited(0))
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 1024)
+        while case let count = read(report.read, &buffer, buffer.count), count > 0 { bytes += buffer[0 ..< count] }
+        let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n").map(String.init)
+        #expect(lines.first == "reported")
+        // ls itself opens one descriptor for the directory it lists (3 is taken, so 4 or above).
+        let open = Set(lines.dropFirst())
+        #expect(open.isSuperset(of: ["0", "1", "2", "3"]) && open.count <= 5, "\(lines)")
+    }
+
     @Test func aLogFileThatCannotBeOpenedIsAnErrorNamingIt() async throws {
         let scratch = try Scratch()
         let missing = scratch.path + "/no-such-dir/build.log"

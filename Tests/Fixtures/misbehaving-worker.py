@@ -18,6 +18,8 @@ Subscribe(more: true) on a connection of its own. It exits 70 when the superviso
 heartbeat or the notice stream fails), 1 when Hello or Ready fails, 0 on SIGTERM. The modes:
 
   exit-at-once      exits with status 3 before connecting
+  exit-125          exits with status 125 before connecting: the status the sandbox launcher uses for "could not
+                    set the sandbox up", which the supervisor must still tell apart from its own failure
   never-ready       Hello, then sleeps without Ready or heartbeats
   hang-after-ready  Hello, Ready, then sleeps, the socket open, sending nothing
   no-poll           like healthy, but the heartbeats' lastPollCompletedMs stays at the time of Ready (a wedged
@@ -45,7 +47,7 @@ import time
 
 HANG_LIMIT = 3600
 CALL_TIMEOUT = 10.0
-MODES = ("exit-at-once", "never-ready", "hang-after-ready", "no-poll", "crash-after", "fail-self-check", "healthy")
+MODES = ("exit-at-once", "exit-125", "never-ready", "hang-after-ready", "no-poll", "crash-after", "fail-self-check", "healthy")
 WORKER = "io.autonous.Worker."
 
 
@@ -278,6 +280,9 @@ def run_worker():
     if MODE == "exit-at-once":
         log("exiting with status 3 at once")
         return 3
+    if MODE == "exit-125":
+        log("exiting with status 125 at once")
+        return 125
     hangs = MODE in ("never-ready", "hang-after-ready")
     if not hangs:
         signal.signal(signal.SIGTERM, on_sigterm)

@@ -216,7 +216,7 @@ class MisbehavingWorkerTest(unittest.TestCase):
 
     # -- self-check -----------------------------------------------------------
     def test_self_check_passes(self):
-        for mode in ("healthy", "no-poll", "crash-after", "exit-at-once"):
+        for mode in ("healthy", "no-poll", "crash-after", "exit-at-once", "exit-125"):
             code, report, _ = self.self_check(mode)
             self.assertEqual(code, 0, mode)
             self.assertTrue(report["ok"])
@@ -241,6 +241,12 @@ class MisbehavingWorkerTest(unittest.TestCase):
         self.assertEqual(proc.wait(timeout=5), 3)
         self.assertEqual(self.supervisor.methods(), [])
         self.assertIn("mode exit-at-once, pid %d" % proc.pid, self.errors())
+
+    def test_exit_125(self):
+        proc = self.start("exit-125")
+        self.assertEqual(proc.wait(timeout=5), 125)
+        self.assertEqual(self.supervisor.methods(), [])
+        self.assertIn("exiting with status 125 at once", self.errors())
 
     def test_never_ready(self):
         self.start("never-ready")

@@ -82,7 +82,8 @@ import Testing
     @Test(
         "a bad revision is reverted automatically",
         arguments: [
-            ("exit-at-once", "exit"), ("never-ready", "ready_timeout"), ("hang-after-ready", "heartbeat_timeout"),
+            ("exit-at-once", "exit"), ("exit-125", "exit"), ("never-ready", "ready_timeout"),
+            ("hang-after-ready", "heartbeat_timeout"),
             ("no-poll", "stuck"), ("fail-self-check", "self_check"), ("crash-after", "exit"),
         ])
     func aBadRevisionIsRevertedAutomatically(mode: String, check: String) async throws {
@@ -115,6 +116,11 @@ import Testing
         } else {
             let lines = reverted.payload["last_lines"]?.jsonText ?? ""
             #expect(lines.contains("misbehaving-worker"), "\(reverted.payload)")
+        }
+        if mode == "exit-125" {
+            // The launcher reported that the worker ran: its 125 is the revision's exit, not a sandbox failure.
+            #expect(try daemon.events("worker.sandbox_failed").isEmpty, "\(daemon.log)")
+            #expect(try daemon.events("worker.exited").contains { $0.payload["exit_code"] == .int(125) })
         }
 
         // The last-good runs again, answers, and the admin heard why.

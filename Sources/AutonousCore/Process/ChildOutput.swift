@@ -85,9 +85,9 @@ public enum ChildOutput: Sendable {
                 made.append(try Self.openLog(stderrPath))
                 return Opened(stdout: made[0], stderr: made[1], closeAfterSpawn: made)
             case .logger, .passThrough:
-                let out = try Self.pipe("stdout")
+                let out = try Self.pipe("the child's stdout")
                 made += [out.read, out.write]
-                let err = try Self.pipe("stderr")
+                let err = try Self.pipe("the child's stderr")
                 made += [err.read, err.write]
                 return Opened(
                     stdout: out.write, stderr: err.write, closeAfterSpawn: [out.write, err.write],
@@ -118,14 +118,17 @@ public enum ChildOutput: Sendable {
 
     /// A pipe whose ends are close-on-exec. Swift does not see glibc's `pipe2` (declared only under _GNU_SOURCE), so
     /// the flag is set right after `pipe`; a spawn on another thread in between cannot inherit the ends, since every
-    /// spawn here (`cl_spawn`, Foundation's `Process`) closes the descriptors above 2 in the child.
-    private static func pipe(_ stream: String) throws -> (read: Int32, write: Int32) {
+    /// spawn here (`cl_spawn`, Foundation's `Process`) closes the descriptors above 2 in the child, but for the one
+    /// that spawn was given to pass.
+    ///
+    /// - Parameter purpose: what it is for, for the error ("the child's stdout").
+    public static func pipe(_ purpose: String) throws -> (read: Int32, write: Int32) {
         var fds: [Int32] = [-1, -1]
-        try retryingSyscall("pipe for the child's \(stream)") { Glibc.pipe(&fds) }
+        try retryingSyscall("pipe for \(purpose)") { Glibc.pipe(&fds) }
         for fd in fds where fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 {
             let code = errno
             for end in fds { close(end) }
-            throw Errno(code, "close-on-exec for the child's \(stream) pipe")
+            throw Errno(code, "close-on-exec for the pipe for \(purpose)")
         }
         return (fds[0], fds[1])
     }

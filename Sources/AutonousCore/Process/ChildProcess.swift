@@ -73,11 +73,13 @@ public final class ChildProcess: Sendable {
     /// - Parameters:
     ///   - output: where stdout and stderr go; log files are opened (and created) before the spawn, so an error
     ///     about them is thrown here.
+    ///   - passing: a descriptor the child gets as its descriptor 3 (a report pipe, say); every other one above 2
+    ///     is closed in the child.
     ///   - onExit: called once, on the reaper thread, with how the child ended; with `.logger`, after the child's
     ///     output was logged to its end (waiting at most `outputDrainLimit` once the child exited).
     public static func spawn(
         executable: String, arguments: [String], environment: [String: String], output: ChildOutput = .inherit,
-        onExit: @escaping @Sendable (ExitStatus) -> Void
+        passing descriptor: Int32? = nil, onExit: @escaping @Sendable (ExitStatus) -> Void
     ) throws -> ChildProcess {
         let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
         guard devNull >= 0 else { throw Errno(errno, "open /dev/null") }
@@ -96,7 +98,7 @@ public final class ChildProcess: Sendable {
             envp.withUnsafeBufferPointer { envpBuffer in
                 cl_spawn(
                     executable, argvBuffer.baseAddress, envpBuffer.baseAddress, devNull, sinks.stdout, sinks.stderr,
-                    &pid)
+                    descriptor ?? -1, &pid)
             }
         }
         guard result == 0 else {

@@ -42,12 +42,13 @@ void *cl_memmem(const void *haystack, size_t haystack_len, const void *needle, s
 /// The POLLRDHUP bit (peer closed its writing half). C because it is declared only with _GNU_SOURCE.
 short cl_pollrdhup(void);
 
-/// posix_spawn of `path` with stdin/stdout/stderr set to the given descriptors, every other descriptor closed,
-/// default signal dispositions, an empty signal mask and a new process group (so the whole group can be signalled).
+/// posix_spawn of `path` with stdin/stdout/stderr set to the given descriptors, `extra_fd` (when >= 0) as its
+/// descriptor 3, every other descriptor closed, default signal dispositions, an empty signal mask and a new process
+/// group (so the whole group can be signalled).
 /// C because posix_spawn_file_actions_addclosefrom_np is a GNU extension and the sigset macros are not imported.
 /// Returns 0 and sets *pid, or an errno value.
 int cl_spawn(const char *path, char *const argv[], char *const envp[], int stdin_fd, int stdout_fd, int stderr_fd,
-             pid_t *pid);
+             int extra_fd, pid_t *pid);
 
 /// The SHA-256 compression function over `blocks` consecutive 64-byte blocks. C because Swift debug builds run
 /// it at a few MB/s, which made every supervisor start hash its 30 MB worker binary for seconds.

@@ -49,3 +49,64 @@ final class WorkerLaunch: Sendable {
         return environment
     }
 }
+
+/// The launcher's report pipe (`--status-fd 3`). The launcher writes its JSON result there only when the command it
+/// was given ran, and nothing when it could not set the sandbox up; so an exit status of 125 with a report is the
+/// revision's own exit, and without one the host's fault.
+final class LauncherReport: Sendable {
+    /// The read end; -1 once read and closed.
+    private let readEnd: Mutex<Int32>
+    /// The launcher's end, handed to it as its descriptor 3 and closed here once the spawn is done.
+    let writeEnd: Int32
+
+    init() throws {
+        let ends = try ChildOutput.pipe("the launcher's report")
+        // Read only after the launcher exited: what it wrote is there, and a descendant holding a copy of the write
+        // end must not block the reaper.
+        _ = fcntl(ends.read, F_SETFL, O_NONBLOCK)
+        readEnd = Mutex(ends.read)
+        writeEnd = ends.write
+    }
+
+    deinit { closeReadEnd() }
+
+    func closeWriteEnd() { close(writeEnd) }
+
+    /// After the launcher exited: true when it reported how the command ended, that is when the command ran.
+    func commandRan() -> Bool {
+        let descriptor = readEnd.withLock { descriptor in
+            defer { descriptor = -1 }
+            return descriptor
+        }
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while bytes.count < 65536 {
+            let count = read(descriptor, &buffer, buffer.count)
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { break }
+            bytes += buffer[0 ..< count]
+        }
+        struct Result: Decodable {
+            let exitCode: Int32?
+            let signal: Int32?
+            enum CodingKeys: String, CodingKey {
+                case exitCode = "exit_code"
+                case signal
+            }
+        }
+        guard let line = bytes.split(separator: UInt8(ascii: "\n")).first,
+            let result = try? JSONDecoder().decode(Result.self, from: Data(line))
+        else { return false }
+        return result.exitCode != nil || result.signal != nil
+    }
+
+    private func closeReadEnd() {
+        let descriptor = readEnd.withLock { descriptor in
+            defer { descriptor = -1 }
+            return descriptor
+        }
+        if descriptor >= 0 { close(descriptor) }
+    }
+}

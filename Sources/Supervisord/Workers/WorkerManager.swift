@@ -35,6 +35,8 @@ final class WorkerManager: Service, Sendable {
         var finished = false
         /// The current child said Hello: it ran, so an exit 125 is its own, not the launcher's.
         var helloSeen = false
+        /// The current launcher's report pipe: whether the worker ran at all.
+        var report: LauncherReport?
         /// What systemd was last told (`STATUS=`), so it hears only of changes.
         var reportedStatus = ""
     }
@@ -397,10 +399,13 @@ final class WorkerManager: Service, Sendable {
                 workerBinary: binary, workerEnvironment: environment)
             WorkerSandbox.grantState(to: configuration.workerUID, configuration: configuration)
             let tail = LineTail()
+            let report = try LauncherReport()
+            defer { report.closeWriteEnd() }
             let child = try ChildProcess.spawn(
-                executable: launch.sandboxBinary, arguments: arguments, environment: launcherEnvironment,
-                output: .passThrough(tail, logger: logger),
+                executable: launch.sandboxBinary, arguments: ["--status-fd", "3"] + arguments,
+                environment: launcherEnvironment, output: .passThrough(tail, logger: logger), passing: report.writeEnd,
                 onExit: { [weak self] status in self?.childExited(status) })
+            state.report = report
             state.child = child
             state.tail = tail
             state.revision = revision
@@ -420,10 +425,12 @@ final class WorkerManager: Service, Sendable {
 
     private func childExited(_ status: ExitStatus) {
         // The reaper runs on its own thread; which child it was is read under the lock.
-        let (pid, helloSeen, tail) = state.withLock { ($0.child?.pid, $0.helloSeen, $0.tail) }
+        let (pid, helloSeen, tail, report) = state.withLock { ($0.child?.pid, $0.helloSeen, $0.tail, $0.report) }
         guard let pid else { return }
-        // The launcher exits 125 when it could not set the sandbox up: the worker never ran.
-        if status == .exited(125) && !helloSeen {
+        // The launcher exits 125 when it could not set the sandbox up: the worker never ran, and the launcher
+        // reported nothing. A worker that ran and exited 125 itself is the revision's failure like any other exit.
+        let ran = report?.commandRan() ?? false
+        if status == .exited(125) && !helloSeen && !ran {
             let lines = tail.snapshot
             let message = lines.last(where: { $0.contains("autonous-sandbox") }) ?? lines.last ?? "exit status 125"
             deliver(.sandboxFailed(pid: pid, message: message))
