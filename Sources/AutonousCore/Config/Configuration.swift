@@ -42,6 +42,10 @@ import Foundation
 ///   (1K to 64M).
 /// - `AUTONOUS_UPDATE_BUILD_COMMAND`, `AUTONOUS_UPDATE_TEST_COMMAND` (SwiftPM's, offline): override the commands the
 ///   update pipeline builds and tests with; empty means the default.
+/// - `AUTONOUS_SOURCE_REPO` (none): a git checkout of autonous (`make install` and `make run` set it) that
+///   `$AUTONOUS_STATE_DIR/src` is seeded from, and refreshed from at each start; its HEAD is the commit of the
+///   bootstrap worker. Without it and without `src`, `propose_update` says the source is missing.
+/// - `AUTONOUS_UPDATE_TIMEOUT` (`45m`): the wall-clock limit of each build and each test run of the pipeline.
 /// - `AUTONOUS_ADMIN_GROUP` (`autonous`): members may use the control socket besides root.
 /// - `AUTONOUS_LOG` (`auto`): `journal`, `stderr`, or `auto` (journal when started by systemd with `$JOURNAL_STREAM`).
 /// - `AUTONOUS_LOG_LEVEL` (`info`).
@@ -150,6 +154,10 @@ public struct Configuration: Sendable {
     /// `AUTONOUS_UPDATE_TEST_COMMAND`).
     public var updateBuildCommand: String?
     public var updateTestCommand: String?
+    /// The checkout `src/` is seeded from (`AUTONOUS_SOURCE_REPO`).
+    public var sourceSeed: String?
+    /// The wall-clock limit of each build and test run (`AUTONOUS_UPDATE_TIMEOUT`).
+    public var updateTimeout: Duration
 
     public var adminGroup: String
     public var logTarget: LogTarget
@@ -168,6 +176,12 @@ public struct Configuration: Sendable {
     public var workspaceDirectory: String { stateDirectory + "/workspace" }
     /// Content-addressed worker revisions and the current, last-good and previous-good symlinks.
     public var artifactsDirectory: String { stateDirectory + "/artifacts" }
+    /// The supervisor's git repository of autonous itself (bare), which self-updates are committed to.
+    public var sourceDirectory: String { stateDirectory + "/src" }
+    /// One directory per self-update transaction: its patch, source tree, build and test logs.
+    public var buildsDirectory: String { stateDirectory + "/builds" }
+    /// The build cache the pipeline's builds share (SwiftPM's scratch directory), so each build is incremental.
+    public var buildCacheDirectory: String { stateDirectory + "/build-cache" }
     public var controlSocketPath: String { runtimeDirectory + "/control.sock" }
     public var workerSocketPath: String { runtimeDirectory + "/worker.sock" }
     public var systemPromptPath: String { configDirectory + "/AUTONOUS.md" }
@@ -322,6 +336,9 @@ public struct Configuration: Sendable {
         updateMaxPatch = try Self.patchSize(env.string("AUTONOUS_UPDATE_MAX_PATCH") ?? "1M")
         updateBuildCommand = env.string("AUTONOUS_UPDATE_BUILD_COMMAND")
         updateTestCommand = env.string("AUTONOUS_UPDATE_TEST_COMMAND")
+        sourceSeed = try env.optionalAbsolutePath("AUTONOUS_SOURCE_REPO")
+        updateTimeout = try env.duration(
+            "AUTONOUS_UPDATE_TIMEOUT", default: .seconds(45 * 60), range: .seconds(10) ... .seconds(6 * 3600))
         adminGroup = env.string("AUTONOUS_ADMIN_GROUP") ?? "autonous"
         logTarget = try env.choice("AUTONOUS_LOG", default: LogTarget.auto)
         logLevel = try env.choice("AUTONOUS_LOG_LEVEL", default: LogLevel.info)

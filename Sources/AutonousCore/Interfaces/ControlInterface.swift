@@ -64,6 +64,8 @@ public enum ControlInterface {
 
         \(revisionTypes)
 
+        \(transactionTypes)
+
         # Everything `autonousctl status` shows.
         method GetStatus() -> (
           supervisor: SupervisorStatus,
@@ -76,6 +78,8 @@ public enum ControlInterface {
         )
 
         \(revisionMethods)
+
+        \(transactionMethods)
 
         # Sends a message to the agent through the local commander and waits for its answer.
         method Chat(text: string, conversation: ?string) -> (reply: string, runId: ?string)

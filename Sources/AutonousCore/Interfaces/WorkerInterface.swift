@@ -54,6 +54,8 @@ public enum WorkerInterface {
         # last-good). The reply names the revision now starting.
         method RequestRollback(requestedBy: int, target: ?string) -> (revision: string, message: string)
 
+        \(updateMethods)
+
         # The caller is not the worker this supervisor spawned.
         error NotYourWorker (pid: int)
 
