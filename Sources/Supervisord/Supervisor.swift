@@ -46,9 +46,10 @@ struct Supervisor {
         let launch = WorkerLaunch(configuration: configuration, supervisorExecutable: Self.executablePath())
         let store = try ArtifactStore(directory: configuration.artifactsDirectory)
         let revisions = RevisionLog(database: database)
+        let sourceCommit = await UpdatePipeline.seedSource(configuration: configuration, logger: logger)
         let start = try RevisionStartup.prepare(
             store: store, log: revisions, bootstrapBinary: launch.binary, processEventID: processEventID,
-            logger: logger)
+            sourceCommit: sourceCommit, logger: logger)
         let manager = WorkerManager(
             configuration: configuration, launch: launch, store: store, revisions: revisions, start: start,
             events: events, processEventID: processEventID, relay: relay, notifier: notifier,
@@ -56,6 +57,13 @@ struct Supervisor {
         if let revision = start.deploy {
             manager.deliver(.deploy(revision: revision, reason: "a new AUTONOUS_WORKER_BIN (\(launch.binary))"))
         }
+        let pipeline = UpdatePipeline(
+            configuration: configuration, database: database, artifacts: store, revisions: revisions,
+            manager: manager,
+            selfCheck: SelfCheckRunner(
+                configuration: configuration, sandboxBinary: launch.sandboxBinary, environment: environment,
+                logger: logger),
+            sandboxBinary: launch.sandboxBinary, environment: environment, logger: logger)
         let info = VarlinkServiceInfo(
             vendor: "autonous", product: "autonous-supervisord", version: AutonousVersion.current,
             url: "https://github.com/autonous/autonous")
@@ -64,7 +72,8 @@ struct Supervisor {
             path: configuration.workerSocketPath, mode: 0o600, info: info,
             interfaces: [
                 WorkerService(
-                    manager: manager, relay: relay, heartbeatInterval: configuration.workerHeartbeatInterval,
+                    manager: manager, relay: relay, pipeline: pipeline,
+                    heartbeatInterval: configuration.workerHeartbeatInterval,
                     admins: configuration.telegramAdmins, logger: logger)
             ],
             logger: logger,
@@ -85,7 +94,7 @@ struct Supervisor {
                     events: EventFeed(
                         supervisor: database, appends: appends.signal, workerState: workerState,
                         workerDirectory: configuration.workerDirectory),
-                    store: store, revisions: revisions,
+                    store: store, revisions: revisions, pipeline: pipeline,
                     startedAt: startedAt, sandbox: sandboxReport.status, logger: logger)
             ],
             logger: logger,
@@ -108,6 +117,7 @@ struct Supervisor {
         // also pings systemd's watchdog, so a stalled supervisor is what the watchdog catches.
         let services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: workerServer), .init(service: controlServer), .init(service: manager),
+            .init(service: pipeline),
         ]
         var lifecycleLogger = logger
         lifecycleLogger.logLevel = max(logger.logLevel, .info)

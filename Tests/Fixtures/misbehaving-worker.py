@@ -27,7 +27,9 @@ heartbeat or the notice stream fails), 1 when Hello or Ready fails, 0 on SIGTERM
   crash-after       like healthy, then after CRASH_AFTER seconds kills itself with SIGSEGV
   fail-self-check   fails the self-check; run as a worker anyway, like healthy
   healthy           Hello, Ready, heartbeats with lastPollCompletedMs advancing, Subscribe; answers each chat
-                    notice with ChatReply(text: "fake worker: <text>") and ignores other notices
+                    notice with ChatReply(text: "fake worker: <text>"), logs admins notices, ignores others;
+                    a chat "/prepare" or "/propose {json}" is relayed to PrepareWorkingCopy / ProposeUpdate
+                    and answered with the reply as JSON
 
 never-ready and hang-after-ready keep the default SIGTERM disposition (the signal ends them) and do not watch the
 socket, as a hung process would not; they give up by themselves only after HANG_LIMIT seconds, so that a test run
@@ -46,6 +48,8 @@ import threading
 import time
 
 HANG_LIMIT = 3600
+# What each chat answer starts with; a self-update test patches it to tell the new revision from the old.
+REPLY_PREFIX = "fake worker"
 CALL_TIMEOUT = 10.0
 MODES = ("exit-at-once", "exit-125", "never-ready", "hang-after-ready", "no-poll", "crash-after", "fail-self-check", "healthy")
 WORKER = "io.autonous.Worker."
@@ -219,10 +223,34 @@ def crash_later(delay):
     os._exit(139)  # not reached: SIGSEGV has its default disposition
 
 
+def relay(link, text):
+    """A chat line that asks the supervisor something as the real worker's tools do: `/prepare` calls
+    PrepareWorkingCopy, `/propose {json}` calls PrepareWorkingCopy and then ProposeUpdate with the JSON's patch,
+    summary and title. The answer is the reply's parameters, or {"error": ..., "parameters": ...}, as JSON."""
+    command, _, rest = text.partition(" ")
+    try:
+        copy = link.call("PrepareWorkingCopy")
+        if command == "/prepare":
+            return json.dumps(copy, sort_keys=True)
+        proposal = json.loads(rest)
+        return json.dumps(link.call("ProposeUpdate", {
+            "patch": proposal["patch"], "base": copy["commit"], "summary": proposal.get("summary", ""),
+            "title": proposal.get("title"), "runId": None, "requestedBy": "local"}), sort_keys=True)
+    except CallError as error:
+        return json.dumps({"error": error.reply.get("error"), "parameters": error.reply.get("parameters")},
+                          sort_keys=True)
+    except (ValueError, KeyError) as error:
+        return json.dumps({"error": "bad request: %s" % error})
+
+
 def answer(link, notice):
     kind = notice.get("kind")
     if kind == "chat" and isinstance(notice.get("id"), str):
-        text = "fake worker: %s" % (notice.get("text") or "")
+        said = notice.get("text") or ""
+        if said.startswith("/prepare") or said.startswith("/propose "):
+            text = relay(link, said)
+        else:
+            text = "%s: %s" % (REPLY_PREFIX, said)
         try:
             link.call("ChatReply", {"id": notice["id"], "text": text, "error": None, "runId": None})
             log("answered chat %s" % notice["id"])
@@ -230,6 +258,8 @@ def answer(link, notice):
             log("chat answer not delivered: %s" % error)
         except Lost as error:
             exit_lost("chat answer: %s" % error)
+    elif kind == "admins":
+        log("admins notice: %s" % json.dumps(notice.get("text")))
     else:
         log("ignoring notice %s" % kind)
 

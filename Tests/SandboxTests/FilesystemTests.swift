@@ -397,6 +397,33 @@ struct FilesystemTests {
         #expect(HostFile.contents(hidden + "/program") == "payload\n")
     }
 
+    /// `--rw-bind PATH INSIDE`: the directory appears at INSIDE, writable, with its `.git/config` covered like any
+    /// writable root, and its host path is not there (how the update pipeline builds a tree at a fixed path).
+    @Test(arguments: Caller.allCases)
+    func aWritableBindAtAnotherPathWritesThroughToTheHost(caller: Caller) async throws {
+        let fixture = try SandboxFixture()
+        let tree = fixture.outside + "/builds/tx-1/tree"
+        try fixture.makeDirectory(fixture.outside + "/builds")
+        try fixture.makeDirectory(fixture.outside + "/builds/tx-1")
+        try fixture.makeDirectory(tree)
+        try fixture.writeFile(tree + "/Package.swift", "// package\n")
+        let operations = [
+            FileOp("read", "/build/src/Package.swift"), FileOp("create", "/build/src/made.txt", "built"),
+            FileOp("create", "/build/src/.git/config", "evil"), FileOp("lstat", tree),
+        ]
+        let run = try await sandbox(
+            caller,
+            fixture.arguments(
+                profile: "exec", options: ["--rw-bind", tree, "/build/src"], command: Probe.files(operations)))
+        #expect(run.status == 0, "\(run)")
+        let results = try #require(FileResults(operations, run), "\(run)")
+        #expect(results[0]["value"].string == "// package\n", "\(results[0])\n\(run)")
+        #expect(results[1]["errno"].int == 0, "\(results[1])")
+        #expect(results[2]["errno"].int != 0, "the tree's .git/config is not covered: \(results[2])")
+        #expect(results[3]["errno"].int == Errno.enoent, "the host's directory is visible: \(results[3])")
+        #expect(HostFile.contents(tree + "/made.txt") == "built")
+    }
+
     /// Case 14 with many runs starting at once on one workspace without .git or .autonous: each may find the
     /// placeholders missing, only one can create each, and every run must still start with them covered (a run
     /// that lost the race once failed with "mkdir .git: File exists"). Inside, nothing can be created under them

@@ -34,6 +34,7 @@ public struct LauncherArguments: Sendable, Equatable {
           --workspace DIR        the workspace, bound at the same path (read-only for the read profile)
           --ro PATH, --rw PATH   more binds at the same path
           --ro-bind PATH INSIDE  a read-only bind of PATH at another path inside
+          --rw-bind PATH INSIDE  a read-write bind of PATH at another path inside
           --uid N, --gid N       host ids that uid/gid 0 inside map to (default: yours, or 65534 for root)
           --timeout SECONDS      wall-clock limit (exit 124)
           --cpu-seconds N        CPU time limit
@@ -98,7 +99,7 @@ public struct LauncherArguments: Sendable, Equatable {
             case "--workspace", "--ro", "--rw", "--uid", "--gid", "--timeout", "--cpu-seconds", "--memory", "--pids",
                 "--env", "--env-inherit", "--cwd", "--net-allow", "--status-fd":
                 options.append((argument, try value(argument)))
-            case "--ro-bind":
+            case "--ro-bind", "--rw-bind":
                 // Two values: the host path, then where it appears inside.
                 let source = try value(argument)
                 options.append((argument, source + "\u{0}" + (try value(argument))))
@@ -125,9 +126,10 @@ public struct LauncherArguments: Sendable, Equatable {
             case "--workspace": profile.workspace = text
             case "--ro": profile.binds.append(.init(path: text, writable: false))
             case "--rw": profile.binds.append(.init(path: text, writable: true))
-            case "--ro-bind":
+            case "--ro-bind", "--rw-bind":
                 let parts = text.split(separator: "\u{0}", maxSplits: 1).map(String.init)
-                profile.binds.append(.init(path: parts[0], writable: false, target: parts.count > 1 ? parts[1] : nil))
+                profile.binds.append(
+                    .init(path: parts[0], writable: option == "--rw-bind", target: parts.count > 1 ? parts[1] : nil))
             case "--uid": profile.hostUID = try number(text, option)
             case "--gid": profile.hostGID = try number(text, option)
             case "--timeout": profile.wallClockSeconds = Int(try number(text, option))

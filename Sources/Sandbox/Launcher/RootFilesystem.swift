@@ -46,7 +46,8 @@ struct RootFilesystem {
         for extra in profile.binds {
             try bind(extra.path, writable: extra.writable, optional: extra.optional, at: extra.target)
             // A writable directory (another tool root) gets the same cover of .git and .autonous.
-            if extra.writable && Posix.kind(new + extra.path) == .directory { try protect(extra.path) }
+            let inside = extra.target ?? extra.path
+            if extra.writable && Posix.kind(new + inside) == .directory { try protect(inside) }
         }
         for mount in profile.mounts {
             try Posix.makeDirectories(new + mount.target)

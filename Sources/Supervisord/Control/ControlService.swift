@@ -17,6 +17,7 @@ struct ControlService: VarlinkInterfaceHandler {
     let events: EventFeed
     let store: ArtifactStore
     let revisions: RevisionLog
+    let pipeline: UpdatePipeline
     let startedAt: ContinuousClock.Instant
     let sandbox: ControlInterface.SandboxStatus
     let logger: Logger
@@ -48,6 +49,15 @@ struct ControlService: VarlinkInterfaceHandler {
         case "Rollback":
             let request = try call.decode(ControlInterface.RollbackRequest.self)
             return try JSONValue.encode(try rollback(request, peer: call.peer))
+        case "ListTransactions":
+            let request = try call.decode(ControlInterface.ListTransactionsRequest.self)
+            return try JSONValue.encode(try transactionList(request))
+        case "GetTransaction":
+            let request = try call.decode(ControlInterface.GetTransactionRequest.self)
+            return try JSONValue.encode(try transactionDetail(request))
+        case "DecideUpdate":
+            let request = try call.decode(ControlInterface.DecideUpdateRequest.self)
+            return try JSONValue.encode(try decideUpdate(request, peer: call.peer))
         case "DecideApproval":
             let request = try call.decode(ControlInterface.DecideApprovalRequest.self)
             return try JSONValue.encode(try await decide(request, peer: call.peer, replier: replier))

@@ -9,6 +9,8 @@ import Logging
 struct WorkerService: VarlinkInterfaceHandler {
     let manager: WorkerManager
     let relay: ChatRelay
+    /// Takes proposals and working-copy requests; decides nothing on the worker's word.
+    let pipeline: UpdatePipeline
     let heartbeatInterval: Duration
     /// `AUTONOUS_TELEGRAM_ADMINS`: who may ask for a rollback from Telegram.
     let admins: [Int64]
@@ -69,6 +71,20 @@ struct WorkerService: VarlinkInterfaceHandler {
         case "RequestRollback":
             let request = try call.decode(WorkerInterface.RollbackRequest.self)
             return try JSONValue.encode(try rollback(request))
+        case "PrepareWorkingCopy":
+            do {
+                return try JSONValue.encode(try await pipeline.prepareWorkingCopy())
+            } catch let refusal as UpdatePipeline.Refusal {
+                throw VarlinkError("io.autonous.Worker.UpdateRefused", ["message": .string(refusal.message)])
+            }
+        case "ProposeUpdate":
+            let request = try call.decode(WorkerInterface.ProposeUpdateRequest.self)
+            do {
+                return try JSONValue.encode(try await pipeline.propose(request))
+            } catch let refusal as UpdatePipeline.Refusal {
+                logger.notice("a self-update proposal was refused", metadata: ["reason": "\(refusal.message)"])
+                throw VarlinkError("io.autonous.Worker.UpdateRefused", ["message": .string(refusal.message)])
+            }
         case "DecisionReply":
             let reply = try call.decode(WorkerInterface.DecisionReply.self)
             guard relay.deliverDecision(reply) else {

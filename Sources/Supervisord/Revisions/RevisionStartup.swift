@@ -15,8 +15,11 @@ enum RevisionStartup {
         var deploy: String?
     }
 
+    /// - Parameter sourceCommit: the commit `src/` names (its HEAD after seeding): recorded in the manifest of a
+    ///   bootstrap binary imported now, which was built from it.
     static func prepare(
-        store: ArtifactStore, log: RevisionLog, bootstrapBinary: String, processEventID: Int64, logger: Logger
+        store: ArtifactStore, log: RevisionLog, bootstrapBinary: String, processEventID: Int64,
+        sourceCommit: String? = nil, logger: Logger
     ) throws -> Outcome {
         if let latest = try log.latest(), let current = latest.current {
             for change in try store.reconcile(with: latest) {
@@ -33,7 +36,7 @@ enum RevisionStartup {
                 if try log.latest(for: digest) == nil {
                     let manifest = try store.importFile(
                         at: bootstrapBinary, source: .bootstrap, note: "a new AUTONOUS_WORKER_BIN (\(bootstrapBinary))",
-                        baseRevision: current)
+                        gitCommit: sourceCommit, baseRevision: current)
                     deploy = manifest.sha256
                 }
             } else {
@@ -52,8 +55,9 @@ enum RevisionStartup {
                     + "the first worker revision")
         }
         let manifest = try store.importFile(
-            at: bootstrapBinary, source: .bootstrap, note: "AUTONOUS_WORKER_BIN (\(bootstrapBinary)) at the first start"
-        )
+            at: bootstrapBinary, source: .bootstrap,
+            note: "AUTONOUS_WORKER_BIN (\(bootstrapBinary)) at the first start",
+            gitCommit: sourceCommit)
         let sha = manifest.sha256
         let entry = try log.record(
             sha, .promoted, reason: "bootstrap: the first start imported AUTONOUS_WORKER_BIN", current: sha,

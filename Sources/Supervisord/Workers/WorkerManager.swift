@@ -534,15 +534,7 @@ final class WorkerManager: Service, Sendable {
     /// Imports `path` as an operator revision and deploys it through probation; returns its manifest once the
     /// deploy started.
     func deploy(path: String, note: String?, requestedBy: String) throws -> ArtifactStore.Manifest {
-        let (current, probation, stopping) = state.withLock {
-            ($0.monitor.pointers.current, $0.monitor.probation, $0.monitor.shuttingDown)
-        }
-        guard !stopping else { throw RevisionRefusal("the supervisor is stopping") }
-        if let probation {
-            throw RevisionRefusal(
-                "revision \(probation.revision.prefix(12)) is still on probation; wait until it is promoted or "
-                    + "reverted, or roll it back")
-        }
+        let current = try currentIfDeployable()
         let manifest: ArtifactStore.Manifest
         do {
             manifest = try store.importFile(at: path, source: .operator, note: note, baseRevision: current)
@@ -552,14 +544,44 @@ final class WorkerManager: Service, Sendable {
         guard manifest.sha256 != current else {
             throw RevisionRefusal("\(path) is revision \(manifest.sha256.prefix(12)), which already runs")
         }
-        guard case .verified = store.verify(manifest.sha256) else {
-            throw RevisionRefusal("revision \(manifest.sha256.prefix(12)) does not verify after its import")
-        }
-        deployOutcomes.register(manifest.sha256)
         var reason = "deployed by \(requestedBy)"
         if let note, !note.isEmpty { reason += ": \(note)" }
-        deliver(.deploy(revision: manifest.sha256, reason: reason))
+        try deploy(revision: manifest.sha256, reason: reason)
         return manifest
+    }
+
+    /// Deploys the artifact `revision`, already in the store, through probation: it must verify, differ from the
+    /// current revision, and no other may be on probation. `waitForDeploy` then tells how it ended.
+    func deploy(revision: String, reason: String) throws {
+        let current = try currentIfDeployable()
+        guard revision != current else {
+            throw RevisionRefusal("revision \(revision.prefix(12)) already runs")
+        }
+        guard case .verified = store.verify(revision) else {
+            throw RevisionRefusal("revision \(revision.prefix(12)) does not verify")
+        }
+        deployOutcomes.register(revision)
+        deliver(.deploy(revision: revision, reason: reason))
+    }
+
+    /// The current revision, when a deploy may start now: not while stopping or while another is on probation.
+    private func currentIfDeployable() throws -> String {
+        let (current, probation, stopping) = state.withLock {
+            ($0.monitor.pointers.current, $0.monitor.probation, $0.monitor.shuttingDown)
+        }
+        guard !stopping else { throw RevisionRefusal("the supervisor is stopping") }
+        if let probation {
+            throw RevisionRefusal(
+                "revision \(probation.revision.prefix(12)) is still on probation; wait until it is promoted or "
+                    + "reverted, or roll it back")
+        }
+        return current
+    }
+
+    /// Sends `text` to every Telegram admin: through the running worker when it is ready and current, else
+    /// through the next one that says Ready.
+    func tellAdmins(_ text: String) {
+        state.withLock { state in _ = perform(.tellAdmins(text), state: &state) }
     }
 
     /// Waits (bounded) for a deploy started with `deploy` to be promoted or reverted.

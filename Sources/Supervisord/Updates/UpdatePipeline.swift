@@ -1,0 +1,188 @@
+import AutonousCore
+import Foundation
+import Logging
+import ServiceLifecycle
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The self-update pipeline: takes proposals from the worker, and for one transaction at a time applies the patch,
+/// builds, tests, self-checks and stages the result; deploys what an admin approved through the revision
+/// lifecycle. Every step is a `TransactionStore` transition (one SQLite transaction and its event).
+///
+/// The worker can only propose and relay; everything that decides runs here, on files the worker cannot reach.
+final class UpdatePipeline: Service, Sendable {
+    let configuration: AutonousCore.Configuration
+    let store: TransactionStore
+    let repository: SourceRepository
+    let artifacts: ArtifactStore
+    let revisions: RevisionLog
+    let manager: WorkerManager
+    let selfCheck: SelfCheckRunner
+    let build: UpdateBuildSandbox
+    let sandboxBinary: String
+    let logger: Logger
+    /// Counts proposals, decisions and deploy outcomes: the loop looks again after each.
+    let changes = ChangeSignal()
+
+    /// The working copy's directory in the workspace.
+    static let workingCopyName = "autonous"
+    /// How often the loop looks at deadlines and deploys even when nothing woke it.
+    static let idleLook: Duration = .seconds(30)
+
+    init(
+        configuration: AutonousCore.Configuration, database: AppDatabase, artifacts: ArtifactStore,
+        revisions: RevisionLog, manager: WorkerManager, selfCheck: SelfCheckRunner, sandboxBinary: String,
+        environment: [String: String], logger: Logger
+    ) {
+        self.configuration = configuration
+        self.store = TransactionStore(database: database)
+        self.repository = SourceRepository(directory: configuration.sourceDirectory)
+        self.artifacts = artifacts
+        self.revisions = revisions
+        self.manager = manager
+        self.selfCheck = selfCheck
+        self.sandboxBinary = sandboxBinary
+        self.build = UpdateBuildSandbox(
+            configuration: configuration, sandboxBinary: sandboxBinary, environment: environment, logger: logger)
+        self.logger = logger
+    }
+
+    // MARK: - Start
+
+    /// Seeds or refreshes `src/` from `AUTONOUS_SOURCE_REPO`; returns the commit HEAD names (nil without a seed).
+    /// Called before the bootstrap import, so the first revision's manifest names its commit.
+    static func seedSource(configuration: AutonousCore.Configuration, logger: Logger) async -> String? {
+        let repository = SourceRepository(directory: configuration.sourceDirectory)
+        guard let seed = configuration.sourceSeed else {
+            return repository.exists ? try? await repository.resolve("HEAD") : nil
+        }
+        do {
+            let commit = try await repository.seed(from: seed)
+            logger.info("source repository ready", metadata: ["source.seed": "\(seed)", "source.commit": "\(commit)"])
+            return commit
+        } catch {
+            logger.error(
+                "cannot seed the source repository; self-updates are unavailable until it is",
+                metadata: ["source.seed": "\(seed)", "error": "\(error)"])
+            return repository.exists ? try? await repository.resolve("HEAD") : nil
+        }
+    }
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await self.loop()
+        }
+    }
+
+    private func loop() async {
+        do {
+            for transaction in try store.resolveInterrupted(now: AppDatabase.nowMilliseconds()) {
+                logger.notice(
+                    "update transaction resolved after a restart",
+                    metadata: ["update.tx": "\(transaction.id)", "update.state": "\(transaction.state.rawValue)"])
+            }
+        } catch {
+            logger.error("cannot resolve interrupted update transactions", metadata: ["error": "\(error)"])
+        }
+        while !Task.isCancelled {
+            let seen = changes.generation
+            do {
+                try await step()
+            } catch is CancellationError {
+                return
+            } catch {
+                logger.error("update pipeline step failed", metadata: ["error": "\(error)"])
+            }
+            await waitForChange(past: seen, timeout: Self.idleLook)
+        }
+    }
+
+    /// One look at every transaction: deadlines, superseded bases, a deploy to follow or start, a build to run.
+    private func step() async throws {
+        let now = AppDatabase.nowMilliseconds()
+        let current = manager.pointers().current
+        for transaction in try store.list(limit: 1000) {
+            switch transaction.state {
+            case .staged:
+                let after = try store.expireIfDue(transaction.id, now: now)
+                if after.state == .staged, transaction.proposal.baseRevision != current {
+                    try supersede(transaction, current: current)
+                }
+            case .created, .approved:
+                if transaction.proposal.baseRevision != current {
+                    try supersede(transaction, current: current)
+                }
+            default:
+                break
+            }
+        }
+        if let following = try store.inFlight() {
+            if following.state == .deploying || following.state == .probation {
+                try await follow(following)
+            }
+            return
+        }
+        if let approved = try store.list(limit: 1000).last(where: { $0.state == .approved }) {
+            try await deploy(approved)
+            return
+        }
+        if let next = try store.nextQueued() {
+            try await process(next)
+        }
+    }
+
+    private func supersede(_ transaction: Transaction, current: String) throws {
+        try store.transition(
+            transaction.id, to: .superseded,
+            reason: "revision \(current.prefix(12)) runs now, not \(transaction.proposal.baseRevision.prefix(12)) "
+                + "that it was proposed against")
+    }
+
+    /// Returns after `changes` moved past `seen`, or after `timeout`, or on cancellation.
+    private func waitForChange(past seen: UInt64, timeout: Duration) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await self.changes.wait(past: seen) }
+            group.addTask { try? await Task.sleep(for: timeout) }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    // MARK: - The transaction's directory
+
+    func directory(_ id: String) -> String { configuration.buildsDirectory + "/" + id }
+    var patchesDirectory: String { configuration.buildsDirectory + "/patches" }
+    func patchPath(_ sha256: String) -> String { patchesDirectory + "/" + sha256 + ".patch" }
+
+    var bundlesDirectory: String { configuration.buildsDirectory + "/bundles" }
+
+    /// `builds/` and its parts. The launcher binds as the sandbox's user, which must reach what it binds: so
+    /// `builds/`, `bundles/` and each transaction's directory can be passed through (0711) but not listed;
+    /// `patches/` stays private to the supervisor.
+    func makeDirectories() throws {
+        let modes: [(String, Int)] = [
+            (configuration.buildsDirectory, 0o711), (patchesDirectory, 0o700), (bundlesDirectory, 0o711),
+            (configuration.buildCacheDirectory, 0o711),
+        ]
+        for (directory, mode) in modes {
+            try FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: mode])
+            chmod(directory, mode_t(mode))
+        }
+    }
+
+    /// The last `count` lines of a log file (empty when there is none).
+    static func tail(_ path: String, count: Int = 30) -> [String] {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return [] }
+        defer { try? handle.close() }
+        let size = (try? handle.seekToEnd()) ?? 0
+        let start = size > 65536 ? size - 65536 : 0
+        try? handle.seek(toOffset: start)
+        let data = (try? handle.readToEnd()) ?? Data()
+        var lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true)
+        if start > 0, !lines.isEmpty { lines.removeFirst() }
+        return lines.suffix(count).map { String($0.prefix(500)) }
+    }
+}

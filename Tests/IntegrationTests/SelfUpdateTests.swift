@@ -1,0 +1,228 @@
+import AutonousCore
+import Foundation
+import Testing
+
+/// The self-update pipeline end to end, on a small source repository whose "worker" is the misbehaving-worker
+/// fixture (healthy) and whose build and test commands take a moment: proposals over worker.sock (the fixture
+/// relays `/propose` chats as the real worker's tool does), the build and tests in the build sandbox, the
+/// self-check, staging, the decision over control.sock, the deploy through probation.
+@Suite("Self-update", .serialized)
+struct SelfUpdateTests {
+    /// Installs the fixture worker as the build's output; the tests pass while tests/expect says pass.
+    static let buildCommand = "install -m 0755 worker.py \"$AUTONOUS_BUILD_OUTPUT\""
+    static let testCommand =
+        "test \"$(cat tests/expect)\" = pass && echo 'Executed 3 tests, with 0 failures (0 unexpected) in 0.01 seconds'"
+
+    /// A source repository: worker.py (the healthy fixture) and tests/expect, one commit.
+    struct Source {
+        let directory: TemporaryDirectory
+        var path: String { directory.path + "/autonous" }
+        var worker: String { path + "/worker.py" }
+
+        init() throws {
+            directory = try TemporaryDirectory()
+            try FileManager.default.createDirectory(atPath: path + "/tests", withIntermediateDirectories: true)
+            let text = try String(contentsOfFile: TestPaths.fixture("misbehaving-worker.py"), encoding: .utf8)
+            try text.write(toFile: worker, atomically: true, encoding: .utf8)
+            chmod(worker, 0o755)
+            try "pass\n".write(toFile: path + "/tests/expect", atomically: true, encoding: .utf8)
+            try git(["init", "-q"])
+            try git(["add", "-A"])
+            try git(["-c", "user.name=test", "-c", "user.email=test@localhost", "commit", "-qm", "initial"])
+        }
+
+        @discardableResult
+        func git(_ arguments: [String]) throws -> String {
+            let result = try runProcess(
+                "/usr/bin/git", ["-C", path] + arguments,
+                environment: ["PATH": "/usr/bin:/bin", "HOME": directory.path, "GIT_CONFIG_NOSYSTEM": "1"])
+            guard result.status == 0 else { throw TestFailure("git \(arguments): \(result.stderr)") }
+            return result.stdout
+        }
+
+        /// The diff that replaces `old` with `new` in `file`, leaving the checkout as it was.
+        func patch(_ file: String, replacing old: String, with new: String) throws -> String {
+            let target = path + "/" + file
+            let text = try String(contentsOfFile: target, encoding: .utf8)
+            try text.replacingOccurrences(of: old, with: new).write(toFile: target, atomically: true, encoding: .utf8)
+            defer { _ = try? git(["checkout", "--", file]) }
+            return try git(["diff", "--binary"])
+        }
+    }
+
+    struct TestFailure: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    static func start(_ source: Source) throws -> Daemon {
+        var overrides = RevisionTests.overrides
+        overrides["AUTONOUS_WORKER_BIN"] = source.worker
+        overrides["AUTONOUS_SOURCE_REPO"] = source.path
+        overrides["AUTONOUS_UPDATE_BUILD_COMMAND"] = buildCommand
+        overrides["AUTONOUS_UPDATE_TEST_COMMAND"] = testCommand
+        // No Telegram here (the fixture worker polls nothing): decisions come from the shell.
+        overrides["AUTONOUS_TELEGRAM_ADMINS"] = .some(nil)
+        overrides["AUTONOUS_UPDATE_APPROVAL"] = "shell"
+        return try Daemon(telegram: false, overrides: overrides)
+    }
+
+    /// A call on control.sock from a thread of its own (the client blocks).
+    static func control<Parameters: Encodable & Sendable, Reply: Decodable & Sendable>(
+        _ daemon: Daemon, _ method: String, _ parameters: Parameters, as: Reply.Type
+    ) async throws -> Reply {
+        let socket = daemon.controlSocket
+        return try await withCheckedThrowingContinuation { continuation in
+            Thread {
+                do {
+                    let client = try VarlinkClient(path: socket)
+                    defer { client.close() }
+                    continuation.resume(
+                        returning: try client.call("io.autonous.Control." + method, parameters, as: Reply.self))
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }.start()
+        }
+    }
+
+    /// Chats through the control socket: the fixture worker relays `/propose` and answers with JSON.
+    static func chat(_ daemon: Daemon, _ text: String) async throws -> String {
+        try await control(
+            daemon, "Chat", ControlInterface.ChatRequest(text: text, conversation: nil),
+            as: ControlInterface.ChatResponse.self
+        ).reply
+    }
+
+    static func propose(_ daemon: Daemon, patch: String, summary: String) async throws -> JSONValue {
+        let request = try JSONValue.encode(["patch": patch, "summary": summary, "title": summary]).jsonText
+        let reply = try await chat(daemon, "/propose " + request)
+        return try JSONDecoder().decode(JSONValue.self, from: Data(reply.utf8))
+    }
+
+    static func transaction(_ daemon: Daemon, _ id: String) async throws -> ControlInterface.TransactionDetail {
+        try await control(
+            daemon, "GetTransaction", ControlInterface.GetTransactionRequest(id: id),
+            as: ControlInterface.TransactionDetail.self)
+    }
+
+    /// Waits until transaction `id` is in one of `states`; returns it as it is then.
+    static func wait(
+        _ daemon: Daemon, _ id: String, for states: Set<String>, timeout: Duration = .seconds(120)
+    ) async throws -> ControlInterface.TransactionDetail {
+        var last: ControlInterface.TransactionDetail?
+        _ = try await eventually(timeout: timeout) {
+            last = try await transaction(daemon, id)
+            return states.contains(last?.transaction.state ?? "")
+        }
+        return try #require(last)
+    }
+
+    @Test func aProposalIsBuiltTestedStagedApprovedAndPromoted() async throws {
+        let source = try Source()
+        let daemon = try Self.start(source)
+        let ready = try #require(await daemon.waitUntilReady(), "\(daemon.log)")
+        let bootstrap = try SHA256.hex(fileAt: source.worker)
+        #expect(ready.revisions?.current == bootstrap)
+        let head = try source.git(["rev-parse", "HEAD"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        let revisions = try await Self.control(
+            daemon, "ListRevisions", NoParameters(), as: ControlInterface.RevisionList.self)
+        #expect(revisions.revisions.first?.gitCommit == head, "the bootstrap manifest names the source commit")
+
+        let patch = try source.patch(
+            "worker.py", replacing: "REPLY_PREFIX = \"fake worker\"", with: "REPLY_PREFIX = \"fake worker v2\"")
+        let proposed = try await Self.propose(daemon, patch: patch, summary: "answer as v2")
+        let id = try #require(proposed["tx"]?.stringValue, "\(proposed)\n\(daemon.log)")
+        #expect(proposed["state"] == .string("created"))
+
+        let staged = try await Self.wait(
+            daemon, id, for: ["staged", "build_failed", "test_failed", "self_check_failed"])
+        let transaction = staged.transaction
+        #expect(transaction.state == "staged", "\(staged)\n\(daemon.log)")
+        #expect(transaction.testsPassed == 3 && transaction.testsFailed == 0)
+        #expect(transaction.diffstat?.contains("worker.py") == true)
+        #expect(transaction.baseCommit == head && transaction.baseRevision == bootstrap)
+        let artifact = try #require(transaction.artifactSha256)
+        #expect(transaction.expiresMs != nil)
+        #expect(
+            staged.steps.map(\.to) == ["created", "building", "testing", "self_checking", "staged"], "\(staged.steps)")
+        // The commit is the supervisor's, in its own repository, by autonous.
+        let commit = try #require(transaction.commit)
+        let author = try runProcess(
+            "/usr/bin/git", ["--git-dir=" + daemon.stateDirectory + "/src", "log", "-1", "--format=%an %s", commit],
+            environment: ["PATH": "/usr/bin:/bin", "HOME": "/nonexistent"])
+        #expect(author.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "autonous answer as v2")
+        // The admins were told (through the worker's "admins" notice).
+        let told = try await eventually(timeout: .seconds(20)) {
+            daemon.log.contains("Self-update \(id) is staged")
+        }
+        #expect(told, "\(daemon.log)")
+
+        // A decision naming another artifact is refused and changes nothing.
+        await #expect(throws: VarlinkError.self) {
+            _ = try await Self.control(
+                daemon, "DecideUpdate", ControlInterface.DecideUpdateRequest(id: id, approve: true, sha256: bootstrap),
+                as: ControlInterface.DecideUpdateResponse.self)
+        }
+        #expect(try await Self.transaction(daemon, id).transaction.state == "staged")
+
+        let decided = try await Self.control(
+            daemon, "DecideUpdate", ControlInterface.DecideUpdateRequest(id: id, approve: true, sha256: artifact),
+            as: ControlInterface.DecideUpdateResponse.self)
+        #expect(decided.transaction.state == "approved", "\(decided)")
+        // Approving twice names the state it is in.
+        await #expect(throws: VarlinkError.self) {
+            _ = try await Self.control(
+                daemon, "DecideUpdate", ControlInterface.DecideUpdateRequest(id: id, approve: true, sha256: artifact),
+                as: ControlInterface.DecideUpdateResponse.self)
+        }
+
+        let promoted = try await Self.wait(daemon, id, for: ["promoted", "reverted", "deploy_failed"])
+        #expect(promoted.transaction.state == "promoted", "\(promoted)\n\(daemon.log)")
+        let status = try #require(await daemon.waitUntilReady())
+        #expect(status.revisions?.current == artifact && status.revisions?.lastGood == artifact)
+        #expect(try await Self.chat(daemon, "hello") == "fake worker v2: hello")
+        await daemon.stop()
+    }
+
+    @Test func aPatchWhoseTestsFailEndsTestFailedAndNothingIsDeployed() async throws {
+        let source = try Source()
+        let daemon = try Self.start(source)
+        let ready = try #require(await daemon.waitUntilReady(), "\(daemon.log)")
+        let patch = try source.patch("tests/expect", replacing: "pass", with: "fail")
+        let proposed = try await Self.propose(daemon, patch: patch, summary: "break the tests")
+        let id = try #require(proposed["tx"]?.stringValue, "\(proposed)")
+        let ended = try await Self.wait(daemon, id, for: ["staged", "build_failed", "test_failed"])
+        #expect(ended.transaction.state == "test_failed", "\(ended)\n\(daemon.log)")
+        #expect(ended.transaction.artifactSha256 == nil)
+        #expect(ended.transaction.reason?.contains("exited with status 1") == true, "\(ended.transaction)")
+        let revisions = try await Self.control(
+            daemon, "ListRevisions", NoParameters(), as: ControlInterface.RevisionList.self)
+        #expect(revisions.revisions.count == 1, "nothing was imported: \(revisions)")
+        #expect(await daemon.waitUntilReady()?.revisions?.current == ready.revisions?.current)
+        await daemon.stop()
+    }
+
+    @Test func proposalsThatCannotBeBuiltAreRefusedWithoutATransaction() async throws {
+        let source = try Source()
+        let daemon = try Self.start(source)
+        #expect(await daemon.waitUntilReady() != nil, "\(daemon.log)")
+        let good = try source.patch("tests/expect", replacing: "pass", with: "pass again")
+        let cases: [(patch: String, says: String)] = [
+            ("", "the patch is empty"),
+            (good.replacingOccurrences(of: "tests/expect", with: "../outside"), "outside the repository"),
+            (good.replacingOccurrences(of: "tests/expect", with: ".git/config"), "git's own metadata"),
+            (good.replacingOccurrences(of: "-pass", with: "-not what is there"), "does not apply"),
+        ]
+        for (patch, says) in cases {
+            let reply = try await Self.propose(daemon, patch: patch, summary: "refused")
+            #expect(reply["error"] == .string("io.autonous.Worker.UpdateRefused"), "\(reply)")
+            #expect(reply["parameters"]?["message"]?.stringValue?.contains(says) == true, "\(says): \(reply)")
+        }
+        let list = try await Self.control(
+            daemon, "ListTransactions", ControlInterface.ListTransactionsRequest(limit: nil),
+            as: ControlInterface.TransactionList.self)
+        #expect(list.transactions.isEmpty, "\(list)")
+        await daemon.stop()
+    }
+}
