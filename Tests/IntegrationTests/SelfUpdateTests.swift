@@ -55,7 +55,7 @@ struct SelfUpdateTests {
         init(_ description: String) { self.description = description }
     }
 
-    static func start(_ source: Source) throws -> Daemon {
+    static func start(_ source: Source, buildCommand: String = buildCommand) throws -> Daemon {
         var overrides = RevisionTests.overrides
         overrides["AUTONOUS_WORKER_BIN"] = source.worker
         overrides["AUTONOUS_SOURCE_REPO"] = source.path
@@ -111,9 +111,11 @@ struct SelfUpdateTests {
         _ daemon: Daemon, _ id: String, for states: Set<String>, timeout: Duration = .seconds(120)
     ) async throws -> ControlInterface.TransactionDetail {
         var last: ControlInterface.TransactionDetail?
-        _ = try await eventually(timeout: timeout) {
-            last = try await transaction(daemon, id)
-            return states.contains(last?.transaction.state ?? "")
+        _ = await eventually(timeout: timeout) {
+            // control.sock refuses while a restarted supervisor starts.
+            guard let now = try? await transaction(daemon, id) else { return false }
+            last = now
+            return states.contains(now.transaction.state)
         }
         return try #require(last)
     }
@@ -200,6 +202,57 @@ struct SelfUpdateTests {
             daemon, "ListRevisions", NoParameters(), as: ControlInterface.RevisionList.self)
         #expect(revisions.revisions.count == 1, "nothing was imported: \(revisions)")
         #expect(await daemon.waitUntilReady()?.revisions?.current == ready.revisions?.current)
+        await daemon.stop()
+    }
+
+    @Test func anApprovedUpdateWhoseWorkerExitsIsRevertedAutomatically() async throws {
+        let source = try Source()
+        let daemon = try Self.start(source)
+        let ready = try #require(await daemon.waitUntilReady(), "\(daemon.log)")
+        let bootstrap = try #require(ready.revisions?.current)
+        let patch = try source.patch(
+            "worker.py", replacing: "\nMODE = \"healthy\"\n", with: "\nMODE = \"exit-at-once\"\n")
+        let proposed = try await Self.propose(daemon, patch: patch, summary: "a worker that exits at once")
+        let id = try #require(proposed["tx"]?.stringValue, "\(proposed)")
+        let staged = try await Self.wait(
+            daemon, id, for: ["staged", "build_failed", "test_failed", "self_check_failed"])
+        let artifact = try #require(staged.transaction.artifactSha256, "\(staged)\n\(daemon.log)")
+        _ = try await Self.control(
+            daemon, "DecideUpdate", ControlInterface.DecideUpdateRequest(id: id, approve: true, sha256: artifact),
+            as: ControlInterface.DecideUpdateResponse.self)
+        let ended = try await Self.wait(daemon, id, for: ["promoted", "reverted", "deploy_failed"])
+        #expect(ended.transaction.state == "reverted", "\(ended)\n\(daemon.log)")
+        #expect(
+            ended.steps.suffix(4).map(\.to) == ["approved", "deploying", "probation", "reverted"], "\(ended.steps)")
+        let status = try #require(await daemon.waitUntilReady())
+        #expect(status.revisions?.current == bootstrap && status.revisions?.lastGood == bootstrap)
+        #expect(try await Self.chat(daemon, "still there?") == "fake worker: still there?")
+        await daemon.stop()
+    }
+
+    @Test func aRestartDuringTheBuildEndsItBuildFailedAsInterrupted() async throws {
+        let source = try Source()
+        let daemon = try Self.start(
+            source, buildCommand: "touch \"$AUTONOUS_BUILD_CACHE/started\"; sleep 317")
+        #expect(await daemon.waitUntilReady() != nil, "\(daemon.log)")
+        let patch = try source.patch("tests/expect", replacing: "pass", with: "pass too")
+        let proposed = try await Self.propose(daemon, patch: patch, summary: "a long build")
+        let id = try #require(proposed["tx"]?.stringValue, "\(proposed)")
+        let started = daemon.stateDirectory + "/build-cache/started"
+        #expect(await eventually(timeout: .seconds(30)) { FileManager.default.fileExists(atPath: started) })
+        #expect(try await Self.transaction(daemon, id).transaction.state == "building")
+        try daemon.killAndRestart()
+        let ended = try await Self.wait(daemon, id, for: ["build_failed"], timeout: .seconds(60))
+        #expect(ended.transaction.reason == "interrupted: the supervisor restarted", "\(ended.transaction)")
+        // The build dies with the supervisor that ran it (the launcher's parent-death signal ends its sandbox).
+        var left = ""
+        let gone = await eventually(timeout: .seconds(15)) {
+            left =
+                (try? runProcess("/usr/bin/pgrep", ["-f", "^sleep 317$"], environment: ["PATH": "/usr/bin:/bin"]))?
+                .stdout ?? ""
+            return left.isEmpty
+        }
+        #expect(gone, "a build process outlived its supervisor: \(left)")
         await daemon.stop()
     }
 
