@@ -83,6 +83,15 @@ func callControl<Result>(_ options: GlobalOptions, _ body: (VarlinkClient) throw
     }
 }
 
+/// Makes one call and prints its result: indented JSON with --json, else the text `render` makes of it.
+func show<Parameters: Encodable, Result: Encodable & Decodable>(
+    _ options: GlobalOptions, _ method: String, _ parameters: Parameters, as type: Result.Type,
+    render: (Result) -> String
+) throws {
+    let result = try callControl(options) { client in try client.call(method, parameters, as: type) }
+    print(options.json ? prettyJSON(result) : render(result))
+}
+
 /// Indented JSON with sorted keys.
 func prettyJSON<Value: Encodable>(_ value: Value) -> String {
     let encoder = JSONCoding.encoder
