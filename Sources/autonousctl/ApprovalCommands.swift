@@ -37,27 +37,51 @@ struct ApprovalsCommand: ParsableCommand {
 /// `autonousctl approve ID`.
 struct ApproveCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "approve", abstract: "Approve a pending tool call (see autonousctl approvals).")
+        commandName: "approve",
+        abstract: "Approve a pending tool call, or a staged self-update (see autonousctl approvals).",
+        discussion: """
+            A transaction id (tx-…) approves that self-update: the decision names the sha256 of the artifact the \
+            supervisor staged for it, and the supervisor deploys it at once.
+            """)
 
-    @Argument(help: "The approval id.") var id: String
+    @Argument(help: "The approval id, or a transaction id (tx- and 8 characters).") var id: String
     @OptionGroup var options: GlobalOptions
 
-    func run() throws { try decideApproval(id, approve: true, options) }
+    func validate() throws { try validateDecisionID(id) }
+
+    func run() throws { try decide(id, approve: true, options) }
 }
 
 /// `autonousctl reject ID`.
 struct RejectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "reject", abstract: "Reject a pending tool call (see autonousctl approvals).")
+        commandName: "reject",
+        abstract: "Reject a pending tool call, or a staged self-update (see autonousctl approvals).")
 
-    @Argument(help: "The approval id.") var id: String
+    @Argument(help: "The approval id, or a transaction id (tx- and 8 characters).") var id: String
     @OptionGroup var options: GlobalOptions
 
-    func run() throws { try decideApproval(id, approve: false, options) }
+    func validate() throws { try validateDecisionID(id) }
+
+    func run() throws { try decide(id, approve: false, options) }
+}
+
+/// Refuses an id that starts like a transaction id but is not one, before connecting.
+private func validateDecisionID(_ id: String) throws {
+    guard DecisionKind(id: id) != nil else {
+        throw ValidationError("'\(id)' is not a transaction id: tx- and 8 characters of a-z and 2-7")
+    }
 }
 
 /// Sends the decision and prints what was recorded; a decision that came too late or twice says so and fails.
-private func decideApproval(_ id: String, approve: Bool, _ options: GlobalOptions) throws {
+private func decide(_ id: String, approve: Bool, _ options: GlobalOptions) throws {
+    if DecisionKind(id: id) == .update {
+        let response = try callControl(options) { client in
+            try UpdateDecision.decide(id, approve: approve, on: client)
+        }
+        print(options.json ? prettyJSON(response) : response.message)
+        return
+    }
     let response = try callControl(options) { client in
         try client.call(
             "io.autonous.Control.DecideApproval", ControlInterface.DecideApprovalRequest(id: id, approve: approve),

@@ -83,6 +83,9 @@ func describe(_ error: VarlinkError) -> String {
     case "io.autonous.Control.TransactionNotFound":
         return "no transaction has the id \(error.parameters["id"]?.stringValue ?? "?") "
             + "(autonousctl transactions lists them)"
+    case "io.autonous.Control.UpdateDecisionRefused":
+        let id = error.parameters["id"]?.stringValue ?? "?"
+        return "refused: " + (error.parameters["message"]?.stringValue ?? "the decision on \(id) was refused")
     default:
         return error.parameters["reason"]?.stringValue ?? error.message
     }
