@@ -60,4 +60,9 @@ enum UpdateDecision {
             ControlInterface.DecideUpdateRequest(id: id, approve: approve, sha256: sha256),
             as: ControlInterface.DecideUpdateResponse.self)
     }
+
+    /// The staged transactions of `transactions`: the update approvals `autonousctl approvals` lists.
+    static func waiting(_ transactions: [ControlInterface.TransactionInfo]) -> [ControlInterface.TransactionInfo] {
+        transactions.filter { $0.state == "staged" }
+    }
 }
