@@ -91,6 +91,8 @@ let package = Package(
         .testTarget(name: "SandboxLibraryTests", dependencies: ["Sandbox"]),
         // Containment cases of SANDBOX-TESTS.md, run against the real autonous-sandbox binary.
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox"]),
+        // autonousctl's parsing and rendering, without a daemon (IntegrationTests run the binary against one).
+        .testTarget(name: "AutonousctlTests", dependencies: ["autonousctl", "AutonousCore"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["AutonousCore", .product(name: "GRDB", package: "GRDB.swift")]

@@ -12,6 +12,7 @@ struct Autonousctl: ParsableCommand {
         subcommands: [
             StatusCommand.self, ChatCommand.self, ApprovalsCommand.self, ApproveCommand.self, RejectCommand.self,
             DoctorCommand.self, EventsCommand.self, RevisionsCommand.self, DeployCommand.self, RollbackCommand.self,
+            TransactionsCommand.self, TransactionCommand.self,
         ])
 }
 
@@ -76,6 +77,15 @@ func describe(_ error: VarlinkError) -> String {
         }
         return "\(error.parameters["revision"]?.stringValue ?? "?") matches more than one revision: "
             + matches.joined(separator: ", ")
+    case "org.varlink.service.MethodNotFound":
+        let method = error.parameters["method"]?.stringValue ?? "this call"
+        return "the supervisor does not know \(method): it is older than this autonousctl (restart it after an upgrade)"
+    case "io.autonous.Control.TransactionNotFound":
+        return "no transaction has the id \(error.parameters["id"]?.stringValue ?? "?") "
+            + "(autonousctl transactions lists them)"
+    case "io.autonous.Control.UpdateDecisionRefused":
+        let id = error.parameters["id"]?.stringValue ?? "?"
+        return "refused: " + (error.parameters["message"]?.stringValue ?? "the decision on \(id) was refused")
     default:
         return error.parameters["reason"]?.stringValue ?? error.message
     }

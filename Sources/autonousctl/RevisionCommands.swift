@@ -10,15 +10,11 @@ struct RevisionsCommand: ParsableCommand {
     @OptionGroup var options: GlobalOptions
 
     func run() throws {
-        let list = try callControl(options) { client in
-            try client.call(
-                "io.autonous.Control.ListRevisions", NoParameters(), as: ControlInterface.RevisionList.self)
+        try show(
+            options, "io.autonous.Control.ListRevisions", NoParameters(), as: ControlInterface.RevisionList.self
+        ) { list in
+            Self.render(list.revisions, nowMs: Int64(Date().timeIntervalSince1970 * 1000))
         }
-        if options.json {
-            print(prettyJSON(list))
-            return
-        }
-        print(Self.render(list.revisions, nowMs: Int64(Date().timeIntervalSince1970 * 1000)))
     }
 
     static func render(_ revisions: [ControlInterface.Revision], nowMs: Int64) -> String {
@@ -90,16 +86,9 @@ struct RollbackCommand: ParsableCommand {
     @OptionGroup var options: GlobalOptions
 
     func run() throws {
-        let response = try callControl(options) { client in
-            try client.call(
-                "io.autonous.Control.Rollback", ControlInterface.RollbackRequest(to: to),
-                as: ControlInterface.RollbackResponse.self)
-        }
-        if options.json {
-            print(prettyJSON(response))
-            return
-        }
-        print(response.message)
+        try show(
+            options, "io.autonous.Control.Rollback", ControlInterface.RollbackRequest(to: to),
+            as: ControlInterface.RollbackResponse.self, render: \.message)
     }
 }
 

@@ -9,14 +9,9 @@ struct StatusCommand: ParsableCommand {
     @OptionGroup var options: GlobalOptions
 
     func run() throws {
-        let status = try callControl(options) { client in
-            try client.call("io.autonous.Control.GetStatus", NoParameters(), as: ControlInterface.Status.self)
-        }
-        if options.json {
-            print(prettyJSON(status))
-            return
-        }
-        print(Self.render(status))
+        try show(
+            options, "io.autonous.Control.GetStatus", NoParameters(), as: ControlInterface.Status.self,
+            render: Self.render)
     }
 
     static func render(_ status: ControlInterface.Status) -> String {
