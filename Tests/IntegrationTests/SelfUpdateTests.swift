@@ -168,17 +168,15 @@ struct SelfUpdateTests {
         }
         #expect(try await Self.transaction(daemon, id).transaction.state == "staged")
 
-        let decided = try await Self.control(
-            daemon, "DecideUpdate", ControlInterface.DecideUpdateRequest(id: id, approve: true, sha256: artifact),
-            as: ControlInterface.DecideUpdateResponse.self)
-        #expect(decided.transaction.state == "approved", "\(decided)")
+        // The shell sees it among the approvals and approves it, naming the artifact it was shown.
+        let approvals = try await RevisionTests.autonousctl(daemon, ["approvals", "--json"])
+        #expect(approvals.stdout.contains(id) && approvals.stdout.contains(artifact), "\(approvals)")
+        let approved = try await RevisionTests.autonousctl(daemon, ["approve", id])
+        #expect(approved.status == 0, "\(approved)")
+        #expect(approved.stdout.contains("approved \(id)"), "\(approved)")
         // Approving twice names the state it is in.
-        await #expect(throws: VarlinkError.self) {
-            _ = try await Self.control(
-                daemon, "DecideUpdate", ControlInterface.DecideUpdateRequest(id: id, approve: true, sha256: artifact),
-                as: ControlInterface.DecideUpdateResponse.self)
-        }
-
+        let again = try await RevisionTests.autonousctl(daemon, ["approve", id])
+        #expect(again.status == 1 && again.stderr.contains("refused"), "\(again)")
         let promoted = try await Self.wait(daemon, id, for: ["promoted", "reverted", "deploy_failed"])
         #expect(promoted.transaction.state == "promoted", "\(promoted)\n\(daemon.log)")
         let status = try #require(await daemon.waitUntilReady())

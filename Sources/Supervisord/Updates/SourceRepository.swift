@@ -121,7 +121,7 @@ struct SourceRepository: Sendable {
             environment: .custom(Self.keyed(Self.environment)), input: .none, output: .discarded,
             error: .string(limit: 64 << 10))
         guard result.terminationStatus.isSuccess else {
-            throw GitError(message: "cannot unpack the tree of \(commit): \(result.standardError ?? "")")
+            throw GitError(message: "cannot unpack the tree of \(commit): \(result.standardError)")
         }
     }
 
@@ -139,7 +139,7 @@ struct SourceRepository: Sendable {
             workingDirectory: FilePath(workingDirectory ?? directory), input: .none,
             output: .string(limit: Self.outputLimit), error: .string(limit: 64 << 10))
         guard result.terminationStatus.isSuccess else {
-            let said = (result.standardError ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+            let said = result.standardError.trimmingCharacters(in: .whitespacesAndNewlines)
             throw GitError(
                 message: "git \(arguments.first ?? "") failed: \(said.isEmpty ? "\(result.terminationStatus)" : said)")
         }

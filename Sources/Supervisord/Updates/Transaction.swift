@@ -89,7 +89,7 @@ struct Transaction: Sendable, Equatable {
     }
 
     /// Lowercase base32 (RFC 4648): the characters after `tx-`.
-    static let idAlphabet = Array("abcdefghijklmnopqrstuvwxyz234567")
+    static let idAlphabet = TransactionID.alphabet
 
     /// A new random id: `tx-` and 8 base32 characters (40 bits).
     static func newID() -> String {
@@ -97,12 +97,9 @@ struct Transaction: Sendable, Equatable {
         return "tx-" + String((0 ..< 8).map { _ in idAlphabet[Int(generator.next(upperBound: UInt(32)))] })
     }
 
-    /// True when `text` could be a transaction id. The dash means it is never a well-formed tool-approval id
-    /// (`Approvals.isWellFormedID`: letters and digits only), so `autonousctl approve ID` knows which kind it names.
+    /// True when `text` could be a transaction id (`TransactionID.isWellFormed`): never a tool-approval id.
     static func isWellFormedID(_ text: String) -> Bool {
-        let characters = Array(text)
-        return characters.count == 11 && text.hasPrefix("tx-")
-            && characters[3...].allSatisfy { idAlphabet.contains($0) }
+        TransactionID.isWellFormed(text)
     }
 
     init(row: Row) throws {
