@@ -143,6 +143,6 @@ struct SourceRepository: Sendable {
             throw GitError(
                 message: "git \(arguments.first ?? "") failed: \(said.isEmpty ? "\(result.terminationStatus)" : said)")
         }
-        return result.standardOutput ?? ""
+        return result.standardOutput
     }
 }
