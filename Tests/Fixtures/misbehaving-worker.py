@@ -226,9 +226,15 @@ def crash_later(delay):
 def relay(link, text):
     """A chat line that asks the supervisor something as the real worker's tools do: `/prepare` calls
     PrepareWorkingCopy, `/propose {json}` calls PrepareWorkingCopy and then ProposeUpdate with the JSON's patch,
-    summary and title. The answer is the reply's parameters, or {"error": ..., "parameters": ...}, as JSON."""
+    summary and title, `/decide TX SHA256 approve|reject USER` relays a Telegram button press (DecideUpdate). The answer is the reply's parameters, or {"error": ..., "parameters": ...}, as JSON."""
     command, _, rest = text.partition(" ")
     try:
+        if command == "/decide":
+            # /decide TX SHA256 approve|reject USER_ID: a Telegram button press, relayed.
+            tx, sha256, verdict, user = rest.split()
+            return json.dumps(link.call("DecideUpdate", {
+                "tx": tx, "sha256": sha256, "approve": verdict == "approve", "requestedBy": int(user)}),
+                sort_keys=True)
         copy = link.call("PrepareWorkingCopy")
         if command == "/prepare":
             return json.dumps(copy, sort_keys=True)
@@ -247,7 +253,7 @@ def answer(link, notice):
     kind = notice.get("kind")
     if kind == "chat" and isinstance(notice.get("id"), str):
         said = notice.get("text") or ""
-        if said.startswith("/prepare") or said.startswith("/propose "):
+        if said.startswith("/prepare") or said.startswith("/propose ") or said.startswith("/decide "):
             text = relay(link, said)
         else:
             text = "%s: %s" % (REPLY_PREFIX, said)
@@ -259,7 +265,9 @@ def answer(link, notice):
         except Lost as error:
             exit_lost("chat answer: %s" % error)
     elif kind == "admins":
-        log("admins notice: %s" % json.dumps(notice.get("text")))
+        log("admins notice: %s%s" % (json.dumps(notice.get("text")),
+                                     " [buttons for %s %s]" % (notice.get("updateTx"), notice.get("updateSha256"))
+                                     if notice.get("updateTx") else ""))
     else:
         log("ignoring notice %s" % kind)
 

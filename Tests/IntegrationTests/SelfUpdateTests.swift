@@ -55,15 +55,24 @@ struct SelfUpdateTests {
         init(_ description: String) { self.description = description }
     }
 
-    static func start(_ source: Source, buildCommand: String = buildCommand) throws -> Daemon {
+    static func start(
+        _ source: Source, buildCommand: String = buildCommand, telegramAdmins: Bool = false,
+        extra: [String: String?] = [:]
+    ) throws -> Daemon {
         var overrides = RevisionTests.overrides
         overrides["AUTONOUS_WORKER_BIN"] = source.worker
         overrides["AUTONOUS_SOURCE_REPO"] = source.path
         overrides["AUTONOUS_UPDATE_BUILD_COMMAND"] = buildCommand
         overrides["AUTONOUS_UPDATE_TEST_COMMAND"] = testCommand
-        // No Telegram here (the fixture worker polls nothing): decisions come from the shell.
-        overrides["AUTONOUS_TELEGRAM_ADMINS"] = .some(nil)
-        overrides["AUTONOUS_UPDATE_APPROVAL"] = "shell"
+        if telegramAdmins {
+            // Telegram button presses are relayed by the fixture worker (/decide), as the real one relays them.
+            overrides["AUTONOUS_TELEGRAM_ALLOWED_USERS"] = "111,222"
+        } else {
+            // No Telegram here (the fixture worker polls nothing): decisions come from the shell.
+            overrides["AUTONOUS_TELEGRAM_ADMINS"] = .some(nil)
+            overrides["AUTONOUS_UPDATE_APPROVAL"] = "shell"
+        }
+        for (key, value) in extra { overrides[key] = value }
         return try Daemon(telegram: false, overrides: overrides)
     }
 
@@ -251,6 +260,101 @@ struct SelfUpdateTests {
             return left.isEmpty
         }
         #expect(gone, "a build process outlived its supervisor: \(left)")
+        await daemon.stop()
+    }
+
+    /// Stages the v2 patch and returns its transaction id and artifact.
+    static func stageV2(_ daemon: Daemon, _ source: Source) async throws -> (id: String, artifact: String) {
+        let patch = try source.patch(
+            "worker.py", replacing: "REPLY_PREFIX = \"fake worker\"", with: "REPLY_PREFIX = \"fake worker v2\"")
+        let proposed = try await propose(daemon, patch: patch, summary: "answer as v2")
+        let id = try #require(proposed["tx"]?.stringValue, "\(proposed)\n\(daemon.log)")
+        let staged = try await wait(daemon, id, for: ["staged", "build_failed", "test_failed", "self_check_failed"])
+        let artifact = try #require(staged.transaction.artifactSha256, "\(staged)\n\(daemon.log)")
+        return (id, artifact)
+    }
+
+    /// A Telegram button press relayed by the running (fixture) worker; the reply or the error, as JSON.
+    static func press(_ daemon: Daemon, _ id: String, _ sha256: String, _ verdict: String, by user: Int) async throws
+        -> JSONValue
+    {
+        let reply = try await chat(daemon, "/decide \(id) \(sha256) \(verdict) \(user)")
+        return try JSONDecoder().decode(JSONValue.self, from: Data(reply.utf8))
+    }
+
+    @Test func telegramDecisionsAreCheckedByTheSupervisor() async throws {
+        let source = try Source()
+        let daemon = try Self.start(source, telegramAdmins: true)
+        let ready = try #require(await daemon.waitUntilReady(), "\(daemon.log)")
+        let bootstrap = try #require(ready.revisions?.current)
+        let (id, artifact) = try await Self.stageV2(daemon, source)
+        // The admins got the message with the buttons naming the transaction and its artifact.
+        let buttons = try await eventually(timeout: .seconds(20)) {
+            daemon.log.contains("[buttons for \(id) \(artifact)]")
+        }
+        #expect(buttons, "\(daemon.log)")
+
+        let stranger = try await Self.press(daemon, id, artifact, "approve", by: 222)
+        #expect(stranger["error"] == .string("io.autonous.Worker.UpdateDecisionRefused"), "\(stranger)")
+        #expect(stranger["parameters"]?["message"]?.stringValue?.contains("not in AUTONOUS_TELEGRAM_ADMINS") == true)
+        let otherArtifact = try await Self.press(daemon, id, bootstrap, "approve", by: 111)
+        #expect(otherArtifact["parameters"]?["message"]?.stringValue?.contains("decide on the artifact shown") == true)
+        #expect(try await Self.transaction(daemon, id).transaction.state == "staged")
+        let refused = try daemon.events("update.decision_refused")
+        #expect(refused.count == 2, "\(refused)")
+
+        let rejected = try await Self.press(daemon, id, artifact, "reject", by: 111)
+        #expect(rejected["state"] == .string("rejected"), "\(rejected)")
+        let again = try await Self.press(daemon, id, artifact, "approve", by: 111)
+        #expect(again["parameters"]?["message"]?.stringValue?.contains(id) == true, "\(again)")
+        let detail = try await Self.transaction(daemon, id)
+        #expect(detail.transaction.state == "rejected")
+        #expect(detail.steps.last?.reason == "rejected by telegram:111", "\(detail.steps)")
+        #expect(await daemon.waitUntilReady()?.revisions?.current == bootstrap)
+        await daemon.stop()
+    }
+
+    @Test func anApprovalAfterTheDeadlineIsRefusedAndTheUpdateExpires() async throws {
+        let source = try Source()
+        let daemon = try Self.start(source, telegramAdmins: true, extra: ["AUTONOUS_UPDATE_APPROVAL_TTL": "60s"])
+        #expect(await daemon.waitUntilReady() != nil, "\(daemon.log)")
+        let (id, artifact) = try await Self.stageV2(daemon, source)
+        let expiresMs = try #require(try await Self.transaction(daemon, id).transaction.expiresMs)
+        // The shortest deadline there is (one minute): wait it out.
+        let wait = max(0, expiresMs - Int64(Date().timeIntervalSince1970 * 1000)) + 500
+        try await Task.sleep(for: .milliseconds(wait))
+        let late = try await Self.press(daemon, id, artifact, "approve", by: 111)
+        #expect(late["parameters"]?["message"]?.stringValue?.contains("expired") == true, "\(late)")
+        #expect(try await Self.transaction(daemon, id).transaction.state == "expired")
+        await daemon.stop()
+    }
+
+    @Test func aDecisionRelayedByARevisionOnProbationIsRefused() async throws {
+        let source = try Source()
+        let daemon = try Self.start(source, telegramAdmins: true, extra: ["AUTONOUS_PROBATION": "120s"])
+        #expect(await daemon.waitUntilReady() != nil, "\(daemon.log)")
+        let (id, artifact) = try await Self.stageV2(daemon, source)
+        // Another revision (the same worker under another sha256) goes on probation and runs.
+        let files = try TemporaryDirectory()
+        let other = files.path + "/worker-other.py"
+        try (try String(contentsOfFile: source.worker, encoding: .utf8) + "# another revision\n")
+            .write(toFile: other, atomically: true, encoding: .utf8)
+        chmod(other, 0o755)
+        let deployed = try await RevisionTests.autonousctl(daemon, ["deploy", other])
+        #expect(deployed.status == 0, "\(deployed)")
+        let onProbation = try await eventually(timeout: .seconds(30)) {
+            let status = await daemon.waitUntilReady()
+            // The new revision's own worker is the one that runs and answers (not the last-good one still
+            // stopping, which may relay decisions).
+            guard let probation = status?.revisions?.probation?.revision else { return false }
+            return status?.worker.state == "ready" && status?.worker.revision == probation
+        }
+        #expect(onProbation, "\(daemon.log)")
+        let relayed = try await Self.press(daemon, id, artifact, "approve", by: 111)
+        #expect(
+            relayed["parameters"]?["message"]?.stringValue?.contains("which is on probation") == true,
+            "\(relayed)\n\(daemon.log)")
+        #expect(try await Self.transaction(daemon, id).transaction.state != "approved")
         await daemon.stop()
     }
 

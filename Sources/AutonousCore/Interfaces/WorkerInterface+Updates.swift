@@ -20,6 +20,16 @@ extension WorkerInterface {
           requestedBy: string
         ) -> (tx: string, state: string, message: string)
 
+        # A Telegram user pressed Approve or Reject on a staged self-update, relayed for the supervisor to check:
+        # requestedBy is the sender's Telegram user id, tx and sha256 what the button named. The supervisor checks
+        # the sender against AUTONOUS_TELEGRAM_ADMINS, the tx and sha256 against the staged artifact, the deadline,
+        # AUTONOUS_UPDATE_APPROVAL, and that this worker is the promoted last-good revision (not one on probation).
+        # The reply is the transaction's state afterwards and one sentence for the user.
+        method DecideUpdate(tx: string, sha256: string, approve: bool, requestedBy: int) -> (state: string, message: string)
+
+        # The decision was refused: message says why, naming the transaction.
+        error UpdateDecisionRefused (message: string)
+
         # The proposal was refused before any transaction existed: message says why (empty, too large, touches
         # files outside the repository, does not apply, the base is not the running commit, no source).
         error UpdateRefused (message: string)
@@ -56,6 +66,30 @@ extension WorkerInterface {
             self.title = title
             self.runId = runId
             self.requestedBy = requestedBy
+        }
+    }
+
+    public struct DecideUpdateRequest: Codable, Sendable, Equatable {
+        public var tx: String
+        public var sha256: String
+        public var approve: Bool
+        public var requestedBy: Int64
+
+        public init(tx: String, sha256: String, approve: Bool, requestedBy: Int64) {
+            self.tx = tx
+            self.sha256 = sha256
+            self.approve = approve
+            self.requestedBy = requestedBy
+        }
+    }
+
+    public struct DecideUpdateReply: Codable, Sendable, Equatable {
+        public var state: String
+        public var message: String
+
+        public init(state: String, message: String) {
+            self.state = state
+            self.message = message
         }
     }
 

@@ -13,7 +13,9 @@ public enum WorkerInterface {
         # Something the supervisor asks of the worker: kind is "chat" (a local chat message, answered with
         # ChatReply), "decide" (an operator's decision on a tool approval, to record and answer with
         # DecisionReply), "admins" (text to send every Telegram admin, such as why a revision was reverted;
-        # no answer), "end" (the stream ends) or "shutdown". id names the notice in the answer.
+        # no answer), "end" (the stream ends) or "shutdown". id names the notice in the answer. An "admins" notice
+        # about a staged self-update names updateTx and updateSha256: the message gets Approve and Reject buttons,
+        # whose presses the worker relays with DecideUpdate.
         type Notice (
           kind: string,
           id: ?string,
@@ -21,7 +23,9 @@ public enum WorkerInterface {
           conversation: ?string,
           approvalId: ?string,
           approve: ?bool,
-          decidedBy: ?string
+          decidedBy: ?string,
+          updateTx: ?string,
+          updateSha256: ?string
         )
 
         \(ControlInterface.approvalType("Approval"))
@@ -177,10 +181,15 @@ public enum WorkerInterface {
         public var approvalId: String?
         public var approve: Bool?
         public var decidedBy: String?
+        /// For an "admins" notice about a staged self-update: the transaction and its artifact's sha256, which the
+        /// Approve and Reject buttons name.
+        public var updateTx: String?
+        public var updateSha256: String?
 
         public init(
             kind: String, id: String? = nil, text: String? = nil, conversation: String? = nil,
-            approvalId: String? = nil, approve: Bool? = nil, decidedBy: String? = nil
+            approvalId: String? = nil, approve: Bool? = nil, decidedBy: String? = nil, updateTx: String? = nil,
+            updateSha256: String? = nil
         ) {
             self.kind = kind
             self.id = id
@@ -189,6 +198,8 @@ public enum WorkerInterface {
             self.approvalId = approvalId
             self.approve = approve
             self.decidedBy = decidedBy
+            self.updateTx = updateTx
+            self.updateSha256 = updateSha256
         }
     }
 

@@ -85,6 +85,9 @@ struct WorkerService: VarlinkInterfaceHandler {
                 logger.notice("a self-update proposal was refused", metadata: ["reason": "\(refusal.message)"])
                 throw VarlinkError("io.autonous.Worker.UpdateRefused", ["message": .string(refusal.message)])
             }
+        case "DecideUpdate":
+            let request = try call.decode(WorkerInterface.DecideUpdateRequest.self)
+            return try JSONValue.encode(try decideUpdate(request, relayingPID: workerPID))
         case "DecisionReply":
             let reply = try call.decode(WorkerInterface.DecisionReply.self)
             guard relay.deliverDecision(reply) else {
@@ -93,6 +96,38 @@ struct WorkerService: VarlinkInterfaceHandler {
             return .object([:])
         default:
             throw VarlinkError.methodNotFound(call.method)
+        }
+    }
+
+    /// A Telegram button press on a staged self-update as the worker relays it: every rule (the sender is an admin,
+    /// the tx and sha256 match, the deadline, the approval mode, the relaying worker is the last-good revision and
+    /// not on probation) is checked by the pipeline on the supervisor's own state.
+    private func decideUpdate(_ request: WorkerInterface.DecideUpdateRequest, relayingPID: Int32) throws
+        -> WorkerInterface.DecideUpdateReply
+    {
+        guard Transaction.isWellFormedID(request.tx) else {
+            throw VarlinkError(
+                "io.autonous.Worker.UpdateDecisionRefused",
+                ["message": .string("'\(request.tx.prefix(40))' is not a transaction id")])
+        }
+        let decision = UpdateDecisionRequest(
+            transactionID: request.tx, artifactSHA256: request.sha256, decision: request.approve ? .approve : .reject,
+            via: .telegram(userID: request.requestedBy))
+        do {
+            let (transaction, message) = try pipeline.decide(decision, relayingPID: relayingPID)
+            return WorkerInterface.DecideUpdateReply(state: transaction.state.rawValue, message: message)
+        } catch TransactionError.notFound {
+            throw VarlinkError(
+                "io.autonous.Worker.UpdateDecisionRefused",
+                ["message": .string("there is no transaction \(request.tx)")])
+        } catch let refusal as UpdateApprovalError {
+            logger.warning(
+                "a relayed self-update decision was refused",
+                metadata: [
+                    "update.tx": "\(request.tx)", "telegram.user": "\(request.requestedBy)",
+                    "reason": "\(refusal.description)",
+                ])
+            throw VarlinkError("io.autonous.Worker.UpdateDecisionRefused", ["message": .string(refusal.description)])
         }
     }
 

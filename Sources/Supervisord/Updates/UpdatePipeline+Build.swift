@@ -119,7 +119,7 @@ extension UpdatePipeline {
         try? FileManager.default.removeItem(atPath: tree)
         logger.notice(
             "self-update staged", metadata: ["update.tx": "\(id)", "revision": "\(manifest.sha256)"])
-        manager.tellAdmins(Self.stagedMessage(staged))
+        manager.announceStagedUpdate(Self.stagedMessage(staged), tx: id, sha256: manifest.sha256)
     }
 
     /// What the admins read when a transaction is staged.
@@ -133,7 +133,7 @@ extension UpdatePipeline {
             lines.append("Tests: \(passed) passed, \(failed) failed")
         }
         if let sha256 = transaction.artifactSHA256 { lines.append("Artifact: \(sha256.prefix(12))") }
-        lines.append("Approve with: autonousctl approve \(transaction.id)")
+        lines.append("Approve or reject with the buttons, or: autonousctl approve \(transaction.id)")
         return lines.joined(separator: "\n")
     }
 

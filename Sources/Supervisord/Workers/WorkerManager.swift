@@ -28,6 +28,8 @@ final class WorkerManager: Service, Sendable {
         var tail = LineTail()
         /// Notes for the Telegram admins, sent through the next worker that says Ready (the one they are about).
         var adminNotes: [String] = []
+        /// Notices that wait for the next worker that says Ready (staged updates: only a last-good one).
+        var pendingNotices: [WorkerInterface.Notice] = []
         var spawnEventID: Int64?
         var spawnedAt: ContinuousClock.Instant?
         /// The current worker's last heartbeat: what it reported and when it arrived.
@@ -227,6 +229,10 @@ final class WorkerManager: Service, Sendable {
                         WorkerInterface.Notice(kind: "admins", id: UUID().uuidString.lowercased(), text: text))
                 }
                 state.adminNotes = []
+                if state.monitor.probation == nil && state.monitor.pointers.current == state.monitor.pointers.lastGood {
+                    for notice in state.pendingNotices { relay.notices.push(notice) }
+                    state.pendingNotices = []
+                }
             }
             let parent = state.spawnEventID ?? processEventID
             let processLevel: Set<String> = [
@@ -582,6 +588,24 @@ final class WorkerManager: Service, Sendable {
     /// through the next one that says Ready.
     func tellAdmins(_ text: String) {
         state.withLock { state in _ = perform(.tellAdmins(text), state: &state) }
+    }
+
+    /// Sends every Telegram admin the staged self-update `tx` with Approve and Reject buttons naming `sha256`:
+    /// through the running worker when it is the promoted last-good one (a revision on probation is never trusted
+    /// to relay a decision), else through the next last-good worker that says Ready.
+    func announceStagedUpdate(_ text: String, tx: String, sha256: String) {
+        let notice = WorkerInterface.Notice(
+            kind: "admins", id: "update-staged-" + tx, text: text, updateTx: tx, updateSha256: sha256)
+        state.withLock { state in
+            let monitor = state.monitor
+            if monitor.isReady && monitor.runningRevision == monitor.pointers.current
+                && monitor.pointers.current == monitor.pointers.lastGood && monitor.probation == nil
+            {
+                relay.notices.push(notice)
+            } else {
+                state.pendingNotices.append(notice)
+            }
+        }
     }
 
     /// Waits (bounded) for a deploy started with `deploy` to be promoted or reverted.
