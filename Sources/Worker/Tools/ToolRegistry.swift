@@ -95,8 +95,8 @@ struct ToolRegistry: Sendable {
     }
 
     /// Runs one call without any policy, as `auto` would; the agent goes through `ToolGate` instead.
-    func run(_ call: ToolCall) async -> ToolResult {
-        switch prepare(call) {
+    func run(_ call: ToolCall, origin: ToolCallOrigin = .local) async -> ToolResult {
+        switch prepare(call, origin: origin) {
         case .success(let prepared): await prepared.execute()
         case .failure(let failure): failure.result
         }
@@ -107,9 +107,9 @@ struct ToolRegistry: Sendable {
         let result: ToolResult
     }
 
-    /// Decodes a call. Unknown or disallowed tools and malformed arguments come back as failed results the model can
-    /// read and correct, never as a crash.
-    func prepare(_ call: ToolCall) -> Result<PreparedCall, Refusal> {
+    /// Decodes a call made for `origin`. Unknown or disallowed tools and malformed arguments come back as failed
+    /// results the model can read and correct, never as a crash.
+    func prepare(_ call: ToolCall, origin: ToolCallOrigin) -> Result<PreparedCall, Refusal> {
         guard allowed.contains(call.name) else {
             let offered = allowed.isEmpty ? "no tools are enabled" : "available: \(allowed.joined(separator: ", "))"
             return .failure(
