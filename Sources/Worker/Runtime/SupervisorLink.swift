@@ -12,7 +12,7 @@ import Glibc
 /// Calls share one connection (they take turns); the notice stream has a connection of its own. When the
 /// supervisor goes away the worker must stop (it never runs unsupervised): `HeartbeatService` and
 /// `SupervisorNoticeService` then throw `SupervisorLost`, which ends the service group.
-final class SupervisorLink: RollbackRequesting {
+final class SupervisorLink: RollbackRequesting, UpdateProposing {
     let parentEventID: Int64
     let heartbeatInterval: Duration
     private let path: String
