@@ -89,7 +89,8 @@ enum WorkerMain {
             workspace: configuration.workspaceDirectory, extraRoots: configuration.toolRoots,
             allowlist: configuration.tools,
             launcher: configuration.sandboxBinary, outputLimit: configuration.toolOutputLimit,
-            timeout: configuration.toolTimeout, timeoutMax: configuration.toolTimeoutMax)
+            timeout: configuration.toolTimeout, timeoutMax: configuration.toolTimeoutMax, updates: link,
+            updateMaxPatch: configuration.updateMaxPatch)
         let client = configuration.telegramToken.map {
             TelegramClient(apiURL: configuration.telegramAPIURL, token: $0, transport: transport)
         }

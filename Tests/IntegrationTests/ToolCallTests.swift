@@ -44,7 +44,7 @@ struct ToolCallTests {
             return
         }
         let names = tools.compactMap { $0["function"]?["name"]?.stringValue }
-        #expect(names == ["ls", "find", "grep", "read", "write", "edit", "bash"])
+        #expect(names == ["ls", "find", "grep", "read", "write", "edit", "bash", "propose_update"])
         guard case .array(let messages)? = requests.last?["body"]?["messages"] else {
             Issue.record("no messages in the second request")
             return

@@ -11,19 +11,7 @@ import Testing
 
     /// Runs the binary with `arguments` and a minimal environment; returns its status, stdout and stderr.
     static func run(_ arguments: [String], environment: [String: String]) throws -> (Int32, String, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        process.environment = environment
-        let stdout = Pipe()
-        let stderr = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
-        try process.run()
-        let out = stdout.fileHandleForReading.readDataToEndOfFile()
-        let err = stderr.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+        try runProcess(binary, arguments, environment: environment)
     }
 
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: binary), "needs the built autonous-worker"))

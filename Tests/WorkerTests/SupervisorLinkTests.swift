@@ -6,81 +6,28 @@ import Testing
 
 @testable import Worker
 
-/// A stand-in supervisor on a temporary worker.sock: answers Hello with a 50 ms heartbeat interval, records
-/// heartbeats (failing them when told), and ends the notice stream after `notices`.
-private final class FakeSupervisor: VarlinkInterfaceHandler, Sendable {
-    let heartbeats = Mutex<[WorkerInterface.Counters]>([])
-    let failHeartbeats: Bool
-    let notices: [WorkerInterface.Notice]
-    /// The revision Hello must name; nil: any.
-    let expectedRevision: String?
-
-    init(failHeartbeats: Bool = false, notices: [WorkerInterface.Notice] = [], expectedRevision: String? = nil) {
-        self.failHeartbeats = failHeartbeats
-        self.notices = notices
-        self.expectedRevision = expectedRevision
-    }
-
-    var interfaceName: String { WorkerInterface.name }
-    var interfaceDescription: String { WorkerInterface.description }
-
-    func handle(_ call: VarlinkCall, replier: VarlinkReplier) async throws -> JSONValue {
-        switch call.memberName {
-        case "Hello":
-            let hello = try call.decode(WorkerInterface.Hello.self)
-            if let expectedRevision, hello.revision != expectedRevision {
-                throw VarlinkError(
-                    WrongRevision.errorName,
-                    ["expected": .string(expectedRevision), "claimed": .string(hello.revision)])
-            }
-            return try JSONValue.encode(WorkerInterface.HelloReply(parentEventId: 1, heartbeatIntervalMs: 50))
-        case "Heartbeat":
-            if failHeartbeats { throw VarlinkError("io.autonous.Worker.NotYourWorker", ["pid": .int(0)]) }
-            let heartbeat = try call.decode(WorkerInterface.Heartbeat.self)
-            heartbeats.withLock { $0.append(heartbeat.counters) }
-            return .object([:])
-        case "Subscribe":
-            for notice in notices { try await replier.send(WorkerInterface.NoticeReply(notice: notice)) }
-            return try JSONValue.encode(WorkerInterface.NoticeReply(notice: .init(kind: "end")))
-        default:
-            throw VarlinkError.methodNotFound(call.method)
-        }
-    }
-}
-
 @Suite(.serialized) struct SupervisorLinkTests {
-    /// Runs `body` with `supervisor` serving a temporary directory's worker.sock.
-    private func withSupervisor(_ supervisor: FakeSupervisor, _ body: (String) async throws -> Void) async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sl-" + UUID().uuidString).path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let server = VarlinkServer(
-            path: directory + "/worker.sock", mode: 0o600,
-            info: VarlinkServiceInfo(vendor: "autonous", product: "test", version: "1", url: "https://example.org"),
-            interfaces: [supervisor], logger: Logger(label: "test"), authorize: { _ in nil })
-        try server.bind()
-        let running = Task { try await server.run() }
-        defer { running.cancel() }
-        try await body(directory)
-    }
-
-    /// Runs `body` with a link to `supervisor` and a fresh worker database.
-    private func withLink(
-        _ supervisor: FakeSupervisor, _ body: (SupervisorLink, AppDatabase) async throws -> Void
-    ) async throws {
-        try await withSupervisor(supervisor) { directory in
-            let link = try await SupervisorLink.connect(
-                path: directory + "/worker.sock", revision: "test", logger: Logger(label: "test"))
-            try await body(link, try AppDatabase(path: directory + "/worker.db", role: .worker))
-        }
-    }
-
     @Test func aHelloWithTheWrongRevisionThrowsWrongRevision() async throws {
         try await withSupervisor(FakeSupervisor(expectedRevision: "aaaa1111")) { directory in
             await #expect(throws: WrongRevision(expected: "aaaa1111", claimed: "bbbb2222")) {
                 _ = try await SupervisorLink.connect(
                     path: directory + "/worker.sock", revision: "bbbb2222", logger: Logger(label: "test"))
             }
+        }
+    }
+
+    @Test func theWorkingCopyAndAProposalGoToTheSupervisorAndARefusalComesBackAsItsError() async throws {
+        let base = String(repeating: "ab", count: 20)
+        let refused = VarlinkError("io.autonous.Worker.UpdateRefused", ["message": .string("the patch is empty")])
+        let supervisor = FakeSupervisor(
+            workingCopy: .init(commit: base, path: "autonous", created: true), proposal: .failure(refused))
+        try await withLink(supervisor) { link, _ in
+            let copy = try await link.prepareWorkingCopy()
+            #expect(copy == .init(commit: base, path: "autonous", created: true))
+            let request = WorkerInterface.ProposeUpdateRequest(
+                patch: "diff --git a/x b/x\n", base: base, summary: "s", title: nil, runId: "r", requestedBy: "local")
+            await #expect(throws: refused) { try await link.proposeUpdate(request) }
+            #expect(supervisor.proposals.withLock { $0 } == [request])
         }
     }
 

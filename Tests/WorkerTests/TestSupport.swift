@@ -35,3 +35,22 @@ final class TemporaryWorkerDatabase {
         database = try AppDatabase(path: directory.path + "/worker.db", role: .worker)
     }
 }
+
+/// Runs `executable` with `arguments` and `environment`, waits for it, and returns its status, stdout and stderr.
+func runProcess(
+    _ executable: String, _ arguments: [String], environment: [String: String]
+) throws -> (status: Int32, stdout: String, stderr: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    process.environment = environment
+    let stdout = Pipe()
+    let stderr = Pipe()
+    process.standardOutput = stdout
+    process.standardError = stderr
+    try process.run()
+    let out = stdout.fileHandleForReading.readDataToEndOfFile()
+    let err = stderr.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+}

@@ -10,7 +10,7 @@ import Testing
         workspace: "/nonexistent", allowlist: ToolRegistry.known, launcher: "/usr/local/bin/autonous-sandbox")
 
     private func prepared(_ name: String, _ arguments: String) -> ToolRegistry.PreparedCall? {
-        try? registry.prepare(ToolCall(id: "c", name: name, arguments: arguments)).get()
+        try? registry.prepare(ToolCall(id: "c", name: name, arguments: arguments), origin: .local).get()
     }
 
     @Test func bashIsExecWithoutNetworkAndNetworkWithDestinations() throws {

@@ -7,6 +7,8 @@ import Logging
 struct AgentRequest: Sendable {
     /// `telegram` or `local`.
     var commander: String
+    /// Who sent the message, as the supervisor records who asked for something: `telegram:<user id>` or `local`.
+    var requestedBy: String
     var conversationID: String
     var text: String
     /// The inbox row it came from (Telegram), so a retry after a crash stores the user message once.
@@ -156,7 +158,9 @@ struct Agent: Sendable {
                             role: "assistant", content: completion.content.isEmpty ? nil : completion.content,
                             toolCalls: completion.toolCalls))
                     for call in completion.toolCalls {
-                        let output = try await runTool(call, context: turnContext, logger: logger)
+                        let output = try await runTool(
+                            call, origin: ToolCallOrigin(runID: request.runID, requestedBy: request.requestedBy),
+                            context: turnContext, logger: logger)
                         toolOutputTokens += Self.estimateTokens(output)
                         messages.append(ChatMessage(role: "tool", content: output, toolCallID: call.id))
                     }
@@ -235,13 +239,15 @@ struct Agent: Sendable {
 
     /// Runs one tool call between `tool_call.started` and `tool_call.completed`/`failed` events under the turn
     /// (an approval's events go under the started event), and returns the envelope as the JSON text the model reads.
-    private func runTool(_ call: ToolCall, context: EventContext, logger: Logger) async throws -> String {
+    private func runTool(
+        _ call: ToolCall, origin: ToolCallOrigin, context: EventContext, logger: Logger
+    ) async throws -> String {
         let arguments = Redactor.shared.redact(String(call.arguments.prefix(4000)))
         let events = EventLog(database: database)
         var startPayload: [String: JSONValue] = [
             "tool": .string(call.name), "call_id": .string(call.id), "arguments": .string(arguments),
         ]
-        let prepared = tools.map { $0.prepare(call) }
+        let prepared = tools.map { $0.prepare(call, origin: origin) }
         if case .success(let ready) = prepared { startPayload["tier"] = .string(ready.tier.rawValue) }
         let startedID = try events.append("tool_call.started", context, payload: startPayload)
         var approval: Approval?

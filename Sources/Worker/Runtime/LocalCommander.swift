@@ -20,7 +20,8 @@ struct LocalCommander: Service {
                 let conversation = "local:" + (notice.conversation ?? "operator")
                 group.addTask {
                     do {
-                        let request = AgentRequest(commander: "local", conversationID: conversation, text: text)
+                        let request = AgentRequest(
+                            commander: "local", requestedBy: "local", conversationID: conversation, text: text)
                         let outcome = try await counters.duringRun { try await agent.run(request) }
                         await link.chatReply(id: id, text: outcome.reply, error: nil, runID: outcome.runID)
                     } catch {

@@ -12,7 +12,7 @@ import Glibc
 /// Calls share one connection (they take turns); the notice stream has a connection of its own. When the
 /// supervisor goes away the worker must stop (it never runs unsupervised): `HeartbeatService` and
 /// `SupervisorNoticeService` then throw `SupervisorLost`, which ends the service group.
-final class SupervisorLink: RollbackRequesting {
+final class SupervisorLink: RollbackRequesting, UpdateProposing {
     let parentEventID: Int64
     let heartbeatInterval: Duration
     private let path: String
@@ -91,6 +91,27 @@ final class SupervisorLink: RollbackRequesting {
     func requestRollback(_ request: WorkerInterface.RollbackRequest) async throws -> WorkerInterface.RollbackReply {
         try await client.call(
             "io.autonous.Worker.RequestRollback", request, as: WorkerInterface.RollbackReply.self)
+    }
+
+    /// Asks for the agent's working copy of autonous; the supervisor clones the running revision's commit into the
+    /// workspace when nothing is there yet.
+    ///
+    /// - Throws: `VarlinkError` as the supervisor answered (`UpdateRefused` when it has no source …), or the
+    ///   connection's error.
+    func prepareWorkingCopy() async throws -> WorkerInterface.WorkingCopy {
+        try await client.call(
+            "io.autonous.Worker.PrepareWorkingCopy", NoParameters(), as: WorkerInterface.WorkingCopy.self)
+    }
+
+    /// Proposes a self-update; the supervisor checks the patch itself and answers with the new transaction.
+    ///
+    /// - Throws: `VarlinkError` as the supervisor answered (`UpdateRefused` with its reason …), or the
+    ///   connection's error.
+    func proposeUpdate(_ request: WorkerInterface.ProposeUpdateRequest) async throws
+        -> WorkerInterface.ProposeUpdateReply
+    {
+        try await client.call(
+            "io.autonous.Worker.ProposeUpdate", request, as: WorkerInterface.ProposeUpdateReply.self)
     }
 
     /// Subscribes on a second connection and hands each notice to `onNotice` until the stream ends.

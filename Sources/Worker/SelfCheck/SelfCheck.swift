@@ -94,10 +94,11 @@ struct SelfCheck: Sendable {
 
     /// Builds every known tool's function definition and checks it; see `ToolDefinitionCheck`.
     static func checkTools(timeoutMax: Duration) throws -> String {
-        // The launcher is only named, never run: bash is offered, and so checked, only when one is set.
+        // The launcher is only named, never run, and the supervisor never asked: bash and propose_update are
+        // offered, and so checked, only when both are set.
         let registry = ToolRegistry(
             workspace: "/nonexistent", allowlist: Configuration.toolNames, launcher: "autonous-sandbox",
-            timeoutMax: timeoutMax)
+            timeoutMax: timeoutMax, updates: NoSupervisor())
         return try ToolDefinitionCheck.verify(registry.definitionResults, configured: Configuration.toolNames)
     }
 
@@ -140,5 +141,18 @@ struct SelfCheckFailure: Error, CustomStringConvertible {
 
     init(_ description: String) {
         self.description = description
+    }
+}
+
+/// Stands in for the supervisor where the self-check builds the tool definitions; it is never called.
+private struct NoSupervisor: UpdateProposing {
+    func prepareWorkingCopy() async throws -> WorkerInterface.WorkingCopy {
+        throw SelfCheckFailure("the self-check has no supervisor")
+    }
+
+    func proposeUpdate(_ request: WorkerInterface.ProposeUpdateRequest) async throws
+        -> WorkerInterface.ProposeUpdateReply
+    {
+        throw SelfCheckFailure("the self-check has no supervisor")
     }
 }

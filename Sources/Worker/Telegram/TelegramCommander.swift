@@ -140,7 +140,8 @@ struct TelegramCommander: Service {
             _ = try? await client.call(
                 "sendChatAction", ["chat_id": .int(chatID), "action": .string("typing")], timeout: .seconds(5))
             let request = AgentRequest(
-                commander: "telegram", conversationID: conversationID, text: item.text ?? "", inboxID: item.id,
+                commander: "telegram", requestedBy: "telegram:\(userID)", conversationID: conversationID,
+                text: item.text ?? "", inboxID: item.id,
                 runID: item.runID ?? UUID().uuidString.lowercased(),
                 extra: ["update_id": .int(item.updateID), "attempt": .int(Int64(item.attempts))])
             let inboxID = item.id

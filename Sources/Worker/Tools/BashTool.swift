@@ -1,9 +1,6 @@
 import AutonousCore
 import Foundation
 import Sandbox
-import Subprocess
-import Synchronization
-import SystemPackage
 
 /// `bash {command, timeout_seconds?, network?}`: runs a command with bash in a fresh `autonous-sandbox` per call:
 /// the workspace read-write as its working directory, stdin closed, nothing of the worker's environment, a
@@ -63,16 +60,12 @@ struct BashTool: Sendable {
     let timeout: Duration
     let timeoutMax: Duration
 
-    /// How long the launcher has after SIGTERM (which it passes inward to the command) before SIGKILL, when the
-    /// calling task is cancelled.
-    static let cancelGrace: Duration = .seconds(2)
+    /// How long the launcher has after SIGTERM before SIGKILL when the calling task is cancelled.
+    static let cancelGrace = SandboxCommand.cancelGrace
 
-    /// Runs the command and waits for it without holding a thread of the concurrency pool: the launcher is spawned
-    /// with swift-subprocess, which waits for it on a pidfd and reads its pipes through epoll on its own thread.
-    ///
-    /// Cancelling the calling task stops the sandbox: SIGTERM to the launcher (passed on to the sandbox's pid 1 and
-    /// the command), SIGKILL after `cancelGrace` (the launcher's death kills pid 1, and with it every process in the
-    /// sandbox). The result then says the call was cancelled and carries the output captured so far.
+    /// Runs the command in the sandbox (`SandboxCommand`) and waits for it without holding a thread of the
+    /// concurrency pool. Cancelling the calling task stops the sandbox; the result then says the call was cancelled
+    /// and carries the output captured so far.
     func run(_ arguments: Arguments) async -> ToolResult {
         let stopwatch = Stopwatch()
         let tier = arguments.tier
@@ -96,40 +89,21 @@ struct BashTool: Sendable {
         if Task.isCancelled {
             return .failure("the call was cancelled before the command started", tier: tier)
         }
-        let launcherArguments =
-            ["--profile", tier == .network ? "network" : "exec", "--workspace", workspace, "--best-effort-limits"]
-            + extraRoots.flatMap { [$0.writable ? "--rw" : "--ro", $0.path] }
-            + destinations.flatMap { ["--net-allow", $0] }
-            + ["--timeout", String(timeout), "--", "/bin/bash", "-c", arguments.command]
-        var options = PlatformOptions()
-        options.teardownSequence = [.gracefulShutDown(allowedDurationToNextStep: Self.cancelGrace)]
-        // A little more than the limit is kept, so `capped` still sees that there was more and cuts at a character.
-        let stdout = OutputCapture(keep: outputLimit + 4)
-        let stderr = OutputCapture(keep: outputLimit + 4)
-        let status: TerminationStatus
+        let sandbox = SandboxCommand(launcher: launcher, workspace: workspace, extraRoots: extraRoots)
+        let outcome: SandboxCommand.Outcome
         do {
-            status = try await Subprocess.run(
-                .path(FilePath(launcher)), arguments: Subprocess.Arguments(launcherArguments),
-                environment: .custom(["PATH": "/usr/bin:/bin"]), platformOptions: options, input: .none,
-                output: .sequence, error: .sequence
-            ) { execution in
-                async let drainedOut: Void = stdout.drain(execution.standardOutput)
-                try await stderr.drain(execution.standardError)
-                try await drainedOut
-            }.terminationStatus
+            // A little more than the limit is kept, so `capped` still sees that there was more and cuts at a
+            // character.
+            outcome = try await sandbox.run(
+                ["/bin/bash", "-c", arguments.command], network: destinations, timeoutSeconds: timeout,
+                keepStdout: outputLimit + 4, keepStderr: outputLimit + 4)
         } catch {
-            if Task.isCancelled { return cancelled(stdout, stderr, tier: tier, stopwatch: stopwatch) }
             return .failure(
                 "cannot run the sandbox \(launcher): \(error)", tier: tier, durationMs: stopwatch.milliseconds)
         }
-        if Task.isCancelled { return cancelled(stdout, stderr, tier: tier, stopwatch: stopwatch) }
-        let code: Int32
-        switch status {
-        case .exited(let exitCode): code = exitCode
-        case .signaled(let signal): code = 128 + signal
-        }
-        let (out, outCut) = capped(stdout.text, limit: outputLimit)
-        var errors = stderr.text
+        guard let code = outcome.exitCode else { return cancelled(outcome, tier: tier, stopwatch: stopwatch) }
+        let (out, outCut) = capped(outcome.stdout.text, limit: outputLimit)
+        var errors = outcome.stderr.text
         if code == 124 { errors += "\n[the command was stopped after \(timeout) s]" }
         let (err, errCut) = capped(errors, limit: outputLimit)
         return ToolResult(
@@ -138,11 +112,9 @@ struct BashTool: Sendable {
     }
 
     /// The result of a call whose task was cancelled while the command ran: no exit code, the output so far.
-    private func cancelled(
-        _ stdout: OutputCapture, _ stderr: OutputCapture, tier: ToolTier, stopwatch: Stopwatch
-    ) -> ToolResult {
-        let (out, outCut) = capped(stdout.text, limit: outputLimit)
-        let (err, errCut) = capped(stderr.text + "\n" + Self.cancelledNote, limit: outputLimit)
+    private func cancelled(_ outcome: SandboxCommand.Outcome, tier: ToolTier, stopwatch: Stopwatch) -> ToolResult {
+        let (out, outCut) = capped(outcome.stdout.text, limit: outputLimit)
+        let (err, errCut) = capped(outcome.stderr.text + "\n" + Self.cancelledNote, limit: outputLimit)
         return ToolResult(
             ok: false, exitCode: nil, stdout: out, stderr: err, stdoutTruncated: outCut, stderrTruncated: errCut,
             durationMs: stopwatch.milliseconds, tier: tier, nextOffset: nil, hasMore: nil)
@@ -150,32 +122,4 @@ struct BashTool: Sendable {
 
     /// The line a cancelled call's stderr ends with.
     static let cancelledNote = "[the call was cancelled: the sandbox and its command were stopped]"
-}
-
-extension BashTool {
-    /// One output stream of the sandbox: the first `keep` bytes, and the rest read and dropped so the command never
-    /// blocks on a full pipe.
-    fileprivate final class OutputCapture: Sendable {
-        private let keep: Int
-        private let bytes = Mutex<[UInt8]>([])
-
-        init(keep: Int) {
-            self.keep = keep
-        }
-
-        /// What was kept, as text (invalid UTF-8 replaced).
-        var text: String { bytes.withLock { String(decoding: $0, as: UTF8.self) } }
-
-        /// Reads `sequence` to its end.
-        func drain(_ sequence: SubprocessOutputSequence) async throws {
-            for try await buffer in sequence {
-                buffer.withUnsafeBytes { raw in
-                    bytes.withLock { kept in
-                        let room = keep - kept.count
-                        if room > 0 { kept.append(contentsOf: raw.prefix(room)) }
-                    }
-                }
-            }
-        }
-    }
 }

@@ -10,6 +10,7 @@ struct ToolRegistry: Sendable {
     /// The native tools built so far, by name.
     static let known = [
         ListTool.name, FindTool.name, GrepTool.name, ReadTool.name, WriteTool.name, EditTool.name, BashTool.name,
+        ProposeUpdateTool.name,
     ]
 
     let workspace: String
@@ -17,23 +18,36 @@ struct ToolRegistry: Sendable {
     let extraRoots: [ToolRoot]
     let allowed: [String]
     let outputLimit: Int
-    /// The launcher for command tools; without it bash is not offered.
+    /// The launcher for command tools; without it neither bash nor propose_update is offered.
     let launcher: String?
-    /// bash's time limit when the model names none, and the most it may name.
+    /// bash's time limit when the model names none, and the most it may name; propose_update's git gets the first.
     let timeout: Duration
     let timeoutMax: Duration
+    /// Who takes self-update proposals; without it propose_update is not offered.
+    let updates: (any UpdateProposing)?
+    /// The largest patch propose_update sends (`AUTONOUS_UPDATE_MAX_PATCH`).
+    let updateMaxPatch: Int
 
     init(
         workspace: String, extraRoots: [ToolRoot] = [], allowlist: [String], launcher: String?,
-        outputLimit: Int = 32 * 1024, timeout: Duration = .seconds(60), timeoutMax: Duration = .seconds(600)
+        outputLimit: Int = 32 * 1024, timeout: Duration = .seconds(60), timeoutMax: Duration = .seconds(600),
+        updates: (any UpdateProposing)? = nil, updateMaxPatch: Int = 1 << 20
     ) {
         self.workspace = workspace
         self.extraRoots = extraRoots
         self.launcher = launcher
-        self.allowed = allowlist.filter { Self.known.contains($0) && ($0 != BashTool.name || launcher != nil) }
+        self.allowed = allowlist.filter { name in
+            switch name {
+            case BashTool.name: launcher != nil
+            case ProposeUpdateTool.name: launcher != nil && updates != nil
+            default: Self.known.contains(name)
+            }
+        }
         self.outputLimit = outputLimit
         self.timeout = timeout
         self.timeoutMax = timeoutMax
+        self.updates = updates
+        self.updateMaxPatch = updateMaxPatch
     }
 
     /// A decoded call that has not run yet.
@@ -77,6 +91,7 @@ struct ToolRegistry: Sendable {
         case WriteTool.name: (description, schema) = (WriteTool.description, WriteTool.schema)
         case EditTool.name: (description, schema) = (EditTool.description, EditTool.schema)
         case BashTool.name: (description, schema) = (BashTool.description(timeoutMax), BashTool.schema(timeoutMax))
+        case ProposeUpdateTool.name: (description, schema) = (ProposeUpdateTool.description, ProposeUpdateTool.schema)
         default: return .failure(DefinitionError(tool: name, reason: "no definition is known for it"))
         }
         let parameters: JSONValue
@@ -95,8 +110,8 @@ struct ToolRegistry: Sendable {
     }
 
     /// Runs one call without any policy, as `auto` would; the agent goes through `ToolGate` instead.
-    func run(_ call: ToolCall) async -> ToolResult {
-        switch prepare(call) {
+    func run(_ call: ToolCall, origin: ToolCallOrigin = .local) async -> ToolResult {
+        switch prepare(call, origin: origin) {
         case .success(let prepared): await prepared.execute()
         case .failure(let failure): failure.result
         }
@@ -107,9 +122,9 @@ struct ToolRegistry: Sendable {
         let result: ToolResult
     }
 
-    /// Decodes a call. Unknown or disallowed tools and malformed arguments come back as failed results the model can
-    /// read and correct, never as a crash.
-    func prepare(_ call: ToolCall) -> Result<PreparedCall, Refusal> {
+    /// Decodes a call made for `origin`. Unknown or disallowed tools and malformed arguments come back as failed
+    /// results the model can read and correct, never as a crash.
+    func prepare(_ call: ToolCall, origin: ToolCallOrigin) -> Result<PreparedCall, Refusal> {
         guard allowed.contains(call.name) else {
             let offered = allowed.isEmpty ? "no tools are enabled" : "available: \(allowed.joined(separator: ", "))"
             return .failure(
@@ -134,6 +149,15 @@ struct ToolRegistry: Sendable {
                     launcher: launcher, workspace: workspace, extraRoots: extraRoots, outputLimit: outputLimit,
                     timeout: timeout, timeoutMax: timeoutMax)
                 return try prepared(arguments.tier, summary: BashTool.summary(arguments)) { await tool.run(arguments) }
+            case ProposeUpdateTool.name:
+                guard let launcher, let updates else { break }
+                let arguments = try decode(ProposeUpdateTool.Arguments.self, call)
+                let diff = WorkingCopyDiff(
+                    sandbox: SandboxCommand(launcher: launcher, workspace: workspace), maxPatch: updateMaxPatch,
+                    timeoutSeconds: Int(timeout.components.seconds))
+                let tool = ProposeUpdateTool(supervisor: updates, diff: diff, origin: origin)
+                // Exec: git runs the working copy's own configuration (filters, drivers) in the Exec sandbox.
+                return try prepared(.exec, summary: ProposeUpdateTool.summary(arguments)) { await tool.run(arguments) }
             case WriteTool.name:
                 let arguments = try decode(WriteTool.Arguments.self, call)
                 return try prepared(
