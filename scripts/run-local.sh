@@ -46,6 +46,14 @@ export AUTONOUS_STATE_DIR=${AUTONOUS_STATE_DIR:-$local_dir/state}
 export AUTONOUS_RUNTIME_DIR=$runtime_dir
 export AUTONOUS_CONFIG_DIR=${AUTONOUS_CONFIG_DIR:-$local_dir/etc}
 export AUTONOUS_WORKER_BIN=${AUTONOUS_WORKER_BIN:-$bin/autonous-worker}
+# The source self-updates are made from: this checkout (its HEAD is the commit the worker above was built from,
+# unless the checkout has changes no commit holds: then self-updates start from HEAD, without them).
+if [[ -z ${AUTONOUS_SOURCE_REPO:-} ]] && git -C "$root" rev-parse --verify -q HEAD >/dev/null 2>&1; then
+    export AUTONOUS_SOURCE_REPO=$root
+    if [[ -n $(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null) ]]; then
+        echo "run-local: the checkout has uncommitted changes; self-updates are made from HEAD without them" >&2
+    fi
+fi
 export AUTONOUS_LOG=${AUTONOUS_LOG:-stderr}
 # The worker runs sandboxed; a developer's account has no delegated cgroup, so memory and pids limits fall back to
 # rlimits unless the caller asks for strict limits.
@@ -70,6 +78,7 @@ cat >&2 <<EOF
 run-local: state in $AUTONOUS_STATE_DIR, sockets in $AUTONOUS_RUNTIME_DIR
 run-local: telegram $telegram
 run-local: model $model
+run-local: self-updates from ${AUTONOUS_SOURCE_REPO:-nowhere (not a git checkout)}
 Open a second terminal in $root and run: make chat
   (or: $bin/autonousctl chat --socket $AUTONOUS_RUNTIME_DIR/control.sock)
 EOF

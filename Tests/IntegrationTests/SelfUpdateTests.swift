@@ -191,6 +191,18 @@ struct SelfUpdateTests {
         let status = try #require(await daemon.waitUntilReady())
         #expect(status.revisions?.current == artifact && status.revisions?.lastGood == artifact)
         #expect(try await Self.chat(daemon, "hello") == "fake worker v2: hello")
+
+        // A rollback brings the old answer back, and the transaction says it was rolled back.
+        let rolledBack = try await RevisionTests.autonousctl(daemon, ["rollback"])
+        #expect(rolledBack.status == 0, "\(rolledBack)")
+        let after = try await Self.wait(daemon, id, for: ["rolled_back"], timeout: .seconds(30))
+        #expect(after.transaction.reason?.contains("rolled back by") == true, "\(after.transaction)")
+        let back = try await eventually(timeout: .seconds(30)) {
+            let status = await daemon.waitUntilReady()
+            guard status?.worker.revision == bootstrap else { return false }
+            return (try? await Self.chat(daemon, "hello")) == "fake worker: hello"
+        }
+        #expect(back, "\(daemon.log)")
         await daemon.stop()
     }
 

@@ -23,7 +23,7 @@ struct RevisionLog: Sendable {
         case refused
         /// Replaced by a newer promoted revision, or pruned.
         case retired
-        /// An operator or an admin rolled back to it.
+        /// An operator or an admin rolled back past it, to an earlier revision.
         case rolledBack = "rolled_back"
     }
 

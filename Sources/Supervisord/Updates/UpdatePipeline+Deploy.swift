@@ -39,6 +39,9 @@ extension UpdatePipeline {
             try store.transition(id, to: .deployFailed, reason: "it names no artifact")
             return
         }
+        // Another revision on probation (an operator's deploy) goes first: this one waits, approved, for the
+        // next look (until its deadline).
+        if manager.snapshot().revisions.probation != nil { return }
         try store.transition(id, to: .deploying, reason: nil)
         do {
             try manager.deploy(

@@ -87,7 +87,7 @@ final class UpdatePipeline: Service, Sendable {
             logger.error("cannot resolve interrupted update transactions", metadata: ["error": "\(error)"])
         }
         while !Task.isCancelled {
-            let seen = changes.generation
+            let seen = (changes.generation, manager.revisionChanges.generation)
             do {
                 try await step()
             } catch is CancellationError {
@@ -110,9 +110,26 @@ final class UpdatePipeline: Service, Sendable {
                 if after.state == .staged, transaction.proposal.baseRevision != current {
                     try supersede(transaction, current: current)
                 }
-            case .created, .approved:
+            case .created:
                 if transaction.proposal.baseRevision != current {
                     try supersede(transaction, current: current)
+                }
+            case .approved:
+                if transaction.proposal.baseRevision != current {
+                    try supersede(transaction, current: current)
+                } else if let expiresMs = transaction.expiresMs, expiresMs <= now {
+                    try store.transition(
+                        transaction.id, to: .expired, reason: "approved, but not deployed before the deadline")
+                }
+            case .promoted:
+                // An operator or admin rolled back past it: the revision log says so.
+                if let sha256 = transaction.artifactSHA256, let entry = try revisions.latest(for: sha256),
+                    entry.state == .rolledBack
+                {
+                    try store.transition(
+                        transaction.id, to: .rolledBack, reason: entry.reason ?? "rolled back")
+                    manager.tellAdmins(
+                        "Self-update \(transaction.id) was rolled back: \(entry.reason ?? "by an operator").")
                 }
             default:
                 break
@@ -140,10 +157,12 @@ final class UpdatePipeline: Service, Sendable {
                 + "that it was proposed against")
     }
 
-    /// Returns after `changes` moved past `seen`, or after `timeout`, or on cancellation.
-    private func waitForChange(past seen: UInt64, timeout: Duration) async {
+    /// Returns after `changes` or the manager's revision changes moved past `seen`, after `timeout`, or on
+    /// cancellation.
+    private func waitForChange(past seen: (UInt64, UInt64), timeout: Duration) async {
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { try? await self.changes.wait(past: seen) }
+            group.addTask { try? await self.changes.wait(past: seen.0) }
+            group.addTask { try? await self.manager.revisionChanges.wait(past: seen.1) }
             group.addTask { try? await Task.sleep(for: timeout) }
             await group.next()
             group.cancelAll()

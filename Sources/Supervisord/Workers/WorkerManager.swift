@@ -57,6 +57,8 @@ final class WorkerManager: Service, Sendable {
     private let notifier: SystemdNotifier
     private let parentEnvironment: [String: String]
     private let state: Mutex<State>
+    /// Counts revision changes (deploys, promotions, reverts, rollbacks): the update pipeline looks again after each.
+    let revisionChanges = ChangeSignal()
     /// Wakes `run` when an input arrived, so it recomputes the monitor's next deadline.
     private let inputs = KeyedWakeUps<Void>()
     private static let inputKey = "input"
@@ -309,6 +311,7 @@ final class WorkerManager: Service, Sendable {
                 "cannot flip the revision pointers; the next start reconciles them from the revisions table",
                 metadata: ["error": "\(error)"])
         }
+        revisionChanges.notify()
         var metadata: Logger.Metadata = [
             "revision": "\(revision)", "revision.state": "\(revisionState.rawValue)", "reason": "\(reason)",
         ]
