@@ -137,6 +137,47 @@ final class CapturedLog: Sendable {
         #expect(open.isSuperset(of: ["0", "1", "2", "3"]) && open.count <= 5, "\(lines)")
     }
 
+    /// A child with a parent-death signal (the launcher's --die-with-parent) lives on when the thread that asked
+    /// for the spawn ends: the signal follows the spawning thread, and spawns happen on one that never ends.
+    @Test func aChildOutlivesTheThreadThatSpawnedIt() async throws {
+        let script = "import ctypes, time; ctypes.CDLL(None).prctl(1, 9); print('armed', flush=True); time.sleep(60)"
+        let scratch = try Scratch()
+        let log = scratch.path + "/out.log"
+        let spawned = Mutex<ChildProcess?>(nil)
+        // The thread stays until the child armed its death signal (a signal armed after its parent thread ended
+        // would never come), then ends.
+        let thread = Thread {
+            spawned.withLock {
+                $0 = try? ChildProcess.spawn(
+                    executable: "/usr/bin/python3", arguments: ["-c", script], environment: ["PATH": "/usr/bin:/bin"],
+                    output: .file(log)
+                ) { _ in }
+            }
+            for _ in 0 ..< 500 {
+                let text = FileManager.default.contents(atPath: log).map { String(decoding: $0, as: UTF8.self) }
+                if text?.contains("armed") == true { return }
+                usleep(20_000)
+            }
+        }
+        thread.start()
+        let child = try #require(
+            await eventuallyTrue { spawned.withLock { $0 } != nil } ? spawned.withLock { $0 } : nil)
+        defer { child.signalGroup(SIGKILL) }
+        // Armed (its death signal set) and the spawning thread gone: then a moment for a signal to arrive.
+        #expect(await eventuallyTrue { (text(log) ?? "").contains("armed") && thread.isFinished })
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(!child.hasExited && kill(child.pid, 0) == 0, "the child died with the thread that spawned it")
+    }
+
+    /// Polls `condition` every 20 ms for up to 10 s.
+    private func eventuallyTrue(_ condition: () -> Bool) async -> Bool {
+        for _ in 0 ..< 500 {
+            if condition() { return true }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return condition()
+    }
+
     @Test func aLogFileThatCannotBeOpenedIsAnErrorNamingIt() async throws {
         let scratch = try Scratch()
         let missing = scratch.path + "/no-such-dir/build.log"

@@ -50,6 +50,8 @@ import time
 HANG_LIMIT = 3600
 # What each chat answer starts with; a self-update test patches it to tell the new revision from the old.
 REPLY_PREFIX = "fake worker"
+# Seconds the self-check sleeps before it reports; a restart test patches it to catch the pipeline in self_checking.
+SELF_CHECK_DELAY = 0
 CALL_TIMEOUT = 10.0
 MODES = ("exit-at-once", "exit-125", "never-ready", "hang-after-ready", "no-poll", "crash-after", "fail-self-check", "healthy")
 WORKER = "io.autonous.Worker."
@@ -84,6 +86,9 @@ def self_check(arguments):
     if "--scratch" in arguments:
         index = arguments.index("--scratch")
         scratch = arguments[index + 1] if index + 1 < len(arguments) else None
+    if SELF_CHECK_DELAY > 0:
+        log("self-check: sleeping %d s first" % SELF_CHECK_DELAY)
+        time.sleep(min(SELF_CHECK_DELAY, HANG_LIMIT))
     if MODE == "fail-self-check":
         report = {"ok": False, "revision": revision_name(), "checks": [
             {"name": "migrations", "ok": False, "ms": 1, "error": "deliberately failing self-check"}]}

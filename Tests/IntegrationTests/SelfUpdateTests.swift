@@ -370,6 +370,59 @@ struct SelfUpdateTests {
         await daemon.stop()
     }
 
+    @Test func aRestartDuringTheTestsOrTheSelfCheckEndsThemFailedAsInterrupted() async throws {
+        let source = try Source()
+        let daemon = try Self.start(
+            source, extra: ["AUTONOUS_UPDATE_TEST_COMMAND": "touch \"$AUTONOUS_BUILD_CACHE/testing\"; sleep 317"])
+        #expect(await daemon.waitUntilReady() != nil, "\(daemon.log)")
+        let testing = try await Self.propose(
+            daemon, patch: try source.patch("tests/expect", replacing: "pass", with: "pass too"), summary: "slow tests")
+        let testingID = try #require(testing["tx"]?.stringValue, "\(testing)")
+        _ = try await Self.wait(daemon, testingID, for: ["testing"], timeout: .seconds(60))
+        try daemon.killAndRestart()
+        let interrupted = try await Self.wait(daemon, testingID, for: ["test_failed"], timeout: .seconds(60))
+        #expect(interrupted.transaction.reason == "interrupted: the supervisor restarted", "\(interrupted.transaction)")
+        await daemon.stop()
+
+        // The self-check of a worker that sleeps in it.
+        let second = try Self.start(source)
+        #expect(await second.waitUntilReady() != nil, "\(second.log)")
+        let slow = try source.patch("worker.py", replacing: "SELF_CHECK_DELAY = 0", with: "SELF_CHECK_DELAY = 300")
+        let checking = try await Self.propose(second, patch: slow, summary: "a slow self-check")
+        let checkingID = try #require(checking["tx"]?.stringValue, "\(checking)")
+        _ = try await Self.wait(second, checkingID, for: ["self_checking"], timeout: .seconds(60))
+        try second.killAndRestart()
+        let ended = try await Self.wait(second, checkingID, for: ["self_check_failed"], timeout: .seconds(60))
+        #expect(ended.transaction.reason == "interrupted: the supervisor restarted", "\(ended.transaction)")
+        // The self-check died with the supervisor that started it (the launcher's --die-with-parent).
+        let pattern = "--self-check --scratch " + second.stateDirectory
+        let gone = await eventually(timeout: .seconds(15)) {
+            let found = try? runProcess(
+                "/usr/bin/pgrep", ["-f", "--", pattern], environment: ["PATH": "/usr/bin:/bin"])
+            return found?.stdout.isEmpty ?? false
+        }
+        #expect(gone, "a self-check outlived its supervisor")
+        await second.stop()
+    }
+
+    @Test func aRestartDuringProbationFinishesTheDeploy() async throws {
+        let source = try Source()
+        let daemon = try Self.start(source, extra: ["AUTONOUS_PROBATION": "10s"])
+        #expect(await daemon.waitUntilReady() != nil, "\(daemon.log)")
+        let (id, artifact) = try await Self.stageV2(daemon, source)
+        let approved = try await RevisionTests.autonousctl(daemon, ["approve", id])
+        #expect(approved.status == 0, "\(approved)")
+        _ = try await Self.wait(daemon, id, for: ["probation"], timeout: .seconds(30))
+        try daemon.killAndRestart()
+        // The new supervisor starts the revision's probation over and follows the transaction to its end.
+        let ended = try await Self.wait(
+            daemon, id, for: ["promoted", "reverted", "deploy_failed"], timeout: .seconds(90))
+        #expect(ended.transaction.state == "promoted", "\(ended)\n\(daemon.log)")
+        let status = try #require(await daemon.waitUntilReady())
+        #expect(status.revisions?.current == artifact && status.revisions?.lastGood == artifact)
+        await daemon.stop()
+    }
+
     @Test func proposalsThatCannotBeBuiltAreRefusedWithoutATransaction() async throws {
         let source = try Source()
         let daemon = try Self.start(source)

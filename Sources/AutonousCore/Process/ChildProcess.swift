@@ -93,13 +93,20 @@ public final class ChildProcess: Sendable {
             for pointer in argv { free(pointer) }
             for pointer in envp { free(pointer) }
         }
-        var pid: pid_t = 0
-        let result = argv.withUnsafeBufferPointer { argvBuffer in
-            envp.withUnsafeBufferPointer { envpBuffer in
-                cl_spawn(
-                    executable, argvBuffer.baseAddress, envpBuffer.baseAddress, devNull, sinks.stdout, sinks.stderr,
-                    descriptor ?? -1, &pid)
+        // From the spawn thread, which lives as long as the process: a child's parent-death signal follows the
+        // thread that spawned it.
+        let (stdoutFD, stderrFD, extraFD) = (sinks.stdout, sinks.stderr, descriptor ?? -1)
+        let pointers = SpawnPointers(argv: argv, envp: envp)
+        let (result, pid) = SpawnThread.shared.run {
+            var pid: pid_t = 0
+            let result = pointers.argv.withUnsafeBufferPointer { argvBuffer in
+                pointers.envp.withUnsafeBufferPointer { envpBuffer in
+                    cl_spawn(
+                        executable, argvBuffer.baseAddress, envpBuffer.baseAddress, devNull, stdoutFD, stderrFD,
+                        extraFD, &pid)
+                }
             }
+            return (result, pid)
         }
         guard result == 0 else {
             if let pipes = sinks.pipes {
@@ -162,4 +169,11 @@ public final class ChildProcess: Sendable {
             _ = kill(pid, signal)
         }
     }
+}
+
+/// The argument and environment vectors handed to the spawn thread; they stay allocated until `spawn` returns,
+/// which is after the spawn thread used them.
+private struct SpawnPointers: @unchecked Sendable {
+    let argv: [UnsafeMutablePointer<CChar>?]
+    let envp: [UnsafeMutablePointer<CChar>?]
 }

@@ -38,7 +38,9 @@ struct WorkerSandbox: Sendable {
         workerBinary: String, workerEnvironment: [String: String], writable: [String], cwd: String, toolRoots: Bool,
         workerArguments: [String]
     ) -> (arguments: [String], environment: [String: String]) {
-        var arguments = ["--profile", "worker"]
+        // The worker and its self-check end with the supervisor (a kill -9 of it leaves no worker polling Telegram
+        // beside the next supervisor's, and no self-check running on): the spawn thread lives as long as it.
+        var arguments = ["--profile", "worker", "--die-with-parent"]
         if geteuid() == 0 {
             arguments += ["--uid", String(configuration.workerUID), "--gid", String(configuration.workerUID)]
         }
