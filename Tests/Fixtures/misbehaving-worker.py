@@ -246,7 +246,8 @@ def relay(link, text):
         proposal = json.loads(rest)
         return json.dumps(link.call("ProposeUpdate", {
             "patch": proposal["patch"], "base": copy["commit"], "summary": proposal.get("summary", ""),
-            "title": proposal.get("title"), "runId": None, "requestedBy": "local"}), sort_keys=True)
+            "title": proposal.get("title"), "runId": None,
+            "requestedBy": proposal.get("requestedBy", "local")}), sort_keys=True)
     except CallError as error:
         return json.dumps({"error": error.reply.get("error"), "parameters": error.reply.get("parameters")},
                           sort_keys=True)
@@ -273,6 +274,8 @@ def answer(link, notice):
         log("admins notice: %s%s" % (json.dumps(notice.get("text")),
                                      " [buttons for %s %s]" % (notice.get("updateTx"), notice.get("updateSha256"))
                                      if notice.get("updateTx") else ""))
+    elif kind == "tell":
+        log("tell notice for %s: %s" % (notice.get("conversation"), json.dumps(notice.get("text"))))
     else:
         log("ignoring notice %s" % kind)
 

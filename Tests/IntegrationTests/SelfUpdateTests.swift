@@ -103,8 +103,12 @@ struct SelfUpdateTests {
         ).reply
     }
 
-    static func propose(_ daemon: Daemon, patch: String, summary: String) async throws -> JSONValue {
-        let request = try JSONValue.encode(["patch": patch, "summary": summary, "title": summary]).jsonText
+    static func propose(_ daemon: Daemon, patch: String, summary: String, by proposer: String = "local") async throws
+        -> JSONValue
+    {
+        let request = try JSONValue.encode([
+            "patch": patch, "summary": summary, "title": summary, "requestedBy": proposer,
+        ]).jsonText
         let reply = try await chat(daemon, "/propose " + request)
         return try JSONDecoder().decode(JSONValue.self, from: Data(reply.utf8))
     }
@@ -276,10 +280,12 @@ struct SelfUpdateTests {
     }
 
     /// Stages the v2 patch and returns its transaction id and artifact.
-    static func stageV2(_ daemon: Daemon, _ source: Source) async throws -> (id: String, artifact: String) {
+    static func stageV2(_ daemon: Daemon, _ source: Source, by proposer: String = "local") async throws
+        -> (id: String, artifact: String)
+    {
         let patch = try source.patch(
             "worker.py", replacing: "REPLY_PREFIX = \"fake worker\"", with: "REPLY_PREFIX = \"fake worker v2\"")
-        let proposed = try await propose(daemon, patch: patch, summary: "answer as v2")
+        let proposed = try await propose(daemon, patch: patch, summary: "answer as v2", by: proposer)
         let id = try #require(proposed["tx"]?.stringValue, "\(proposed)\n\(daemon.log)")
         let staged = try await wait(daemon, id, for: ["staged", "build_failed", "test_failed", "self_check_failed"])
         let artifact = try #require(staged.transaction.artifactSha256, "\(staged)\n\(daemon.log)")
@@ -299,7 +305,8 @@ struct SelfUpdateTests {
         let daemon = try Self.start(source, telegramAdmins: true)
         let ready = try #require(await daemon.waitUntilReady(), "\(daemon.log)")
         let bootstrap = try #require(ready.revisions?.current)
-        let (id, artifact) = try await Self.stageV2(daemon, source)
+        // Proposed for user 222 (allowed, not an admin), who hears how it goes.
+        let (id, artifact) = try await Self.stageV2(daemon, source, by: "telegram:222")
         // The admins got the message with the buttons naming the transaction and its artifact.
         let buttons = try await eventually(timeout: .seconds(20)) {
             daemon.log.contains("[buttons for \(id) \(artifact)]")
@@ -322,6 +329,11 @@ struct SelfUpdateTests {
         let detail = try await Self.transaction(daemon, id)
         #expect(detail.transaction.state == "rejected")
         #expect(detail.steps.last?.reason == "rejected by telegram:111", "\(detail.steps)")
+        let told = await eventually(timeout: .seconds(20)) {
+            daemon.log.contains("tell notice for telegram:222: \"Your self-update \(id) (answer as v2) was rejected")
+        }
+        #expect(told, "\(daemon.log)")
+        #expect(daemon.log.contains("tell notice for telegram:222: \"Your self-update \(id) (answer as v2) was built"))
         #expect(await daemon.waitUntilReady()?.revisions?.current == bootstrap)
         await daemon.stop()
     }

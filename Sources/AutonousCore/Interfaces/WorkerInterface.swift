@@ -13,7 +13,8 @@ public enum WorkerInterface {
         # Something the supervisor asks of the worker: kind is "chat" (a local chat message, answered with
         # ChatReply), "decide" (an operator's decision on a tool approval, to record and answer with
         # DecisionReply), "admins" (text to send every Telegram admin, such as why a revision was reverted;
-        # no answer), "end" (the stream ends) or "shutdown". id names the notice in the answer. An "admins" notice
+        # no answer), "tell" (text to send the Telegram user conversation names, telegram:<user id>, such as how
+        # the self-update they proposed ended; no answer), "end" (the stream ends) or "shutdown". id names the notice in the answer. An "admins" notice
         # about a staged self-update names updateTx and updateSha256: the message gets Approve and Reject buttons,
         # whose presses the worker relays with DecideUpdate.
         type Notice (

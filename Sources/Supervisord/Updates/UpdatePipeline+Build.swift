@@ -23,10 +23,10 @@ extension UpdatePipeline {
         let testLog = directory + "/test.log"
         let patch = patchPath(transaction.proposal.patchSHA256)
         guard (try? SHA256.hex(fileAt: patch)) == transaction.proposal.patchSHA256 else {
-            try store.transition(id, to: .buildFailed, reason: "its patch file \(patch) is missing or changed")
+            try move(id, to: .buildFailed, reason: "its patch file \(patch) is missing or changed")
             return
         }
-        try store.transition(id, to: .building, reason: nil)
+        try move(id, to: .building, reason: nil)
 
         // The commit, in the supervisor's repository, through a temporary index.
         let commit: String
@@ -41,7 +41,7 @@ extension UpdatePipeline {
             }
             try await repository.export(commit, to: tree, scratch: directory)
         } catch let error as SourceRepository.GitError {
-            try store.transition(id, to: .buildFailed, reason: "the patch does not apply: \(error.message)")
+            try move(id, to: .buildFailed, reason: "the patch does not apply: \(error.message)")
             return
         }
         build.handOver(tree)
@@ -54,21 +54,21 @@ extension UpdatePipeline {
             output: output, log: buildLog, report: output + "/test-report.json")
         let binary = output + "/" + UpdateBuildSandbox.binaryName
         guard buildStatus == .exited(0) else {
-            try store.transition(
+            try move(
                 id, to: .buildFailed, reason: "the build command \(Self.describe(buildStatus)); see \(buildLog)",
                 fields: Transaction.Update(commit: commit, diffstat: diffstat))
             recordTail(id, step: "build", log: buildLog)
             return
         }
         guard FileManager.default.isExecutableFile(atPath: binary) else {
-            try store.transition(
+            try move(
                 id, to: .buildFailed,
                 reason: "the build command succeeded but left no executable at $AUTONOUS_BUILD_OUTPUT",
                 fields: Transaction.Update(commit: commit, diffstat: diffstat))
             recordTail(id, step: "build", log: buildLog)
             return
         }
-        try store.transition(
+        try move(
             id, to: .testing, reason: nil, fields: Transaction.Update(commit: commit, diffstat: diffstat))
         recordTail(id, step: "build", log: buildLog)
 
@@ -83,12 +83,12 @@ extension UpdatePipeline {
         recordTail(id, step: "test", log: testLog)
         guard testStatus == .exited(0), (counts?.failed ?? 0) == 0 else {
             let failing = counts.map { ": \($0.failed) failed, \($0.passed) passed" } ?? ""
-            try store.transition(
+            try move(
                 id, to: .testFailed, reason: "the test command \(Self.describe(testStatus))\(failing)",
                 fields: countFields)
             return
         }
-        try store.transition(id, to: .selfChecking, reason: nil, fields: countFields)
+        try move(id, to: .selfChecking, reason: nil, fields: countFields)
 
         // The artifact is imported before its self-check, so what is checked is what would be staged.
         let manifest: ArtifactStore.Manifest
@@ -98,22 +98,22 @@ extension UpdatePipeline {
                 baseRevision: transaction.proposal.baseRevision, toolchain: await toolchainVersion(), builtMs: builtAt,
                 testsPassed: counts?.passed, testsFailed: counts?.failed, transaction: id)
         } catch {
-            try store.transition(id, to: .selfCheckFailed, reason: "cannot import the built binary: \(error)")
+            try move(id, to: .selfCheckFailed, reason: "cannot import the built binary: \(error)")
             return
         }
         guard manifest.sha256 != manager.pointers().current else {
-            try store.transition(
+            try move(
                 id, to: .selfCheckFailed, reason: "the build produced the running revision's binary: nothing changed")
             return
         }
         let checked = await selfCheck.run(revision: manifest.sha256, binary: artifacts.binaryPath(manifest.sha256))
         guard checked.passed else {
-            try store.transition(id, to: .selfCheckFailed, reason: "the self-check failed: \(checked.message)")
+            try move(id, to: .selfCheckFailed, reason: "the self-check failed: \(checked.message)")
             return
         }
         let expires = UpdateApproval.deadline(
             stagedMs: AppDatabase.nowMilliseconds(), ttl: configuration.updateApprovalTTL)
-        let staged = try store.transition(
+        let staged = try move(
             id, to: .staged, reason: nil,
             fields: Transaction.Update(artifactSHA256: manifest.sha256, expiresMs: expires))
         try? FileManager.default.removeItem(atPath: tree)

@@ -23,6 +23,7 @@ extension UpdatePipeline {
                 "update.by": "\(request.decidedBy)",
             ])
         changes.notify()
+        tellProposer(transaction)
         let message =
             request.decision == .approve
             ? "approved \(transaction.id); it deploys now through probation (autonousctl transaction "
@@ -35,23 +36,23 @@ extension UpdatePipeline {
     func deploy(_ transaction: Transaction) async throws {
         let id = transaction.id
         guard let sha256 = transaction.artifactSHA256 else {
-            try store.transition(id, to: .deploying, reason: nil)
-            try store.transition(id, to: .deployFailed, reason: "it names no artifact")
+            try move(id, to: .deploying, reason: nil)
+            try move(id, to: .deployFailed, reason: "it names no artifact")
             return
         }
         // Another revision on probation (an operator's deploy) goes first: this one waits, approved, for the
         // next look (until its deadline).
         if manager.snapshot().revisions.probation != nil { return }
-        try store.transition(id, to: .deploying, reason: nil)
+        try move(id, to: .deploying, reason: nil)
         do {
             try manager.deploy(
                 revision: sha256, reason: "self-update \(id) (\(transaction.proposal.title)), approved")
         } catch let refusal as RevisionRefusal {
-            try store.transition(id, to: .deployFailed, reason: refusal.message)
+            try move(id, to: .deployFailed, reason: refusal.message)
             manager.tellAdmins("Self-update \(id) could not be deployed: \(refusal.message)")
             return
         }
-        try store.transition(id, to: .probation, reason: nil)
+        try move(id, to: .probation, reason: nil)
         let outcome = await manager.waitForDeploy(sha256)
         if let outcome {
             try finish(id, promoted: outcome.promoted, reason: outcome.reason)
@@ -64,36 +65,36 @@ extension UpdatePipeline {
     func follow(_ transaction: Transaction) async throws {
         guard let sha256 = transaction.artifactSHA256 else {
             if transaction.state == .deploying {
-                try store.transition(transaction.id, to: .deployFailed, reason: "it names no artifact")
+                try move(transaction.id, to: .deployFailed, reason: "it names no artifact")
             }
             return
         }
         let entry = try revisions.latest(for: sha256)
         switch entry?.state {
         case .promoted?:
-            if transaction.state == .deploying { try store.transition(transaction.id, to: .probation, reason: nil) }
+            if transaction.state == .deploying { try move(transaction.id, to: .probation, reason: nil) }
             try finish(transaction.id, promoted: true, reason: entry?.reason)
         case .reverted?, .refused?, .rolledBack?, .retired?:
             if transaction.state == .deploying {
-                try store.transition(
+                try move(
                     transaction.id, to: .deployFailed, reason: entry?.reason ?? "the revision did not start")
             } else {
                 try finish(transaction.id, promoted: false, reason: entry?.reason)
             }
         case .probation?:
-            if transaction.state == .deploying { try store.transition(transaction.id, to: .probation, reason: nil) }
+            if transaction.state == .deploying { try move(transaction.id, to: .probation, reason: nil) }
             if let outcome = await manager.waitForDeploy(sha256) {
                 try finish(transaction.id, promoted: outcome.promoted, reason: outcome.reason)
             }
         case .imported?, nil:
             // The deploy was never recorded: the restart came between `deploying` and the revision's probation.
-            try store.transition(
+            try move(
                 transaction.id, to: .deployFailed, reason: "interrupted: the supervisor restarted before the deploy")
         }
     }
 
     private func finish(_ id: String, promoted: Bool, reason: String?) throws {
-        let transaction = try store.transition(
+        let transaction = try move(
             id, to: promoted ? .promoted : .reverted, reason: reason ?? (promoted ? "passed probation" : nil))
         let text =
             promoted

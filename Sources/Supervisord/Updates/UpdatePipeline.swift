@@ -118,7 +118,7 @@ final class UpdatePipeline: Service, Sendable {
                 if transaction.proposal.baseRevision != current {
                     try supersede(transaction, current: current)
                 } else if let expiresMs = transaction.expiresMs, expiresMs <= now {
-                    try store.transition(
+                    try move(
                         transaction.id, to: .expired, reason: "approved, but not deployed before the deadline")
                 }
             case .promoted:
@@ -126,7 +126,7 @@ final class UpdatePipeline: Service, Sendable {
                 if let sha256 = transaction.artifactSHA256, let entry = try revisions.latest(for: sha256),
                     entry.state == .rolledBack
                 {
-                    try store.transition(
+                    try move(
                         transaction.id, to: .rolledBack, reason: entry.reason ?? "rolled back")
                     manager.tellAdmins(
                         "Self-update \(transaction.id) was rolled back: \(entry.reason ?? "by an operator").")
@@ -151,7 +151,7 @@ final class UpdatePipeline: Service, Sendable {
     }
 
     private func supersede(_ transaction: Transaction, current: String) throws {
-        try store.transition(
+        try move(
             transaction.id, to: .superseded,
             reason: "revision \(current.prefix(12)) runs now, not \(transaction.proposal.baseRevision.prefix(12)) "
                 + "that it was proposed against")
@@ -166,6 +166,49 @@ final class UpdatePipeline: Service, Sendable {
             group.addTask { try? await Task.sleep(for: timeout) }
             await group.next()
             group.cancelAll()
+        }
+    }
+
+    // MARK: - Transitions
+
+    /// `TransactionStore.transition`, then the proposer hears of an outcome that concerns them.
+    @discardableResult
+    func move(
+        _ id: String, to state: TransactionState, reason: String?, fields: Transaction.Update? = nil
+    ) throws -> Transaction {
+        let transaction = try store.transition(id, to: state, reason: reason, fields: fields)
+        tellProposer(transaction)
+        return transaction
+    }
+
+    /// Tells whoever proposed `transaction` (a Telegram user who is not an admin: the admins hear of it anyway)
+    /// that it was staged or how it ended.
+    func tellProposer(_ transaction: Transaction) {
+        guard let text = Self.proposerMessage(transaction) else { return }
+        let proposer = transaction.proposal.requestedBy
+        guard proposer.hasPrefix("telegram:"), let user = Int64(proposer.dropFirst("telegram:".count)),
+            !configuration.telegramAdmins.contains(user)
+        else { return }
+        manager.tell(user: user, text: text, id: "update-\(transaction.id)-\(transaction.state.rawValue)")
+    }
+
+    /// One message for the proposer, or nil for a state they need not hear of.
+    static func proposerMessage(_ transaction: Transaction) -> String? {
+        let name = "Your self-update \(transaction.id) (\(transaction.proposal.title))"
+        let why = transaction.reason.map { ": \($0)" } ?? ""
+        switch transaction.state {
+        case .staged: return "\(name) was built and tested and waits for an admin's decision."
+        case .buildFailed: return "\(name) did not build\(why)."
+        case .testFailed: return "\(name) failed its tests\(why)."
+        case .selfCheckFailed: return "\(name) failed its self-check\(why)."
+        case .rejected: return "\(name) was rejected by an admin."
+        case .expired: return "\(name) expired without a decision."
+        case .superseded: return "\(name) was superseded\(why)."
+        case .deployFailed: return "\(name) could not be deployed\(why)."
+        case .promoted: return "\(name) passed probation and runs now."
+        case .reverted: return "\(name) was reverted after it failed on probation\(why)."
+        case .rolledBack: return "\(name) was rolled back\(why)."
+        default: return nil
         }
     }
 

@@ -593,6 +593,19 @@ final class WorkerManager: Service, Sendable {
         state.withLock { state in _ = perform(.tellAdmins(text), state: &state) }
     }
 
+    /// Sends `text` to the Telegram user `user` (a notice of kind "tell", `conversation` telegram:<id>): through the
+    /// running worker when it is ready, else the next one that says Ready. `id` lets the worker store it once.
+    func tell(user: Int64, text: String, id: String) {
+        let notice = WorkerInterface.Notice(kind: "tell", id: id, text: text, conversation: "telegram:\(user)")
+        state.withLock { state in
+            if state.monitor.isReady {
+                relay.notices.push(notice)
+            } else {
+                state.pendingNotices.append(notice)
+            }
+        }
+    }
+
     /// Sends every Telegram admin the staged self-update `tx` with Approve and Reject buttons naming `sha256`:
     /// through the running worker when it is the promoted last-good one (a revision on probation is never trusted
     /// to relay a decision), else through the next last-good worker that says Ready.
