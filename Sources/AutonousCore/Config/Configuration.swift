@@ -39,7 +39,7 @@ import Foundation
 ///   `autonousctl`) or `shell` (`autonousctl` only).
 /// - `AUTONOUS_UPDATE_APPROVAL_TTL` (`24h`): how long a staged update waits for a decision (1 minute to 30 days).
 /// - `AUTONOUS_UPDATE_MAX_PATCH` (`1M`): the largest patch `propose_update` accepts, in bytes or with K or M
-///   (1K to 64M).
+///   (1K to 4M: the patch travels in one varlink message of at most 8 MiB, JSON-escaped).
 /// - `AUTONOUS_UPDATE_BUILD_COMMAND`, `AUTONOUS_UPDATE_TEST_COMMAND` (SwiftPM's, offline): override the commands the
 ///   update pipeline builds and tests with; empty means the default.
 /// - `AUTONOUS_SOURCE_REPO` (none): a git checkout of autonous (`make install` and `make run` set it) that
@@ -356,11 +356,12 @@ public struct Configuration: Sendable {
             break
         }
         guard let number = Int(digits.trimmingCharacters(in: .whitespaces)), number > 0,
-            number <= (64 << 20) / scale, (1024 ... 64 << 20).contains(number * scale)
+            number <= (4 << 20) / scale, (1024 ... 4 << 20).contains(number * scale)
         else {
             throw ConfigurationError(
                 variable: "AUTONOUS_UPDATE_MAX_PATCH",
-                message: "must be a size from 1K to 64M, in bytes or with K or M such as 512K or 1M (got '\(text)')")
+                message: "must be a size from 1K to 4M, in bytes or with K or M such as 512K or 1M (got '\(text)'); a "
+                    + "patch travels in one message of at most 8 MiB")
         }
         return number * scale
     }
