@@ -172,7 +172,9 @@ enum WorkerMain {
                     service: CallbackDesk(
                         client: client, inbox: inbox, approvals: Approvals(database: database), events: events,
                         admins: Set(configuration.telegramAdmins), parentEventID: link.parentEventID,
-                        doorbell: callbackDoorbell, waiters: waiters, logger: logger)))
+                        doorbell: callbackDoorbell, waiters: waiters,
+                        updates: UpdateDecisionRelay(decider: link, logger: logger),
+                        outbox: Outbox(database: database), logger: logger)))
             services.append(
                 .init(
                     service: TelegramCommander(

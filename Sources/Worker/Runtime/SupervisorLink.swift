@@ -11,12 +11,12 @@ import Glibc
 ///
 /// Heartbeats and the short calls (Ready, the answers to notices) share one connection and take turns; the notice
 /// stream has a connection of its own, and so does each request that makes the supervisor work before it answers
-/// (PrepareWorkingCopy clones a repository, ProposeUpdate checks a patch, RequestRollback verifies a revision):
+/// (PrepareWorkingCopy clones a repository, ProposeUpdate checks a patch, DecideUpdate and RequestRollback decide):
 /// a heartbeat never waits behind one of those, or a slow clone would make the supervisor take the worker for hung
 /// (AUTONOUS_WORKER_HEARTBEAT_TIMEOUT). When the supervisor goes away the worker must stop (it never runs
 /// unsupervised): `HeartbeatService` and `SupervisorNoticeService` then throw `SupervisorLost`, which ends the
 /// service group.
-final class SupervisorLink: RollbackRequesting, UpdateProposing {
+final class SupervisorLink: RollbackRequesting, UpdateProposing, UpdateDeciding {
     let parentEventID: Int64
     let heartbeatInterval: Duration
     private let path: String
@@ -125,6 +125,17 @@ final class SupervisorLink: RollbackRequesting, UpdateProposing {
         -> WorkerInterface.ProposeUpdateReply
     {
         try await callAlone("io.autonous.Worker.ProposeUpdate", request, as: WorkerInterface.ProposeUpdateReply.self)
+    }
+
+    /// Relays a press on a staged update's Approve or Reject button; the supervisor checks everything itself (the
+    /// sender is an admin, the tx and sha256 match the staged artifact, the deadline, the approval mode, and that
+    /// this worker is the promoted last-good revision).
+    ///
+    /// - Throws: `VarlinkError` as the supervisor answered (`UpdateDecisionRefused` with its sentence …), or the
+    ///   connection's error.
+    func decideUpdate(_ request: WorkerInterface.DecideUpdateRequest) async throws -> WorkerInterface.DecideUpdateReply
+    {
+        try await callAlone("io.autonous.Worker.DecideUpdate", request, as: WorkerInterface.DecideUpdateReply.self)
     }
 
     /// Subscribes on a second connection and hands each notice to `onNotice` until the stream ends.
