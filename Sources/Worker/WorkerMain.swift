@@ -160,11 +160,11 @@ enum WorkerMain {
                     service: BroadcastCourier(
                         outbox: Outbox(database: database), events: events, parentEventID: link.parentEventID,
                         doorbell: broadcastDoorbell, retryPolicy: policy,
-                        send: { chatID, text throws(TelegramError) in
-                            try await client.call(
-                                "sendMessage", ["chat_id": .int(chatID), "text": .string(text)],
-                                timeout: .seconds(30)
-                            )["message_id"]?.intValue
+                        send: { chatID, text, replyMarkup throws(TelegramError) in
+                            var parameters: [String: JSONValue] = ["chat_id": .int(chatID), "text": .string(text)]
+                            if let replyMarkup { parameters["reply_markup"] = replyMarkup }
+                            let sent = try await client.call("sendMessage", parameters, timeout: .seconds(30))
+                            return sent["message_id"]?.intValue
                         },
                         logger: logger)))
             services.append(
@@ -172,7 +172,9 @@ enum WorkerMain {
                     service: CallbackDesk(
                         client: client, inbox: inbox, approvals: Approvals(database: database), events: events,
                         admins: Set(configuration.telegramAdmins), parentEventID: link.parentEventID,
-                        doorbell: callbackDoorbell, waiters: waiters, logger: logger)))
+                        doorbell: callbackDoorbell, waiters: waiters,
+                        updates: UpdateDecisionRelay(decider: link, logger: logger),
+                        outbox: Outbox(database: database), logger: logger)))
             services.append(
                 .init(
                     service: TelegramCommander(

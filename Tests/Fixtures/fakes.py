@@ -36,7 +36,9 @@ Implemented methods: getMe, getUpdates (offset confirmation, limit,
 long-polling timeout capped at 60 s, allowed_updates remembered between calls,
 409 Conflict for an older in-flight call), sendMessage, editMessageText,
 deleteMessage, answerCallbackQuery, sendChatAction, setMessageReaction,
-deleteWebhook, getWebhookInfo, setMyCommands, getMyCommands.
+deleteWebhook, getWebhookInfo, setMyCommands, getMyCommands.  As in the real
+API, an inline button's callback_data must be 1 to 64 bytes (UTF-8), else
+sendMessage and editMessageText answer 400 BUTTON_DATA_INVALID.
 
 Telegram control API (same port, JSON in/out)
   POST /_fake/message   {"from_id", "chat_id"?, "text", "username"?, "first_name"?}
@@ -189,6 +191,18 @@ OPENAI_MODELS = [
 
 def dumps(obj) -> bytes:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def buttons_invalid(markup) -> bool:
+    """True when an inline keyboard has a button whose callback_data is not 1 to 64 bytes of UTF-8."""
+    if not isinstance(markup, dict) or not isinstance(markup.get("inline_keyboard"), list):
+        return False
+    for row in markup["inline_keyboard"]:
+        for button in row if isinstance(row, list) else []:
+            data = button.get("callback_data") if isinstance(button, dict) else None
+            if data is not None and not (isinstance(data, str) and 1 <= len(data.encode("utf-8")) <= 64):
+                return True
+    return False
 
 
 def utf16_len(text: str) -> int:
@@ -670,6 +684,8 @@ class TelegramFake:
             return tg_error(400, "Bad Request: message text is empty")
         if utf16_len(text) > 4096:
             return tg_error(400, "Bad Request: message is too long")
+        if buttons_invalid(params.get("reply_markup")):
+            return tg_error(400, "Bad Request: BUTTON_DATA_INVALID")
         reply_to = None
         rp = params.get("reply_parameters")
         if isinstance(rp, dict):
@@ -721,6 +737,8 @@ class TelegramFake:
         if utf16_len(text) > 4096:
             return tg_error(400, "Bad Request: MESSAGE_TOO_LONG")
         markup = params.get("reply_markup")
+        if buttons_invalid(markup):
+            return tg_error(400, "Bad Request: BUTTON_DATA_INVALID")
         with self.lock:
             now = int(time.time())
             existing = self.messages.get((chat_id, message_id))

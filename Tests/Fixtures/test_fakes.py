@@ -263,6 +263,20 @@ class FixtureTest(unittest.TestCase):
         self.assertEqual(len(self.tgc("GET", "edited")), 1)
         self.assertEqual(self.tgc("GET", "callback_answers")[0]["text"], "ok")
 
+    def test_button_data_over_64_bytes_is_refused(self):
+        def markup(data):
+            return {"inline_keyboard": [[{"text": "A", "callback_data": data}]]}
+        status, body = self.bot("sendMessage", {"chat_id": 5, "text": "pick", "reply_markup": markup("x" * 64)})
+        self.assertEqual(status, 200)
+        mid = body["result"]["message_id"]
+        for data in ("x" * 65, "é" * 33, ""):
+            status, body = self.bot("sendMessage", {"chat_id": 5, "text": "pick", "reply_markup": markup(data)})
+            self.assertEqual((status, body["description"]), (400, "Bad Request: BUTTON_DATA_INVALID"), data)
+        status, body = self.bot("editMessageText", {"chat_id": 5, "message_id": mid, "text": "again",
+                                                    "reply_markup": markup("x" * 65)})
+        self.assertEqual((status, body["description"]), (400, "Bad Request: BUTTON_DATA_INVALID"))
+        self.assertEqual(len(self.tgc("GET", "sent")), 1)
+
     def test_control_errors_and_reset(self):
         status, _, raw = self.http("GET", self.tg + "/_fake/nope")
         self.assertEqual(status, 404)

@@ -39,6 +39,15 @@ import Testing
     static let reverted = WorkerInterface.Notice(
         kind: "admins", id: "n1", text: "Revision 0123abcd was reverted: it crashed 3 times in 60 s.")
 
+    /// The supervisor's notice of a staged self-update.
+    static func staged(tx: String, sha256: String, id: String = "update-staged", text: String? = nil)
+        -> WorkerInterface.Notice
+    {
+        WorkerInterface.Notice(
+            kind: "admins", id: id, text: text ?? "Self-update \(tx) is staged: answer as v2", updateTx: tx,
+            updateSha256: sha256)
+    }
+
     @Test func aNoticeIsQueuedForEveryAdminOnceAndRingsTheCourier() async throws {
         let fixture = try Fixture()
         let doorbell = Doorbell()
@@ -55,6 +64,61 @@ import Testing
         #expect(events.count == 1)
     }
 
+    @Test func aStagedUpdatesLastChunkCarriesApproveAndRejectButtons() throws {
+        let fixture = try Fixture()
+        let (tx, sha256) = (UpdateButtonTests.tx, UpdateButtonTests.sha256)
+        // Long enough for two chunks: the buttons go under the whole text, so with the second.
+        let text = "Self-update \(tx) is staged.\n\n" + String(repeating: "diffstat line\n", count: 400)
+        #expect(fixture.notices().handle(Self.staged(tx: tx, sha256: sha256, text: text)) == .queued(admins: 2))
+        let rows = try fixture.rows()
+        #expect(rows.map(\.chatID) == [11, 11, 22, 22])
+        #expect(rows.map(\.seq) == [0, 1, 0, 1])
+        let keyboard = try #require(UpdateButton.keyboard(tx: tx, sha256: sha256))
+        #expect(rows.map(\.replyMarkup) == [nil, keyboard, nil, keyboard])
+        guard case .array(let keyRows)? = keyboard["inline_keyboard"], case .array(let buttons)? = keyRows.first else {
+            Issue.record("no inline keyboard: \(keyboard)")
+            return
+        }
+        #expect(buttons.map { $0["text"] } == [.string("Approve"), .string("Reject")])
+        let pressed = buttons.compactMap { UpdateButton(callbackData: $0["callback_data"]?.stringValue) }
+        #expect(pressed.map(\.approve) == [true, false])
+        #expect(pressed.allSatisfy { $0.tx == tx && $0.sha256 == sha256 })
+        let event = try #require(
+            try EventLog(database: fixture.database).events(typePrefix: AdminNotices.eventType).first)
+        #expect(event.payload["update_tx"] == .string(tx))
+        #expect(event.payload["buttons"] == .bool(true))
+    }
+
+    @Test func aStagedUpdateWithAMalformedTransactionOrSHA256IsSentWithoutButtons() throws {
+        let fixture = try Fixture()
+        let notices = fixture.notices()
+        let good = UpdateButtonTests.sha256
+        let malformed: [WorkerInterface.Notice] = [
+            Self.staged(tx: "tx-NOTBASE32", sha256: good, id: "a"),
+            Self.staged(tx: UpdateButtonTests.tx, sha256: good.uppercased(), id: "b"),
+            Self.staged(tx: UpdateButtonTests.tx, sha256: String(good.prefix(12)), id: "c"),
+            WorkerInterface.Notice(kind: "admins", id: "d", text: "staged", updateTx: UpdateButtonTests.tx),
+        ]
+        for notice in malformed { #expect(notices.handle(notice) == .queued(admins: 2)) }
+        let rows = try fixture.rows()
+        #expect(rows.count == 8)
+        #expect(rows.allSatisfy { $0.replyMarkup == nil })
+    }
+
+    @Test func theCourierSendsTheButtonsWithTheChunk() async throws {
+        let fixture = try Fixture()
+        fixture.notices(admins: [11]).handle(Self.staged(tx: UpdateButtonTests.tx, sha256: UpdateButtonTests.sha256))
+        fixture.notices(admins: [11]).handle(Self.reverted)
+        let sent = Mutex<[JSONValue?]>([])
+        let courier = fixture.courier { _, _, markup throws(TelegramError) in
+            sent.withLock { $0.append(markup) }
+            return 7
+        }
+        #expect(await courier.deliverPending() == .done)
+        let keyboard = UpdateButton.keyboard(tx: UpdateButtonTests.tx, sha256: UpdateButtonTests.sha256)
+        #expect(sent.withLock { $0 } == [keyboard, nil])
+    }
+
     @Test func withoutTelegramOrAdminsItIsOnlyLogged() throws {
         let fixture = try Fixture()
         #expect(fixture.notices(telegram: false).handle(Self.reverted) == .logged)
@@ -67,7 +131,7 @@ import Testing
         let fixture = try Fixture()
         fixture.notices().handle(Self.reverted)
         let sent = Mutex<[Int64]>([])
-        let courier = fixture.courier { chatID, _ throws(TelegramError) in
+        let courier = fixture.courier { chatID, _, _ throws(TelegramError) in
             sent.withLock { $0.append(chatID) }
             return 100 + chatID
         }
@@ -81,14 +145,14 @@ import Testing
     @Test func anUnreachableTelegramKeepsTheChunkForLaterAndABlockedAdminIsSkipped() async throws {
         let fixture = try Fixture()
         fixture.notices().handle(Self.reverted)
-        let unreachable = fixture.courier { _, _ throws(TelegramError) in
+        let unreachable = fixture.courier { _, _, _ throws(TelegramError) in
             throw .api(code: 429, description: "Too Many Requests", retryAfter: 7)
         }
         #expect(await unreachable.deliverPending() == .retry(retryAfter: .seconds(7)))
         #expect(try fixture.rows().map(\.status) == ["pending", "pending"])
         #expect(try fixture.rows().map(\.attempts) == [1, 0])
 
-        let blocked = fixture.courier { chatID, _ throws(TelegramError) in
+        let blocked = fixture.courier { chatID, _, _ throws(TelegramError) in
             if chatID == 11 {
                 throw .api(code: 403, description: "Forbidden: bot was blocked by the user", retryAfter: nil)
             }

@@ -6,8 +6,9 @@ import Synchronization
 @testable import Worker
 
 /// A stand-in supervisor on a temporary worker.sock: answers Hello with a 50 ms heartbeat interval, records
-/// heartbeats (failing them when told), ends the notice stream after `notices`, hands out `workingCopy`, and records
-/// each proposal and answers it with `proposal`.
+/// heartbeats (failing them when told), ends the notice stream after `notices`, hands out `workingCopy` (when
+/// `holdWorkingCopy`, only after `releaseWorkingCopy()`, as a slow clone would), and records each proposal and
+/// relayed update decision and answers them with `proposal` and `decision`.
 final class FakeSupervisor: VarlinkInterfaceHandler, Sendable {
     let heartbeats = Mutex<[WorkerInterface.Counters]>([])
     let failHeartbeats: Bool
@@ -18,20 +19,36 @@ final class FakeSupervisor: VarlinkInterfaceHandler, Sendable {
     let workingCopy: WorkerInterface.WorkingCopy
     /// ProposeUpdate's answer.
     let proposal: Result<WorkerInterface.ProposeUpdateReply, VarlinkError>
+    /// PrepareWorkingCopy answers only after `releaseWorkingCopy()`.
+    let holdWorkingCopy: Bool
+    /// DecideUpdate's answer.
+    let decision: Result<WorkerInterface.DecideUpdateReply, VarlinkError>
     let workingCopyCalls = Mutex(0)
     let proposals = Mutex<[WorkerInterface.ProposeUpdateRequest]>([])
+    let decisions = Mutex<[WorkerInterface.DecideUpdateRequest]>([])
+    private let workingCopyGate = AsyncStream<Void>.makeStream()
 
     init(
         failHeartbeats: Bool = false, notices: [WorkerInterface.Notice] = [], expectedRevision: String? = nil,
         workingCopy: WorkerInterface.WorkingCopy = .init(commit: "", path: "autonous", created: false),
+        holdWorkingCopy: Bool = false,
         proposal: Result<WorkerInterface.ProposeUpdateReply, VarlinkError> = .success(
-            .init(tx: "tx-1", state: "created", message: "The supervisor builds and tests it next."))
+            .init(tx: "tx-1", state: "created", message: "The supervisor builds and tests it next.")),
+        decision: Result<WorkerInterface.DecideUpdateReply, VarlinkError> = .success(
+            .init(state: "approved", message: "approved tx-k3m7qa2z; it deploys now"))
     ) {
         self.failHeartbeats = failHeartbeats
         self.notices = notices
         self.expectedRevision = expectedRevision
         self.workingCopy = workingCopy
+        self.holdWorkingCopy = holdWorkingCopy
         self.proposal = proposal
+        self.decision = decision
+    }
+
+    /// Lets a held PrepareWorkingCopy answer.
+    func releaseWorkingCopy() {
+        workingCopyGate.continuation.yield()
     }
 
     var interfaceName: String { WorkerInterface.name }
@@ -57,11 +74,18 @@ final class FakeSupervisor: VarlinkInterfaceHandler, Sendable {
             return try JSONValue.encode(WorkerInterface.NoticeReply(notice: .init(kind: "end")))
         case "PrepareWorkingCopy":
             workingCopyCalls.withLock { $0 += 1 }
+            if holdWorkingCopy {
+                for await _ in workingCopyGate.stream { break }
+            }
             return try JSONValue.encode(workingCopy)
         case "ProposeUpdate":
             let request = try call.decode(WorkerInterface.ProposeUpdateRequest.self)
             proposals.withLock { $0.append(request) }
             return try JSONValue.encode(try proposal.get())
+        case "DecideUpdate":
+            let request = try call.decode(WorkerInterface.DecideUpdateRequest.self)
+            decisions.withLock { $0.append(request) }
+            return try JSONValue.encode(try decision.get())
         default:
             throw VarlinkError.methodNotFound(call.method)
         }

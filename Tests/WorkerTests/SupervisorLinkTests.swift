@@ -53,6 +53,31 @@ import Testing
         }
     }
 
+    /// A slow PrepareWorkingCopy (a clone of the source) must not hold up the heartbeats, or the supervisor takes the
+    /// worker for hung (and the worker itself gives up on a heartbeat without an answer): the call has a connection
+    /// of its own.
+    @Test func heartbeatsKeepArrivingWhileTheSupervisorHoldsAPrepareWorkingCopy() async throws {
+        let supervisor = FakeSupervisor(
+            workingCopy: .init(commit: "abc", path: "autonous", created: true), holdWorkingCopy: true)
+        try await withLink(supervisor) { link, database in
+            defer { supervisor.releaseWorkingCopy() }
+            let service = HeartbeatService(
+                link: link, counters: WorkerCounters(), inbox: Inbox(database: database),
+                outbox: Outbox(database: database))
+            let beating = Task { try await service.run() }
+            let preparing = Task { try await link.prepareWorkingCopy() }
+            #expect(await eventually { supervisor.workingCopyCalls.withLock { $0 } == 1 })
+            let before = supervisor.heartbeats.withLock { $0.count }
+            // Heartbeats come every 50 ms: three more while the call still waits for its answer.
+            let kept = await eventually { supervisor.heartbeats.withLock { $0.count } >= before + 3 }
+            #expect(kept, "heartbeats waited behind PrepareWorkingCopy")
+            supervisor.releaseWorkingCopy()
+            #expect(try await preparing.value == supervisor.workingCopy)
+            beating.cancel()
+            try await beating.value
+        }
+    }
+
     @Test func aRefusedHeartbeatEndsTheServiceWithSupervisorLost() async throws {
         try await withLink(FakeSupervisor(failHeartbeats: true)) { link, database in
             let service = HeartbeatService(

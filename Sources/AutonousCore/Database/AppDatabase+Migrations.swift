@@ -43,6 +43,15 @@ extension AppDatabase {
                     CREATE INDEX inbox_chat_lane ON inbox(chat_id, status, update_id);
                     """)
         }
+        migrator.registerMigration("w3-outbox-reply-markup") { db in
+            // A chunk may carry inline buttons (a staged self-update's Approve and Reject): the Bot API's
+            // reply_markup object, sent with the chunk, so a restart sends the buttons it would have sent.
+            try db.execute(
+                sql: """
+                    ALTER TABLE outbox ADD COLUMN reply_markup TEXT
+                        CHECK (reply_markup IS NULL OR json_valid(reply_markup));
+                    """)
+        }
         return migrator
     }
 

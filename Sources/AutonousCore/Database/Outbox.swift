@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 
 /// One reply chunk waiting to be sent, or already sent.
@@ -11,6 +12,8 @@ public struct OutboxItem: Sendable, Equatable, FetchableRecord {
     public var status: String
     public var attempts: Int
     public var telegramMessageID: Int64?
+    /// The Bot API's reply_markup object to send with this chunk (inline buttons), or nil.
+    public var replyMarkup: JSONValue?
 
     public init(row: Row) {
         id = row["id"]
@@ -22,6 +25,10 @@ public struct OutboxItem: Sendable, Equatable, FetchableRecord {
         status = row["status"]
         attempts = row["attempts"]
         telegramMessageID = row["telegram_message_id"]
+        // The column's CHECK keeps it valid JSON.
+        replyMarkup = (row["reply_markup"] as String?).flatMap {
+            try? JSONCoding.decoder.decode(JSONValue.self, from: Data($0.utf8))
+        }
     }
 }
 
@@ -34,17 +41,20 @@ public struct Outbox: Sendable {
     }
 
     /// Adds the chunks of one reply inside an existing transaction (the one that stores the reply message).
+    /// `replyMarkup` (inline buttons) goes with the last chunk, so the buttons sit under the whole text.
     public static func enqueue(
-        _ db: Database, inboxID: Int64?, conversationID: String, chatID: Int64, chunks: [String]
+        _ db: Database, inboxID: Int64?, conversationID: String, chatID: Int64, chunks: [String],
+        replyMarkup: JSONValue? = nil
     ) throws {
         let now = AppDatabase.nowMilliseconds()
         for (seq, chunk) in chunks.enumerated() {
+            let markup = seq == chunks.count - 1 ? replyMarkup?.jsonText : nil
             try db.execute(
                 sql: """
-                    INSERT INTO outbox (inbox_id, conversation_id, chat_id, seq, text, created_ms)
-                    VALUES (?, ?, ?, ?, ?, ?)
+                    INSERT INTO outbox (inbox_id, conversation_id, chat_id, seq, text, created_ms, reply_markup)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
                     """,
-                arguments: [inboxID, conversationID, chatID, seq, chunk, now])
+                arguments: [inboxID, conversationID, chatID, seq, chunk, now, markup])
         }
     }
 

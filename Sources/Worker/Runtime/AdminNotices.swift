@@ -6,6 +6,11 @@ import Logging
 /// admin (a private chat's id is the user's id) through the outbox, so a restart neither loses nor repeats it;
 /// `BroadcastCourier` sends it. Without Telegram, or without admins, the text is logged at notice level instead.
 /// The supervisor expects no answer.
+///
+/// A notice about a staged self-update (`updateTx` and `updateSha256` set) gets Approve and Reject buttons under its
+/// last chunk (`UpdateButton`), whose presses `CallbackDesk` relays to the supervisor. A malformed tx or sha256 is
+/// logged as an error and the text goes out without buttons: the admins still hear of the update, and can decide
+/// with autonousctl.
 struct AdminNotices: Sendable {
     let database: AppDatabase
     /// AUTONOUS_TELEGRAM_ADMINS; empty, or `telegramEnabled` false: log only.
@@ -45,17 +50,21 @@ struct AdminNotices: Sendable {
         // Without an id the supervisor cannot resend it, so there is nothing to deduplicate against.
         let conversationID = "admins:" + (notice.id ?? UUID().uuidString.lowercased())
         let chunks = MessageSplitter.split(text)
+        let keyboard = buttons(notice)
         do {
             let stored = try database.pool.write { [admins, parentEventID] db -> Bool in
                 guard try !Outbox.hasBroadcast(db, conversationID: conversationID) else { return false }
                 for admin in admins {
-                    try Outbox.enqueue(db, inboxID: nil, conversationID: conversationID, chatID: admin, chunks: chunks)
+                    try Outbox.enqueue(
+                        db, inboxID: nil, conversationID: conversationID, chatID: admin, chunks: chunks,
+                        replyMarkup: keyboard)
                 }
                 try EventLog.append(
                     db, Self.eventType, EventContext(parentID: parentEventID, conversationID: conversationID),
                     payload: [
                         "notice_id": notice.id.map { .string($0) } ?? .null, "admins": .int(Int64(admins.count)),
-                        "chunks": .int(Int64(chunks.count)),
+                        "chunks": .int(Int64(chunks.count)), "update_tx": notice.updateTx.map { .string($0) } ?? .null,
+                        "buttons": .bool(keyboard != nil),
                     ])
                 return true
             }
@@ -72,5 +81,23 @@ struct AdminNotices: Sendable {
         }
         doorbell?.ring()
         return .queued(admins: admins.count)
+    }
+
+    /// The Approve and Reject buttons of a staged self-update's notice; nil for any other notice, and for one whose
+    /// tx or sha256 is malformed (logged).
+    func buttons(_ notice: WorkerInterface.Notice) -> JSONValue? {
+        guard notice.updateTx != nil || notice.updateSha256 != nil else { return nil }
+        if let tx = notice.updateTx, let sha256 = notice.updateSha256,
+            let keyboard = UpdateButton.keyboard(tx: tx, sha256: sha256)
+        {
+            return keyboard
+        }
+        logger.error(
+            "a staged update's notice names a malformed transaction or sha256; sent without buttons",
+            metadata: [
+                "notice.id": "\(notice.id ?? "none")", "update.tx": "\(notice.updateTx?.prefix(40) ?? "none")",
+                "update.sha256": "\(notice.updateSha256?.prefix(80) ?? "none")",
+            ])
+        return nil
     }
 }

@@ -9,10 +9,14 @@ import Glibc
 /// The worker's connection to its supervisor over worker.sock: Hello, Ready, heartbeats, the notice stream and
 /// answers. Every call is async on a non-blocking socket, so no thread of the pool waits on the supervisor.
 ///
-/// Calls share one connection (they take turns); the notice stream has a connection of its own. When the
-/// supervisor goes away the worker must stop (it never runs unsupervised): `HeartbeatService` and
-/// `SupervisorNoticeService` then throw `SupervisorLost`, which ends the service group.
-final class SupervisorLink: RollbackRequesting, UpdateProposing {
+/// Heartbeats and the short calls (Ready, the answers to notices) share one connection and take turns; the notice
+/// stream has a connection of its own, and so does each request that makes the supervisor work before it answers
+/// (PrepareWorkingCopy clones a repository, ProposeUpdate checks a patch, DecideUpdate and RequestRollback decide):
+/// a heartbeat never waits behind one of those, or a slow clone would make the supervisor take the worker for hung
+/// (AUTONOUS_WORKER_HEARTBEAT_TIMEOUT). When the supervisor goes away the worker must stop (it never runs
+/// unsupervised): `HeartbeatService` and `SupervisorNoticeService` then throw `SupervisorLost`, which ends the
+/// service group.
+final class SupervisorLink: RollbackRequesting, UpdateProposing, UpdateDeciding {
     let parentEventID: Int64
     let heartbeatInterval: Duration
     private let path: String
@@ -54,6 +58,17 @@ final class SupervisorLink: RollbackRequesting, UpdateProposing {
         _ = try await client.call(method, parameters, as: JSONValue.self)
     }
 
+    /// Calls `method` on a connection opened for this call alone and closed after it, so the shared connection (and
+    /// the heartbeats on it) never waits for the answer. The supervisor admits the connection by the caller's pid,
+    /// like the first. A cancelled call leaves only its own connection out of step, and that one is closed.
+    private func callAlone<P: Encodable & Sendable, R: Decodable & Sendable>(
+        _ method: String, _ parameters: P, as type: R.Type
+    ) async throws -> R {
+        let own = try AsyncVarlinkClient(path: path)
+        defer { own.close() }
+        return try await own.call(method, parameters, as: type)
+    }
+
     func ready() async throws {
         try await call("io.autonous.Worker.Ready", NoParameters())
     }
@@ -89,8 +104,7 @@ final class SupervisorLink: RollbackRequesting, UpdateProposing {
     /// - Throws: `VarlinkError` as the supervisor answered (`NotAnAdmin`, `RollbackRefused` …), or the
     ///   connection's error.
     func requestRollback(_ request: WorkerInterface.RollbackRequest) async throws -> WorkerInterface.RollbackReply {
-        try await client.call(
-            "io.autonous.Worker.RequestRollback", request, as: WorkerInterface.RollbackReply.self)
+        try await callAlone("io.autonous.Worker.RequestRollback", request, as: WorkerInterface.RollbackReply.self)
     }
 
     /// Asks for the agent's working copy of autonous; the supervisor clones the running revision's commit into the
@@ -99,7 +113,7 @@ final class SupervisorLink: RollbackRequesting, UpdateProposing {
     /// - Throws: `VarlinkError` as the supervisor answered (`UpdateRefused` when it has no source …), or the
     ///   connection's error.
     func prepareWorkingCopy() async throws -> WorkerInterface.WorkingCopy {
-        try await client.call(
+        try await callAlone(
             "io.autonous.Worker.PrepareWorkingCopy", NoParameters(), as: WorkerInterface.WorkingCopy.self)
     }
 
@@ -110,8 +124,18 @@ final class SupervisorLink: RollbackRequesting, UpdateProposing {
     func proposeUpdate(_ request: WorkerInterface.ProposeUpdateRequest) async throws
         -> WorkerInterface.ProposeUpdateReply
     {
-        try await client.call(
-            "io.autonous.Worker.ProposeUpdate", request, as: WorkerInterface.ProposeUpdateReply.self)
+        try await callAlone("io.autonous.Worker.ProposeUpdate", request, as: WorkerInterface.ProposeUpdateReply.self)
+    }
+
+    /// Relays a press on a staged update's Approve or Reject button; the supervisor checks everything itself (the
+    /// sender is an admin, the tx and sha256 match the staged artifact, the deadline, the approval mode, and that
+    /// this worker is the promoted last-good revision).
+    ///
+    /// - Throws: `VarlinkError` as the supervisor answered (`UpdateDecisionRefused` with its sentence …), or the
+    ///   connection's error.
+    func decideUpdate(_ request: WorkerInterface.DecideUpdateRequest) async throws -> WorkerInterface.DecideUpdateReply
+    {
+        try await callAlone("io.autonous.Worker.DecideUpdate", request, as: WorkerInterface.DecideUpdateReply.self)
     }
 
     /// Subscribes on a second connection and hands each notice to `onNotice` until the stream ends.

@@ -10,8 +10,11 @@ import ServiceLifecycle
 /// short beyond one early pass; a chunk Telegram refuses for good (the admin blocked the bot), or one that failed
 /// `maxAttempts` times, is marked failed so later broadcasts are not held up behind it.
 struct BroadcastCourier: Service {
-    /// Sends one text to one chat; returns Telegram's message id.
-    typealias Send = @Sendable (_ chatID: Int64, _ text: String) async throws(TelegramError) -> Int64?
+    /// Sends one text to one chat, with the chunk's reply_markup (inline buttons) when it has one; returns
+    /// Telegram's message id.
+    typealias Send =
+        @Sendable (_ chatID: Int64, _ text: String, _ replyMarkup: JSONValue?) async throws(TelegramError)
+        -> Int64?
 
     let outbox: Outbox
     let events: EventLog
@@ -62,7 +65,7 @@ struct BroadcastCourier: Service {
         }
         for chunk in chunks {
             do {
-                let messageID = try await send(chunk.chatID, chunk.text)
+                let messageID = try await send(chunk.chatID, chunk.text, chunk.replyMarkup)
                 try outbox.markSent(chunk.id, telegramMessageID: messageID)
             } catch let error as TelegramError {
                 // Shutting down: the chunk stays pending for the next worker.

@@ -6,8 +6,16 @@ import ServiceLifecycle
 /// Answers inline-button presses (callback queries) as soon as they are stored, apart from the message queue: an
 /// admin's Approve or Deny must get through while the agent waits for exactly that decision.
 ///
-/// `approval:<id>:approve|reject` from an admin (AUTONOUS_TELEGRAM_ADMINS) records the decision; from anyone else it
-/// changes nothing. Every press is answered with answerCallbackQuery, so the button stops spinning, and recorded.
+/// The buttons' callback data (at most 64 bytes, Telegram's limit):
+/// - `approval:<id>:approve|reject`, a tool approval (`TelegramApprovalAnnouncer`): from an admin
+///   (AUTONOUS_TELEGRAM_ADMINS) it records the decision; from anyone else it changes nothing. The worker owns tool
+///   approvals, so it decides.
+/// - `u:<tx>:a|r:<sha256>`, a staged self-update (`AdminNotices`), the artifact's full sha256 as 43 characters of
+///   unpadded base64url (`UpdateButton`, 59 bytes): relayed to the supervisor with DecideUpdate whoever pressed,
+///   for the supervisor owns the decision and checks and records it (`UpdateDecisionRelay`). Once it is recorded,
+///   every admin's copy of the message (the outbox knows their message ids) is edited to say who decided.
+///
+/// Every press is answered with answerCallbackQuery, so the button stops spinning, and recorded.
 struct CallbackDesk: Service {
     let client: TelegramClient
     let inbox: Inbox
@@ -18,7 +26,14 @@ struct CallbackDesk: Service {
     let doorbell: Doorbell
     /// Woken once a decision is recorded, so the waiting tool call goes on at once.
     let waiters: ApprovalWaiters
+    /// Relays presses on staged self-updates' buttons.
+    let updates: UpdateDecisionRelay
+    /// Where the staged updates' messages were recorded as sent, with their message ids.
+    let outbox: Outbox
     let logger: Logger
+
+    /// Telegram shows at most 200 characters of an answer to a press.
+    static let answerLimit = 200
 
     func run() async throws {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
@@ -74,7 +89,12 @@ struct CallbackDesk: Service {
         let context = EventContext(parentID: parentEventID, runID: item.runID)
         var reply = "This button is no longer active."
         var outcome = "callback_unhandled"
-        if let (id, approve) = Self.approvalDecision(press.data) {
+        var decidedUpdate: (button: UpdateButton, closing: String)?
+        if let button = UpdateButton(callbackData: press.data) {
+            let answer = await updates.relay(button, userID: press.userID, username: press.username)
+            (reply, outcome) = (answer.text, answer.outcome)
+            decidedUpdate = answer.closing.map { (button, $0) }
+        } else if let (id, approve) = Self.approvalDecision(press.data) {
             if let user = press.userID, admins.contains(user) {
                 let decider = "telegram:\(user)" + (press.username.map { " (@\($0))" } ?? "")
                 do {
@@ -103,9 +123,53 @@ struct CallbackDesk: Service {
             }
         }
         _ = try? await client.call(
-            "answerCallbackQuery", ["callback_query_id": .string(press.queryID), "text": .string(reply)],
+            "answerCallbackQuery",
+            ["callback_query_id": .string(press.queryID), "text": .string(Self.shortened(reply))],
             timeout: .seconds(10))
+        if let (button, closing) = decidedUpdate { await closeUpdateMessages(button, closing: closing) }
         try? inbox.finish(item.id, status: .done, outcome: outcome)
+    }
+
+    /// `text` cut to `answerLimit` characters, with an ellipsis when it was longer.
+    static func shortened(_ text: String) -> String {
+        text.count <= answerLimit ? text : String(text.prefix(answerLimit - 1)) + "…"
+    }
+
+    /// Edits every admin's copy of a decided update's message to end with `closing`, without its buttons.
+    private func closeUpdateMessages(_ button: UpdateButton, closing: String) async {
+        let messages: [OutboxItem]
+        do {
+            messages = try outbox.sentBroadcasts(withButton: button.callbackData)
+        } catch {
+            logger.error("cannot read a staged update's messages", metadata: ["error": "\(error)"])
+            return
+        }
+        for message in messages {
+            guard let messageID = message.telegramMessageID else { continue }
+            do {
+                _ = try await client.call(
+                    "editMessageText",
+                    [
+                        "chat_id": .int(message.chatID), "message_id": .int(messageID),
+                        "text": .string(Self.closed(message.text, with: closing)),
+                    ],
+                    timeout: .seconds(30))
+            } catch {
+                logger.warning(
+                    "cannot edit a staged update's message",
+                    metadata: [
+                        "update.tx": "\(button.tx)", "telegram.chat_id": "\(message.chatID)",
+                        "error": "\(Redactor.shared.redact(error.description))",
+                    ])
+            }
+        }
+    }
+
+    /// `text`, then a blank line and `closing`, within Telegram's 4096 UTF-16 units (`text` is cut to fit).
+    static func closed(_ text: String, with closing: String) -> String {
+        let room = MessageSplitter.telegramLimit - closing.utf16.count - 2
+        let kept = text.utf16.count <= room ? text : (MessageSplitter.split(text, limit: room).first ?? "")
+        return kept + "\n\n" + closing
     }
 
     /// The text shown to the admin who pressed, and the inbox outcome.

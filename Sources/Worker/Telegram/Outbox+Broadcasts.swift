@@ -19,4 +19,23 @@ extension Outbox {
                 db, sql: "SELECT * FROM outbox WHERE inbox_id IS NULL AND status = 'pending' ORDER BY id")
         }
     }
+
+    /// The sent broadcast chunks whose inline buttons include one with `callbackData` (every admin's copy of a
+    /// staged update's message), oldest first: their chat and message ids are what an edit needs.
+    func sentBroadcasts(withButton callbackData: String) throws -> [OutboxItem] {
+        try database.pool.read { db in
+            try OutboxItem.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM outbox
+                    WHERE inbox_id IS NULL AND status = 'sent' AND telegram_message_id IS NOT NULL
+                        AND reply_markup IS NOT NULL
+                        AND EXISTS (
+                            SELECT 1 FROM json_tree(outbox.reply_markup)
+                            WHERE json_tree.key = 'callback_data' AND json_tree.value = ?)
+                    ORDER BY id
+                    """,
+                arguments: [callbackData])
+        }
+    }
 }
