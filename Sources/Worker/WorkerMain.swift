@@ -138,6 +138,7 @@ enum WorkerMain {
                     switch notice.kind {
                     case "decide": await decisions.handle(notice)
                     case "admins": adminNotices.handle(notice)
+                    case "tell": adminNotices.tell(notice, allowedUsers: configuration.telegramAllowedUsers)
                     default: noticeSink.yield(notice)
                     }
                 }),

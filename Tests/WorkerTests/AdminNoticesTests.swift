@@ -64,6 +64,27 @@ import Testing
         #expect(events.count == 1)
     }
 
+    @Test func aTellNoticeGoesToTheOneAllowedUserItNamesOnce() throws {
+        let fixture = try Fixture()
+        let notices = fixture.notices()
+        let tell = WorkerInterface.Notice(
+            kind: "tell", id: "update-tx-abcdefgh-staged", text: "Your self-update tx-abcdefgh was staged.",
+            conversation: "telegram:33")
+        #expect(notices.tell(tell, allowedUsers: [11, 33]) == .queued(admins: 1))
+        #expect(notices.tell(tell, allowedUsers: [11, 33]) == .duplicate)
+        let rows = try fixture.rows()
+        #expect(rows.map(\.chatID) == [33])
+        #expect(rows.first?.conversationID == "tell:update-tx-abcdefgh-staged")
+        #expect(try EventLog(database: fixture.database).events(typePrefix: AdminNotices.tellEventType).count == 1)
+        // Not a user this bot serves, or no such conversation: nothing is stored.
+        var stranger = tell
+        stranger.id = "other"
+        #expect(notices.tell(stranger, allowedUsers: [11]) == .logged)
+        stranger.conversation = "local"
+        #expect(notices.tell(stranger, allowedUsers: [11, 33]) == .dropped)
+        #expect(try fixture.rows().count == 1)
+    }
+
     @Test func aStagedUpdatesLastChunkCarriesApproveAndRejectButtons() throws {
         let fixture = try Fixture()
         let (tx, sha256) = (UpdateButtonTests.tx, UpdateButtonTests.sha256)

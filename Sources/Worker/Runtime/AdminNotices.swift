@@ -49,38 +49,82 @@ struct AdminNotices: Sendable {
         }
         // Without an id the supervisor cannot resend it, so there is nothing to deduplicate against.
         let conversationID = "admins:" + (notice.id ?? UUID().uuidString.lowercased())
-        let chunks = MessageSplitter.split(text)
         let keyboard = buttons(notice)
+        let outcome = store(
+            text, to: admins, conversationID: conversationID, replyMarkup: keyboard, eventType: Self.eventType,
+            payload: [
+                "notice_id": notice.id.map { .string($0) } ?? .null, "admins": .int(Int64(admins.count)),
+                "update_tx": notice.updateTx.map { .string($0) } ?? .null, "buttons": .bool(keyboard != nil),
+            ], notice: notice)
+        return outcome
+    }
+
+    static let tellEventType = "tell.notice"
+
+    /// Handles a "tell" notice: its text goes to the one Telegram user its conversation names (`telegram:<id>`,
+    /// such as whoever proposed a self-update), through the outbox like an admins notice. A user who is not in
+    /// `allowedUsers` (AUTONOUS_TELEGRAM_ALLOWED_USERS) gets nothing: the worker writes only to chats it serves.
+    @discardableResult
+    func tell(_ notice: WorkerInterface.Notice, allowedUsers: [Int64]) -> Outcome {
+        guard let text = notice.text, !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty,
+            let conversation = notice.conversation, conversation.hasPrefix("telegram:"),
+            let user = Int64(conversation.dropFirst("telegram:".count))
+        else {
+            logger.warning(
+                "a tell notice without text or a telegram:<user id> conversation; ignored",
+                metadata: [
+                    "notice.id": "\(notice.id ?? "none")", "notice.conversation": "\(notice.conversation ?? "")",
+                ])
+            return .dropped
+        }
+        guard telegramEnabled, allowedUsers.contains(user) else {
+            logger.notice(
+                "message for a Telegram user (not sent: Telegram is off or the user is not allowed)",
+                metadata: ["notice.id": "\(notice.id ?? "none")", "telegram.user": "\(user)", "notice.text": "\(text)"])
+            return .logged
+        }
+        return store(
+            text, to: [user], conversationID: "tell:" + (notice.id ?? UUID().uuidString.lowercased()), replyMarkup: nil,
+            eventType: Self.tellEventType,
+            payload: ["notice_id": notice.id.map { .string($0) } ?? .null, "user_id": .int(user)], notice: notice)
+    }
+
+    /// Stores `text` for each chat of `chats` once per `conversationID` (a notice sent again is a duplicate), with
+    /// its event, and rings the courier.
+    private func store(
+        _ text: String, to chats: [Int64], conversationID: String, replyMarkup: JSONValue?, eventType: String,
+        payload: [String: JSONValue], notice: WorkerInterface.Notice
+    ) -> Outcome {
+        let chunks = MessageSplitter.split(text)
+        var payload = payload
+        payload["chunks"] = .int(Int64(chunks.count))
         do {
-            let stored = try database.pool.write { [admins, parentEventID] db -> Bool in
+            let stored = try database.pool.write { [parentEventID, payload] db -> Bool in
                 guard try !Outbox.hasBroadcast(db, conversationID: conversationID) else { return false }
-                for admin in admins {
+                for chat in chats {
                     try Outbox.enqueue(
-                        db, inboxID: nil, conversationID: conversationID, chatID: admin, chunks: chunks,
-                        replyMarkup: keyboard)
+                        db, inboxID: nil, conversationID: conversationID, chatID: chat, chunks: chunks,
+                        replyMarkup: replyMarkup)
                 }
                 try EventLog.append(
-                    db, Self.eventType, EventContext(parentID: parentEventID, conversationID: conversationID),
-                    payload: [
-                        "notice_id": notice.id.map { .string($0) } ?? .null, "admins": .int(Int64(admins.count)),
-                        "chunks": .int(Int64(chunks.count)), "update_tx": notice.updateTx.map { .string($0) } ?? .null,
-                        "buttons": .bool(keyboard != nil),
-                    ])
+                    db, eventType, EventContext(parentID: parentEventID, conversationID: conversationID),
+                    payload: payload)
                 return true
             }
             guard stored else {
                 logger.notice(
-                    "an admins notice arrived again; already queued", metadata: ["notice.id": "\(notice.id ?? "none")"])
+                    "a notice arrived again; already queued",
+                    metadata: ["notice.id": "\(notice.id ?? "none")", "notice.kind": "\(notice.kind)"])
                 return .duplicate
             }
         } catch {
             logger.error(
-                "cannot queue a message for the Telegram admins",
+                "cannot queue a message for Telegram",
                 metadata: ["notice.id": "\(notice.id ?? "none")", "notice.text": "\(text)", "error": "\(error)"])
             return .dropped
         }
         doorbell?.ring()
-        return .queued(admins: admins.count)
+        return .queued(admins: chats.count)
     }
 
     /// The Approve and Reject buttons of a staged self-update's notice; nil for any other notice, and for one whose
