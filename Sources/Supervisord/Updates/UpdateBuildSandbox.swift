@@ -21,21 +21,38 @@ struct UpdateBuildSandbox: Sendable {
     static let outputInside = "/autonous/out"
     static let binaryName = "autonous-worker"
 
-    /// SwiftPM, offline (`--skip-update`: the cache's checkouts, never the network), the worker product only.
+    /// SwiftPM, offline, the worker product only, in release. The sandbox has no network: `--skip-update` resolves
+    /// the dependencies from their git clones in the cache (`swiftpm/repositories`) and checks them out from there,
+    /// never fetching. Those clones must be put there once (a checkout's `.build/repositories`, see the README);
+    /// without them the command says so rather than failing on a host name. Everything else in `swiftpm/` is
+    /// SwiftPM's own and makes the next build incremental.
     static let defaultBuildCommand = """
         set -e
         scratch="$AUTONOUS_BUILD_CACHE/swiftpm"
+        if [ ! -d "$scratch/repositories" ]; then
+          echo "the build cache has no SwiftPM dependencies: copy a checkout's .build/repositories to" >&2
+          echo "\\$AUTONOUS_STATE_DIR/build-cache/swiftpm/repositories (the build sandbox has no network)" >&2
+          exit 1
+        fi
         swift build -c release --product autonous-worker --scratch-path "$scratch" --skip-update
         cp "$(swift build -c release --scratch-path "$scratch" --skip-update --show-bin-path)/autonous-worker" \\
           "$AUTONOUS_BUILD_OUTPUT"
         """
 
-    /// The unit test targets that need no privileges beyond the build sandbox's.
+    /// The unit test targets that need no privileges beyond the build sandbox's, less two tests that cannot pass
+    /// in it (scripts/e2e-self-update found them):
+    /// - `aGibibyteFileIsStreamedAndMatchesSha256sum` waits for `sha256sum` through Foundation's `Process`, which
+    ///   in the sandbox never learns that its child ended: CoreFoundation wakes its run loop through two AF_INET
+    ///   loopback sockets ("Could not create wakeup socket pair for CFSocket"), and the sandbox's seccomp filter
+    ///   allows only AF_UNIX, so the test hangs until `AUTONOUS_UPDATE_TIMEOUT`;
+    /// - `verifyHashesTheFileEveryTime` unlinks a file in a read-only artifact directory, which needs
+    ///   CAP_DAC_OVERRIDE (it passes as root outside a sandbox).
     static let defaultTestCommand = """
         set -e
         scratch="$AUTONOUS_BUILD_CACHE/swiftpm"
         swift build --build-tests --scratch-path "$scratch" --skip-update
-        swift test --skip-build --scratch-path "$scratch" --skip-update --filter 'AutonousCoreTests|SupervisordTests'
+        swift test --skip-build --scratch-path "$scratch" --skip-update --filter 'AutonousCoreTests|SupervisordTests' \\
+          --skip 'aGibibyteFileIsStreamedAndMatchesSha256sum|verifyHashesTheFileEveryTime'
         """
 
     let configuration: AutonousCore.Configuration
