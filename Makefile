@@ -7,7 +7,7 @@ BIN = $(shell $(SWIFT) build --show-bin-path 2>/dev/null || echo .build/debug)
 # The runtime directory scripts/run-local.sh used last (it may move to /tmp when the path is long).
 RUNTIME_DIR = $(shell cat .local/runtime-dir 2>/dev/null || echo '$(CURDIR)/.local/run')
 
-.PHONY: all deps run chat build test lint format bench clean
+.PHONY: all deps run chat build test e2e lint format bench clean
 
 all: build
 
@@ -38,6 +38,12 @@ test: deps
 	$(SWIFT) test --skip-build --skip $(UNIT_SKIP)
 	$(SWIFT) test --skip-build --filter '^IntegrationTests\.'
 	$(SWIFT) test --skip-build --filter '^(SandboxTests|SandboxLibraryTests)\.'
+
+# A real self-update of the worker built from this checkout, through the fakes: the agent proposes a patch, SwiftPM
+# builds and tests it in the build sandbox with no network, autonousctl approves it, probation promotes it, and
+# autonousctl rollback brings the old worker back (scripts/e2e-self-update; README, "An end-to-end self-update").
+e2e: deps
+	scripts/e2e-self-update
 
 lint:
 	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
