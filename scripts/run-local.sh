@@ -54,13 +54,8 @@ if [[ -z ${AUTONOUS_SOURCE_REPO:-} ]] && git -C "$root" rev-parse --verify -q HE
         echo "run-local: the checkout has uncommitted changes; self-updates are made from HEAD without them" >&2
     fi
 fi
-# Self-updates build with no network: the first time, give the build cache SwiftPM's clones of the dependencies
-# (the default build command resolves and checks out from them with --skip-update).
-cache=$AUTONOUS_STATE_DIR/build-cache/swiftpm
-if [[ -d $root/.build/repositories && ! -d $cache/repositories ]]; then
-    mkdir -p "$cache"
-    cp -a "$root/.build/repositories" "$cache/"
-fi
+# Self-updates build with no network: the supervisor copies this checkout's SwiftPM clones of the dependencies
+# (.build/repositories, made by the build above) into its build cache when it seeds src/.
 export AUTONOUS_LOG=${AUTONOUS_LOG:-stderr}
 # The worker runs sandboxed; a developer's account has no delegated cgroup, so memory and pids limits fall back to
 # rlimits unless the caller asks for strict limits.

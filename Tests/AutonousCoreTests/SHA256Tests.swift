@@ -91,17 +91,20 @@ import Testing
         return kibibytes << 10
     }
 
-    /// The digest coreutils' `sha256sum` prints for `path`.
+    /// The digest coreutils' `sha256sum` prints for `path`. Read through popen(3), not Foundation's `Process`,
+    /// whose run loop needs AF_INET loopback sockets that a sandbox with no network refuses (the self-update
+    /// pipeline runs this test in one).
     private static func sha256sum(_ path: String) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
-        process.arguments = [path]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw CocoaError(.fileReadUnknown) }
-        return String(String(decoding: data, as: UTF8.self).prefix(64))
+        guard let stream = popen("/usr/bin/sha256sum '\(path)'", "r") else { throw Errno(errno, "popen sha256sum") }
+        var output: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 256)
+        while true {
+            let count = fread(&buffer, 1, buffer.count, stream)
+            if count == 0 { break }
+            output += buffer[0 ..< count]
+        }
+        let status = pclose(stream)
+        guard status == 0 else { throw Errno(EIO, "sha256sum \(path) ended with wait status \(status)") }
+        return String(String(decoding: output, as: UTF8.self).prefix(64))
     }
 }

@@ -118,6 +118,8 @@ import Testing
         let changed = try corrupt(binary)
         #expect(fixture.store.verify(manifest.sha256) == .changed(actual: SHA256.hex(changed)))
 
+        // The artifact's directory is read-only (0555); root unlinks in it anyway, an unprivileged user does not.
+        #expect(chmod(fixture.store.directoryPath(manifest.sha256), 0o755) == 0)
         #expect(unlink(binary) == 0)
         #expect(fixture.store.verify(manifest.sha256) == .missing("\(binary) does not exist"))
         let unknown = String(repeating: "0", count: 64)

@@ -23,14 +23,15 @@ struct UpdateBuildSandbox: Sendable {
 
     /// SwiftPM, offline, the worker product only, in release. The sandbox has no network: `--skip-update` resolves
     /// the dependencies from their git clones in the cache (`swiftpm/repositories`) and checks them out from there,
-    /// never fetching. Those clones must be put there once (a checkout's `.build/repositories`, see the README);
-    /// without them the command says so rather than failing on a host name. Everything else in `swiftpm/` is
-    /// SwiftPM's own and makes the next build incremental.
+    /// never fetching. The supervisor copies those clones from `AUTONOUS_SOURCE_REPO`'s `.build/repositories` when
+    /// it seeds `src/` (`UpdatePipeline.primeBuildCache`); without them the command says so rather than failing on a
+    /// host name. Everything else in `swiftpm/` is SwiftPM's own and makes the next build incremental.
     static let defaultBuildCommand = """
         set -e
         scratch="$AUTONOUS_BUILD_CACHE/swiftpm"
         if [ ! -d "$scratch/repositories" ]; then
-          echo "the build cache has no SwiftPM dependencies: copy a checkout's .build/repositories to" >&2
+          echo "the build cache has no SwiftPM dependencies: build AUTONOUS_SOURCE_REPO once (swift build) and" >&2
+          echo "restart the supervisor, or copy a checkout's .build/repositories to" >&2
           echo "\\$AUTONOUS_STATE_DIR/build-cache/swiftpm/repositories (the build sandbox has no network)" >&2
           exit 1
         fi
@@ -39,20 +40,13 @@ struct UpdateBuildSandbox: Sendable {
           "$AUTONOUS_BUILD_OUTPUT"
         """
 
-    /// The unit test targets that need no privileges beyond the build sandbox's, less two tests that cannot pass
-    /// in it (scripts/e2e-self-update found them):
-    /// - `aGibibyteFileIsStreamedAndMatchesSha256sum` waits for `sha256sum` through Foundation's `Process`, which
-    ///   in the sandbox never learns that its child ended: CoreFoundation wakes its run loop through two AF_INET
-    ///   loopback sockets ("Could not create wakeup socket pair for CFSocket"), and the sandbox's seccomp filter
-    ///   allows only AF_UNIX, so the test hangs until `AUTONOUS_UPDATE_TIMEOUT`;
-    /// - `verifyHashesTheFileEveryTime` unlinks a file in a read-only artifact directory, which needs
-    ///   CAP_DAC_OVERRIDE (it passes as root outside a sandbox).
+    /// The unit test targets, the worker's included: everything that needs no privilege beyond the build sandbox's.
     static let defaultTestCommand = """
         set -e
         scratch="$AUTONOUS_BUILD_CACHE/swiftpm"
         swift build --build-tests --scratch-path "$scratch" --skip-update
-        swift test --skip-build --scratch-path "$scratch" --skip-update --filter 'AutonousCoreTests|SupervisordTests' \\
-          --skip 'aGibibyteFileIsStreamedAndMatchesSha256sum|verifyHashesTheFileEveryTime'
+        swift test --skip-build --scratch-path "$scratch" --skip-update \\
+          --filter '^(AutonousCoreTests|SupervisordTests|WorkerTests)\\.'
         """
 
     let configuration: AutonousCore.Configuration

@@ -61,12 +61,50 @@ final class UpdatePipeline: Service, Sendable {
         do {
             let commit = try await repository.seed(from: seed)
             logger.info("source repository ready", metadata: ["source.seed": "\(seed)", "source.commit": "\(commit)"])
+            primeBuildCache(configuration: configuration, seed: seed, logger: logger)
             return commit
         } catch {
             logger.error(
                 "cannot seed the source repository; self-updates are unavailable until it is",
                 metadata: ["source.seed": "\(seed)", "error": "\(error)"])
             return repository.exists ? try? await repository.resolve("HEAD") : nil
+        }
+    }
+
+    /// Where the default build command finds SwiftPM's clones of the dependencies (the sandbox has no network).
+    static let cachedRepositories = "swiftpm/repositories"
+
+    /// Gives the build cache SwiftPM's clones of the dependencies from the seed checkout (`.build/repositories`,
+    /// bare clones with no alternates) the first time, so a self-update builds offline with no step by hand. The
+    /// copy is made beside the cache and renamed into place, so a crash never leaves half a copy where the build
+    /// looks. A cache that has them already keeps its own; a seed that has none (never built) leaves the cache as it
+    /// is, and the build says what is missing.
+    static func primeBuildCache(configuration: AutonousCore.Configuration, seed: String, logger: Logger) {
+        let source = seed + "/.build/repositories"
+        let swiftpm = configuration.buildCacheDirectory + "/swiftpm"
+        let target = configuration.buildCacheDirectory + "/" + cachedRepositories
+        let manager = FileManager.default
+        var isDirectory: ObjCBool = false
+        guard manager.fileExists(atPath: source, isDirectory: &isDirectory), isDirectory.boolValue,
+            !manager.fileExists(atPath: target)
+        else { return }
+        let staging = swiftpm + "/.repositories-priming"
+        do {
+            try manager.createDirectory(
+                atPath: configuration.buildCacheDirectory, withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o711])
+            try manager.createDirectory(atPath: swiftpm, withIntermediateDirectories: true)
+            try? manager.removeItem(atPath: staging)
+            try manager.copyItem(atPath: source, toPath: staging)
+            guard rename(staging, target) == 0 else { throw Errno(errno, "rename \(staging) to \(target)") }
+            logger.info(
+                "build cache primed with the dependencies' clones",
+                metadata: ["source.seed": "\(seed)", "build.cache": "\(target)"])
+        } catch {
+            try? manager.removeItem(atPath: staging)
+            logger.warning(
+                "cannot prime the build cache with the dependencies' clones; self-update builds need them",
+                metadata: ["source.seed": "\(seed)", "error": "\(error)"])
         }
     }
 
