@@ -69,6 +69,11 @@ enum WorkerMain {
             logger.notice(
                 "requeued updates a previous worker left in progress", metadata: ["inbox.requeued": "\(requeued)"])
         }
+        let interrupted = try await database.pool.write { db in try RunLog.interruptAbandoned(db) }
+        if interrupted > 0 {
+            logger.notice(
+                "marked runs a previous worker left unfinished as interrupted", metadata: ["runs": "\(interrupted)"])
+        }
         let counters = WorkerCounters()
         let transport = HTTPTransport()
         let policy = RetryPolicy(

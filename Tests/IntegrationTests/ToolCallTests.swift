@@ -27,6 +27,7 @@ struct ToolCallTests {
                 ])
             ]),
             .object(["content": .string("The notes say hello.")]),
+            .object(["content": .string("They still say hello.")]),
         ])
         let daemon = try Daemon(fakes: fakes)
         #expect(await daemon.waitUntilReady() != nil, "\(daemon.log)")
@@ -76,6 +77,43 @@ struct ToolCallTests {
             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM model_calls WHERE status = 'ok'")
         }
         #expect(calls == 2)
+
+        // The run is one row with how it ended and what it did; the model's usage is summed into it.
+        let run = try #require(
+            try await daemon.database().pool.read { db in
+                try Row.fetchOne(
+                    db, sql: "SELECT status, stop_reason, turns, model_calls, tool_calls, input_tokens FROM runs")
+            })
+        #expect(run["status"] as String? == "answered")
+        #expect(run["stop_reason"] as String? == "answered")
+        #expect(run["turns"] as Int? == 2)
+        #expect(run["model_calls"] as Int? == 2)
+        #expect(run["tool_calls"] as Int? == 2)
+        let reported = try await daemon.database().pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT SUM(input_tokens) FROM model_calls")
+        }
+        #expect(run["input_tokens"] as Int? == reported)
+
+        // The next run's history has the tool turn as it happened: the assistant's calls, then each result.
+        try await fakes.sendUserMessage(from: 111, text: "and now?")
+        #expect(try await fakes.waitForSent(2), "\(daemon.log)")
+        let next = try await fakes.openAIRequests()
+        #expect(next.count == 3)
+        guard case .array(let history)? = next.last?["body"]?["messages"] else {
+            Issue.record("no messages in the third request")
+            return
+        }
+        #expect(
+            history.map { $0["role"]?.stringValue ?? "" }
+                == ["system", "user", "assistant", "tool", "tool", "assistant", "user"])
+        let calledIDs: [String] =
+            if case .array(let called)? = history[2]["tool_calls"] { called.compactMap { $0["id"]?.stringValue } } else
+            { [] }
+        #expect(calledIDs == ["call_1", "call_2"])
+        #expect(history[3]["tool_call_id"] == .string("call_1"))
+        #expect(history[4]["tool_call_id"] == .string("call_2"))
+        #expect(history[5]["content"] == .string("The notes say hello."))
+        #expect(history[6]["content"] == .string("and now?"))
         await daemon.stop()
     }
 

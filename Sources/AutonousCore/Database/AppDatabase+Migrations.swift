@@ -52,8 +52,76 @@ extension AppDatabase {
                         CHECK (reply_markup IS NULL OR json_valid(reply_markup));
                     """)
         }
+        migrator.registerMigration("w4-agent-history") { db in
+            try db.execute(sql: agentHistoryTables)
+        }
         return migrator
     }
+
+    /// History that keeps a run's tool turns (an assistant message with its tool calls, one `tool` message per
+    /// result), so the next run sees what tools returned; and `runs`, one row per agent run with how it stopped and
+    /// what it spent. SQLite cannot change a CHECK constraint in place, so `messages` is rebuilt with its rows kept.
+    /// A user message tied to an inbox row is still stored once however often the row is retried; the assistant
+    /// and tool messages of an attempt that did not finish are replaced by the next attempt's.
+    static let agentHistoryTables = """
+        CREATE TABLE messages_v4 (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            conversation_id TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant', 'tool')),
+            content TEXT,
+            tool_calls TEXT CHECK (tool_calls IS NULL OR (json_valid(tool_calls) AND json_type(tool_calls) = 'array')),
+            tool_call_id TEXT,
+            tool_name TEXT,
+            inbox_id INTEGER REFERENCES inbox(id),
+            run_id TEXT,
+            ts_ms INTEGER NOT NULL,
+            CHECK ((role = 'tool') = (tool_call_id IS NOT NULL)),
+            CHECK (content IS NOT NULL OR tool_calls IS NOT NULL)
+        );
+        INSERT INTO messages_v4 (id, conversation_id, role, content, inbox_id, run_id, ts_ms)
+            SELECT id, conversation_id, role, content, inbox_id, run_id, ts_ms FROM messages ORDER BY id;
+        DROP TABLE messages;
+        ALTER TABLE messages_v4 RENAME TO messages;
+        CREATE INDEX messages_conversation ON messages(conversation_id, id);
+        CREATE INDEX messages_run ON messages(run_id);
+        CREATE UNIQUE INDEX messages_inbox_user ON messages(inbox_id) WHERE role = 'user' AND inbox_id IS NOT NULL;
+
+        CREATE TABLE runs (
+            id TEXT PRIMARY KEY CHECK (length(id) > 0),
+            conversation_id TEXT NOT NULL,
+            inbox_id INTEGER REFERENCES inbox(id),
+            commander TEXT NOT NULL,
+            requested_by TEXT NOT NULL,
+            event_id INTEGER,
+            provider TEXT,
+            model TEXT,
+            status TEXT NOT NULL DEFAULT 'running'
+                CHECK (status IN ('running', 'answered', 'stopped', 'failed', 'cancelled', 'interrupted')),
+            stop_reason TEXT,
+            turns INTEGER NOT NULL DEFAULT 0,
+            model_calls INTEGER NOT NULL DEFAULT 0,
+            tool_calls INTEGER NOT NULL DEFAULT 0,
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            cached_tokens INTEGER NOT NULL DEFAULT 0,
+            reasoning_tokens INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL,
+            error TEXT,
+            started_ms INTEGER NOT NULL,
+            ended_ms INTEGER,
+            CHECK ((status = 'running') = (ended_ms IS NULL))
+        );
+        CREATE INDEX runs_started ON runs(started_ms);
+        CREATE INDEX runs_conversation ON runs(conversation_id, started_ms);
+        CREATE INDEX runs_inbox ON runs(inbox_id);
+
+        ALTER TABLE model_calls ADD COLUMN turn INTEGER;
+        ALTER TABLE model_calls ADD COLUMN time_to_first_token_ms INTEGER;
+        ALTER TABLE model_calls ADD COLUMN reasoning_tokens INTEGER;
+        ALTER TABLE model_calls ADD COLUMN error_class TEXT;
+        ALTER TABLE model_calls ADD COLUMN streamed INTEGER NOT NULL DEFAULT 0 CHECK (streamed IN (0, 1));
+        CREATE INDEX model_calls_time ON model_calls(ts_ms);
+        """
 
     /// The append-only events table; `parentReference` is its parent_id constraint.
     static func eventsTable(parentReference: String, ifNotExists: Bool) -> String {

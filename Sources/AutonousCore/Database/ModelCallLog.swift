@@ -21,6 +21,14 @@ public struct ModelCallRecord: Sendable, Equatable {
     public var contextProfile: String?
     public var finishReason: String?
     public var error: String?
+    /// The run's turn this call belongs to (1 for the first).
+    public var turn: Int?
+    public var timeToFirstTokenMs: Int64?
+    public var reasoningTokens: Int?
+    /// The failure's class (`ModelErrorClass`'s raw value) when the call failed.
+    public var errorClass: String?
+    /// The answer arrived as a stream (SSE).
+    public var streamed = false
 
     public init(provider: String, model: String, ok: Bool, latencyMs: Int64) {
         self.provider = provider
@@ -40,15 +48,17 @@ public enum ModelCallLog {
             sql: """
                 INSERT INTO model_calls (ts_ms, run_id, conversation_id, event_id, provider, model, status,
                     http_status, latency_ms, retries, input_tokens, output_tokens, cached_tokens, tokens_system,
-                    tokens_history, tokens_context, tokens_tool_output, context_profile, finish_reason, error)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    tokens_history, tokens_context, tokens_tool_output, context_profile, finish_reason, error, turn,
+                    time_to_first_token_ms, reasoning_tokens, error_class, streamed)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
                 AppDatabase.nowMilliseconds(), record.runID, record.conversationID, record.eventID, record.provider,
                 record.model, record.ok ? "ok" : "failed", record.httpStatus, record.latencyMs, record.retries,
                 record.inputTokens, record.outputTokens, record.cachedTokens, record.tokensSystem,
                 record.tokensHistory, record.tokensContext, record.tokensToolOutput, record.contextProfile,
-                record.finishReason, record.error,
+                record.finishReason, record.error, record.turn, record.timeToFirstTokenMs, record.reasoningTokens,
+                record.errorClass, record.streamed,
             ])
         return db.lastInsertedRowID
     }

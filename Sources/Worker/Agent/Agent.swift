@@ -25,8 +25,10 @@ struct AgentOutcome: Sendable {
     var runID: String
 }
 
-/// The agent loop: history + message → model → reply, every step recorded as events under the worker's spawn
-/// event (agent → turn → model call), the reply stored with the state change it causes in one transaction.
+/// The agent loop: history + message → model → tools → model … → reply. Every step is recorded as events under the
+/// worker's spawn event (agent → turn → model call, tool calls → approvals), and each step's records are written in
+/// one transaction: the run's start with the user message; each turn's model call with the assistant message it
+/// produced; each tool result with its `tool` message; the end with the reply's delivery (`persist`).
 struct Agent: Sendable {
     let database: AppDatabase
     let model: ChatCompletionsClient?
@@ -47,157 +49,76 @@ struct Agent: Sendable {
     typealias Persist = @Sendable (Database, String) throws -> Void
 
     func run(_ request: AgentRequest, persist: Persist = { _, _ in }) async throws -> AgentOutcome {
-        let context = EventContext(
-            parentID: parentEventID, runID: request.runID, conversationID: request.conversationID)
-        var startPayload = request.extra
-        startPayload["commander"] = .string(request.commander)
-        if let inboxID = request.inboxID { startPayload["inbox_id"] = .int(inboxID) }
-        let agentEventID = try EventLog(database: database).append("agent.started", context, payload: startPayload)
-        let agentContext = context.child(of: agentEventID)
         var logger = self.logger
         logger[metadataKey: "run_id"] = "\(request.runID)"
         logger[metadataKey: "conversation_id"] = "\(request.conversationID)"
+        let history = try ConversationStore(database: database).recent(
+            conversationID: request.conversationID, limit: historyLimit, excludingInbox: request.inboxID)
+        let run = try await start(request)
 
         guard let model else {
             let reply = ModelSetupHint.sentence
             try await database.pool.write { db in
-                try ConversationStore.append(
-                    db, conversationID: request.conversationID, role: .user, content: request.text,
-                    inboxID: request.inboxID, runID: request.runID)
                 try persist(db, reply)
+                try RunLog.finish(db, runID: request.runID, status: .failed, stopReason: "model_not_configured")
                 try EventLog.append(
-                    db, "agent.completed", agentContext, payload: ["outcome": .string("model_not_configured")])
+                    db, "agent.completed", run.context, payload: ["outcome": .string("model_not_configured")])
             }
             logger.notice("no model configured; answered with the setup hint")
             return AgentOutcome(reply: reply, succeeded: false, error: "model not configured", runID: request.runID)
         }
 
-        let history = try ConversationStore(database: database).recent(
-            conversationID: request.conversationID, limit: historyLimit, excludingInbox: request.inboxID)
-        var messages = [ChatMessage(role: "system", content: systemPrompt)]
-        messages += history.map { ChatMessage(role: $0.role.rawValue, content: $0.content) }
-        messages.append(ChatMessage(role: "user", content: request.text))
-        let toolDefinitions = tools?.definitions ?? []
-        var toolOutputTokens = 0
-
+        var conversation = AgentConversation(
+            system: systemPrompt, history: history, user: request.text, tools: tools?.definitions ?? [])
         for turn in 1 ... maxTurns {
-            let turnEventID = try EventLog(database: database).append(
-                "turn.started", agentContext,
-                payload: [
-                    "turn": .int(Int64(turn)), "messages": .int(Int64(messages.count)), "model": .string(model.model),
-                    "tools": .int(Int64(toolDefinitions.count)),
-                ])
-            let turnContext = agentContext.child(of: turnEventID)
-            var record = ModelCallRecord(provider: "openai", model: model.model, ok: false, latencyMs: 0)
-            record.runID = request.runID
-            record.conversationID = request.conversationID
-            record.tokensSystem = Self.estimateTokens(systemPrompt)
-            record.tokensHistory = history.reduce(0) { $0 + Self.estimateTokens($1.content) }
-            record.tokensContext = Self.estimateTokens(request.text)
-            record.tokensToolOutput = toolOutputTokens
-            record.contextProfile = "default"
-
-            let started = ContinuousClock.now
-            let database = self.database
-            let attempt: Result<(value: ChatCompletion, retries: Int), ModelError>
-            let sent = messages
             // The last turn offers no tools, so the model has to answer with what it has.
-            let offered = turn < maxTurns ? toolDefinitions : []
-            do {
-                attempt = .success(
-                    try await withRetries(
-                        retryPolicy,
-                        operation: { () async throws(ModelError) in
-                            try await model.complete(sent, tools: offered)
-                        },
-                        onRetry: { attempt, error, delay in
-                            logger.warning(
-                                "model call failed; retrying",
-                                metadata: [
-                                    "attempt": "\(attempt)", "error": "\(error)",
-                                    "retry.delay_ms": "\(delay.wholeMilliseconds)",
-                                ])
-                            _ = try? EventLog(database: database).append(
-                                "model.call.retry", turnContext,
-                                payload: [
-                                    "attempt": .int(Int64(attempt)),
-                                    "error": .string(Redactor.shared.redact("\(error)")),
-                                    "delay_ms": .int(delay.wholeMilliseconds),
-                                ])
-                        }))
-            } catch {
-                attempt = .failure(error)
-            }
-            switch attempt {
-            case .success(let (completion, retries)):
-                record.ok = true
-                record.latencyMs = (ContinuousClock.now - started).wholeMilliseconds
-                record.retries = retries
-                record.httpStatus = completion.httpStatus
-                record.inputTokens = completion.inputTokens
-                record.outputTokens = completion.outputTokens
-                record.cachedTokens = completion.cachedTokens
-                record.finishReason = completion.finishReason
-                let turnPayload: [String: JSONValue] = [
-                    "latency_ms": .int(record.latencyMs), "retries": .int(Int64(retries)),
-                    "input_tokens": record.inputTokens.map { .int(Int64($0)) } ?? .null,
-                    "output_tokens": record.outputTokens.map { .int(Int64($0)) } ?? .null,
-                    "finish_reason": record.finishReason.map { .string($0) } ?? .null,
-                    "tool_calls": .int(Int64(completion.toolCalls.count)),
-                ]
-                if !completion.toolCalls.isEmpty && turn < maxTurns {
-                    let stored = record
-                    try await database.pool.write { db in
-                        var row = stored
-                        row.eventID = turnEventID
-                        try ModelCallLog.insert(db, row)
-                        try EventLog.append(db, "turn.completed", turnContext, payload: turnPayload)
-                    }
-                    messages.append(
-                        ChatMessage(
-                            role: "assistant", content: completion.content.isEmpty ? nil : completion.content,
-                            toolCalls: completion.toolCalls))
-                    for call in completion.toolCalls {
-                        let output = try await runTool(
-                            call, origin: ToolCallOrigin(runID: request.runID, requestedBy: request.requestedBy),
-                            context: turnContext, logger: logger)
-                        toolOutputTokens += Self.estimateTokens(output)
-                        messages.append(ChatMessage(role: "tool", content: output, toolCallID: call.id))
-                    }
-                    continue
+            let step = try await callModel(
+                model, conversation: conversation, turn: turn, offerTools: turn < maxTurns, run: run,
+                logger: logger)
+            switch step.result {
+            case .success(let completion) where !completion.toolCalls.isEmpty && turn < maxTurns:
+                let assistant = ConversationMessage(
+                    role: .assistant, content: completion.content.isEmpty ? nil : completion.content,
+                    toolCalls: completion.toolCalls.map {
+                        StoredToolCall(id: $0.id, name: $0.name, arguments: $0.arguments)
+                    })
+                try await database.pool.write { db in
+                    try step.record(db, assistant: assistant)
                 }
+                conversation.append(assistant)
+                let results = try await runTools(
+                    completion.toolCalls,
+                    origin: ToolCallOrigin(runID: request.runID, requestedBy: request.requestedBy),
+                    run: run, context: step.context, logger: logger)
+                for result in results { conversation.append(result) }
+            case .success(let completion):
                 var reply = completion.content.trimmingCharacters(in: .whitespacesAndNewlines)
+                let stopReason = completion.toolCalls.isEmpty ? "answered" : "max_turns"
                 if reply.isEmpty {
                     reply =
                         completion.toolCalls.isEmpty
                         ? "(The model returned an empty answer.)"
                         : "(I stopped after \(maxTurns) steps without a final answer.)"
                 }
-                let finalRecord = record
                 let finalReply = reply
                 try await database.pool.write { db in
-                    try ConversationStore.append(
-                        db, conversationID: request.conversationID, role: .user, content: request.text,
-                        inboxID: request.inboxID, runID: request.runID)
-                    try ConversationStore.append(
-                        db, conversationID: request.conversationID, role: .assistant, content: finalReply,
-                        inboxID: request.inboxID, runID: request.runID)
-                    var stored = finalRecord
-                    stored.eventID = turnEventID
-                    try ModelCallLog.insert(db, stored)
-                    var payload = turnPayload
-                    payload["reply_chars"] = .int(Int64(finalReply.count))
-                    try EventLog.append(db, "turn.completed", turnContext, payload: payload)
+                    try step.record(
+                        db, assistant: ConversationMessage(role: .assistant, content: finalReply),
+                        extra: ["reply_chars": .int(Int64(finalReply.count))])
                     try persist(db, finalReply)
+                    try RunLog.finish(db, runID: request.runID, status: .answered, stopReason: stopReason)
                     try EventLog.append(
-                        db, "agent.completed", agentContext,
-                        payload: ["outcome": .string("answered"), "turns": .int(Int64(turn))])
+                        db, "agent.completed", run.context,
+                        payload: [
+                            "outcome": .string("answered"), "turns": .int(Int64(turn)),
+                            "stop_reason": .string(stopReason),
+                        ])
                 }
                 counters.messageAnswered()
                 logger.info(
                     "answered",
                     metadata: [
-                        "model.latency_ms": "\(finalRecord.latencyMs)", "model.retries": "\(retries)",
+                        "model.latency_ms": "\(step.latencyMs)", "model.retries": "\(step.retries)",
                         "agent.turns": "\(turn)",
                     ])
                 return AgentOutcome(reply: reply, succeeded: true, error: nil, runID: request.runID)
@@ -205,27 +126,15 @@ struct Agent: Sendable {
                 // Cancelled (the worker is stopping): no apology is stored, so the next worker answers the message.
                 try Task.checkCancellation()
                 let description = Redactor.shared.redact(error.description)
-                record.latencyMs = (ContinuousClock.now - started).wholeMilliseconds
-                record.retries = max(0, retryPolicy.attempts - 1)
-                record.httpStatus = error.httpStatus
-                record.error = description
                 let apology =
                     "Sorry, I could not answer that: \(error.shortReason). Your message is saved; "
                     + "please try again in a little while."
-                let finalRecord = record
                 try await database.pool.write { db in
-                    try ConversationStore.append(
-                        db, conversationID: request.conversationID, role: .user, content: request.text,
-                        inboxID: request.inboxID, runID: request.runID)
-                    var stored = finalRecord
-                    stored.eventID = turnEventID
-                    try ModelCallLog.insert(db, stored)
-                    try EventLog.append(
-                        db, "turn.failed", turnContext,
-                        payload: ["error": .string(description), "retryable": .bool(error.isRetryable)])
+                    try step.record(db, assistant: nil)
                     try persist(db, apology)
-                    try EventLog.append(
-                        db, "agent.failed", agentContext, payload: ["error": .string(description)])
+                    try RunLog.finish(
+                        db, runID: request.runID, status: .failed, stopReason: "model_error", error: description)
+                    try EventLog.append(db, "agent.failed", run.context, payload: ["error": .string(description)])
                 }
                 counters.modelFailed()
                 counters.setLastError(description)
@@ -237,50 +146,43 @@ struct Agent: Sendable {
         throw AutonousError(.internalError, "the agent loop ended without an answer")
     }
 
-    /// Runs one tool call between `tool_call.started` and `tool_call.completed`/`failed` events under the turn
-    /// (an approval's events go under the started event), and returns the envelope as the JSON text the model reads.
-    private func runTool(
-        _ call: ToolCall, origin: ToolCallOrigin, context: EventContext, logger: Logger
-    ) async throws -> String {
-        let arguments = Redactor.shared.redact(String(call.arguments.prefix(4000)))
-        let events = EventLog(database: database)
-        var startPayload: [String: JSONValue] = [
-            "tool": .string(call.name), "call_id": .string(call.id), "arguments": .string(arguments),
-        ]
-        let prepared = tools.map { $0.prepare(call, origin: origin) }
-        if case .success(let ready) = prepared { startPayload["tier"] = .string(ready.tier.rawValue) }
-        let startedID = try events.append("tool_call.started", context, payload: startPayload)
-        var approval: Approval?
-        let result: ToolResult
-        switch prepared {
-        case .none:
-            result = .failure("no tools are enabled", tier: .read)
-        case .failure(let refusal):
-            result = refusal.result
-        case .success(let ready):
-            if let gate {
-                (result, approval) = try await gate.run(ready, context: context.child(of: startedID))
-            } else {
-                result = .failure("tool calls are not enabled here", tier: ready.tier)
+    /// The run's identity in the event log: its `agent.started` event, the parent of everything the run does.
+    struct RunHandle: Sendable {
+        let request: AgentRequest
+        let context: EventContext
+    }
+
+    /// The first step, one transaction: `agent.started`, the `runs` row, and the user message (stored once however
+    /// often its inbox row is retried; what an earlier, unfinished attempt left is discarded).
+    private func start(_ request: AgentRequest) async throws -> RunHandle {
+        let base = EventContext(parentID: parentEventID, runID: request.runID, conversationID: request.conversationID)
+        var payload = request.extra
+        payload["commander"] = .string(request.commander)
+        if let inboxID = request.inboxID { payload["inbox_id"] = .int(inboxID) }
+        if let model {
+            payload["provider"] = .string("openai")
+            payload["model"] = .string(model.model)
+        }
+        let startPayload = payload
+        let eventID = try await database.pool.write { db in
+            let eventID = try EventLog.append(db, "agent.started", base, payload: startPayload)
+            var run = RunRecord(
+                id: request.runID, conversationID: request.conversationID, inboxID: request.inboxID,
+                commander: request.commander, requestedBy: request.requestedBy,
+                startedMs: AppDatabase.nowMilliseconds())
+            run.eventID = eventID
+            run.provider = model.map { _ in "openai" }
+            run.model = model?.model
+            try RunLog.start(db, run)
+            if let inboxID = request.inboxID {
+                try ConversationStore.discardEarlierAttempts(db, inboxID: inboxID, keepingRun: request.runID)
             }
+            try ConversationStore.append(
+                db, conversationID: request.conversationID, ConversationMessage(role: .user, content: request.text),
+                inboxID: request.inboxID, runID: request.runID)
+            return eventID
         }
-        var summary: [String: JSONValue] = [
-            "tool": .string(call.name), "call_id": .string(call.id), "ok": .bool(result.ok),
-            "tier": .string(result.tier.rawValue), "duration_ms": .int(result.durationMs),
-            "stdout_bytes": .int(Int64(result.stdout.utf8.count)), "stdout_truncated": .bool(result.stdoutTruncated),
-            "error": result.ok ? .null : .string(Redactor.shared.redact(String(result.stderr.prefix(1000)))),
-        ]
-        if let approval {
-            summary["approval_id"] = .string(approval.id)
-            summary["approval_status"] = .string(approval.status.rawValue)
-        }
-        try events.append(
-            result.ok ? "tool_call.completed" : "tool_call.failed", context.child(of: startedID), payload: summary)
-        logger.info(
-            "tool call",
-            metadata: ["tool.name": "\(call.name)", "tool.ok": "\(result.ok)", "tool.ms": "\(result.durationMs)"])
-        guard let data = try? JSONCoding.encoder.encode(result) else { return #"{"ok":false}"# }
-        return String(decoding: data, as: UTF8.self)
+        return RunHandle(request: request, context: base.child(of: eventID))
     }
 
     /// A rough token count (four characters a token) for the per-component accounting.

@@ -1,0 +1,118 @@
+import AutonousCore
+import Foundation
+import GRDB
+import Logging
+
+extension Agent {
+    /// Runs one turn's tool calls and returns their results as `tool` messages, in the order the model asked.
+    ///
+    /// Calls run concurrently where that cannot change what they see: consecutive Read-tier calls run together, and
+    /// a call of any other tier (which writes, executes or reaches the network) runs alone, after every call before
+    /// it and before every call after it. A call that cannot be prepared (unknown tool, bad arguments) gets its
+    /// error as its result at once.
+    func runTools(
+        _ calls: [ToolCall], origin: ToolCallOrigin, run: RunHandle, context: EventContext, logger: Logger
+    ) async throws -> [ConversationMessage] {
+        let prepared = calls.map { call in (call, tools.map { $0.prepare(call, origin: origin) }) }
+        var results: [ConversationMessage] = []
+        for batch in Self.batches(readsOnly: prepared.map { Self.readsOnly($0.1) }) {
+            if batch.count == 1 {
+                let (call, ready) = prepared[batch.lowerBound]
+                results.append(try await runTool(call, prepared: ready, run: run, context: context, logger: logger))
+                continue
+            }
+            results += try await withThrowingTaskGroup(of: (Int, ConversationMessage).self) { group in
+                for position in batch {
+                    let (call, ready) = prepared[position]
+                    group.addTask {
+                        (position, try await runTool(call, prepared: ready, run: run, context: context, logger: logger))
+                    }
+                }
+                var outputs: [(Int, ConversationMessage)] = []
+                for try await output in group { outputs.append(output) }
+                return outputs.sorted { $0.0 < $1.0 }.map(\.1)
+            }
+        }
+        return results
+    }
+
+    /// The calls grouped into what runs together, in order: each run of consecutive read-only calls is one group,
+    /// every other call a group of its own.
+    static func batches(readsOnly: [Bool]) -> [Range<Int>] {
+        var batches: [Range<Int>] = []
+        var start = 0
+        while start < readsOnly.count {
+            var end = start + 1
+            if readsOnly[start] {
+                while end < readsOnly.count, readsOnly[end] { end += 1 }
+            }
+            batches.append(start ..< end)
+            start = end
+        }
+        return batches
+    }
+
+    /// True for a prepared Read-tier call (and for a refusal, which runs nothing).
+    private static func readsOnly(_ prepared: Result<ToolRegistry.PreparedCall, ToolRegistry.Refusal>?) -> Bool {
+        switch prepared {
+        case .success(let ready)?: ready.tier == .read
+        case .failure?, nil: true
+        }
+    }
+
+    /// Runs one tool call between `tool_call.started` and `tool_call.completed`/`failed` events under the turn (an
+    /// approval's events go under the started event). The end event, the `tool` message and the run's count are
+    /// one transaction. Returns the `tool` message: the result envelope as the JSON text the model reads.
+    private func runTool(
+        _ call: ToolCall, prepared: Result<ToolRegistry.PreparedCall, ToolRegistry.Refusal>?, run: RunHandle,
+        context: EventContext, logger: Logger
+    ) async throws -> ConversationMessage {
+        let arguments = Redactor.shared.redact(String(call.arguments.prefix(4000)))
+        var startPayload: [String: JSONValue] = [
+            "tool": .string(call.name), "call_id": .string(call.id), "arguments": .string(arguments),
+        ]
+        if case .success(let ready) = prepared { startPayload["tier"] = .string(ready.tier.rawValue) }
+        let startedID = try EventLog(database: database).append("tool_call.started", context, payload: startPayload)
+        var approval: Approval?
+        let result: ToolResult
+        switch prepared {
+        case .none:
+            result = .failure("no tools are enabled", tier: .read)
+        case .failure(let refusal):
+            result = refusal.result
+        case .success(let ready):
+            if let gate {
+                (result, approval) = try await gate.run(ready, context: context.child(of: startedID))
+            } else {
+                result = .failure("tool calls are not enabled here", tier: ready.tier)
+            }
+        }
+        var summary: [String: JSONValue] = [
+            "tool": .string(call.name), "call_id": .string(call.id), "ok": .bool(result.ok),
+            "tier": .string(result.tier.rawValue), "duration_ms": .int(result.durationMs),
+            "stdout_bytes": .int(Int64(result.stdout.utf8.count)), "stdout_truncated": .bool(result.stdoutTruncated),
+            "error": result.ok ? .null : .string(Redactor.shared.redact(String(result.stderr.prefix(1000)))),
+        ]
+        if let approval {
+            summary["approval_id"] = .string(approval.id)
+            summary["approval_status"] = .string(approval.status.rawValue)
+        }
+        let output =
+            (try? JSONCoding.encoder.encode(result)).map { String(decoding: $0, as: UTF8.self) } ?? #"{"ok":false}"#
+        let message = ConversationMessage(role: .tool, content: output, toolCallID: call.id, toolName: call.name)
+        let request = run.request
+        let endPayload = summary
+        try await database.pool.write { db in
+            try EventLog.append(
+                db, result.ok ? "tool_call.completed" : "tool_call.failed", context.child(of: startedID),
+                payload: endPayload)
+            try ConversationStore.append(
+                db, conversationID: request.conversationID, message, inboxID: request.inboxID, runID: request.runID)
+            try RunLog.countToolCalls(db, runID: request.runID, count: 1)
+        }
+        logger.info(
+            "tool call",
+            metadata: ["tool.name": "\(call.name)", "tool.ok": "\(result.ok)", "tool.ms": "\(result.durationMs)"])
+        return message
+    }
+}
