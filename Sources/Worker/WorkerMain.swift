@@ -90,12 +90,13 @@ enum WorkerMain {
             systemPrompt: loadSystemPrompt(configuration, logger),
             historyLimit: configuration.historyMessages, parentEventID: link.parentEventID, counters: counters,
             logger: logger)
-        agent.tools = ToolRegistry(
+        agent.tools = try ToolRegistry(
             workspace: configuration.workspaceDirectory, extraRoots: configuration.toolRoots,
             allowlist: configuration.tools,
             launcher: configuration.sandboxBinary, outputLimit: configuration.toolOutputLimit,
             timeout: configuration.toolTimeout, timeoutMax: configuration.toolTimeoutMax, updates: link,
-            updateMaxPatch: configuration.updateMaxPatch)
+            updateMaxPatch: configuration.updateMaxPatch
+        ).validated()
         let client = configuration.telegramToken.map {
             TelegramClient(apiURL: configuration.telegramAPIURL, token: $0, transport: transport)
         }
