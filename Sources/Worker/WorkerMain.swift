@@ -174,6 +174,10 @@ enum WorkerMain {
                             return sent["message_id"]?.intValue
                         },
                         logger: logger)))
+            let activeRuns = ActiveRuns()
+            let status = ChatStatus(
+                revision: revision, model: agent.model.map { "openai \($0.model)" }, counters: counters,
+                runs: activeRuns, database: database)
             services.append(
                 .init(
                     service: CallbackDesk(
@@ -181,7 +185,10 @@ enum WorkerMain {
                         admins: Set(configuration.telegramAdmins), parentEventID: link.parentEventID,
                         doorbell: callbackDoorbell, waiters: waiters,
                         updates: UpdateDecisionRelay(decider: link, logger: logger),
-                        outbox: Outbox(database: database), logger: logger)))
+                        outbox: Outbox(database: database), logger: logger,
+                        interrupts: InterruptHandling(
+                            allowedUsers: Set(configuration.telegramAllowedUsers), runs: activeRuns,
+                            status: { status.text() }))))
             services.append(
                 .init(
                     service: TelegramCommander(
@@ -189,7 +196,7 @@ enum WorkerMain {
                         allowedUsers: Set(configuration.telegramAllowedUsers),
                         parentEventID: link.parentEventID, sendPolicy: policy, counters: counters, doorbell: doorbell,
                         maxConcurrentRuns: configuration.maxConcurrentRuns, logger: logger,
-                        admins: Set(configuration.telegramAdmins), rollback: link)))
+                        admins: Set(configuration.telegramAdmins), rollback: link, activeRuns: activeRuns)))
         }
         try await link.ready()
         logger.info(

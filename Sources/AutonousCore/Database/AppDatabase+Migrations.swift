@@ -55,6 +55,17 @@ extension AppDatabase {
         migrator.registerMigration("w4-agent-history") { db in
             try db.execute(sql: agentHistoryTables)
         }
+        migrator.registerMigration("w5-chat-conversations") { db in
+            // A chat's current conversation: /new starts another, so history before it is no longer sent.
+            try db.execute(
+                sql: """
+                    CREATE TABLE chat_conversations (
+                        chat TEXT PRIMARY KEY CHECK (length(chat) > 0),
+                        conversation_id TEXT NOT NULL CHECK (length(conversation_id) > 0),
+                        started_ms INTEGER NOT NULL
+                    );
+                    """)
+        }
         return migrator
     }
 

@@ -126,11 +126,19 @@ public struct Inbox: Sendable {
         }
     }
 
-    /// Which rows a consumer takes: callback queries (button presses, answered at once even while a message is
-    /// being worked on) or everything else (one lane per chat, see `claimNext`).
+    /// Which rows a consumer takes: the out-of-band kinds (button presses and interrupts such as /cancel, answered
+    /// at once even while a message of the same chat is being worked on) or everything else (one lane per chat, see
+    /// `claimNext`).
     public enum Lane: Sendable {
         case messages, callbacks
     }
+
+    /// The kind of a command that must not wait behind its chat's running message (/cancel, /status): it is
+    /// stored under this kind and taken by the `.callbacks` lane.
+    public static let interruptKind = "interrupt"
+
+    /// The kinds the `.callbacks` lane takes, as an SQL list.
+    static let outOfBandKinds = "('callback_query', 'interrupt')"
 
     /// Takes the next row of `lane`, marks it in progress and counts the attempt, in one statement of one write
     /// transaction, so two claimers can never take the same row or two rows of one chat.
@@ -150,7 +158,8 @@ public struct Inbox: Sendable {
         switch lane {
         case .messages: candidate = Self.nextMessageSQL
         case .callbacks:
-            candidate = "SELECT id FROM inbox WHERE status = 'queued' AND kind = 'callback_query' ORDER BY id LIMIT 1"
+            candidate =
+                "SELECT id FROM inbox WHERE status = 'queued' AND kind IN \(Self.outOfBandKinds) ORDER BY id LIMIT 1"
         }
         return try database.pool.write { db in
             try InboxItem.fetchOne(
@@ -167,10 +176,10 @@ public struct Inbox: Sendable {
     /// The id of the message row `claimNext(lane: .messages)` takes, given `:now`.
     static let nextMessageSQL = """
         SELECT q.id FROM inbox AS q
-        WHERE q.status = 'queued' AND q.kind != 'callback_query' AND q.not_before_ms <= :now
+        WHERE q.status = 'queued' AND q.kind NOT IN \(outOfBandKinds) AND q.not_before_ms <= :now
             AND NOT EXISTS (
                 SELECT 1 FROM inbox AS o
-                WHERE o.chat_id = q.chat_id AND o.kind != 'callback_query'
+                WHERE o.chat_id = q.chat_id AND o.kind NOT IN \(outOfBandKinds)
                     AND (o.status = 'in_progress' OR (o.status = 'queued' AND o.update_id < q.update_id)))
         ORDER BY q.update_id
         LIMIT 1
@@ -190,7 +199,7 @@ public struct Inbox: Sendable {
                 db,
                 sql: """
                     SELECT MIN(not_before_ms) FROM inbox
-                    WHERE status = 'queued' AND kind != 'callback_query' AND not_before_ms > ?
+                    WHERE status = 'queued' AND kind NOT IN \(Self.outOfBandKinds) AND not_before_ms > ?
                     """,
                 arguments: [now])
         }
@@ -236,7 +245,7 @@ public struct Inbox: Sendable {
                 db,
                 sql: """
                     SELECT MIN(received_ms) FROM inbox
-                    WHERE status IN ('queued', 'in_progress') AND kind != 'callback_query'
+                    WHERE status IN ('queued', 'in_progress') AND kind NOT IN \(Self.outOfBandKinds)
                     """)
         }
     }

@@ -71,6 +71,7 @@ struct Agent: Sendable {
         var conversation = AgentConversation(
             system: systemPrompt, history: history, user: request.text, tools: tools?.definitions ?? [])
         for turn in 1 ... maxTurns {
+            try Task.checkCancellation()
             // The last turn offers no tools, so the model has to answer with what it has.
             let step = try await callModel(
                 model, conversation: conversation, turn: turn, offerTools: turn < maxTurns, run: run,
@@ -144,6 +145,30 @@ struct Agent: Sendable {
         }
         // Unreachable: the last turn always answers or fails above.
         throw AutonousError(.internalError, "the agent loop ended without an answer")
+    }
+
+    /// Ends a run that was stopped from outside (`ActiveRuns.stop`: the user's /cancel) after its task ended, in
+    /// one transaction: the reply saying why, the run's status and stop reason, and `agent.stopped` under the run's
+    /// start event. Called from the commander's own task, which is not cancelled.
+    func recordStop(_ request: AgentRequest, _ stop: StopRequest, persist: Persist = { _, _ in }) async throws
+        -> AgentOutcome
+    {
+        let sentence = stop.sentence
+        try await database.pool.write { db in
+            let started = try RunLog.fetch(db, id: request.runID)
+            let context = EventContext(
+                parentID: started?.eventID ?? parentEventID, runID: request.runID,
+                conversationID: request.conversationID)
+            try persist(db, sentence)
+            try RunLog.finish(db, runID: request.runID, status: .cancelled, stopReason: stop.reason)
+            try EventLog.append(
+                db, "agent.stopped", context,
+                payload: ["stop_reason": .string(stop.reason), "by": .string(stop.by), "reply": .string(sentence)])
+        }
+        logger.notice(
+            "run stopped",
+            metadata: ["run_id": "\(request.runID)", "stop_reason": "\(stop.reason)", "by": "\(stop.by)"])
+        return AgentOutcome(reply: sentence, succeeded: true, error: nil, runID: request.runID)
     }
 
     /// The run's identity in the event log: its `agent.started` event, the parent of everything the run does.

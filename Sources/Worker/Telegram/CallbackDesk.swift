@@ -31,6 +31,8 @@ struct CallbackDesk: Service {
     /// Where the staged updates' messages were recorded as sent, with their message ids.
     let outbox: Outbox
     let logger: Logger
+    /// /cancel and /status; without it such commands are left unhandled.
+    var interrupts: InterruptHandling? = nil
 
     /// Telegram shows at most 200 characters of an answer to a press.
     static let answerLimit = 200
@@ -82,6 +84,10 @@ struct CallbackDesk: Service {
     }
 
     private func answer(_ item: InboxItem) async {
+        if item.kind == Inbox.interruptKind {
+            await interrupt(item)
+            return
+        }
         guard let press = Self.press(from: item.payload) else {
             try? inbox.finish(item.id, status: .failed, outcome: "invalid_callback", error: "no callback_query id")
             return

@@ -33,6 +33,8 @@ struct TelegramCommander: Service {
     var admins: Set<Int64> = []
     /// Where a /rollback is relayed (the supervisor link); without one, /rollback answers that it cannot.
     var rollback: (any RollbackRequesting)?
+    /// The runs going on, by chat, so that /cancel (taken by `CallbackDesk`) can stop one.
+    var activeRuns = ActiveRuns()
 
     private var inbox: Inbox { Inbox(database: database) }
     private var outbox: Outbox { Outbox(database: database) }
@@ -100,7 +102,8 @@ struct TelegramCommander: Service {
     }
 
     private func process(_ item: InboxItem) async throws {
-        let conversationID = "telegram:\(item.chatID.map(String.init) ?? "unknown")"
+        let chat = "telegram:\(item.chatID.map(String.init) ?? "unknown")"
+        let conversationID = try await database.pool.read { db in try ChatConversations.current(db, chat: chat) }
         let context = EventContext(parentID: parentEventID, runID: item.runID, conversationID: conversationID)
         guard let userID = item.userID, allowedUsers.contains(userID), let chatID = item.chatID else {
             try await database.pool.write { db in
@@ -135,6 +138,26 @@ struct TelegramCommander: Service {
             return
         }
 
+        if item.kind == "message", item.text.flatMap(ChatCommand.parse) == .new {
+            // In the chat's lane, so a run before it finishes in the old conversation.
+            let itemID = item.id
+            let updateID = item.updateID
+            try await database.pool.write { db in
+                let previous = try ChatConversations.current(db, chat: chat)
+                let started = try ChatConversations.startNew(db, chat: chat)
+                try EventLog.append(
+                    db, "conversation.started", context,
+                    payload: [
+                        "chat": .string(chat), "conversation_id": .string(started), "previous": .string(previous),
+                        "update_id": .int(updateID),
+                    ])
+                try Outbox.enqueue(
+                    db, inboxID: itemID, conversationID: started, chatID: chatID, chunks: [Self.newConversationReply])
+            }
+            try await deliver(item, context: context, outcome: "new_conversation")
+            return
+        }
+
         switch item.kind {
         case "message" where item.text != nil:
             _ = try? await client.call(
@@ -145,12 +168,13 @@ struct TelegramCommander: Service {
                 runID: item.runID ?? UUID().uuidString.lowercased(),
                 extra: ["update_id": .int(item.updateID), "attempt": .int(Int64(item.attempts))])
             let inboxID = item.id
+            let persist: Agent.Persist = { db, reply in
+                try Outbox.enqueue(
+                    db, inboxID: inboxID, conversationID: conversationID, chatID: chatID,
+                    chunks: MessageSplitter.split(reply))
+            }
             let outcome = try await counters.duringRun {
-                try await agent.run(request) { db, reply in
-                    try Outbox.enqueue(
-                        db, inboxID: inboxID, conversationID: conversationID, chatID: chatID,
-                        chunks: MessageSplitter.split(reply))
-                }
+                try await runStoppable(request, chat: "telegram:\(chatID)", persist: persist)
             }
             // Shutting down: whatever the agent stored is delivered by the next worker, not half-sent now.
             try Task.checkCancellation()
@@ -164,6 +188,32 @@ struct TelegramCommander: Service {
             try await deliver(item, context: context, outcome: "unsupported_message")
         default:
             try inbox.finish(item.id, status: .done, outcome: "unsupported_kind")
+        }
+    }
+
+    /// What /new answers.
+    static let newConversationReply =
+        "Started a new conversation: what we said before is kept, but no longer sent to the model."
+
+    /// Runs the agent in a task of its own that /cancel can stop (`ActiveRuns`). A run stopped that way is recorded
+    /// as such and answered with the reason; a run cancelled because the worker is stopping stays unanswered, for
+    /// the next worker.
+    private func runStoppable(_ request: AgentRequest, chat: String, persist: @escaping Agent.Persist) async throws
+        -> AgentOutcome
+    {
+        let agent = self.agent
+        let task = Task { try await agent.run(request, persist: persist) }
+        activeRuns.begin(chat: chat, runID: request.runID) { task.cancel() }
+        defer { activeRuns.finish(chat: chat, runID: request.runID) }
+        do {
+            return try await withTaskCancellationHandler {
+                try await task.value
+            } onCancel: {
+                task.cancel()
+            }
+        } catch let error where !Task.isCancelled {
+            guard let stop = activeRuns.stopRequest(chat: chat, runID: request.runID) else { throw error }
+            return try await agent.recordStop(request, stop, persist: persist)
         }
     }
 

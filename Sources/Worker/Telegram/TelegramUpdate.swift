@@ -29,7 +29,12 @@ struct TelegramUpdate: Sendable, Equatable {
         }
     }
 
+    /// The row to store. A message that is an interrupting command (/cancel, /status) is stored as
+    /// `Inbox.interruptKind`, so it is taken at once rather than behind the chat's running message.
     var inboxItem: NewInboxItem {
-        NewInboxItem(updateID: updateID, kind: kind, chatID: chatID, userID: userID, text: text, payload: raw.jsonText)
+        let interrupts = kind == "message" && (text.flatMap(ChatCommand.parse)?.interrupts ?? false)
+        return NewInboxItem(
+            updateID: updateID, kind: interrupts ? Inbox.interruptKind : kind, chatID: chatID, userID: userID,
+            text: text, payload: raw.jsonText)
     }
 }
