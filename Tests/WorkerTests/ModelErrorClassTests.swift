@@ -85,6 +85,7 @@ import Testing
         #expect(error(503, "").description == "model API error 503 [server]: HTTP 503 without an error object")
         #expect(ModelError.transport(.timedOut).errorClass == .timeout)
         #expect(ModelError.transport(.timedOut).isRetryable)
+        #expect(ModelError.transport(.timedOut).description.contains("timed out"))
         #expect(ModelError.transport(.connectionFailed("connection lost")).errorClass == .transport)
         #expect(ModelError.transport(.cancelled).errorClass == .cancelled)
         #expect(!ModelError.transport(.cancelled).isRetryable)

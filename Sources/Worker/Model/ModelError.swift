@@ -45,7 +45,7 @@ enum ModelError: RetryableError, CustomStringConvertible, Sendable {
                 + message
         case .malformed(let detail): return "model API sent a malformed response: \(detail)"
         case .transport(.cancelled): return "the model call was cancelled"
-        case .transport(.timedOut): return "model API did not answer in time"
+        case .transport(.timedOut): return "model API timed out: no answer (or, streaming, no byte) in time"
         case .transport(let error): return "model API unreachable: \(error)"
         case .misconfigured(let detail): return "model provider cannot answer: \(detail)"
         }
