@@ -79,12 +79,7 @@ enum WorkerMain {
         let policy = RetryPolicy(
             attempts: configuration.retryAttempts, baseDelay: configuration.retryBaseDelay,
             maxDelay: configuration.retryMaxDelay)
-        let model: ChatCompletionsClient? =
-            configuration.modelConfigured
-            ? ChatCompletionsClient(
-                baseURL: configuration.openAIBaseURL, apiKey: configuration.openAIKey, model: configuration.model,
-                timeout: configuration.modelTimeout, transport: transport)
-            : nil
+        let model = ModelProviders.make(configuration, transport: transport).map(ChatCompletionsClient.init(provider:))
         var agent = Agent(
             database: database, model: model, retryPolicy: policy,
             systemPrompt: loadSystemPrompt(configuration, logger),
@@ -204,6 +199,7 @@ enum WorkerMain {
             metadata: [
                 "worker.pid": "\(getpid())", "telegram.enabled": "\(configuration.telegramEnabled)",
                 "model.configured": "\(configuration.modelConfigured)", "model.name": "\(configuration.model)",
+                "model.provider": "\(model?.name ?? "none")",
             ])
         // The service group's own debug lines describe each service with all its properties: keep them out.
         var lifecycleLogger = logger

@@ -35,6 +35,69 @@ import Testing
         #expect(configuration.maxConcurrentRuns == 4)
     }
 
+    @Test func theModelProviderStreamingAndScriptAreChecked() throws {
+        let defaults = try configuration([:])
+        #expect(defaults.modelProvider == .openai)
+        #expect(defaults.modelStream)
+        #expect(defaults.model == "gpt-4o-mini")
+        #expect(try configuration(["AUTONOUS_MODEL_STREAM": "off"]).modelStream == false)
+        #expect(failure(["AUTONOUS_MODEL_STREAM": "maybe"])?.variable == "AUTONOUS_MODEL_STREAM")
+        #expect(failure(["AUTONOUS_MODEL_PROVIDER": "anthropic"])?.variable == "AUTONOUS_MODEL_PROVIDER")
+
+        let missing = failure(["AUTONOUS_MODEL_PROVIDER": "scripted"])
+        #expect(missing?.variable == "AUTONOUS_MODEL_SCRIPT")
+        #expect(missing?.message.hasPrefix("is required because AUTONOUS_MODEL_PROVIDER=scripted") == true)
+
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("script-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let good = directory.appendingPathComponent("good.json")
+        try Data(#"[{"delay": 0.5}, {"pieces": ["Hel", "lo"]}, {"tool_calls": [{"name": "ls"}]}]"#.utf8).write(to: good)
+        let scripted = try configuration(["AUTONOUS_MODEL_PROVIDER": "scripted", "AUTONOUS_MODEL_SCRIPT": good.path])
+        #expect(scripted.modelConfigured)
+        #expect(scripted.model == "scripted")
+        #expect(scripted.modelScriptPath == good.path)
+        #expect(scripted.modelScript?.steps.count == 3)
+        #expect(scripted.modelScript?.steps.first == .delay(.milliseconds(500)))
+
+        let bad = directory.appendingPathComponent("bad.json")
+        try Data(#"{"steps": [{"text": "ok"}, {"txet": "typo"}]}"#.utf8).write(to: bad)
+        let typo = failure(["AUTONOUS_MODEL_PROVIDER": "scripted", "AUTONOUS_MODEL_SCRIPT": bad.path])
+        #expect(typo?.variable == "AUTONOUS_MODEL_SCRIPT")
+        #expect(typo?.message.hasPrefix("\(bad.path): step 2: unknown key \"txet\"") == true)
+        let absent = failure([
+            "AUTONOUS_MODEL_PROVIDER": "scripted", "AUTONOUS_MODEL_SCRIPT": directory.path + "/absent.json",
+        ])
+        #expect(absent?.message.hasPrefix("cannot read the model script") == true)
+        #expect(
+            failure(["AUTONOUS_MODEL_PROVIDER": "scripted", "AUTONOUS_MODEL_SCRIPT": "script.json"])?.message
+                .hasPrefix("must be an absolute path") == true)
+        let conflict = failure(["AUTONOUS_MODEL_SCRIPT": good.path])
+        #expect(conflict?.message.hasPrefix("is set but AUTONOUS_MODEL_PROVIDER is openai") == true)
+    }
+
+    @Test func aModelScriptNamesTheStepThatIsWrong() {
+        func problem(_ json: String) -> String? {
+            do {
+                _ = try ModelScript(json: Data(json.utf8), source: "s.json")
+                return nil
+            } catch {
+                return error.message
+            }
+        }
+        #expect(problem("[]") == "s.json: has no steps")
+        #expect(problem("{")?.hasPrefix("s.json: is not JSON") == true)
+        #expect(
+            problem(#"[{"error": {"status": 200}}]"#)
+                == #"s.json: step 1: "error" needs a "status" from 400 to 599, or a "kind""#)
+        #expect(
+            problem(#"[{"text": "a"}, {"delay": -1}]"#)
+                == #"s.json: step 2: "delay" must be a number of seconds from 0 to 3600"#)
+        #expect(problem(#"[{"tool_calls": [{"arguments": {}}]}]"#) == #"s.json: step 1: tool call 1 needs a "name""#)
+        #expect(problem(#"[{}]"#) == #"s.json: step 1: needs "text", "pieces", "tool_calls", "error" or "delay""#)
+        #expect(problem(#"[{"error": {"kind": "timeout"}}, {"error": {"status": 429, "retry_after": 2}}]"#) == nil)
+    }
+
     @Test func telegramIsOnWhenATokenAndUsersAreGiven() throws {
         let configuration = try configuration([
             "AUTONOUS_TELEGRAM_TOKEN": "123:ABC-def_g", "AUTONOUS_TELEGRAM_ALLOWED_USERS": "12, 34,12",

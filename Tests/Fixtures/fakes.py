@@ -66,10 +66,15 @@ error shapes, non-streaming and SSE streaming answers, usage) and
 
 OpenAI control API (same port)
   POST /_fake/script    {"responses": [...]} -> FIFO; each completion pops one.
-                        Entry keys: content, tool_calls, refusal, finish_reason,
-                        usage, status (+message, code, type, param, retry_after),
-                        malformed, empty_choices, delay, chunk_delay, close,
-                        hold (true: answer only after a POST /_fake/release)
+                        Entry keys: content, tool_calls, refusal, reasoning_content,
+                        finish_reason, usage, status (+message, code, type, param,
+                        retry_after), malformed, empty_choices, delay, close,
+                        hold (true: answer only after a POST /_fake/release).
+                        Streamed answers only: chunk_delay (seconds between
+                        chunks), stream_pieces (chunks per text, default 3),
+                        stream_error ({"message", "type", "code", "after"}: an
+                        error object in place of the rest of the stream after
+                        "after" content chunks, as OpenAI sends one mid-stream)
   POST /_fake/release   lets one held completion answer (in arrival order)
   GET  /_fake/script    entries not yet consumed
   GET  /_fake/requests[?path=P|?all=1]  recorded requests (default: chat completions)
@@ -1421,15 +1426,16 @@ class OpenAIHandler(BaseHandler):
 
         messages = req["messages"]
         content, tool_calls, refusal = self.reply_for(entry, messages)
+        reasoning = entry.get("reasoning_content")
         if entry.get("empty_choices"):
-            content, tool_calls, refusal = None, None, None
+            content, tool_calls, refusal, reasoning = None, None, None, None
         finish = entry.get("finish_reason") or ("tool_calls" if tool_calls else "stop")
         usage = self.usage(entry, messages, content, tool_calls, refusal)
 
         if stream:
             return self.stream_completion(rec, extra_headers, cid, created, model, content,
                                           tool_calls, refusal, finish, usage, include_usage,
-                                          entry.get("empty_choices"), entry.get("chunk_delay"))
+                                          entry, reasoning)
         result = {
             "id": cid,
             "object": "chat.completion",
@@ -1445,6 +1451,8 @@ class OpenAIHandler(BaseHandler):
                        "annotations": []}
             if tool_calls:
                 message["tool_calls"] = tool_calls
+            if reasoning is not None:
+                message["reasoning_content"] = reasoning
             result["choices"] = [{"index": 0, "message": message, "logprobs": None,
                                   "finish_reason": finish}]
         return Resp.json(200, result)
@@ -1540,7 +1548,11 @@ class OpenAIHandler(BaseHandler):
         return None
 
     def stream_completion(self, rec, extra_headers, cid, created, model, content, tool_calls,
-                          refusal, finish, usage, include_usage, empty_choices, chunk_delay):
+                          refusal, finish, usage, include_usage, entry, reasoning):
+        empty_choices = entry.get("empty_choices")
+        n_pieces = max(1, as_int(entry.get("stream_pieces"), 3) or 3)
+        stream_error = entry.get("stream_error")
+
         def chunk(delta, finish_reason=None, choices=True, usage_value=None):
             obj = {"id": cid, "object": "chat.completion.chunk", "created": created,
                    "model": model, "service_tier": "default", "system_fingerprint": "fp_fake",
@@ -1550,19 +1562,32 @@ class OpenAIHandler(BaseHandler):
                 obj["usage"] = usage_value
             return dumps(obj).decode("utf-8")
 
-        def pieces(text, n=3):
+        def pieces(text, n=n_pieces):
             if not text:
                 return []
             size = max(1, -(-len(text) // n))
             return [text[i:i + size] for i in range(0, len(text), size)]
 
+        failed = isinstance(stream_error, dict)
         events = []
         if not empty_choices:
             first = {"role": "assistant", "content": "" if content is not None or not tool_calls
                      else None, "refusal": None}
             events.append(chunk(first))
-            for piece in pieces(content):
+            for piece in pieces(reasoning):
+                events.append(chunk({"reasoning_content": piece}))
+            content_pieces = pieces(content)
+            if failed:
+                content_pieces = content_pieces[:max(0, as_int(stream_error.get("after"), 1))]
+            for piece in content_pieces:
                 events.append(chunk({"content": piece}))
+        if failed:
+            # What OpenAI sends when a stream fails after it started: an error object, then the end.
+            events.append(dumps({"error": {
+                "message": stream_error.get("message") or OPENAI_SERVER_ERROR,
+                "type": stream_error.get("type", "server_error"),
+                "param": None, "code": stream_error.get("code")}}).decode("utf-8"))
+        elif not empty_choices:
             for piece in pieces(refusal):
                 events.append(chunk({"refusal": piece}))
             for idx, call in enumerate(tool_calls or []):
@@ -1573,12 +1598,13 @@ class OpenAIHandler(BaseHandler):
                     events.append(chunk({"tool_calls": [{
                         "index": idx, "function": {"arguments": piece}}]}))
             events.append(chunk({}, finish))
-        if include_usage:
+        if include_usage and not failed:
             events.append(chunk(None, choices=False, usage_value=usage))
-        events.append("[DONE]")
+        if not failed:
+            events.append("[DONE]")
 
         self.server.fake.set_status(rec, 200)
-        delay = as_float(chunk_delay, 0.0) or 0.0
+        delay = as_float(entry.get("chunk_delay"), 0.0) or 0.0
         try:
             self.start_stream(extra_headers)
             for i, payload in enumerate(events):

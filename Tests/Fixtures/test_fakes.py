@@ -17,6 +17,8 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 FAKES = os.path.join(HERE, "fakes.py")
 TOKEN = "123456:TEST-token"
+OPENAI_SERVER_ERROR_TEXT = (
+    "The server had an error while processing your request. Sorry about that!")
 KEY = "sk-test-key"
 
 
@@ -434,6 +436,62 @@ class FixtureTest(unittest.TestCase):
             r = conn.getresponse()
             self.assertTrue(r.read().endswith(b"data: [DONE]\n\n"))
         conn.close()
+
+    def stream_chunks(self, entry, usage=True):
+        """Scripts one entry, asks for it streamed, and returns the decoded data payloads."""
+        self.oac("POST", "script", {"responses": [entry]})
+        req = {"model": "gpt-fake", "stream": True,
+               "messages": [{"role": "user", "content": "go"}]}
+        if usage:
+            req["stream_options"] = {"include_usage": True}
+        status, _, raw = self.chat(req)
+        self.assertEqual(status, 200)
+        events = [e[len("data: "):] for e in raw.decode().split("\n\n") if e]
+        return [e if e == "[DONE]" else json.loads(e) for e in events]
+
+    def test_openai_streaming_pieces_and_delay(self):
+        start = time.monotonic()
+        chunks = self.stream_chunks({"content": "one two three four five", "stream_pieces": 5,
+                                     "chunk_delay": 0.05})
+        self.assertGreaterEqual(time.monotonic() - start, 0.05 * 7)
+        texts = [c["choices"][0]["delta"]["content"] for c in chunks[1:-3]]
+        self.assertEqual(len(texts), 5)
+        self.assertEqual("".join(texts), "one two three four five")
+        self.assertTrue(all(c["usage"] is None for c in chunks[:-2]))
+        self.assertEqual(chunks[-1], "[DONE]")
+
+    def test_openai_streaming_reasoning_and_tool_calls(self):
+        chunks = self.stream_chunks({
+            "reasoning_content": "think first", "content": None,
+            "tool_calls": [{"id": "call_9", "name": "ls", "arguments": {"path": "src"}}],
+            "usage": {"reasoning_tokens": 7}})
+        deltas = [c["choices"][0]["delta"] for c in chunks[:-1] if c["choices"]]
+        self.assertEqual("".join(d.get("reasoning_content", "") for d in deltas), "think first")
+        calls = [d["tool_calls"][0] for d in deltas if "tool_calls" in d]
+        self.assertEqual(calls[0]["id"], "call_9")
+        self.assertEqual(calls[0]["function"]["name"], "ls")
+        self.assertTrue(all("id" not in c for c in calls[1:]))
+        self.assertGreater(len(calls), 2)
+        self.assertEqual("".join(c["function"]["arguments"] for c in calls), '{"path":"src"}')
+        self.assertEqual(chunks[-3]["choices"][0]["finish_reason"], "tool_calls")
+        self.assertEqual(chunks[-2]["usage"]["completion_tokens_details"]["reasoning_tokens"], 7)
+        # without include_usage there is no usage chunk and no usage field
+        chunks = self.stream_chunks({"content": "hi"}, usage=False)
+        self.assertEqual(chunks[-2]["choices"][0]["finish_reason"], "stop")
+        self.assertNotIn("usage", chunks[-2])
+        # the same entry unstreamed carries reasoning_content in the message
+        self.oac("POST", "script", {"responses": [{"reasoning_content": "hmm", "content": "ok"}]})
+        body = json.loads(self.chat({"model": "m", "messages": [{"role": "user", "content": "x"}]})[2])
+        self.assertEqual(body["choices"][0]["message"]["reasoning_content"], "hmm")
+
+    def test_openai_streaming_error_mid_stream(self):
+        chunks = self.stream_chunks({"content": "partial answer here",
+                                     "stream_error": {"after": 2, "code": "server_error"}})
+        self.assertEqual(len([c for c in chunks if c.get("choices")]), 3)
+        self.assertEqual(chunks[-1], {"error": {"message": OPENAI_SERVER_ERROR_TEXT,
+                                                "type": "server_error", "param": None,
+                                                "code": "server_error"}})
+        self.assertNotIn("[DONE]", chunks)
 
     def test_openai_wait_and_models(self):
         def later():

@@ -142,36 +142,12 @@ private enum ThreadTimes {
 }
 
 /// Tests/Fixtures/http_echo.py on 127.0.0.1; ends when this object goes away.
-private final class EchoServer: @unchecked Sendable {
+private final class EchoServer: Sendable {
     let port: Int
-    private let process = Process()
-    private let input = Pipe()
+    private let fixture: FixtureProcess
 
     init() throws {
-        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        let output = Pipe()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = ["-I", fixtures.appendingPathComponent("Fixtures/http_echo.py").path]
-        process.standardInput = input
-        process.standardOutput = output
-        try process.run()
-        var line = Data()
-        let handle = output.fileHandleForReading
-        while !line.contains(UInt8(ascii: "\n")) {
-            let chunk = handle.availableData
-            if chunk.isEmpty { break }
-            line.append(chunk)
-        }
-        guard let port = (try? JSONCoding.decoder.decode(JSONValue.self, from: line))?["port"]?.intValue else {
-            process.terminate()
-            process.waitUntilExit()
-            throw POSIXError(.EIO)
-        }
-        self.port = Int(port)
-    }
-
-    deinit {
-        try? input.fileHandleForWriting.close()
-        process.waitUntilExit()
+        fixture = try FixtureProcess("http_echo.py")
+        port = try fixture.port("port")
     }
 }

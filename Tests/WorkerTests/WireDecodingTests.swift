@@ -67,7 +67,7 @@ import Testing
     }
 
     @Test func completionsAndTheirErrors() throws {
-        let completion = try ChatCompletionsClient.decode(
+        let completion = try OpenAIProvider.decode(
             response(
                 200,
                 #"{"choices":[{"message":{"role":"assistant","content":"hey"},"finish_reason":"stop"}],"usage":{"prompt_tokens":11,"completion_tokens":2,"prompt_tokens_details":{"cached_tokens":4}}}"#
@@ -79,7 +79,7 @@ import Testing
         #expect(completion.finishReason == "stop")
 
         #expect {
-            try ChatCompletionsClient.decode(
+            try OpenAIProvider.decode(
                 response(
                     429,
                     #"{"error":{"message":"Rate limit reached","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#,
@@ -89,7 +89,7 @@ import Testing
             return error.isRetryable && error.retryAfter == .seconds(2) && error.httpStatus == 429
         }
         #expect {
-            try ChatCompletionsClient.decode(
+            try OpenAIProvider.decode(
                 response(
                     429,
                     #"{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}}"#
@@ -98,7 +98,7 @@ import Testing
             (error as? ModelError)?.isRetryable == false
         }
         #expect {
-            try ChatCompletionsClient.decode(
+            try OpenAIProvider.decode(
                 response(401, #"{"error":{"message":"Incorrect API key","code":"invalid_api_key"}}"#))
         } throws: { error in
             guard let error = error as? ModelError else { return false }
@@ -108,7 +108,7 @@ import Testing
             #"{"id":"x","choices":["#, #"{"choices":[]}"#, #"[1,2]"#, #"{"choices":[{"message":{"content":5}}]}"#,
         ] {
             #expect {
-                try ChatCompletionsClient.decode(response(200, body))
+                try OpenAIProvider.decode(response(200, body))
             } throws: { error in
                 guard let error = error as? ModelError, case .malformed = error else { return false }
                 return error.isRetryable

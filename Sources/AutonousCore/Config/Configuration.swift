@@ -14,7 +14,12 @@ import Foundation
 /// - `AUTONOUS_TELEGRAM_POLL_TIMEOUT` (`30s`): getUpdates long-poll timeout.
 /// - `OPENAI_API_KEY` (secret, none): or the credential `openai-api-key`.
 /// - `AUTONOUS_OPENAI_BASE_URL` (`https://api.openai.com/v1`): any chat-completions server.
-/// - `AUTONOUS_MODEL` (`gpt-4o-mini`), `AUTONOUS_MODEL_TIMEOUT` (`120s`), `AUTONOUS_HISTORY_MESSAGES` (`20`).
+/// - `AUTONOUS_MODEL` (`gpt-4o-mini`; `scripted` with the scripted provider), `AUTONOUS_MODEL_TIMEOUT` (`120s`: the
+///   whole call without streaming, the longest silence with it), `AUTONOUS_HISTORY_MESSAGES` (`20`).
+/// - `AUTONOUS_MODEL_PROVIDER` (`openai`): `openai` (any chat-completions server) or `scripted` (replays
+///   `AUTONOUS_MODEL_SCRIPT`, for tests and the offline demo).
+/// - `AUTONOUS_MODEL_SCRIPT` (none): the scripted provider's JSON script (see `ModelScript`); required with it.
+/// - `AUTONOUS_MODEL_STREAM` (`on`): stream answers as server-sent events; `off` for servers that cannot.
 /// - `AUTONOUS_MAX_CONCURRENT_RUNS` (`4`): agent runs at once across Telegram chats (1 to 64); one chat never has
 ///   two at once.
 /// - `AUTONOUS_WORKER_BIN` (`autonous-worker` beside the supervisor): the bootstrap worker.
@@ -53,6 +58,16 @@ public struct Configuration: Sendable {
     /// How the Telegram commander is switched on.
     public enum TelegramMode: String, Sendable, CaseIterable {
         case auto, on, off
+    }
+
+    /// Which model provider answers (`AUTONOUS_MODEL_PROVIDER`).
+    public enum ModelProviderKind: String, Sendable, CaseIterable {
+        case openai, scripted
+    }
+
+    /// A switch written `on` or `off`.
+    public enum Switch: String, Sendable, CaseIterable {
+        case on, off
     }
 
     /// Whether sandbox limits a host cannot enforce stop the launch.
@@ -98,6 +113,13 @@ public struct Configuration: Sendable {
     public var openAIBaseURLIsExplicit: Bool
     public var model: String
     public var modelTimeout: Duration
+    /// `AUTONOUS_MODEL_PROVIDER`.
+    public var modelProvider: ModelProviderKind
+    /// Whether the OpenAI provider streams its answers (`AUTONOUS_MODEL_STREAM`).
+    public var modelStream: Bool
+    /// The scripted provider's script and where it was read from (`AUTONOUS_MODEL_SCRIPT`); nil unless scripted.
+    public var modelScriptPath: String?
+    public var modelScript: ModelScript?
     public var historyMessages: Int
     /// Agent runs the Telegram commander keeps in flight at most, each in a different chat
     /// (`AUTONOUS_MAX_CONCURRENT_RUNS`).
@@ -163,8 +185,9 @@ public struct Configuration: Sendable {
     public var logTarget: LogTarget
     public var logLevel: LogLevel
 
-    /// True when the model can be called: an API key, or an explicitly configured base URL (local servers).
-    public var modelConfigured: Bool { openAIKey != nil || openAIBaseURLIsExplicit }
+    /// True when the model can be called: the scripted provider, an API key, or an explicitly configured base URL
+    /// (local servers).
+    public var modelConfigured: Bool { modelProvider == .scripted || openAIKey != nil || openAIBaseURLIsExplicit }
 
     /// The supervisor's database.
     public var databasePath: String { stateDirectory + "/autonous.db" }
@@ -246,7 +269,24 @@ public struct Configuration: Sendable {
             credentialsDirectory: credentials)
         openAIBaseURLIsExplicit = env.string("AUTONOUS_OPENAI_BASE_URL") != nil
         openAIBaseURL = try env.url("AUTONOUS_OPENAI_BASE_URL", default: "https://api.openai.com/v1")
-        let modelName = env.string("AUTONOUS_MODEL") ?? "gpt-4o-mini"
+        modelProvider = try env.choice("AUTONOUS_MODEL_PROVIDER", default: ModelProviderKind.openai)
+        modelStream = try env.choice("AUTONOUS_MODEL_STREAM", default: Switch.on) == .on
+        modelScriptPath = try env.optionalAbsolutePath("AUTONOUS_MODEL_SCRIPT")
+        switch (modelProvider, modelScriptPath) {
+        case (.scripted, let path?): modelScript = try ModelScript(path: path)
+        case (.scripted, nil):
+            throw ConfigurationError(
+                variable: "AUTONOUS_MODEL_SCRIPT",
+                message: "is required because AUTONOUS_MODEL_PROVIDER=scripted; set the path of a JSON script of "
+                    + "model answers (the README's \"Scripted model\" says how to write one)")
+        case (.openai, _?):
+            throw ConfigurationError(
+                variable: "AUTONOUS_MODEL_SCRIPT",
+                message: "is set but AUTONOUS_MODEL_PROVIDER is openai; set AUTONOUS_MODEL_PROVIDER=scripted to "
+                    + "replay the script, or unset AUTONOUS_MODEL_SCRIPT")
+        case (.openai, nil): modelScript = nil
+        }
+        let modelName = env.string("AUTONOUS_MODEL") ?? (modelProvider == .scripted ? "scripted" : "gpt-4o-mini")
         model = modelName
         guard modelName.utf8.count <= 200, !modelName.contains(where: { $0.isWhitespace || $0.isNewline }) else {
             throw ConfigurationError(variable: "AUTONOUS_MODEL", message: "must be a model name without spaces")

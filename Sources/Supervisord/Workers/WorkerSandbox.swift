@@ -5,9 +5,10 @@ import Foundation
 /// environment (secrets through the launcher's environment, never on a command line), and the host uid it runs as.
 ///
 /// The worker sees only its own corner: `worker/` (its database) and `workspace/` read-write, the worker socket,
-/// its binary (at `/autonous/autonous-worker`, not at its artifact's path), the launcher and the Swift runtime they link, the configuration directory and the tool roots
-/// read-only. Nothing else of the state or runtime directories is in its mount namespace: not `autonous.db`, not
-/// the control socket, not what decides whether a revision runs.
+/// its binary (at `/autonous/autonous-worker`, not at its artifact's path), the launcher and the Swift runtime they
+/// link, the configuration directory (and a scripted model's script) and the tool roots read-only. Nothing else of
+/// the state or runtime directories is in its mount namespace: not `autonous.db`, not the control socket, not what
+/// decides whether a revision runs.
 struct WorkerSandbox: Sendable {
     let configuration: Configuration
     let sandboxBinary: String
@@ -48,6 +49,10 @@ struct WorkerSandbox: Sendable {
         for path in writable { arguments += ["--rw", path] }
         if FileManager.default.fileExists(atPath: configuration.configDirectory) {
             arguments += ["--ro", configuration.configDirectory]
+        }
+        // The scripted model's script, read by the worker's own configuration check, when it lies elsewhere.
+        if let script = configuration.modelScriptPath, !script.hasPrefix(configuration.configDirectory + "/") {
+            arguments += ["--ro", script]
         }
         let journal = "/run/systemd/journal/socket"
         if FileManager.default.fileExists(atPath: journal) { arguments += ["--rw", journal] }

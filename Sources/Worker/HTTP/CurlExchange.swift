@@ -14,15 +14,22 @@ final class CurlExchange: Sendable {
 
     let request: HTTPRequest
     let timeoutMilliseconds: Int
+    /// How long the exchange may go without receiving a byte before it times out; nil sets no such limit.
+    let idleTimeout: Duration?
     private let cancelled = Atomic<Bool>(false)
 
     /// libcurl's global setup, once per process before the first handle (a lazy `static let` runs exactly once).
     private static let globalInit: CURLcode = curl_global_init(ccurl_global_all())
 
-    init(request: HTTPRequest, timeout: Duration) {
+    /// - Parameters:
+    ///   - timeout: the limit of the whole exchange.
+    ///   - idleTimeout: the longest the exchange may go without receiving a byte, checked in libcurl's progress
+    ///     callback (so to about a second).
+    init(request: HTTPRequest, timeout: Duration, idleTimeout: Duration? = nil) {
         self.request = request
         let (seconds, attoseconds) = timeout.components
         timeoutMilliseconds = max(1, Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000))
+        self.idleTimeout = idleTimeout
     }
 
     /// Whether `cancel()` was called.
@@ -37,16 +44,22 @@ final class CurlExchange: Sendable {
     }
 
     /// Runs the exchange on a new thread named "autonous-http" and calls `completion` on it with the outcome.
-    func start(_ completion: @escaping @Sendable (Result<HTTPResponse, TransportError>) -> Void) {
+    ///
+    /// - Parameter receiver: when given, gets the status and header fields, then the body in pieces as they arrive,
+    ///   all on the exchange's thread; the response `completion` gets then has an empty body.
+    func start(
+        receiver: CurlBodyReceiver? = nil,
+        _ completion: @escaping @Sendable (Result<HTTPResponse, TransportError>) -> Void
+    ) {
         let thread = Thread { [self] in
             Thread.current.name = "autonous-http"
-            completion(perform())
+            completion(perform(receiver: receiver))
         }
         thread.start()
     }
 
     /// Runs the exchange on the calling thread, blocking it until the exchange ends.
-    func perform() -> Result<HTTPResponse, TransportError> {
+    func perform(receiver: CurlBodyReceiver? = nil) -> Result<HTTPResponse, TransportError> {
         guard Self.globalInit == CURLE_OK else { return .failure(.connectionFailed("libcurl failed to initialise")) }
         guard !isCancelled else { return .failure(.cancelled) }
         guard let handle = curl_easy_init() else { return .failure(.connectionFailed("cannot create a curl handle")) }
@@ -63,7 +76,7 @@ final class CurlExchange: Sendable {
             }
             headerList = appended
         }
-        let sink = ResponseSink(exchange: self)
+        let sink = ResponseSink(exchange: self, handle: handle, receiver: receiver)
         return withExtendedLifetime(sink) {
             let context = Unmanaged.passUnretained(sink).toOpaque()
             guard configure(handle, headers: headerList, context: context) else {
@@ -75,6 +88,7 @@ final class CurlExchange: Sendable {
             guard ccurl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK, status > 0 else {
                 return .failure(.connectionFailed("bad server response"))
             }
+            sink.deliverHead(status: status)
             return .success(HTTPResponse(status: status, headers: sink.headers, body: sink.body))
         }
     }
@@ -111,7 +125,7 @@ final class CurlExchange: Sendable {
             // Non-zero aborts the transfer with CURLE_ABORTED_BY_CALLBACK.
             ccurl_setopt_xferinfo_function(handle) { context, _, _, _, _ in
                 guard let context else { return 0 }
-                return Unmanaged<ResponseSink>.fromOpaque(context).takeUnretainedValue().exchange.isCancelled ? 1 : 0
+                return Unmanaged<ResponseSink>.fromOpaque(context).takeUnretainedValue().shouldAbort() ? 1 : 0
             },
             ccurl_setopt_pointer(handle, CURLOPT_XFERINFODATA, context),
         ]
@@ -142,7 +156,7 @@ final class CurlExchange: Sendable {
     private func error(for code: CURLcode, sink: ResponseSink) -> TransportError {
         switch code {
         case CURLE_OPERATION_TIMEDOUT: return .timedOut
-        case CURLE_ABORTED_BY_CALLBACK: return .cancelled
+        case CURLE_ABORTED_BY_CALLBACK: return sink.idleExpired ? .timedOut : .cancelled
         case CURLE_WRITE_ERROR where sink.tooLarge:
             return .connectionFailed("response body larger than \(Self.maximumBodySize >> 20) MiB")
         default: return .connectionFailed(Self.describe(code))
@@ -165,33 +179,81 @@ final class CurlExchange: Sendable {
     }
 }
 
+/// Where a streamed exchange delivers its response as it arrives, on the exchange's thread.
+struct CurlBodyReceiver: Sendable {
+    /// The final response's status and header fields, once, before its first body piece (or at its end).
+    var head: @Sendable (_ status: Int, _ headers: [String: String]) -> Void
+    /// One piece of the body.
+    var body: @Sendable (Data) -> Void
+}
+
 /// What libcurl hands back while one exchange runs: the body and the header fields of the last response.
 ///
 /// Used only on the exchange's own thread, from libcurl's callbacks.
 private final class ResponseSink {
     let exchange: CurlExchange
+    let handle: UnsafeMutableRawPointer
+    let receiver: CurlBodyReceiver?
     var body = Data()
+    var received = 0
+    var headDelivered = false
     var headers: [String: String] = [:]
     var tooLarge = false
+    /// When a byte last arrived (or the exchange began), for the idle timeout.
+    var lastActivity = ContinuousClock.now
+    var idleExpired = false
 
-    init(exchange: CurlExchange) {
+    init(exchange: CurlExchange, handle: UnsafeMutableRawPointer, receiver: CurlBodyReceiver?) {
         self.exchange = exchange
+        self.handle = handle
+        self.receiver = receiver
     }
 
-    /// Appends body bytes; returns how many were taken (fewer than given aborts the transfer).
+    /// Whether libcurl should abort the transfer: a cancel, or no byte for longer than the idle timeout.
+    func shouldAbort() -> Bool {
+        if exchange.isCancelled { return true }
+        if let idle = exchange.idleTimeout, ContinuousClock.now - lastActivity > idle {
+            idleExpired = true
+            return true
+        }
+        return false
+    }
+
+    /// Takes body bytes; returns how many were taken (fewer than given aborts the transfer).
     func append(_ data: UnsafeMutablePointer<CChar>?, _ count: Int) -> Int {
         guard let data, count > 0 else { return count }
-        guard body.count + count <= CurlExchange.maximumBodySize else {
+        guard received + count <= CurlExchange.maximumBodySize else {
             tooLarge = true
             return 0
         }
-        body.append(UnsafeRawPointer(data).assumingMemoryBound(to: UInt8.self), count: count)
+        received += count
+        lastActivity = ContinuousClock.now
+        let bytes = UnsafeRawPointer(data).assumingMemoryBound(to: UInt8.self)
+        guard let receiver else {
+            body.append(bytes, count: count)
+            return count
+        }
+        if !headDelivered {
+            // Body bytes come only for the final response (libcurl skips those of redirects it follows).
+            var status = 0
+            _ = ccurl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
+            deliverHead(status: status)
+        }
+        receiver.body(Data(bytes: bytes, count: count))
         return count
+    }
+
+    /// Hands the status and header fields to the receiver, once.
+    func deliverHead(status: Int) {
+        guard let receiver, !headDelivered else { return }
+        headDelivered = true
+        receiver.head(status, headers)
     }
 
     /// Takes one header line; a status line starts a new response (after a redirect or a 1xx).
     func header(_ data: UnsafeMutablePointer<CChar>?, _ count: Int) -> Int {
         guard let data, count > 0 else { return count }
+        lastActivity = ContinuousClock.now
         let line = String(decoding: UnsafeRawBufferPointer(start: data, count: count), as: UTF8.self)
         if line.hasPrefix("HTTP/") {
             headers = [:]

@@ -21,9 +21,18 @@ struct RetryPolicy: Sendable {
 protocol RetryableError: Error {
     var isRetryable: Bool { get }
     var retryAfter: Duration? { get }
+    /// How many retries a failure of this kind allows at most, whatever the policy; nil leaves it to the policy.
+    var maxRetries: Int? { get }
+}
+
+extension RetryableError {
+    var maxRetries: Int? { nil }
 }
 
 /// Runs `operation` up to `policy.attempts` times while it fails with a retryable error.
+///
+/// A failure that names `maxRetries` is retried at most that often: failures with such a limit are counted
+/// together, so a malformed answer (one retry) ends the call the second time, whatever failed in between.
 ///
 /// - Parameter onRetry: told about each failed attempt that will be retried, with the wait before the next.
 /// - Returns: the result and how many retries it took.
@@ -33,11 +42,16 @@ func withRetries<T: Sendable, Failure: RetryableError>(
     onRetry: (_ attempt: Int, _ error: Failure, _ delay: Duration) -> Void = { _, _, _ in }
 ) async throws(Failure) -> (value: T, retries: Int) {
     var attempt = 1
+    var limitedFailures = 0
     while true {
         do {
             return (try await operation(), attempt - 1)
         } catch {
             guard error.isRetryable, attempt < policy.attempts, !Task.isCancelled else { throw error }
+            if let limit = error.maxRetries {
+                limitedFailures += 1
+                guard limitedFailures <= limit else { throw error }
+            }
             let delay = policy.delay(afterAttempt: attempt, retryAfter: error.retryAfter)
             onRetry(attempt, error, delay)
             try? await Task.sleep(for: delay)
