@@ -52,6 +52,9 @@ extension AppDatabase {
                         CHECK (reply_markup IS NULL OR json_valid(reply_markup));
                     """)
         }
+        migrator.registerMigration("w4-spend-ledger") { db in
+            try db.execute(sql: SpendLedger.table)
+        }
         return migrator
     }
 
