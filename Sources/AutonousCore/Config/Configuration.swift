@@ -39,6 +39,15 @@ import Foundation
 ///   can enforce; `best-effort` falls back to rlimits (for hosts without a delegated cgroup).
 /// - `AUTONOUS_RETRY_ATTEMPTS` (`5`), `AUTONOUS_RETRY_BASE_DELAY` (`500ms`), `AUTONOUS_RETRY_MAX_DELAY` (`30s`):
 ///   retries of Telegram and model calls.
+/// - `AUTONOUS_MAX_TURNS` (`8`), `AUTONOUS_MAX_RUN_TIME` (`10m`), `AUTONOUS_MAX_RUN_TOKENS` (`200000`),
+///   `AUTONOUS_MAX_RUN_COST` (none, US dollars): the limits of one agent run.
+/// - `AUTONOUS_DAILY_TOKEN_BUDGET` (`2000000`; `unlimited` must be written out, `0` allows no model call) and
+///   `AUTONOUS_DAILY_COST_BUDGET` (none, US dollars): what all conversations may spend per UTC day.
+/// - `AUTONOUS_PRICE_TABLE` (none): a JSON file in the configuration directory, model to dollars per million
+///   tokens; required with a cost cap, and must then price `AUTONOUS_MODEL`.
+/// - `AUTONOUS_BREAKER_THRESHOLD` (`5`), `AUTONOUS_BREAKER_COOLDOWN` (`60s`): model failures of one class in a
+///   row that stop model calls for the cooldown. `AUTONOUS_NO_PROGRESS_LIMIT` (`3`): iterations in a row with the
+///   same tool calls and results that stop a run.
 /// - `AUTONOUS_TOOLS` (every tool): the comma-separated tool allowlist offered to the model; empty offers none.
 /// - `AUTONOUS_UPDATE_APPROVAL` (`telegram`): who may approve a self-update: `telegram` (admins' buttons and
 ///   `autonousctl`) or `shell` (`autonousctl` only).
@@ -148,6 +157,16 @@ public struct Configuration: Sendable {
     public var retryAttempts: Int
     public var retryBaseDelay: Duration
     public var retryMaxDelay: Duration
+
+    /// The limits of one agent run (`AUTONOUS_MAX_TURNS`, `AUTONOUS_MAX_RUN_TIME`, `AUTONOUS_MAX_RUN_TOKENS`,
+    /// `AUTONOUS_MAX_RUN_COST`).
+    public var runLimits: RunLimits
+    /// What all conversations may spend per UTC day (`AUTONOUS_DAILY_TOKEN_BUDGET`, `AUTONOUS_DAILY_COST_BUDGET`).
+    public var dailyBudget: DailyBudget
+    /// What each model costs (`AUTONOUS_PRICE_TABLE`); nil when no table is configured.
+    public var priceTable: PriceTable?
+    /// The circuit breaker and the no-progress limit (`AUTONOUS_BREAKER_*`, `AUTONOUS_NO_PROGRESS_LIMIT`).
+    public var safeguards: AgentSafeguards
 
     /// The tool allowlist (names from ARCHITECTURE.md); empty means no tools at all.
     public var tools: [String]
@@ -343,6 +362,14 @@ public struct Configuration: Sendable {
             "AUTONOUS_RETRY_BASE_DELAY", default: .milliseconds(500), range: .milliseconds(1) ... .seconds(600))
         retryMaxDelay = try env.duration(
             "AUTONOUS_RETRY_MAX_DELAY", default: .seconds(30), range: .milliseconds(1) ... .seconds(3600))
+        runLimits = try Self.runLimits(env)
+        dailyBudget = try Self.dailyBudget(env)
+        let costCap =
+            runLimits.maxRunCost != nil
+            ? "AUTONOUS_MAX_RUN_COST"
+            : dailyBudget.cost != nil ? "AUTONOUS_DAILY_COST_BUDGET" : nil
+        priceTable = try Self.priceTable(env, configDirectory: configDirectory, model: modelName, costCap: costCap)
+        safeguards = try Self.safeguards(env)
 
         if let list = environment["AUTONOUS_TOOLS"] {
             let names = list.split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init)

@@ -66,6 +66,9 @@ extension AppDatabase {
                     );
                     """)
         }
+        migrator.registerMigration("w6-spend-ledger") { db in
+            try db.execute(sql: SpendLedger.table)
+        }
         return migrator
     }
 
