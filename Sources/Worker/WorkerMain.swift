@@ -80,11 +80,18 @@ enum WorkerMain {
             attempts: configuration.retryAttempts, baseDelay: configuration.retryBaseDelay,
             maxDelay: configuration.retryMaxDelay)
         let model = ModelProviders.make(configuration, transport: transport).map(ChatCompletionsClient.init(provider:))
+        let control = AgentControl(
+            settings: AgentControl.Settings(configuration), ledger: SpendLedger(database: database), logger: logger)
+        let abandonedReservations = try await control.recoverLedger()
+        if abandonedReservations > 0 {
+            logger.notice(
+                "closed model-call reservations a previous worker left open, at their worst case",
+                metadata: ["ledger.abandoned": "\(abandonedReservations)"])
+        }
         var agent = Agent(
-            database: database, model: model, retryPolicy: policy,
-            systemPrompt: loadSystemPrompt(configuration, logger),
-            historyLimit: configuration.historyMessages, parentEventID: link.parentEventID, counters: counters,
-            logger: logger)
+            database: database, model: model, systemPrompt: loadSystemPrompt(configuration, logger),
+            historyLimit: configuration.historyMessages, parentEventID: link.parentEventID, control: control,
+            counters: counters, logger: logger)
         agent.tools = try ToolRegistry(
             workspace: configuration.workspaceDirectory, extraRoots: configuration.toolRoots,
             allowlist: configuration.tools,
@@ -171,7 +178,7 @@ enum WorkerMain {
                         logger: logger)))
             let activeRuns = ActiveRuns()
             let status = ChatStatus(
-                revision: revision, model: agent.model.map { "openai \($0.model)" }, counters: counters,
+                revision: revision, model: agent.model.map { "\($0.name) \($0.model)" }, counters: counters,
                 runs: activeRuns, database: database)
             services.append(
                 .init(

@@ -119,8 +119,9 @@ private final class FakeRollbacks: RollbackRequesting {
             let logger = Logger(label: "test")
             let policy = RetryPolicy(attempts: 1, baseDelay: .milliseconds(1), maxDelay: .milliseconds(1))
             let agent = Agent(
-                database: database, model: nil, retryPolicy: policy, systemPrompt: "", historyLimit: 0,
-                parentEventID: 0, counters: WorkerCounters(), logger: logger)
+                database: database, model: nil, systemPrompt: "", historyLimit: 0, parentEventID: 0,
+                control: AgentControl(settings: AgentControl.Settings(), ledger: SpendLedger(database: database)),
+                counters: WorkerCounters(), logger: logger)
             return TelegramCommander(
                 client: TelegramClient(
                     apiURL: try #require(URL(string: "http://127.0.0.1:1")), token: Secret("123:test"),

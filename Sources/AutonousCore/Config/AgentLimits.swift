@@ -10,15 +10,19 @@ public struct RunLimits: Sendable, Equatable {
     public var maxRunTokens: Int
     /// Dollars per run (`AUTONOUS_MAX_RUN_COST`); nil means no cost cap. Needs a price table.
     public var maxRunCost: Dollars?
+    /// The completion limit each model call asks for (`max_completion_tokens`, `AUTONOUS_MAX_COMPLETION_TOKENS`,
+    /// default 4096): with the prompt, the worst case the budget reserves before the call.
+    public var maxCompletionTokens: Int
 
     public init(
         maxTurns: Int = 8, maxRunTime: Duration = .seconds(600), maxRunTokens: Int = 200_000,
-        maxRunCost: Dollars? = nil
+        maxRunCost: Dollars? = nil, maxCompletionTokens: Int = 4096
     ) {
         self.maxTurns = maxTurns
         self.maxRunTime = maxRunTime
         self.maxRunTokens = maxRunTokens
         self.maxRunCost = maxRunCost
+        self.maxCompletionTokens = maxCompletionTokens
     }
 }
 
@@ -57,7 +61,8 @@ public struct AgentSafeguards: Sendable, Equatable {
 }
 
 extension Configuration {
-    /// Reads `AUTONOUS_MAX_TURNS`, `AUTONOUS_MAX_RUN_TIME`, `AUTONOUS_MAX_RUN_TOKENS` and `AUTONOUS_MAX_RUN_COST`.
+    /// Reads `AUTONOUS_MAX_TURNS`, `AUTONOUS_MAX_RUN_TIME`, `AUTONOUS_MAX_RUN_TOKENS`, `AUTONOUS_MAX_RUN_COST` and
+    /// `AUTONOUS_MAX_COMPLETION_TOKENS`.
     static func runLimits(_ env: EnvironmentReader) throws -> RunLimits {
         RunLimits(
             maxTurns: try env.integer("AUTONOUS_MAX_TURNS", default: 8, range: 1 ... 1000),
@@ -65,7 +70,9 @@ extension Configuration {
                 "AUTONOUS_MAX_RUN_TIME", default: .seconds(600), range: .seconds(1) ... .seconds(86400)),
             maxRunTokens: try env.integer(
                 "AUTONOUS_MAX_RUN_TOKENS", default: 200_000, range: 1000 ... 100_000_000),
-            maxRunCost: try dollars(env, "AUTONOUS_MAX_RUN_COST", allowZero: false))
+            maxRunCost: try dollars(env, "AUTONOUS_MAX_RUN_COST", allowZero: false),
+            maxCompletionTokens: try env.integer(
+                "AUTONOUS_MAX_COMPLETION_TOKENS", default: 4096, range: 16 ... 1_000_000))
     }
 
     /// Reads `AUTONOUS_DAILY_TOKEN_BUDGET` (a number of tokens or `unlimited`) and `AUTONOUS_DAILY_COST_BUDGET`.

@@ -16,24 +16,46 @@ extension Agent {
         let prepared = calls.map { call in (call, tools.map { $0.prepare(call, origin: origin) }) }
         var results: [ConversationMessage] = []
         for batch in Self.batches(readsOnly: prepared.map { Self.readsOnly($0.1) }) {
+            let finished: [FinishedTool]
             if batch.count == 1 {
                 let (call, ready) = prepared[batch.lowerBound]
-                results.append(try await runTool(call, prepared: ready, run: run, context: context, logger: logger))
-                continue
-            }
-            results += try await withThrowingTaskGroup(of: (Int, ConversationMessage).self) { group in
-                for position in batch {
-                    let (call, ready) = prepared[position]
-                    group.addTask {
-                        (position, try await runTool(call, prepared: ready, run: run, context: context, logger: logger))
+                finished = [try await runTool(call, prepared: ready, context: context, logger: logger)]
+            } else {
+                finished = try await withThrowingTaskGroup(of: (Int, FinishedTool).self) { group in
+                    for position in batch {
+                        let (call, ready) = prepared[position]
+                        group.addTask {
+                            (position, try await runTool(call, prepared: ready, context: context, logger: logger))
+                        }
                     }
+                    var outputs: [(Int, FinishedTool)] = []
+                    for try await output in group { outputs.append(output) }
+                    return outputs.sorted { $0.0 < $1.0 }.map(\.1)
                 }
-                var outputs: [(Int, ConversationMessage)] = []
-                for try await output in group { outputs.append(output) }
-                return outputs.sorted { $0.0 < $1.0 }.map(\.1)
             }
+            // The batch's end events, its `tool` messages in the order the model asked, and the run's count: one
+            // transaction, so history never holds half a batch.
+            let request = run.request
+            try await database.pool.write { db in
+                for tool in finished {
+                    try EventLog.append(db, tool.endType, tool.endContext, payload: tool.endPayload)
+                    try ConversationStore.append(
+                        db, conversationID: request.conversationID, tool.message, inboxID: request.inboxID,
+                        runID: request.runID)
+                }
+                try RunLog.countToolCalls(db, runID: request.runID, count: finished.count)
+            }
+            results += finished.map(\.message)
         }
         return results
+    }
+
+    /// A tool call that ran: its `tool` message and the end event to write.
+    struct FinishedTool: Sendable {
+        let message: ConversationMessage
+        let endType: String
+        let endContext: EventContext
+        let endPayload: [String: JSONValue]
     }
 
     /// The calls grouped into what runs together, in order: each run of consecutive read-only calls is one group,
@@ -60,13 +82,13 @@ extension Agent {
         }
     }
 
-    /// Runs one tool call between `tool_call.started` and `tool_call.completed`/`failed` events under the turn (an
-    /// approval's events go under the started event). The end event, the `tool` message and the run's count are
-    /// one transaction. Returns the `tool` message: the result envelope as the JSON text the model reads.
+    /// Runs one tool call after its `tool_call.started` event under the turn (an approval's events go under the
+    /// started event); returns its `tool` message (the result envelope as the JSON text the model reads) with the
+    /// `tool_call.completed`/`failed` event for the caller to write with the batch.
     private func runTool(
-        _ call: ToolCall, prepared: Result<ToolRegistry.PreparedCall, ToolRegistry.Refusal>?, run: RunHandle,
-        context: EventContext, logger: Logger
-    ) async throws -> ConversationMessage {
+        _ call: ToolCall, prepared: Result<ToolRegistry.PreparedCall, ToolRegistry.Refusal>?, context: EventContext,
+        logger: Logger
+    ) async throws -> FinishedTool {
         let arguments = Redactor.shared.redact(String(call.arguments.prefix(4000)))
         var startPayload: [String: JSONValue] = [
             "tool": .string(call.name), "call_id": .string(call.id), "arguments": .string(arguments),
@@ -99,20 +121,12 @@ extension Agent {
         }
         let output =
             (try? JSONCoding.encoder.encode(result)).map { String(decoding: $0, as: UTF8.self) } ?? #"{"ok":false}"#
-        let message = ConversationMessage(role: .tool, content: output, toolCallID: call.id, toolName: call.name)
-        let request = run.request
-        let endPayload = summary
-        try await database.pool.write { db in
-            try EventLog.append(
-                db, result.ok ? "tool_call.completed" : "tool_call.failed", context.child(of: startedID),
-                payload: endPayload)
-            try ConversationStore.append(
-                db, conversationID: request.conversationID, message, inboxID: request.inboxID, runID: request.runID)
-            try RunLog.countToolCalls(db, runID: request.runID, count: 1)
-        }
         logger.info(
             "tool call",
             metadata: ["tool.name": "\(call.name)", "tool.ok": "\(result.ok)", "tool.ms": "\(result.durationMs)"])
-        return message
+        return FinishedTool(
+            message: ConversationMessage(role: .tool, content: output, toolCallID: call.id, toolName: call.name),
+            endType: result.ok ? "tool_call.completed" : "tool_call.failed", endContext: context.child(of: startedID),
+            endPayload: summary)
     }
 }

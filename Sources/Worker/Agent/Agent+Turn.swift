@@ -4,20 +4,36 @@ import GRDB
 import Logging
 
 extension Agent {
-    /// One model call, retried by the policy, and what to write about it once the caller knows what follows.
+    /// How one turn's model call ended, after its retries.
+    enum TurnResult: Sendable {
+        case answered(ChatCompletion)
+        case failed(ModelError)
+        /// The control plane refused the call before it was made (a limit, the budget, the breaker).
+        case refused(StopReason)
+    }
+
+    /// One model call, retried under the control plane, and what to write about it once the caller knows what
+    /// follows.
     struct TurnStep: Sendable {
         let turn: Int
         /// The `turn.started` event's context: the parent of the call's retries and of the turn's tool calls.
         let context: EventContext
         let turnEventID: Int64
-        let result: Result<ChatCompletion, ModelError>
+        let result: TurnResult
         let record: ModelCallRecord
         let latencyMs: Int64
         let retries: Int
+        /// The run's inbox row, for the messages it writes.
+        let inboxID: Int64?
 
-        /// Writes the model call, the assistant message it produced (if any), the turn's end event and the run's
-        /// counters, inside the caller's transaction.
+        /// Writes the model call (none when the call was refused before it was made), the assistant message it
+        /// produced (if any), the turn's end event and the run's counters, inside the caller's transaction.
         func record(_ db: Database, assistant: ConversationMessage?, extra: [String: JSONValue] = [:]) throws {
+            if case .refused(let reason) = result {
+                try EventLog.append(
+                    db, "model.call.refused", context, payload: ["stop_reason": .string(reason.rawValue)])
+                return
+            }
             var stored = record
             stored.eventID = turnEventID
             try ModelCallLog.insert(db, stored)
@@ -33,28 +49,32 @@ extension Agent {
             }
             var payload: [String: JSONValue] = [
                 "latency_ms": .int(latencyMs), "retries": .int(Int64(retries)),
+                "provider": .string(record.provider),
                 "input_tokens": record.inputTokens.map { .int(Int64($0)) } ?? .null,
                 "output_tokens": record.outputTokens.map { .int(Int64($0)) } ?? .null,
                 "finish_reason": record.finishReason.map { .string($0) } ?? .null,
+                "time_to_first_token_ms": record.timeToFirstTokenMs.map { .int($0) } ?? .null,
             ]
             switch result {
-            case .success(let completion):
+            case .answered(let completion):
                 payload["tool_calls"] = .int(Int64(completion.toolCalls.count))
                 payload.merge(extra) { _, new in new }
                 try EventLog.append(db, "turn.completed", context, payload: payload)
-            case .failure(let error):
+            case .failed(let error):
                 payload["error"] = .string(record.error ?? "")
+                payload["error_class"] = .string(error.errorClass.rawValue)
                 payload["retryable"] = .bool(error.isRetryable)
                 try EventLog.append(db, "turn.failed", context, payload: payload)
+            case .refused:
+                break
             }
         }
-
-        /// The inbox row of the run, for the messages it writes.
-        var inboxID: Int64? = nil
     }
 
-    /// Calls the model for `turn`: a `turn.started` event first (the parent of the retries), then the call with the
-    /// policy's retries, each retry an event. Nothing else is written until the caller records the step.
+    /// Calls the model for `turn`: a `turn.started` event first (the parent of the retries), then attempts until
+    /// one answers, the error is not worth retrying, or the attempts run out. Each attempt is admitted by the
+    /// control plane first (limits, daily budget, breaker), which reserves its worst case and settles it with the
+    /// usage reported; each retry is an event. Nothing else is written until the caller records the step.
     func callModel(
         _ model: ChatCompletionsClient, conversation: AgentConversation, turn: Int, offerTools: Bool,
         run: RunHandle, logger: Logger
@@ -65,11 +85,11 @@ extension Agent {
             "turn.started", run.context,
             payload: [
                 "turn": .int(Int64(turn)), "messages": .int(Int64(messages.count)), "model": .string(model.model),
-                "tools": .int(Int64(offered.count)),
+                "provider": .string(model.name), "tools": .int(Int64(offered.count)),
             ])
         let context = run.context.child(of: turnEventID)
         let estimate = conversation.estimate
-        var record = ModelCallRecord(provider: "openai", model: model.model, ok: false, latencyMs: 0)
+        var record = ModelCallRecord(provider: model.name, model: model.model, ok: false, latencyMs: 0)
         record.runID = run.request.runID
         record.conversationID = run.request.conversationID
         record.turn = turn
@@ -78,54 +98,98 @@ extension Agent {
         record.tokensContext = estimate.context
         record.tokensToolOutput = estimate.toolOutput
         record.contextProfile = "default"
+        let promptEstimate =
+            estimate.system + estimate.history + estimate.context + estimate.toolOutput
+            + offered.reduce(0) { $0 + Self.estimateTokens($1.jsonText) }
 
         let started = ContinuousClock.now
-        let database = self.database
-        let retryPolicy = self.retryPolicy
-        let result: Result<ChatCompletion, ModelError>
         var retries = 0
-        var retried = 0
-        do {
-            let (completion, count) = try await withRetries(
-                retryPolicy,
-                operation: { () async throws(ModelError) in try await model.complete(messages, tools: offered) },
-                onRetry: { attempt, error, delay in
-                    retried += 1
-                    logger.warning(
-                        "model call failed; retrying",
-                        metadata: [
-                            "attempt": "\(attempt)", "error": "\(error)",
-                            "retry.delay_ms": "\(delay.wholeMilliseconds)",
-                        ])
-                    _ = try? EventLog(database: database).append(
-                        "model.call.retry", context,
-                        payload: [
-                            "attempt": .int(Int64(attempt)), "error": .string(Redactor.shared.redact("\(error)")),
-                            "delay_ms": .int(delay.wholeMilliseconds),
-                        ])
-                })
-            retries = count
-            result = .success(completion)
+        var attempt = 1
+        var limitedFailures = 0
+        let result: TurnResult
+        while true {
+            let admission = await control.admitModelCall(
+                runID: run.request.runID, model: model.model, estimatedPromptTokens: promptEstimate,
+                maxCompletionTokens: control.settings.runLimits.maxCompletionTokens)
+            guard case .allowed(let reservation) = admission else {
+                if case .refused(let reason) = admission {
+                    result = .refused(reason)
+                } else {
+                    result = .refused(.cancelled)
+                }
+                break
+            }
+            do {
+                let completion = try await model.complete(messages, tools: offered, onText: run.request.onText)
+                await control.settle(
+                    reservation,
+                    usage: completion.inputTokens.map {
+                        ModelUsage(
+                            inputTokens: $0, cachedTokens: completion.cachedTokens ?? 0,
+                            outputTokens: completion.outputTokens ?? 0)
+                    }, errorClass: nil)
+                result = .answered(completion)
+                break
+            } catch {
+                if error.errorClass == .cancelled || Task.isCancelled {
+                    await control.cancel(reservation)
+                    result = .failed(error)
+                    break
+                }
+                await control.settle(reservation, usage: nil, errorClass: error.errorClass.rawValue)
+                // A failure with a retry limit of its own (a malformed answer: one retry) counts against it,
+                // whatever failed in between.
+                if error.maxRetries != nil { limitedFailures += 1 }
+                let allowed = error.maxRetries.map { limitedFailures <= $0 } ?? true
+                guard error.isRetryable, allowed,
+                    let delay = await control.retryDelay(afterAttempt: attempt, retryAfter: error.retryAfter)
+                else {
+                    result = .failed(error)
+                    break
+                }
+                logger.warning(
+                    "model call failed; retrying",
+                    metadata: [
+                        "attempt": "\(attempt)", "error": "\(error)", "retry.delay_ms": "\(delay.wholeMilliseconds)",
+                    ])
+                _ = try? EventLog(database: database).append(
+                    "model.call.retry", context,
+                    payload: [
+                        "attempt": .int(Int64(attempt)), "error": .string(Redactor.shared.redact("\(error)")),
+                        "error_class": .string(error.errorClass.rawValue), "delay_ms": .int(delay.wholeMilliseconds),
+                    ])
+                try? await control.clock.sleep(for: delay)
+                if Task.isCancelled {
+                    result = .failed(error)
+                    break
+                }
+                retries += 1
+                attempt += 1
+            }
+        }
+        switch result {
+        case .answered(let completion):
             record.ok = true
             record.httpStatus = completion.httpStatus
             record.inputTokens = completion.inputTokens
             record.outputTokens = completion.outputTokens
             record.cachedTokens = completion.cachedTokens
+            record.reasoningTokens = completion.reasoningTokens
             record.finishReason = completion.finishReason
-        } catch {
-            result = .failure(error)
-            // Only retryable failures were retried, and only those count.
-            retries = retried
+            record.timeToFirstTokenMs = completion.timeToFirstTokenMs
+            record.streamed = completion.streamed
+        case .failed(let error):
             record.httpStatus = error.httpStatus
             record.error = Redactor.shared.redact(error.description)
+            record.errorClass = error.errorClass.rawValue
+        case .refused:
+            break
         }
         let latencyMs = (ContinuousClock.now - started).wholeMilliseconds
         record.latencyMs = latencyMs
         record.retries = retries
-        var step = TurnStep(
+        return TurnStep(
             turn: turn, context: context, turnEventID: turnEventID, result: result, record: record,
-            latencyMs: latencyMs, retries: retries)
-        step.inboxID = run.request.inboxID
-        return step
+            latencyMs: latencyMs, retries: retries, inboxID: run.request.inboxID)
     }
 }

@@ -15,6 +15,8 @@ struct AgentRequest: Sendable {
     var inboxID: Int64?
     var runID: String = UUID().uuidString.lowercased()
     var extra: [String: JSONValue] = [:]
+    /// Gets the answer's text as it streams in, for a commander that shows it growing.
+    var onText: @Sendable (String) async -> Void = { _ in }
 }
 
 /// How a run ended.
@@ -32,7 +34,6 @@ struct AgentOutcome: Sendable {
 struct Agent: Sendable {
     let database: AppDatabase
     let model: ChatCompletionsClient?
-    let retryPolicy: RetryPolicy
     let systemPrompt: String
     let historyLimit: Int
     let parentEventID: Int64
@@ -40,8 +41,9 @@ struct Agent: Sendable {
     var tools: ToolRegistry? = nil
     /// Decides per tier whether a prepared call runs, asks an admin, or is refused; nil refuses every call.
     var gate: ToolGate? = nil
-    /// Model calls per message at most; the last one must answer without tools.
-    var maxTurns = 8
+    /// The control plane every lane shares: run limits, the daily budget, the breaker, no-progress detection and
+    /// the retries' backoff. The last turn the limits allow must answer without tools.
+    let control: AgentControl
     let counters: WorkerCounters
     let logger: Logger
 
@@ -68,16 +70,37 @@ struct Agent: Sendable {
             return AgentOutcome(reply: reply, succeeded: false, error: "model not configured", runID: request.runID)
         }
 
-        var conversation = AgentConversation(
+        await control.beginRun(runID: request.runID, conversationID: request.conversationID)
+        let conversation = AgentConversation(
             system: systemPrompt, history: history, user: request.text, tools: tools?.definitions ?? [])
+        do {
+            let outcome = try await turns(model, conversation, run: run, persist: persist, logger: logger)
+            await control.endRun(runID: request.runID)
+            return outcome
+        } catch {
+            await control.endRun(runID: request.runID)
+            throw error
+        }
+    }
+
+    /// The turns of a run: model call, tools, model call … until an answer, a failure or a stop.
+    private func turns(
+        _ model: ChatCompletionsClient, _ start: AgentConversation, run: RunHandle, persist: Persist, logger: Logger
+    ) async throws -> AgentOutcome {
+        let request = run.request
+        var conversation = start
+        let maxTurns = control.settings.runLimits.maxTurns
         for turn in 1 ... maxTurns {
             try Task.checkCancellation()
+            if let reason = await control.checkLimits(runID: request.runID) {
+                return try await stopped(run, reason: reason, turn: turn, persist: persist, logger: logger)
+            }
             // The last turn offers no tools, so the model has to answer with what it has.
             let step = try await callModel(
                 model, conversation: conversation, turn: turn, offerTools: turn < maxTurns, run: run,
                 logger: logger)
             switch step.result {
-            case .success(let completion) where !completion.toolCalls.isEmpty && turn < maxTurns:
+            case .answered(let completion) where !completion.toolCalls.isEmpty && turn < maxTurns:
                 let assistant = ConversationMessage(
                     role: .assistant, content: completion.content.isEmpty ? nil : completion.content,
                     toolCalls: completion.toolCalls.map {
@@ -92,14 +115,28 @@ struct Agent: Sendable {
                     origin: ToolCallOrigin(runID: request.runID, requestedBy: request.requestedBy),
                     run: run, context: step.context, logger: logger)
                 for result in results { conversation.append(result) }
-            case .success(let completion):
+                let steps = zip(completion.toolCalls, results).map { call, result in
+                    ToolStep(name: call.name, arguments: call.arguments, result: result.content ?? "")
+                }
+                if let reason = await control.recordIteration(runID: request.runID, steps: steps) {
+                    try await database.pool.write { db in
+                        try EventLog.append(
+                            db, "progress.stalled", run.context,
+                            payload: [
+                                "turn": .int(Int64(turn)), "tool_calls": .int(Int64(steps.count)),
+                                "limit": .int(Int64(control.settings.safeguards.noProgressLimit)),
+                            ])
+                    }
+                    return try await stopped(run, reason: reason, turn: turn, persist: persist, logger: logger)
+                }
+            case .answered(let completion):
                 var reply = completion.content.trimmingCharacters(in: .whitespacesAndNewlines)
-                let stopReason = completion.toolCalls.isEmpty ? "answered" : "max_turns"
+                let stopReason = completion.toolCalls.isEmpty ? "answered" : StopReason.maxTurns.rawValue
                 if reply.isEmpty {
                     reply =
                         completion.toolCalls.isEmpty
                         ? "(The model returned an empty answer.)"
-                        : "(I stopped after \(maxTurns) steps without a final answer.)"
+                        : control.explanation(for: .maxTurns)
                 }
                 let finalReply = reply
                 try await database.pool.write { db in
@@ -123,19 +160,29 @@ struct Agent: Sendable {
                         "agent.turns": "\(turn)",
                     ])
                 return AgentOutcome(reply: reply, succeeded: true, error: nil, runID: request.runID)
-            case .failure(let error):
-                // Cancelled (the worker is stopping): no apology is stored, so the next worker answers the message.
+            case .refused(let reason):
+                try await database.pool.write { db in try step.record(db, assistant: nil) }
+                return try await stopped(run, reason: reason, turn: turn, persist: persist, logger: logger)
+            case .failed(let error):
+                // Cancelled (the worker is stopping, or /cancel): no apology is stored here.
                 try Task.checkCancellation()
                 let description = Redactor.shared.redact(error.description)
                 let apology =
                     "Sorry, I could not answer that: \(error.shortReason). Your message is saved; "
                     + "please try again in a little while."
+                let stopReason: StopReason = error.errorClass == .fatal ? .modelFatal : .modelUnavailable
                 try await database.pool.write { db in
                     try step.record(db, assistant: nil)
                     try persist(db, apology)
                     try RunLog.finish(
-                        db, runID: request.runID, status: .failed, stopReason: "model_error", error: description)
-                    try EventLog.append(db, "agent.failed", run.context, payload: ["error": .string(description)])
+                        db, runID: request.runID, status: .failed, stopReason: stopReason.rawValue,
+                        error: description)
+                    try EventLog.append(
+                        db, "agent.failed", run.context,
+                        payload: [
+                            "error": .string(description), "error_class": .string(error.errorClass.rawValue),
+                            "stop_reason": .string(stopReason.rawValue),
+                        ])
                 }
                 counters.modelFailed()
                 counters.setLastError(description)
@@ -143,8 +190,30 @@ struct Agent: Sendable {
                 return AgentOutcome(reply: apology, succeeded: false, error: description, runID: request.runID)
             }
         }
-        // Unreachable: the last turn always answers or fails above.
-        throw AutonousError(.internalError, "the agent loop ended without an answer")
+        // The last turn offers no tools, so it answers, fails or is refused above; a model that calls tools anyway
+        // ends the loop here.
+        return try await stopped(run, reason: .maxTurns, turn: maxTurns, persist: persist, logger: logger)
+    }
+
+    /// Ends a run the control plane stopped, in one transaction: the sentence saying why as the reply, the run's
+    /// status and stop reason, and `agent.stopped`.
+    private func stopped(
+        _ run: RunHandle, reason: StopReason, turn: Int, persist: Persist, logger: Logger
+    ) async throws -> AgentOutcome {
+        let sentence = control.explanation(for: reason)
+        let request = run.request
+        try await database.pool.write { db in
+            try persist(db, sentence)
+            try RunLog.finish(db, runID: request.runID, status: .stopped, stopReason: reason.rawValue)
+            try EventLog.append(
+                db, "agent.stopped", run.context,
+                payload: [
+                    "stop_reason": .string(reason.rawValue), "by": .string("autonous"), "turns": .int(Int64(turn)),
+                    "reply": .string(sentence),
+                ])
+        }
+        logger.notice("run stopped by the control plane", metadata: ["stop_reason": "\(reason.rawValue)"])
+        return AgentOutcome(reply: sentence, succeeded: false, error: sentence, runID: request.runID)
     }
 
     /// Ends a run that was stopped from outside (`ActiveRuns.stop`: the user's /cancel) after its task ended, in
@@ -185,7 +254,7 @@ struct Agent: Sendable {
         payload["commander"] = .string(request.commander)
         if let inboxID = request.inboxID { payload["inbox_id"] = .int(inboxID) }
         if let model {
-            payload["provider"] = .string("openai")
+            payload["provider"] = .string(model.name)
             payload["model"] = .string(model.model)
         }
         let startPayload = payload
@@ -196,7 +265,7 @@ struct Agent: Sendable {
                 commander: request.commander, requestedBy: request.requestedBy,
                 startedMs: AppDatabase.nowMilliseconds())
             run.eventID = eventID
-            run.provider = model.map { _ in "openai" }
+            run.provider = model?.name
             run.model = model?.model
             try RunLog.start(db, run)
             if let inboxID = request.inboxID {

@@ -27,7 +27,8 @@ enum ModelProviders {
             guard configuration.modelConfigured else { return nil }
             return OpenAIProvider(
                 baseURL: configuration.openAIBaseURL, apiKey: configuration.openAIKey, model: configuration.model,
-                timeout: configuration.modelTimeout, transport: transport, stream: configuration.modelStream)
+                timeout: configuration.modelTimeout, transport: transport, stream: configuration.modelStream,
+                maxCompletionTokens: configuration.runLimits.maxCompletionTokens)
         }
     }
 }

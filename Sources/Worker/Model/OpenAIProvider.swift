@@ -15,6 +15,8 @@ struct OpenAIProvider: ModelProvider {
     let transport: HTTPTransport
     /// Whether to ask for a stream (`AUTONOUS_MODEL_STREAM`).
     var stream = true
+    /// `max_completion_tokens` of each request (`AUTONOUS_MAX_COMPLETION_TOKENS`); nil sends none.
+    var maxCompletionTokens: Int?
     /// The clock the time to first token is measured on.
     var clock: any Clock<Duration> = ContinuousClock()
 
@@ -29,6 +31,7 @@ struct OpenAIProvider: ModelProvider {
         if let apiKey { request.setValue("Bearer \(apiKey.value)", forHTTPHeaderField: "Authorization") }
         var fields: [String: JSONValue] = ["model": .string(model), "messages": .array(messages.map(\.wire))]
         if !tools.isEmpty { fields["tools"] = .array(tools) }
+        if let maxCompletionTokens { fields["max_completion_tokens"] = .int(Int64(maxCompletionTokens)) }
         if stream {
             fields["stream"] = .bool(true)
             fields["stream_options"] = .object(["include_usage": .bool(true)])
