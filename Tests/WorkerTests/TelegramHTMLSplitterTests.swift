@@ -81,4 +81,13 @@ import Testing
         // Cuts fall at paragraph breaks here: no tag needs reopening.
         #expect(chunks.dropFirst().allSatisfy { $0.hasPrefix("<b>Part") || $0.hasPrefix("Some") })
     }
+
+    @Test func aReplyIsStoredAsHTMLUnlessItsHTMLWouldShowNothing() {
+        let formatted = TelegramCommander.replyChunks("**hi** & bye")
+        #expect(formatted.chunks == ["<b>hi</b> &amp; bye"])
+        #expect(formatted.parseMode == .html)
+        let empty = TelegramCommander.replyChunks("```\n```")
+        #expect(empty.chunks == ["```\n```"])
+        #expect(empty.parseMode == nil)
+    }
 }

@@ -52,6 +52,16 @@ extension AppDatabase {
                         CHECK (reply_markup IS NULL OR json_valid(reply_markup));
                     """)
         }
+        migrator.registerMigration("w4-outbox-parse-mode") { db in
+            // The agent's replies go out as Telegram HTML (parse_mode). A chunk Telegram cannot parse is sent as
+            // its visible text instead; plain_fallback keeps Telegram's reason, so a restart sends it as plain text
+            // at once.
+            try db.execute(
+                sql: """
+                    ALTER TABLE outbox ADD COLUMN parse_mode TEXT CHECK (parse_mode IS NULL OR parse_mode IN ('HTML'));
+                    ALTER TABLE outbox ADD COLUMN plain_fallback TEXT;
+                    """)
+        }
         return migrator
     }
 
