@@ -38,7 +38,13 @@ long-polling timeout capped at 60 s, allowed_updates remembered between calls,
 deleteMessage, answerCallbackQuery, sendChatAction, setMessageReaction,
 deleteWebhook, getWebhookInfo, setMyCommands, getMyCommands.  As in the real
 API, an inline button's callback_data must be 1 to 64 bytes (UTF-8), else
-sendMessage and editMessageText answer 400 BUTTON_DATA_INVALID.
+sendMessage and editMessageText answer 400 BUTTON_DATA_INVALID.  With
+parse_mode HTML (any other parse_mode is ignored) they parse the text as the
+real API does: only Telegram's tags (b, strong, i, em, u, ins, s, strike, del,
+span class="tg-spoiler", tg-spoiler, a, code, pre, blockquote, tg-emoji), each
+closed in order, else 400 "Bad Request: can't parse entities: <tdlib's
+message>"; the stored message has the visible text (tags removed, entities
+decoded, trimmed) and its entities, and the 4096 limit applies to that text.
 
 Telegram control API (same port, JSON in/out)
   POST /_fake/message   {"from_id", "chat_id"?, "text", "username"?, "first_name"?}
@@ -212,6 +218,189 @@ def buttons_invalid(markup) -> bool:
 
 def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
+
+
+# Telegram's parse_mode HTML (tdlib's parse_html): these tags only, each closed in order; `&lt;` `&gt;` `&amp;`
+# `&quot;` and numeric entities; an `&` that starts no entity is text.  Errors keep tdlib's wording, byte offsets
+# into the UTF-8 text included.
+HTML_ENTITY_TYPES = {
+    "b": "bold", "strong": "bold", "i": "italic", "em": "italic", "u": "underline", "ins": "underline",
+    "s": "strikethrough", "strike": "strikethrough", "del": "strikethrough", "span": "spoiler",
+    "tg-spoiler": "spoiler", "a": "text_link", "code": "code", "pre": "pre", "blockquote": "blockquote",
+    "tg-emoji": "custom_emoji",
+}
+HTML_NAMED_ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
+
+
+class EntityParseError(Exception):
+    """Text that Telegram refuses with 400 "Bad Request: can't parse entities: <message>"."""
+
+
+def _html_entity(data, i):
+    """Decodes the entity at data[i] == '&': (text, length) or None."""
+    end = data.find(b";", i + 1, i + 12)
+    if end < 0:
+        return None
+    name = data[i + 1:end].decode("ascii", "replace")
+    if name in HTML_NAMED_ENTITIES:
+        return HTML_NAMED_ENTITIES[name], end + 1 - i
+    try:
+        if name[:2] in ("#x", "#X"):
+            code = int(name[2:], 16)
+        elif name[:1] == "#" and name[1:].isdigit():
+            code = int(name[1:])
+        else:
+            return None
+        if 0 < code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF:
+            return chr(code), end + 1 - i
+    except ValueError:
+        pass
+    return None
+
+
+def _html_attributes(data, i, tag, begin):
+    """Reads a start tag's attributes from data[i]; returns (attributes, index of its '>')."""
+    attributes = {}
+    while True:
+        while i < len(data) and data[i:i + 1].isspace():
+            i += 1
+        if i >= len(data):
+            raise EntityParseError("Unclosed start tag at byte offset %d" % begin)
+        if data[i] == ord(">"):
+            return attributes, i
+        start = i
+        while i < len(data) and not data[i:i + 1].isspace() and data[i] not in b"=>":
+            i += 1
+        name = data[start:i].decode("utf-8", "replace").lower()
+        if not name:
+            raise EntityParseError("Empty attribute name in the tag \"%s\" at byte offset %d" % (tag, begin))
+        while i < len(data) and data[i:i + 1].isspace():
+            i += 1
+        if i >= len(data) or data[i] != ord("="):
+            if name in ("expandable",) and i < len(data):
+                attributes[name] = ""
+                continue
+            raise EntityParseError(
+                "Expected equal sign in declaration of an attribute of the tag \"%s\" at byte offset %d"
+                % (tag, begin))
+        i += 1
+        while i < len(data) and data[i:i + 1].isspace():
+            i += 1
+        if i >= len(data):
+            raise EntityParseError("Unclosed start tag at byte offset %d" % begin)
+        quote = data[i:i + 1]
+        if quote in (b'"', b"'"):
+            end = data.find(quote, i + 1)
+            if end < 0:
+                raise EntityParseError("Unclosed end of an attribute value at byte offset %d" % i)
+            raw, i = data[i + 1:end], end + 1
+        else:
+            start = i
+            while i < len(data) and (data[i:i + 1].isalnum() or data[i] in b".-_"):
+                i += 1
+            raw = data[start:i]
+            if not raw:
+                raise EntityParseError("Expected quote at byte offset %d" % i)
+        value, j = "", 0
+        while j < len(raw):
+            entity = _html_entity(raw, j) if raw[j] == ord("&") else None
+            if entity:
+                value, j = value + entity[0], j + entity[1]
+            else:
+                k = j + 1
+                while k < len(raw) and raw[k] & 0xC0 == 0x80:
+                    k += 1
+                value, j = value + raw[j:k].decode("utf-8", "replace"), k
+        attributes[name] = value
+
+
+def parse_telegram_html(text):
+    """Parses text as parse_mode HTML: (visible text, entities), trimmed like the real API, or EntityParseError."""
+    data = text.encode("utf-8")
+    pieces, units, stack, entities = [], 0, [], []
+    i = 0
+    while i < len(data):
+        byte = data[i]
+        if byte == ord("&"):
+            entity = _html_entity(data, i)
+            piece, length = entity if entity else ("&", 1)
+        elif byte != ord("<"):
+            length = 1
+            while i + length < len(data) and data[i + length] & 0xC0 == 0x80:
+                length += 1
+            piece = data[i:i + length].decode("utf-8", "replace")
+        else:
+            piece = None
+        if piece is not None:
+            pieces.append(piece)
+            units += utf16_len(piece)
+            i += length
+            continue
+        begin = i
+        i += 1
+        if i < len(data) and data[i] != ord("/"):
+            start = i
+            while i < len(data) and not data[i:i + 1].isspace() and data[i] != ord(">"):
+                i += 1
+            if i >= len(data):
+                raise EntityParseError("Unclosed start tag at byte offset %d" % begin)
+            tag = data[start:i].decode("utf-8", "replace").lower()
+            if tag not in HTML_ENTITY_TYPES:
+                raise EntityParseError("Unsupported start tag \"%s\" at byte offset %d" % (tag, begin))
+            attributes, i = _html_attributes(data, i, tag, begin)
+            if tag == "span" and attributes.get("class") != "tg-spoiler":
+                raise EntityParseError("Tag \"span\" must have class \"tg-spoiler\" at byte offset %d" % begin)
+            stack.append((tag, attributes, units))
+            i += 1
+            continue
+        if not stack:
+            raise EntityParseError("Unexpected end tag at byte offset %d" % begin)
+        start = i + 1
+        i = start
+        while i < len(data) and not data[i:i + 1].isspace() and data[i] != ord(">"):
+            i += 1
+        tag = data[start:i].decode("utf-8", "replace").lower()
+        while i < len(data) and data[i:i + 1].isspace():
+            i += 1
+        if i >= len(data) or data[i] != ord(">"):
+            raise EntityParseError("Unclosed end tag at byte offset %d" % begin)
+        if tag != stack[-1][0]:
+            raise EntityParseError("Unmatched end tag at byte offset %d, expected \"</%s>\", found \"</%s>\""
+                                   % (begin, stack[-1][0], tag))
+        open_tag, attributes, offset = stack.pop()
+        i += 1
+        entity = {"type": HTML_ENTITY_TYPES[open_tag], "offset": offset, "length": units - offset}
+        if open_tag == "a":
+            entity["url"] = attributes.get("href", "")
+        if open_tag == "blockquote" and "expandable" in attributes:
+            entity["type"] = "expandable_blockquote"
+        if open_tag == "tg-emoji":
+            entity["custom_emoji_id"] = attributes.get("emoji-id", "")
+        language = attributes.get("class", "")
+        if open_tag == "code" and stack and stack[-1][0] == "pre" and language.startswith("language-"):
+            stack[-1][1]["language"] = language[len("language-"):]
+            continue
+        if open_tag == "pre" and attributes.get("language"):
+            entity["language"] = attributes["language"]
+        if entity["length"] > 0:
+            entities.append(entity)
+    if stack:
+        raise EntityParseError("Can't find end tag corresponding to start tag \"%s\"" % stack[-1][0])
+    return _trimmed("".join(pieces), entities)
+
+
+def _trimmed(text, entities):
+    """Strips leading and trailing whitespace as the real API does, moving and clipping the entities."""
+    lead = utf16_len(text) - utf16_len(text.lstrip())
+    text = text.strip()
+    size = utf16_len(text)
+    kept = []
+    for entity in sorted(entities, key=lambda e: (e["offset"], -e["length"])):
+        start = max(entity["offset"] - lead, 0)
+        end = min(entity["offset"] + entity["length"] - lead, size)
+        if end > start:
+            kept.append(dict(entity, offset=start, length=end - start))
+    return text, kept
 
 
 def as_int(value, default=None):
@@ -680,6 +869,19 @@ class TelegramFake:
             return None, tg_error(400, "Bad Request: chat not found")
         return chat_id, None
 
+    @staticmethod
+    def _parse_text(text, parse_mode):
+        """Applies parse_mode (only HTML is understood): (visible text, entities, error Resp or None)."""
+        if not isinstance(parse_mode, str) or parse_mode.lower() != "html":
+            return text, [], None
+        try:
+            text, entities = parse_telegram_html(text)
+        except EntityParseError as e:
+            return None, None, tg_error(400, "Bad Request: can't parse entities: %s" % e)
+        if not text:
+            return None, None, tg_error(400, "Bad Request: message text is empty")
+        return text, entities, None
+
     def m_sendMessage(self, params):
         chat_id, err = self._resolve_chat(params)
         if err:
@@ -687,6 +889,9 @@ class TelegramFake:
         text = params.get("text")
         if not isinstance(text, str) or not text.strip():
             return tg_error(400, "Bad Request: message text is empty")
+        text, entities, err = self._parse_text(text, params.get("parse_mode"))
+        if err:
+            return err
         if utf16_len(text) > 4096:
             return tg_error(400, "Bad Request: message is too long")
         if buttons_invalid(params.get("reply_markup")):
@@ -705,6 +910,8 @@ class TelegramFake:
                 "date": int(time.time()),
                 "text": text,
             }
+            if entities:
+                message["entities"] = entities
             self.next_bot_message_id += 1
             if reply_to is not None:
                 original = self.messages.get((chat_id, reply_to))
@@ -739,6 +946,9 @@ class TelegramFake:
             return tg_error(400, "Bad Request: message identifier is not specified")
         if not isinstance(text, str) or not text.strip():
             return tg_error(400, "Bad Request: message text is empty")
+        text, entities, err = self._parse_text(text, params.get("parse_mode"))
+        if err:
+            return err
         if utf16_len(text) > 4096:
             return tg_error(400, "Bad Request: MESSAGE_TOO_LONG")
         markup = params.get("reply_markup")
@@ -763,6 +973,10 @@ class TelegramFake:
                 }
             message["text"] = text
             message["edit_date"] = now
+            if entities:
+                message["entities"] = entities
+            else:
+                message.pop("entities", None)
             if isinstance(markup, dict) and markup.get("inline_keyboard"):
                 message["reply_markup"] = markup
             else:

@@ -279,6 +279,60 @@ class FixtureTest(unittest.TestCase):
         self.assertEqual((status, body["description"]), (400, "Bad Request: BUTTON_DATA_INVALID"))
         self.assertEqual(len(self.tgc("GET", "sent")), 1)
 
+    def test_html_parse_mode_gives_visible_text_and_entities(self):
+        html = ('<b>bold</b> &amp; <i>it</i> <a href="https://example.com/?a=1&amp;b=2">link</a>\n'
+                '<pre><code class="language-swift">let x = 1 &lt; 2</code></pre>\n\n')
+        status, body = self.bot("sendMessage", {"chat_id": 7, "text": html, "parse_mode": "HTML"})
+        self.assertEqual(status, 200, body)
+        msg = body["result"]
+        self.assertEqual(msg["text"], "bold & it link\nlet x = 1 < 2")
+        self.assertEqual(msg["entities"], [
+            {"type": "bold", "offset": 0, "length": 4},
+            {"type": "italic", "offset": 7, "length": 2},
+            {"type": "text_link", "offset": 10, "length": 4, "url": "https://example.com/?a=1&b=2"},
+            {"type": "pre", "offset": 15, "length": 13, "language": "swift"},
+        ])
+        # Without parse_mode the same text is sent as it is, tags and all.
+        status, body = self.bot("sendMessage", {"chat_id": 7, "text": "<b>x</b> & <y>"})
+        self.assertEqual((status, body["result"]["text"]), (200, "<b>x</b> & <y>"))
+        self.assertNotIn("entities", body["result"])
+        # A lone & and > are text; an emoji counts two UTF-16 units in the offsets.
+        status, body = self.bot("sendMessage", {"chat_id": 7, "text": "😀 a & b > c <s>x</s>",
+                                                "parse_mode": "html"})
+        self.assertEqual(body["result"]["entities"], [{"type": "strikethrough", "offset": 13, "length": 1}])
+
+    def test_html_parse_mode_refuses_bad_markup_like_telegram(self):
+        cases = [
+            ("a < b", 'Unsupported start tag "" at byte offset 2'),
+            ("<foo>x</foo>", 'Unsupported start tag "foo" at byte offset 0'),
+            ("<b>x", 'Can\'t find end tag corresponding to start tag "b"'),
+            ("<b><i>x</b></i>", 'Unmatched end tag at byte offset 7, expected "</i>", found "</b>"'),
+            ("x</b>", "Unexpected end tag at byte offset 1"),
+            ("é<b", "Unclosed start tag at byte offset 2"),
+            ('<span class="other">x</span>', 'Tag "span" must have class "tg-spoiler" at byte offset 0'),
+        ]
+        for text, message in cases:
+            status, body = self.bot("sendMessage", {"chat_id": 7, "text": text, "parse_mode": "HTML"})
+            self.assertEqual((status, body), (400, {
+                "ok": False, "error_code": 400,
+                "description": "Bad Request: can't parse entities: " + message}), text)
+        status, body = self.bot("sendMessage", {"chat_id": 7, "text": "<b> </b>", "parse_mode": "HTML"})
+        self.assertEqual((status, body["description"]), (400, "Bad Request: message text is empty"))
+        status, body = self.bot("editMessageText", {"chat_id": 7, "message_id": 1, "text": "<x>",
+                                                    "parse_mode": "HTML"})
+        self.assertEqual(status, 400)
+        self.assertIn("can't parse entities", body["description"])
+        self.assertEqual(self.tgc("GET", "sent"), [])
+
+    def test_html_parse_mode_limits_the_visible_text(self):
+        # 4096 visible characters in tags and entities is allowed, though the HTML is much longer.
+        text = "<b>" + "&amp;" * 4000 + "</b>" + "x" * 96
+        status, body = self.bot("sendMessage", {"chat_id": 7, "text": text, "parse_mode": "HTML"})
+        self.assertEqual(status, 200, body)
+        self.assertEqual(len(body["result"]["text"]), 4096)
+        status, body = self.bot("sendMessage", {"chat_id": 7, "text": text + "😀", "parse_mode": "HTML"})
+        self.assertEqual((status, body["description"]), (400, "Bad Request: message is too long"))
+
     def test_control_errors_and_reset(self):
         status, _, raw = self.http("GET", self.tg + "/_fake/nope")
         self.assertEqual(status, 404)

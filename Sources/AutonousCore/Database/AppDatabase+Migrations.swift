@@ -69,6 +69,16 @@ extension AppDatabase {
         migrator.registerMigration("w6-spend-ledger") { db in
             try db.execute(sql: SpendLedger.table)
         }
+        migrator.registerMigration("w7-outbox-parse-mode") { db in
+            // The agent's replies go out as Telegram HTML (parse_mode). A chunk Telegram cannot parse is sent as
+            // its visible text instead; plain_fallback keeps Telegram's reason, so a restart sends it as plain text
+            // at once.
+            try db.execute(
+                sql: """
+                    ALTER TABLE outbox ADD COLUMN parse_mode TEXT CHECK (parse_mode IS NULL OR parse_mode IN ('HTML'));
+                    ALTER TABLE outbox ADD COLUMN plain_fallback TEXT;
+                    """)
+        }
         return migrator
     }
 

@@ -14,6 +14,10 @@ public struct OutboxItem: Sendable, Equatable, FetchableRecord {
     public var telegramMessageID: Int64?
     /// The Bot API's reply_markup object to send with this chunk (inline buttons), or nil.
     public var replyMarkup: JSONValue?
+    /// How Telegram is to read `text` (`parse_mode`), or nil for plain text.
+    public var parseMode: OutboxParseMode?
+    /// Why the chunk is sent as its visible text instead of with `parseMode` (Telegram's refusal), or nil.
+    public var plainFallback: String?
 
     public init(row: Row) {
         id = row["id"]
@@ -29,7 +33,16 @@ public struct OutboxItem: Sendable, Equatable, FetchableRecord {
         replyMarkup = (row["reply_markup"] as String?).flatMap {
             try? JSONCoding.decoder.decode(JSONValue.self, from: Data($0.utf8))
         }
+        // The column's CHECK keeps it one of the known modes.
+        parseMode = (row["parse_mode"] as String?).flatMap(OutboxParseMode.init(rawValue:))
+        plainFallback = row["plain_fallback"]
     }
+}
+
+/// The Bot API's `parse_mode` of a stored chunk.
+public enum OutboxParseMode: String, Sendable {
+    /// Telegram's HTML subset (b, i, s, a, code, pre, blockquote …).
+    case html = "HTML"
 }
 
 /// Reply chunks with their sent state, so a restart neither loses nor repeats a chunk that Telegram accepted.
@@ -41,21 +54,28 @@ public struct Outbox: Sendable {
     }
 
     /// Adds the chunks of one reply inside an existing transaction (the one that stores the reply message).
-    /// `replyMarkup` (inline buttons) goes with the last chunk, so the buttons sit under the whole text.
+    /// `replyMarkup` (inline buttons) goes with the last chunk, so the buttons sit under the whole text;
+    /// `parseMode` with every chunk (each must be complete markup on its own).
     public static func enqueue(
         _ db: Database, inboxID: Int64?, conversationID: String, chatID: Int64, chunks: [String],
-        replyMarkup: JSONValue? = nil
+        replyMarkup: JSONValue? = nil, parseMode: OutboxParseMode? = nil
     ) throws {
         let now = AppDatabase.nowMilliseconds()
         for (seq, chunk) in chunks.enumerated() {
             let markup = seq == chunks.count - 1 ? replyMarkup?.jsonText : nil
             try db.execute(
                 sql: """
-                    INSERT INTO outbox (inbox_id, conversation_id, chat_id, seq, text, created_ms, reply_markup)
-                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO outbox (
+                        inbox_id, conversation_id, chat_id, seq, text, created_ms, reply_markup, parse_mode)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                     """,
-                arguments: [inboxID, conversationID, chatID, seq, chunk, now, markup])
+                arguments: [inboxID, conversationID, chatID, seq, chunk, now, markup, parseMode?.rawValue])
         }
+    }
+
+    /// Records that Telegram refused the chunk's markup (`reason`): from now on it is sent as its visible text.
+    public static func markPlainFallback(_ db: Database, _ id: Int64, reason: String) throws {
+        try db.execute(sql: "UPDATE outbox SET plain_fallback = ? WHERE id = ?", arguments: [reason, id])
     }
 
     /// True when a reply for this inbox row has been stored (sent or not).

@@ -169,9 +169,10 @@ struct TelegramCommander: Service {
                 extra: ["update_id": .int(item.updateID), "attempt": .int(Int64(item.attempts))])
             let inboxID = item.id
             let persist: Agent.Persist = { db, reply in
+                let (chunks, parseMode) = Self.replyChunks(reply)
                 try Outbox.enqueue(
-                    db, inboxID: inboxID, conversationID: conversationID, chatID: chatID,
-                    chunks: MessageSplitter.split(reply))
+                    db, inboxID: inboxID, conversationID: conversationID, chatID: chatID, chunks: chunks,
+                    parseMode: parseMode)
             }
             let outcome = try await counters.duringRun {
                 try await runStoppable(request, chat: "telegram:\(chatID)", persist: persist)
@@ -224,26 +225,14 @@ struct TelegramCommander: Service {
         let replyTo = (try? JSONCoding.decoder.decode(JSONValue.self, from: Data(item.payload.utf8)))?["message"]?[
             "message_id"]?.intValue
         for chunk in try outbox.pending(forInbox: item.id) {
-            var parameters: [String: JSONValue] = ["chat_id": .int(chunk.chatID), "text": .string(chunk.text)]
+            var parameters: [String: JSONValue] = ["chat_id": .int(chunk.chatID)]
             if chunk.seq == 0, let replyTo {
                 parameters["reply_parameters"] = .object([
                     "message_id": .int(replyTo), "allow_sending_without_reply": .bool(true),
                 ])
             }
             do {
-                let (result, _) = try await withRetries(
-                    sendPolicy,
-                    operation: { () async throws(TelegramError) in
-                        try await client.call("sendMessage", parameters, timeout: .seconds(30))
-                    },
-                    onRetry: { attempt, error, delay in
-                        logger.warning(
-                            "sendMessage failed; retrying",
-                            metadata: [
-                                "attempt": "\(attempt)", "error": "\(error)",
-                                "retry.delay_ms": "\(delay.wholeMilliseconds)",
-                            ])
-                    })
+                let result = try await send(chunk, parameters, context: context)
                 try outbox.markSent(chunk.id, telegramMessageID: result["message_id"]?.intValue)
             } catch let error as TelegramError {
                 if Task.isCancelled {

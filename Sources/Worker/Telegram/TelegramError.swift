@@ -34,3 +34,12 @@ enum TelegramError: RetryableError, CustomStringConvertible, Sendable {
         }
     }
 }
+
+extension TelegramError {
+    /// True when Telegram refused a text's markup: 400 "Bad Request: can't parse entities: …" (an unsupported or
+    /// unclosed tag, say). Sending the same text again fails the same way; sending it without markup does not.
+    var isEntityParseError: Bool {
+        guard case .api(400, let description, _) = self else { return false }
+        return description.lowercased().contains("can't parse entities")
+    }
+}
