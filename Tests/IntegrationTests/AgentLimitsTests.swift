@@ -68,4 +68,28 @@ import Testing
         #expect(run["model_calls"] as Int? == 0)
         await daemon.stop()
     }
+
+    @Test func aRunRecordsWhatItCostByThePriceTable() async throws {
+        let fakes = try Fakes()
+        try await fakes.scriptOpenAI([.object(["content": .string("priced")])])
+        let daemon = try Daemon(fakes: fakes, overrides: ["AUTONOUS_PRICE_TABLE": "prices.json"]) { state in
+            let etc = (state as NSString).deletingLastPathComponent + "/etc"
+            try FileManager.default.createDirectory(atPath: etc, withIntermediateDirectories: true)
+            // A dollar per input token and half a dollar per output token, so the sum is easy to check.
+            try #"{"gpt-fake": {"input": 1000000, "output": 500000}}"#.write(
+                toFile: etc + "/prices.json", atomically: true, encoding: .utf8)
+        }
+        #expect(await daemon.waitUntilReady() != nil, "\(daemon.log)")
+        try await fakes.sendUserMessage(from: 111, text: "what does this cost?")
+        #expect(try await fakes.waitForSent(1), "\(daemon.log)")
+        let row = try #require(
+            try await daemon.database().pool.read { db in
+                try Row.fetchOne(db, sql: "SELECT input_tokens, output_tokens, cost_usd FROM runs")
+            })
+        let input: Int = row["input_tokens"]
+        let output: Int = row["output_tokens"]
+        #expect(input > 0 && output > 0, "the fake reports usage")
+        #expect(row["cost_usd"] as Double? == Double(input) + Double(output) / 2)
+        await daemon.stop()
+    }
 }

@@ -25,6 +25,8 @@ extension Agent {
         let retries: Int
         /// The run's inbox row, for the messages it writes.
         let inboxID: Int64?
+        /// What the call cost by the price table (`AUTONOUS_PRICE_TABLE`), when the model has a price there.
+        var costUSD: Double? = nil
 
         /// Writes the model call (none when the call was refused before it was made), the assistant message it
         /// produced (if any), the turn's end event and the run's counters, inside the caller's transaction.
@@ -41,7 +43,7 @@ extension Agent {
                 input: record.inputTokens ?? 0, output: record.outputTokens ?? 0, cached: record.cachedTokens ?? 0,
                 reasoning: record.reasoningTokens ?? 0)
             if let runID = record.runID {
-                try RunLog.countModelCall(db, runID: runID, usage: usage, costUSD: nil, newTurn: true)
+                try RunLog.countModelCall(db, runID: runID, usage: usage, costUSD: costUSD, newTurn: true)
             }
             if let assistant, let conversationID = record.conversationID {
                 try ConversationStore.append(
@@ -188,8 +190,14 @@ extension Agent {
         let latencyMs = (ContinuousClock.now - started).wholeMilliseconds
         record.latencyMs = latencyMs
         record.retries = retries
-        return TurnStep(
+        var step = TurnStep(
             turn: turn, context: context, turnEventID: turnEventID, result: result, record: record,
             latencyMs: latencyMs, retries: retries, inboxID: run.request.inboxID)
+        if let price = control.settings.priceTable?[model.model], let input = record.inputTokens {
+            let cost = price.cost(
+                inputTokens: input, cachedTokens: record.cachedTokens ?? 0, outputTokens: record.outputTokens ?? 0)
+            step.costUSD = Double(cost.microdollars) / 1_000_000
+        }
+        return step
     }
 }
