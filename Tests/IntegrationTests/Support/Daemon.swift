@@ -100,17 +100,33 @@ final class Daemon: @unchecked Sendable {
 
     /// `stop` on the calling thread.
     @discardableResult
+    ///
+    /// Whether the supervisor still runs is asked of the kernel too (it is this process's child), not of
+    /// Foundation's `Process` alone: supervisors were seen outliving their tests, reparented to init, after a
+    /// stop that `isRunning` had answered with false.
     func stopBlocking(timeout: Duration = .seconds(20)) -> Int32? {
-        guard process.isRunning else { return process.terminationStatus }
-        process.terminate()
+        let pid = process.processIdentifier
+        guard process.isRunning || Self.isChild(pid) else { return process.terminationStatus }
+        kill(pid, SIGTERM)
         let deadline = ContinuousClock.now + timeout
-        while process.isRunning && ContinuousClock.now < deadline { usleep(20_000) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+        while (process.isRunning || Self.isChild(pid)) && ContinuousClock.now < deadline { usleep(20_000) }
+        if process.isRunning || Self.isChild(pid) {
+            kill(pid, SIGKILL)
+            let killed = ContinuousClock.now + .seconds(10)
+            while (process.isRunning || Self.isChild(pid)) && ContinuousClock.now < killed { usleep(20_000) }
             return nil
         }
-        return process.terminationStatus
+        return process.isRunning ? nil : process.terminationStatus
+    }
+
+    /// True while `pid` is a live process (not a zombie) whose parent is this test process.
+    static func isChild(_ pid: Int32) -> Bool {
+        guard pid > 0, let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return false }
+        let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
+        guard fields.count > 1, fields[0] != "Z", let parent = Int32(fields[1]) else { return false }
+        return parent == getpid()
     }
 
     var log: String {
