@@ -30,6 +30,11 @@ import Testing
         let started = await poll(timeout: 30) { (try? daemon.events("tool_call.started"))?.isEmpty == false }
         #expect(started, "\(daemon.log)")
         #expect(await poll(timeout: 10) { Self.processes(containing: marker) > 0 }, "the bash call is running")
+        // "typing…" is shown again while the tool runs (Telegram shows it for about five seconds).
+        let typing = await poll(timeout: 20) {
+            ((try? await fakes.telegramRequests("sendChatAction")) ?? []).count >= 2
+        }
+        #expect(typing, "\(daemon.log)")
 
         let sentAt = ContinuousClock.now
         try await fakes.sendUserMessage(from: 111, text: "/cancel")

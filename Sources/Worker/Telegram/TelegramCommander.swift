@@ -160,8 +160,6 @@ struct TelegramCommander: Service {
 
         switch item.kind {
         case "message" where item.text != nil:
-            _ = try? await client.call(
-                "sendChatAction", ["chat_id": .int(chatID), "action": .string("typing")], timeout: .seconds(5))
             let request = AgentRequest(
                 commander: "telegram", requestedBy: "telegram:\(userID)", conversationID: conversationID,
                 text: item.text ?? "", inboxID: item.id,
@@ -175,7 +173,7 @@ struct TelegramCommander: Service {
                     parseMode: parseMode)
             }
             let outcome = try await counters.duringRun {
-                try await runStoppable(request, chat: "telegram:\(chatID)", persist: persist)
+                try await runStoppable(request, chatID: chatID, persist: persist)
             }
             // Shutting down: whatever the agent stored is delivered by the next worker, not half-sent now.
             try Task.checkCancellation()
@@ -199,13 +197,18 @@ struct TelegramCommander: Service {
     /// Runs the agent in a task of its own that /cancel can stop (`ActiveRuns`). A run stopped that way is recorded
     /// as such and answered with the reason; a run cancelled because the worker is stopping stays unanswered, for
     /// the next worker.
-    private func runStoppable(_ request: AgentRequest, chat: String, persist: @escaping Agent.Persist) async throws
+    private func runStoppable(_ request: AgentRequest, chatID: Int64, persist: @escaping Agent.Persist) async throws
         -> AgentOutcome
     {
+        let chat = "telegram:\(chatID)"
         let agent = self.agent
         let task = Task { try await agent.run(request, persist: persist) }
         activeRuns.begin(chat: chat, runID: request.runID) { task.cancel() }
-        defer { activeRuns.finish(chat: chat, runID: request.runID) }
+        let typing = showTyping(in: chatID)
+        defer {
+            typing.cancel()
+            activeRuns.finish(chat: chat, runID: request.runID)
+        }
         do {
             return try await withTaskCancellationHandler {
                 try await task.value
@@ -217,6 +220,22 @@ struct TelegramCommander: Service {
             return try await agent.recordStop(request, stop, persist: persist)
         }
     }
+
+    /// Shows "typing…" in the chat while a run goes on (model calls and tools): Telegram shows the action for about
+    /// five seconds, so it is sent again every four until the returned task is cancelled. Only runs wake it.
+    private func showTyping(in chatID: Int64) -> Task<Void, Never> {
+        let client = self.client
+        return Task {
+            while !Task.isCancelled {
+                _ = try? await client.call(
+                    "sendChatAction", ["chat_id": .int(chatID), "action": .string("typing")], timeout: .seconds(5))
+                try? await Task.sleep(for: Self.typingInterval)
+            }
+        }
+    }
+
+    /// How often "typing…" is sent again during a run.
+    static let typingInterval = Duration.seconds(4)
 
     /// Sends the item's pending chunks in order and closes the inbox row.
     func deliver(_ item: InboxItem, context: EventContext, failure: String? = nil, outcome: String = "answered")
