@@ -4,7 +4,8 @@ import GRDB
 import Logging
 
 extension Agent {
-    /// Runs one turn's tool calls and returns their results as `tool` messages, in the order the model asked.
+    /// Runs one turn's tool calls and returns them finished (their `tool` messages and what no-progress detection
+    /// compares), in the order the model asked.
     ///
     /// Calls run concurrently where that cannot change what they see: consecutive Read-tier calls run together, and
     /// a call of any other tier (which writes, executes or reaches the network) runs alone, after every call before
@@ -12,9 +13,9 @@ extension Agent {
     /// error as its result at once.
     func runTools(
         _ calls: [ToolCall], origin: ToolCallOrigin, run: RunHandle, context: EventContext, logger: Logger
-    ) async throws -> [ConversationMessage] {
+    ) async throws -> [FinishedTool] {
         let prepared = calls.map { call in (call, tools.map { $0.prepare(call, origin: origin) }) }
-        var results: [ConversationMessage] = []
+        var results: [FinishedTool] = []
         for batch in Self.batches(readsOnly: prepared.map { Self.readsOnly($0.1) }) {
             let finished: [FinishedTool]
             if batch.count == 1 {
@@ -45,7 +46,7 @@ extension Agent {
                 }
                 try RunLog.countToolCalls(db, runID: request.runID, count: finished.count)
             }
-            results += finished.map(\.message)
+            results += finished
         }
         return results
     }
@@ -53,6 +54,9 @@ extension Agent {
     /// A tool call that ran: its `tool` message and the end event to write.
     struct FinishedTool: Sendable {
         let message: ConversationMessage
+        /// The result as no-progress detection compares it: the envelope without its duration, which differs from
+        /// one identical call to the next.
+        let outcome: String
         let endType: String
         let endContext: EventContext
         let endPayload: [String: JSONValue]
@@ -124,8 +128,12 @@ extension Agent {
         logger.info(
             "tool call",
             metadata: ["tool.name": "\(call.name)", "tool.ok": "\(result.ok)", "tool.ms": "\(result.durationMs)"])
+        var timeless = result
+        timeless.durationMs = 0
+        let outcome = (try? JSONCoding.encoder.encode(timeless)).map { String(decoding: $0, as: UTF8.self) } ?? output
         return FinishedTool(
             message: ConversationMessage(role: .tool, content: output, toolCallID: call.id, toolName: call.name),
+            outcome: outcome,
             endType: result.ok ? "tool_call.completed" : "tool_call.failed", endContext: context.child(of: startedID),
             endPayload: summary)
     }

@@ -114,9 +114,9 @@ struct Agent: Sendable {
                     completion.toolCalls,
                     origin: ToolCallOrigin(runID: request.runID, requestedBy: request.requestedBy),
                     run: run, context: step.context, logger: logger)
-                for result in results { conversation.append(result) }
+                for result in results { conversation.append(result.message) }
                 let steps = zip(completion.toolCalls, results).map { call, result in
-                    ToolStep(name: call.name, arguments: call.arguments, result: result.content ?? "")
+                    ToolStep(name: call.name, arguments: call.arguments, result: result.outcome)
                 }
                 if let reason = await control.recordIteration(runID: request.runID, steps: steps) {
                     try await database.pool.write { db in
