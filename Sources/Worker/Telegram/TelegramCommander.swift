@@ -229,7 +229,8 @@ struct TelegramCommander: Service {
             while !Task.isCancelled {
                 _ = try? await client.call(
                     "sendChatAction", ["chat_id": .int(chatID), "action": .string("typing")], timeout: .seconds(5))
-                try? await Task.sleep(for: Self.typingInterval)
+                // A timer Telegram's five-second action needs, not a poll; cancelled when the run ends.
+                do { try await Task.sleep(for: Self.typingInterval) } catch { return }
             }
         }
     }
