@@ -179,7 +179,7 @@ enum WorkerMain {
             let activeRuns = ActiveRuns()
             let status = ChatStatus(
                 revision: revision, model: agent.model.map { "\($0.name) \($0.model)" }, counters: counters,
-                runs: activeRuns, database: database)
+                runs: activeRuns, database: database, budget: configuration.dailyBudget)
             services.append(
                 .init(
                     service: CallbackDesk(
@@ -198,7 +198,8 @@ enum WorkerMain {
                         allowedUsers: Set(configuration.telegramAllowedUsers),
                         parentEventID: link.parentEventID, sendPolicy: policy, counters: counters, doorbell: doorbell,
                         maxConcurrentRuns: configuration.maxConcurrentRuns, logger: logger,
-                        admins: Set(configuration.telegramAdmins), rollback: link, activeRuns: activeRuns)))
+                        admins: Set(configuration.telegramAdmins), rollback: link, activeRuns: activeRuns,
+                        streaming: configuration.telegramStreaming)))
         }
         try await link.ready()
         logger.info(

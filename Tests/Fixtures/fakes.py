@@ -34,7 +34,9 @@ with HTTP status N.  A wrong token gives 401, an unknown method 404.
 
 Implemented methods: getMe, getUpdates (offset confirmation, limit,
 long-polling timeout capped at 60 s, allowed_updates remembered between calls,
-409 Conflict for an older in-flight call), sendMessage, editMessageText,
+409 Conflict for an older in-flight call), sendMessage, sendMessageDraft
+(private chats only, non-zero draft_id, text 0-4096 after parsing, can_stop
+recorded), editMessageText,
 deleteMessage, answerCallbackQuery, sendChatAction, setMessageReaction,
 deleteWebhook, getWebhookInfo, setMyCommands, getMyCommands.  As in the real
 API, an inline button's callback_data must be 1 to 64 bytes (UTF-8), else
@@ -52,14 +54,17 @@ Telegram control API (same port, JSON in/out)
   POST /_fake/callback  {"from_id", "chat_id"?, "message_id"?, "data"}
                         -> enqueue a callback_query update, returns the update
   POST /_fake/update    any update object (update_id is assigned) -> returns it
+  POST /_fake/stop_generation {"chat_id", "draft_id"} -> enqueue the
+                        stopped_message_generation update a user's Stop gives
+                        (400 unless that draft was sent with can_stop)
   POST /_fake/script    {"method": "sendMessage", "faults": [...]} -> queue faults;
                         each call of that method pops one.  Fault keys:
                         status (+description, retry_after, parameters, html),
                         malformed, delay (seconds, combinable), close
   GET  /_fake/requests[?method=NAME]  recorded bot API calls
-  GET  /_fake/sent | /_fake/edited | /_fake/callback_answers | /_fake/pending
+  GET  /_fake/sent | /_fake/edited | /_fake/drafts | /_fake/callback_answers | /_fake/pending
        | /_fake/offsets | /_fake/faults
-  POST /_fake/wait      {"what": "sent"|"requests"|"edited"|"callback_answers"
+  POST /_fake/wait      {"what": "sent"|"requests"|"edited"|"drafts"|"callback_answers"
                          |"offsets", "method"?, "count", "timeout"?}
                         -> {"ok": bool, "count": n}
   POST /_fake/reset     clear state (id counters keep increasing)
@@ -704,7 +709,7 @@ def update_type(update):
 
 class TelegramFake:
     METHODS = [
-        "getMe", "getUpdates", "sendMessage", "editMessageText", "deleteMessage",
+        "getMe", "getUpdates", "sendMessage", "sendMessageDraft", "editMessageText", "deleteMessage",
         "answerCallbackQuery", "sendChatAction", "setMessageReaction",
         "deleteWebhook", "getWebhookInfo", "setMyCommands", "getMyCommands",
     ]
@@ -727,6 +732,7 @@ class TelegramFake:
         self.pending = []
         self.sent = []
         self.edited = []
+        self.drafts = []
         self.callback_answers = []
         self.requests = []
         self.offsets = []
@@ -929,6 +935,46 @@ class TelegramFake:
             self.cond.notify_all()
             return Resp(200, dumps({"ok": True, "result": message}))
 
+    def m_sendMessageDraft(self, params):
+        chat_id, err = self._resolve_chat(params)
+        if err:
+            return err
+        if chat_id < 0:
+            return tg_error(400, "Bad Request: message drafts can be sent only to private chats")
+        draft_id = as_int(params.get("draft_id"))
+        if draft_id is None or draft_id == 0:
+            return tg_error(400, "Bad Request: draft_id must be a non-zero integer")
+        text = params.get("text", "")
+        if not isinstance(text, str):
+            return tg_error(400, "Bad Request: text must be a string")
+        if text.strip():
+            text, entities, err = self._parse_text(text, params.get("parse_mode"))
+            if err:
+                return err
+        else:  # an empty draft shows "Thinking..."
+            text, entities = "", []
+        if utf16_len(text) > 4096:
+            return tg_error(400, "Bad Request: TEXT_TOO_LONG")
+        with self.lock:
+            self.drafts.append({
+                "chat_id": chat_id, "draft_id": draft_id, "text": text, "entities": entities,
+                "can_stop": as_bool(params.get("can_stop")),
+                "keep_on_stop": as_bool(params.get("keep_on_stop")), "ts": time.time(),
+            })
+            self.cond.notify_all()
+        return tg_ok(True)
+
+    def stop_generation(self, body):
+        """The update Telegram sends when the user presses Stop on a draft sent with can_stop."""
+        chat_id = require_int(body, "chat_id")
+        draft_id = require_int(body, "draft_id")
+        with self.lock:
+            if not any(d["chat_id"] == chat_id and d["draft_id"] == draft_id and d["can_stop"]
+                       for d in self.drafts):
+                raise BadRequest("no draft %d with can_stop was sent to chat %d" % (draft_id, chat_id))
+            return self.enqueue({"stopped_message_generation": {
+                "chat": self.chat_object(chat_id), "draft_id": draft_id}})
+
     def m_editMessageText(self, params):
         text = params.get("text")
         if "inline_message_id" in params and "chat_id" not in params:
@@ -1064,6 +1110,7 @@ class TelegramFake:
             simple = {
                 "sent": lambda: self.sent,
                 "edited": lambda: self.edited,
+                "drafts": lambda: self.drafts,
                 "callback_answers": lambda: self.callback_answers,
                 "pending": lambda: self.pending,
                 "offsets": lambda: self.offsets,
@@ -1075,15 +1122,18 @@ class TelegramFake:
                 self.clear()
                 self.cond.notify_all()
                 return Resp.json(200, {"ok": True})
-        if verb != "POST" and name in ("message", "callback", "update", "script", "wait"):
+        if verb != "POST" and name in ("message", "callback", "update", "script", "wait",
+                                       "stop_generation"):
             return Resp.json(405, {"error": "use POST for /_fake/%s" % name})
-        if verb != "GET" and name in ("requests", "sent", "edited", "callback_answers",
+        if verb != "GET" and name in ("requests", "sent", "edited", "drafts", "callback_answers",
                                       "pending", "offsets", "faults"):
             return Resp.json(405, {"error": "use GET for /_fake/%s" % name})
         if name == "message":
             return Resp.json(200, self.fake_message(body_obj))
         if name == "callback":
             return Resp.json(200, self.fake_callback(body_obj))
+        if name == "stop_generation":
+            return Resp.json(200, self.stop_generation(body_obj))
         if name == "update":
             if not any(k != "update_id" for k in body_obj):
                 raise BadRequest("update must contain an update type key such as 'message'")
@@ -1165,6 +1215,7 @@ class TelegramFake:
         lists = {
             "sent": lambda: len(self.sent),
             "edited": lambda: len(self.edited),
+            "drafts": lambda: len(self.drafts),
             "callback_answers": lambda: len(self.callback_answers),
             "offsets": lambda: len(self.offsets),
             "requests": lambda: sum(

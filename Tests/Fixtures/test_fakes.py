@@ -265,6 +265,26 @@ class FixtureTest(unittest.TestCase):
         self.assertEqual(len(self.tgc("GET", "edited")), 1)
         self.assertEqual(self.tgc("GET", "callback_answers")[0]["text"], "ok")
 
+    def test_message_drafts_and_their_stop(self):
+        self.assertEqual(self.bot("sendMessageDraft", {"chat_id": 5, "draft_id": 9, "text": "<b>Hel</b>",
+                                                       "parse_mode": "HTML", "can_stop": True}),
+                         (200, {"ok": True, "result": True}))
+        self.assertEqual(self.bot("sendMessageDraft", {"chat_id": 5, "draft_id": 9, "text": ""})[0], 200)
+        self.assertEqual(self.bot("sendMessageDraft", {"chat_id": -100, "draft_id": 9, "text": "x"})[0], 400)
+        self.assertEqual(self.bot("sendMessageDraft", {"chat_id": 5, "draft_id": 0, "text": "x"})[0], 400)
+        status, body = self.bot("sendMessageDraft", {"chat_id": 5, "draft_id": 9, "text": "<b>x",
+                                                     "parse_mode": "HTML"})
+        self.assertEqual(status, 400)
+        self.assertIn("can't parse entities", body["description"])
+        drafts = self.tgc("GET", "drafts")
+        self.assertEqual([(d["text"], d["can_stop"]) for d in drafts], [("Hel", True), ("", False)])
+        self.assertEqual(drafts[0]["entities"], [{"offset": 0, "length": 3, "type": "bold"}])
+        update = self.tgc("POST", "stop_generation", {"chat_id": 5, "draft_id": 9})
+        self.assertEqual(update["stopped_message_generation"]["draft_id"], 9)
+        self.assertEqual(update["stopped_message_generation"]["chat"]["type"], "private")
+        status, _, raw = self.http("POST", self.tg + "/_fake/stop_generation", {"chat_id": 5, "draft_id": 10})
+        self.assertEqual((status, json.loads(raw)), (400, {"error": "no draft 10 with can_stop was sent to chat 5"}))
+
     def test_button_data_over_64_bytes_is_refused(self):
         def markup(data):
             return {"inline_keyboard": [[{"text": "A", "callback_data": data}]]}

@@ -110,6 +110,8 @@ import Testing
         #expect(text.hasPrefix("autonous worker, revision "))
         #expect(text.contains("model: openai gpt-fake"))
         #expect(text.contains("runs now: 0"))
+        // Today's spend from the ledger the budget is checked against, beside the default budget.
+        #expect(text.contains("today (UTC): 0 model calls, 0 tokens of 2000000 (0%)"), "\(text)")
         #expect(try await fakes.sentMessages().count == 1, "the non-admin got nothing")
         #expect(
             try daemon.events("telegram.update.ignored").contains {

@@ -1,5 +1,6 @@
 import AutonousCore
 import Foundation
+import Synchronization
 import Testing
 
 @testable import Worker
@@ -64,6 +65,40 @@ import Testing
         #expect(TelegramUpdate(callback)?.text == "approve:1")
         #expect(TelegramUpdate(.object(["message": .object([:])])) == nil)
         #expect(TelegramUpdate(.string("nonsense")) == nil)
+    }
+
+    /// A Stop pressed on a draft names only the chat, which for a private chat is the user; it is taken out of band.
+    @Test func aStoppedDraftIsReadAsItsChatsUser() throws {
+        let stopped = try JSONDecoder().decode(
+            JSONValue.self,
+            from: Data(
+                #"{"update_id":8,"stopped_message_generation":{"chat":{"id":42,"type":"private"},"draft_id":17}}"#
+                    .utf8))
+        let update = try #require(TelegramUpdate(stopped))
+        #expect(update.kind == Inbox.generationStoppedKind)
+        #expect(update.chatID == 42)
+        #expect(update.userID == 42)
+        #expect(update.inboxItem.kind == Inbox.generationStoppedKind)
+        let group = try JSONDecoder().decode(
+            JSONValue.self,
+            from: Data(
+                #"{"update_id":9,"stopped_message_generation":{"chat":{"id":-5,"type":"group"},"draft_id":17}}"#
+                    .utf8))
+        #expect(TelegramUpdate(group)?.userID == nil, "a chat that is not a user names nobody")
+        #expect(TelegramPoller.allowedUpdates.contains("stopped_message_generation"))
+    }
+
+    /// A Stop stops the run whose draft it names, and no later run of the chat.
+    @Test func aDraftStopReachesOnlyTheRunThatShowsThatDraft() {
+        let runs = ActiveRuns()
+        let cancelled = Mutex(0)
+        runs.begin(chat: "telegram:42", runID: "run-2", draftID: 2) { cancelled.withLock { $0 += 1 } }
+        let stop = StopRequest(reason: .cancelled, by: "telegram:42", sentence: "Stopped.")
+        #expect(runs.stop(chat: "telegram:42", draftID: 1, stop) == nil)
+        #expect(cancelled.withLock { $0 } == 0)
+        #expect(runs.stop(chat: "telegram:42", draftID: 2, stop) == "run-2")
+        #expect(cancelled.withLock { $0 } == 1)
+        #expect(runs.finish(chat: "telegram:42", runID: "run-2") == stop)
     }
 
     @Test func completionsAndTheirErrors() throws {

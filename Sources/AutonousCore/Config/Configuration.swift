@@ -12,6 +12,9 @@ import Foundation
 /// - `AUTONOUS_TELEGRAM_ALLOWED_USERS` (none): numeric user ids allowed to talk to the bot; required with Telegram.
 /// - `AUTONOUS_TELEGRAM_ADMINS` (none): user ids who may approve; each must also be allowed.
 /// - `AUTONOUS_TELEGRAM_POLL_TIMEOUT` (`30s`): getUpdates long-poll timeout.
+/// - `AUTONOUS_TELEGRAM_STREAMING` (`auto`): how an answer shows while the model writes it: `auto` streams a draft
+///   (sendMessageDraft) in private chats and edits one message (at most once a second) elsewhere, `edit` always
+///   edits, `off` sends the answer only when it is complete.
 /// - `OPENAI_API_KEY` (secret, none): or the credential `openai-api-key`.
 /// - `AUTONOUS_OPENAI_BASE_URL` (`https://api.openai.com/v1`): any chat-completions server.
 /// - `AUTONOUS_MODEL` (`gpt-4o-mini`; `scripted` with the scripted provider), `AUTONOUS_MODEL_TIMEOUT` (`120s`: the
@@ -93,6 +96,16 @@ public struct Configuration: Sendable {
         case shell
     }
 
+    /// How an answer shows in Telegram while the model writes it (`AUTONOUS_TELEGRAM_STREAMING`).
+    public enum TelegramStreaming: String, Sendable, CaseIterable {
+        /// A draft in private chats, a message edited at most once a second elsewhere.
+        case auto
+        /// A message edited at most once a second, in every chat.
+        case edit
+        /// The answer is sent once it is complete.
+        case off
+    }
+
     /// Where log lines go.
     public enum LogTarget: String, Sendable, CaseIterable {
         case auto, journal, stderr
@@ -114,6 +127,7 @@ public struct Configuration: Sendable {
     public var telegramAllowedUsers: [Int64]
     public var telegramAdmins: [Int64]
     public var telegramPollTimeout: Duration
+    public var telegramStreaming: TelegramStreaming
 
     /// Secret: never log or record it.
     public var openAIKey: Secret?
@@ -253,6 +267,7 @@ public struct Configuration: Sendable {
         telegramAdmins = try env.userIDs("AUTONOUS_TELEGRAM_ADMINS")
         telegramPollTimeout = try env.duration(
             "AUTONOUS_TELEGRAM_POLL_TIMEOUT", default: .seconds(30), range: .zero ... .seconds(50))
+        telegramStreaming = try env.choice("AUTONOUS_TELEGRAM_STREAMING", default: TelegramStreaming.auto)
         switch mode {
         case .off: telegramEnabled = false
         case .auto: telegramEnabled = telegramToken != nil

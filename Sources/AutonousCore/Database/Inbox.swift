@@ -137,8 +137,12 @@ public struct Inbox: Sendable {
     /// stored under this kind and taken by the `.callbacks` lane.
     public static let interruptKind = "interrupt"
 
+    /// The kind of the update Telegram sends when a user presses Stop on a streamed draft: it stops the chat's run,
+    /// so it too is taken by the `.callbacks` lane.
+    public static let generationStoppedKind = "stopped_message_generation"
+
     /// The kinds the `.callbacks` lane takes, as an SQL list.
-    static let outOfBandKinds = "('callback_query', 'interrupt')"
+    static let outOfBandKinds = "('callback_query', '\(interruptKind)', '\(generationStoppedKind)')"
 
     /// Takes the next row of `lane`, marks it in progress and counts the attempt, in one statement of one write
     /// transaction, so two claimers can never take the same row or two rows of one chat.
@@ -147,7 +151,7 @@ public struct Inbox: Sendable {
     ///   taking from each chat only its oldest queued message, and only once its `notBeforeMs` has passed (a chat
     ///   whose oldest message waits out a backoff yields nothing, so its later messages cannot overtake it). Rows
     ///   without a chat are each a lane of their own. Callback queries neither count nor block here.
-    /// - `.callbacks`: the oldest queued callback query, whatever its chat.
+    /// - `.callbacks`: the oldest queued callback query, interrupting command or draft stop, whatever its chat.
     ///
     /// - Parameter now: the time compared with `notBeforeMs` (milliseconds since the epoch).
     /// - Returns: the claimed row, or nil when nothing can be claimed now.

@@ -63,6 +63,21 @@ public enum JSONValue: Sendable, Hashable, Codable {
         }
     }
 
+    /// The elements of an array, or nil for any other shape.
+    public var arrayValue: [JSONValue]? {
+        if case .array(let elements) = self { return elements }
+        return nil
+    }
+
+    /// The value of any number.
+    public var doubleValue: Double? {
+        switch self {
+        case .int(let value): return Double(value)
+        case .double(let value): return value
+        default: return nil
+        }
+    }
+
     public subscript(key: String) -> JSONValue? {
         objectValue?[key]
     }

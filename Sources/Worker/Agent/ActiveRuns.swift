@@ -2,8 +2,8 @@ import Synchronization
 
 /// Why a run was asked to stop before it finished on its own.
 struct StopRequest: Sendable, Equatable {
-    /// `cancelled` (the user's /cancel) or a control-plane reason.
-    var reason: String
+    /// `cancelled` for the user's /cancel or Stop, else a control-plane reason.
+    var reason: StopReason
     /// Who asked: `telegram:<user id>`, `local`, `autonous`.
     var by: String
     /// The one sentence the user is told.
@@ -15,6 +15,8 @@ struct StopRequest: Sendable, Equatable {
 final class ActiveRuns: Sendable {
     private struct Entry {
         var runID: String
+        /// The draft that shows its answer, which the user's Stop button names.
+        var draftID: Int64?
         var cancel: @Sendable () -> Void
         var stop: StopRequest?
     }
@@ -23,9 +25,9 @@ final class ActiveRuns: Sendable {
 
     init() {}
 
-    /// Registers `runID` as the run of `chat` until `finish` is called.
-    func begin(chat: String, runID: String, cancel: @escaping @Sendable () -> Void) {
-        entries.withLock { $0[chat] = Entry(runID: runID, cancel: cancel, stop: nil) }
+    /// Registers `runID` as the run of `chat` until `finish` is called; `draftID` is the draft that shows its answer.
+    func begin(chat: String, runID: String, draftID: Int64? = nil, cancel: @escaping @Sendable () -> Void) {
+        entries.withLock { $0[chat] = Entry(runID: runID, draftID: draftID, cancel: cancel, stop: nil) }
     }
 
     /// Removes the run of `chat` and returns why it was stopped, if it was.
@@ -43,11 +45,11 @@ final class ActiveRuns: Sendable {
     }
 
     /// Stops the run of `chat`: records `request` (the first request wins) and cancels the run's task. Returns the
-    /// run's id, or nil when the chat has no run going.
+    /// run's id, or nil when the chat has no run going, or (with `draftID`) none that shows that draft.
     @discardableResult
-    func stop(chat: String, _ request: StopRequest) -> String? {
+    func stop(chat: String, draftID: Int64? = nil, _ request: StopRequest) -> String? {
         let found = entries.withLock { entries -> (String, @Sendable () -> Void)? in
-            guard var entry = entries[chat] else { return nil }
+            guard var entry = entries[chat], draftID == nil || entry.draftID == draftID else { return nil }
             if entry.stop == nil { entry.stop = request }
             entries[chat] = entry
             return (entry.runID, entry.cancel)

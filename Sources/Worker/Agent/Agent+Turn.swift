@@ -122,7 +122,9 @@ extension Agent {
                 break
             }
             do {
-                let completion = try await model.complete(messages, tools: offered, onText: run.request.onText)
+                let onStream = run.request.onStream
+                await onStream(.callStarted)
+                let completion = try await model.complete(messages, tools: offered) { await onStream(.text($0)) }
                 await control.settle(
                     reservation,
                     usage: completion.inputTokens.map {

@@ -16,7 +16,16 @@ struct AgentRequest: Sendable {
     var runID: String = UUID().uuidString.lowercased()
     var extra: [String: JSONValue] = [:]
     /// Gets the answer's text as it streams in, for a commander that shows it growing.
-    var onText: @Sendable (String) async -> Void = { _ in }
+    var onStream: @Sendable (AnswerStreamEvent) async -> Void = { _ in }
+}
+
+/// What a commander that shows the answer growing hears from the run.
+enum AnswerStreamEvent: Sendable, Equatable {
+    /// A model call begins: the text it streams replaces what an earlier call (a turn that called tools, or an
+    /// attempt that failed) streamed.
+    case callStarted
+    /// The next piece of the current call's text.
+    case text(String)
 }
 
 /// How a run ended.
@@ -119,7 +128,7 @@ struct Agent: Sendable {
                     ToolStep(name: call.name, arguments: call.arguments, result: result.outcome)
                 }
                 if let reason = await control.recordIteration(runID: request.runID, steps: steps) {
-                    try await database.pool.write { db in
+                    _ = try await database.pool.write { db in
                         try EventLog.append(
                             db, "progress.stalled", run.context,
                             payload: [
@@ -229,14 +238,16 @@ struct Agent: Sendable {
                 parentID: started?.eventID ?? parentEventID, runID: request.runID,
                 conversationID: request.conversationID)
             try persist(db, sentence)
-            try RunLog.finish(db, runID: request.runID, status: .cancelled, stopReason: stop.reason)
+            try RunLog.finish(db, runID: request.runID, status: .cancelled, stopReason: stop.reason.rawValue)
             try EventLog.append(
                 db, "agent.stopped", context,
-                payload: ["stop_reason": .string(stop.reason), "by": .string(stop.by), "reply": .string(sentence)])
+                payload: [
+                    "stop_reason": .string(stop.reason.rawValue), "by": .string(stop.by), "reply": .string(sentence),
+                ])
         }
         logger.notice(
             "run stopped",
-            metadata: ["run_id": "\(request.runID)", "stop_reason": "\(stop.reason)", "by": "\(stop.by)"])
+            metadata: ["run_id": "\(request.runID)", "stop_reason": "\(stop.reason.rawValue)", "by": "\(stop.by)"])
         return AgentOutcome(reply: sentence, succeeded: true, error: nil, runID: request.runID)
     }
 

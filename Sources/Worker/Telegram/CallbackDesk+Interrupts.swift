@@ -17,6 +17,45 @@ extension CallbackDesk {
     static let nothingToCancel = "Nothing is running in this chat."
     /// What a cancelled run answers.
     static let cancelledSentence = "Stopped: you sent /cancel. Your message and what was done so far are kept."
+    /// What a run answers when the user pressed Stop on its draft.
+    static let draftStoppedSentence = "Stopped: you pressed Stop. Your message and what was done so far are kept."
+
+    /// Handles a Stop pressed on a streamed draft (`stopped_message_generation`): it stops the run that shows that
+    /// draft, as /cancel would; a Stop that comes after its run ended stops nothing. Telegram shows the user that
+    /// the draft stopped, so the desk sends nothing itself.
+    func stopGeneration(_ item: InboxItem) {
+        let context = EventContext(
+            parentID: parentEventID, runID: item.runID, conversationID: item.chatID.map { "telegram:\($0)" })
+        let update = try? JSONCoding.decoder.decode(JSONValue.self, from: Data(item.payload.utf8))
+        guard let interrupts, let chatID = item.chatID,
+            let draftID = update?[Inbox.generationStoppedKind]?["draft_id"]?.intValue
+        else {
+            try? inbox.finish(item.id, status: .failed, outcome: "invalid_update", error: "no chat or draft_id")
+            return
+        }
+        guard let userID = item.userID, interrupts.allowedUsers.contains(userID) else {
+            _ = try? events.append(
+                "telegram.update.ignored", context,
+                payload: [
+                    "update_id": .int(item.updateID), "kind": .string(item.kind), "chat_id": .int(chatID),
+                    "reason": .string("sender is not in AUTONOUS_TELEGRAM_ALLOWED_USERS"),
+                ])
+            try? inbox.finish(item.id, status: .done, outcome: "ignored_not_allowed")
+            return
+        }
+        let stop = StopRequest(reason: .cancelled, by: "telegram:\(userID)", sentence: Self.draftStoppedSentence)
+        var outcome = "stop_after_run"
+        if let runID = interrupts.runs.stop(chat: "telegram:\(chatID)", draftID: draftID, stop) {
+            outcome = "cancel_sent"
+            _ = try? events.append(
+                "run.cancel_requested", context,
+                payload: [
+                    "cancelled_run_id": .string(runID), "by": .string(stop.by), "via": .string("draft_stop"),
+                    "draft_id": .int(draftID),
+                ])
+        }
+        try? inbox.finish(item.id, status: .done, outcome: outcome)
+    }
 
     /// Handles an interrupting command: /cancel stops the chat's run (the run answers with the reason; with no run,
     /// the desk says so), /status gives an admin the short status. Strangers are ignored and recorded.
@@ -33,7 +72,7 @@ extension CallbackDesk {
         var outcome: String
         switch command {
         case .cancel where interrupts.allowedUsers.contains(userID):
-            let stop = StopRequest(reason: "cancelled", by: "telegram:\(userID)", sentence: Self.cancelledSentence)
+            let stop = StopRequest(reason: .cancelled, by: "telegram:\(userID)", sentence: Self.cancelledSentence)
             if let runID = interrupts.runs.stop(chat: "telegram:\(chatID)", stop) {
                 outcome = "cancel_sent"
                 _ = try? events.append(

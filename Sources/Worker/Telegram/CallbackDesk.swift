@@ -88,6 +88,10 @@ struct CallbackDesk: Service {
             await interrupt(item)
             return
         }
+        if item.kind == Inbox.generationStoppedKind {
+            stopGeneration(item)
+            return
+        }
         guard let press = Self.press(from: item.payload) else {
             try? inbox.finish(item.id, status: .failed, outcome: "invalid_callback", error: "no callback_query id")
             return

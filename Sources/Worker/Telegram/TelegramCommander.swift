@@ -35,6 +35,10 @@ struct TelegramCommander: Service {
     var rollback: (any RollbackRequesting)?
     /// The runs going on, by chat, so that /cancel (taken by `CallbackDesk`) can stop one.
     var activeRuns = ActiveRuns()
+    /// How answers show while the model writes them (`AUTONOUS_TELEGRAM_STREAMING`).
+    var streaming = Configuration.TelegramStreaming.auto
+    /// Whether Telegram turned out not to know drafts.
+    var drafts = DraftSupport()
 
     private var inbox: Inbox { Inbox(database: database) }
     private var outbox: Outbox { Outbox(database: database) }
@@ -160,7 +164,7 @@ struct TelegramCommander: Service {
 
         switch item.kind {
         case "message" where item.text != nil:
-            let request = AgentRequest(
+            var request = AgentRequest(
                 commander: "telegram", requestedBy: "telegram:\(userID)", conversationID: conversationID,
                 text: item.text ?? "", inboxID: item.id,
                 runID: item.runID ?? UUID().uuidString.lowercased(),
@@ -172,12 +176,25 @@ struct TelegramCommander: Service {
                     db, inboxID: inboxID, conversationID: conversationID, chatID: chatID, chunks: chunks,
                     parseMode: parseMode)
             }
-            let outcome = try await counters.duringRun {
-                try await runStoppable(request, chatID: chatID, persist: persist)
+            let stream = answerStream(for: item, chatID: chatID)
+            if let stream { request.onStream = { stream.receive($0) } }
+            let outcome: AgentOutcome
+            do {
+                outcome = try await counters.duringRun {
+                    try await runStoppable(request, chatID: chatID, draftID: stream?.draftID, persist: persist)
+                }
+            } catch {
+                _ = await stream?.finish()
+                throw error
             }
+            let shown = await stream?.finish()
+            if let shown { try await recordStream(shown, context: context) }
+            // The answer replaces the preview message no sooner than a second after its last edit.
+            if let nextEdit = shown?.nextEdit { try await Task.sleep(until: nextEdit) }
             // Shutting down: whatever the agent stored is delivered by the next worker, not half-sent now.
             try Task.checkCancellation()
-            try await deliver(item, context: context, failure: outcome.succeeded ? nil : outcome.error)
+            try await deliver(
+                item, context: context, failure: outcome.succeeded ? nil : outcome.error, preview: shown?.messageID)
         case "message":
             try await database.pool.write { db in
                 try Outbox.enqueue(
@@ -197,13 +214,13 @@ struct TelegramCommander: Service {
     /// Runs the agent in a task of its own that /cancel can stop (`ActiveRuns`). A run stopped that way is recorded
     /// as such and answered with the reason; a run cancelled because the worker is stopping stays unanswered, for
     /// the next worker.
-    private func runStoppable(_ request: AgentRequest, chatID: Int64, persist: @escaping Agent.Persist) async throws
-        -> AgentOutcome
-    {
+    private func runStoppable(
+        _ request: AgentRequest, chatID: Int64, draftID: Int64?, persist: @escaping Agent.Persist
+    ) async throws -> AgentOutcome {
         let chat = "telegram:\(chatID)"
         let agent = self.agent
         let task = Task { try await agent.run(request, persist: persist) }
-        activeRuns.begin(chat: chat, runID: request.runID) { task.cancel() }
+        activeRuns.begin(chat: chat, runID: request.runID, draftID: draftID) { task.cancel() }
         let typing = showTyping(in: chatID)
         defer {
             typing.cancel()
@@ -239,9 +256,12 @@ struct TelegramCommander: Service {
     static let typingInterval = Duration.seconds(4)
 
     /// Sends the item's pending chunks in order and closes the inbox row.
-    func deliver(_ item: InboxItem, context: EventContext, failure: String? = nil, outcome: String = "answered")
-        async throws
-    {
+    ///
+    /// - Parameter preview: the message that showed the answer growing; the first chunk replaces its text.
+    func deliver(
+        _ item: InboxItem, context: EventContext, failure: String? = nil, outcome: String = "answered",
+        preview: Int64? = nil
+    ) async throws {
         let replyTo = (try? JSONCoding.decoder.decode(JSONValue.self, from: Data(item.payload.utf8)))?["message"]?[
             "message_id"]?.intValue
         for chunk in try outbox.pending(forInbox: item.id) {
@@ -252,7 +272,12 @@ struct TelegramCommander: Service {
                 ])
             }
             do {
-                let result = try await send(chunk, parameters, context: context)
+                let result: JSONValue
+                if chunk.seq == 0, let preview {
+                    result = try await replace(preview, with: chunk, parameters, context: context)
+                } else {
+                    result = try await send(chunk, parameters, context: context)
+                }
                 try outbox.markSent(chunk.id, telegramMessageID: result["message_id"]?.intValue)
             } catch let error as TelegramError {
                 if Task.isCancelled {

@@ -42,4 +42,11 @@ extension TelegramError {
         guard case .api(400, let description, _) = self else { return false }
         return description.lowercased().contains("can't parse entities")
     }
+
+    /// True when an edit would leave the message as it is (400 "message is not modified"): the edit's work is
+    /// already done.
+    var isNotModified: Bool {
+        guard case .api(400, let description, _) = self else { return false }
+        return description.lowercased().contains("message is not modified")
+    }
 }

@@ -20,7 +20,7 @@ struct TelegramPoller: Service {
     let logger: Logger
 
     /// The update types autonous asks Telegram for.
-    static let allowedUpdates = ["message", "callback_query"]
+    static let allowedUpdates = ["message", "callback_query", Inbox.generationStoppedKind]
 
     func run() async throws {
         var failures = 0

@@ -22,6 +22,11 @@ struct TelegramUpdate: Sendable, Equatable {
             userID = body?["from"]?["id"]?.intValue
             chatID = body?["message"]?["chat"]?["id"]?.intValue
             text = body?["data"]?.stringValue
+        case Inbox.generationStoppedKind:
+            // Only private chats have drafts, so the chat is the user who pressed Stop.
+            chatID = body?["chat"]?["id"]?.intValue
+            userID = body?["chat"]?["type"]?.stringValue == "private" ? chatID : nil
+            text = nil
         default:
             userID = body?["from"]?["id"]?.intValue
             chatID = body?["chat"]?["id"]?.intValue

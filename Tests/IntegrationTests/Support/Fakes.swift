@@ -139,6 +139,11 @@ final class Fakes: @unchecked Sendable {
         return list
     }
 
+    /// One of the fake Telegram's lists: `sent`, `edited`, `drafts`, `callback_answers`, `pending`.
+    func telegramList(_ name: String) async throws -> [JSONValue] {
+        try await request(port: telegramPort, "GET", "/_fake/\(name)").arrayValue ?? []
+    }
+
     /// Recorded Bot API calls of one method.
     func telegramRequests(_ method: String) async throws -> [JSONValue] {
         guard case .array(let list) = try await request(port: telegramPort, "GET", "/_fake/requests?method=\(method)")
