@@ -147,6 +147,11 @@ enum WorkerMain {
                     case "decide": await decisions.handle(notice)
                     case "admins": adminNotices.handle(notice)
                     case "tell": adminNotices.tell(notice, allowedUsers: configuration.telegramAllowedUsers)
+                    case WorkerInterface.Notice.updateClosedKind:
+                        if let client, configuration.telegramEnabled {
+                            await UpdateMessages(client: client, outbox: Outbox(database: database), logger: logger)
+                                .handle(notice)
+                        }
                     default: noticeSink.yield(notice)
                     }
                 }),

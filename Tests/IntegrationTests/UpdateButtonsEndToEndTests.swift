@@ -112,4 +112,50 @@ struct UpdateButtonsEndToEndTests {
         #expect(artifact != bootstrap)
         await daemon.stop()
     }
+
+    /// Rejected from the shell, the update's buttons go away too: the admin's message says who rejected it.
+    @Test func aShellDecisionTakesTheButtonsAway() async throws {
+        let source = try SelfUpdateTests.Source()
+        let fakes = try Fakes()
+        try await fakes.scriptOpenAI([
+            Self.call("call_1", "propose_update", ["summary": .string("Add notes")]),
+            Self.call("call_2", "bash", ["command": .string("echo 'notes from the agent' > autonous/NOTES.md")]),
+            Self.call("call_3", "propose_update", ["summary": .string("Add notes")]),
+            .object(["content": .string("Proposed.")]),
+        ])
+        var overrides = RevisionTests.overrides
+        overrides["AUTONOUS_SOURCE_REPO"] = source.path
+        overrides["AUTONOUS_UPDATE_BUILD_COMMAND"] = Self.buildCommand
+        overrides["AUTONOUS_UPDATE_TEST_COMMAND"] = SelfUpdateTests.testCommand
+        let daemon = try Daemon(fakes: fakes, overrides: overrides) { state in
+            try FileManager.default.createDirectory(atPath: state + "/build-cache", withIntermediateDirectories: true)
+            try FileManager.default.copyItem(
+                atPath: TestPaths.binary("autonous-worker"), toPath: state + "/build-cache/worker-under-test")
+        }
+        #expect(await daemon.waitUntilReady() != nil, "\(daemon.log)")
+        try await fakes.sendUserMessage(from: 111, text: "add some notes to yourself")
+        #expect(try await fakes.waitForSent(1, timeout: 90), "\(daemon.log)")
+        let transactions = try await SelfUpdateTests.control(
+            daemon, "ListTransactions", ControlInterface.ListTransactionsRequest(limit: nil),
+            as: ControlInterface.TransactionList.self)
+        let id = try #require(transactions.transactions.first?.id, "no transaction\n\(daemon.log)")
+        let staged = try await SelfUpdateTests.wait(
+            daemon, id, for: ["staged", "build_failed", "test_failed", "self_check_failed"])
+        #expect(staged.transaction.state == "staged", "\(staged)\n\(daemon.log)")
+        let announced = try await eventually(timeout: .seconds(30)) {
+            try await fakes.telegramRequests("sendMessage").contains { $0["params"]?["reply_markup"] != nil }
+        }
+        #expect(announced, "no message with buttons\n\(daemon.log)")
+
+        let rejected = try daemon.autonousctl(["reject", id])
+        #expect(rejected.status == 0, "\(rejected)")
+        #expect(try await fakes.waitForTelegram("edited", count: 1), "\(daemon.log)")
+        let edit = try #require(try await fakes.telegramRequests("editMessageText").first)
+        #expect(edit["params"]?["chat_id"] == .int(111), "\(edit)")
+        let text = edit["params"]?["text"]?.stringValue ?? ""
+        #expect(text.contains(id) && text.hasSuffix("Rejected by shell:root (uid 0) with autonousctl."), "\(edit)")
+        #expect(edit["params"]?["reply_markup"] == nil, "\(edit)")
+        #expect(try await SelfUpdateTests.transaction(daemon, id).transaction.state == "rejected")
+        await daemon.stop()
+    }
 }

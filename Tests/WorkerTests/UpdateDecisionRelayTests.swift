@@ -95,9 +95,10 @@ import Testing
     }
 
     @Test func anEditedMessageEndsWithWhoDecidedWithinTelegramsLimit() {
-        #expect(CallbackDesk.closed("Staged.", with: "Approved by telegram:1.") == "Staged.\n\nApproved by telegram:1.")
+        #expect(
+            UpdateMessages.closed("Staged.", with: "Approved by telegram:1.") == "Staged.\n\nApproved by telegram:1.")
         let long = String(repeating: "word ", count: 1000)
-        let closed = CallbackDesk.closed(long, with: "Rejected by telegram:1.")
+        let closed = UpdateMessages.closed(long, with: "Rejected by telegram:1.")
         #expect(closed.utf16.count <= MessageSplitter.telegramLimit)
         #expect(closed.hasSuffix("\n\nRejected by telegram:1."))
         #expect(CallbackDesk.shortened(String(repeating: "x", count: 300)).count == CallbackDesk.answerLimit)

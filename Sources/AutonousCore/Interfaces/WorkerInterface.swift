@@ -187,6 +187,10 @@ public enum WorkerInterface {
         public var updateTx: String?
         public var updateSha256: String?
 
+        /// A staged self-update left `staged` other than by a button (`updateTx`, `updateSha256`): its messages
+        /// lose their buttons and end with `text`.
+        public static let updateClosedKind = "update_closed"
+
         public init(
             kind: String, id: String? = nil, text: String? = nil, conversation: String? = nil,
             approvalId: String? = nil, approve: Bool? = nil, decidedBy: String? = nil, updateTx: String? = nil,

@@ -24,6 +24,12 @@ extension UpdatePipeline {
             ])
         changes.notify()
         tellProposer(transaction)
+        if case .shell = request.via {
+            let verb = request.decision == .approve ? "Approved" : "Rejected"
+            manager.closeUpdateMessages(
+                tx: transaction.id, sha256: request.artifactSHA256,
+                closing: "\(verb) by \(request.decidedBy) with autonousctl.")
+        }
         let message =
             request.decision == .approve
             ? "approved \(transaction.id); it deploys now through probation (autonousctl transaction "

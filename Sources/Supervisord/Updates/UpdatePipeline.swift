@@ -145,8 +145,17 @@ final class UpdatePipeline: Service, Sendable {
             switch transaction.state {
             case .staged:
                 let after = try store.expireIfDue(transaction.id, now: now)
+                if after.state == .expired, let sha256 = transaction.artifactSHA256 {
+                    manager.closeUpdateMessages(
+                        tx: transaction.id, sha256: sha256, closing: "Expired without a decision: not deployed.")
+                }
                 if after.state == .staged, transaction.proposal.baseRevision != current {
                     try supersede(transaction, current: current)
+                    if let sha256 = transaction.artifactSHA256 {
+                        manager.closeUpdateMessages(
+                            tx: transaction.id, sha256: sha256,
+                            closing: "Superseded: the worker changed before a decision, so this is not deployed.")
+                    }
                 }
             case .created:
                 if transaction.proposal.baseRevision != current {

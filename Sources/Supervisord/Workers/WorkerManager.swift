@@ -606,6 +606,23 @@ final class WorkerManager: Service, Sendable {
         }
     }
 
+    /// Has the worker end every admin's copy of the staged self-update `tx`'s message with `closing` and take its
+    /// Approve and Reject buttons away, once it was decided from the shell, expired or was superseded (a decision
+    /// by button closes them itself). Through the running worker when it is ready, else the next one: the edit
+    /// decides nothing, so any revision may make it.
+    func closeUpdateMessages(tx: String, sha256: String, closing: String) {
+        let notice = WorkerInterface.Notice(
+            kind: WorkerInterface.Notice.updateClosedKind, id: "update-closed-" + tx, text: closing, updateTx: tx,
+            updateSha256: sha256)
+        state.withLock { state in
+            if state.monitor.isReady {
+                relay.notices.push(notice)
+            } else {
+                state.pendingNotices.append(notice)
+            }
+        }
+    }
+
     /// Sends every Telegram admin the staged self-update `tx` with Approve and Reject buttons naming `sha256`:
     /// through the running worker when it is the promoted last-good one (a revision on probation is never trusted
     /// to relay a decision), else through the next last-good worker that says Ready.

@@ -136,50 +136,16 @@ struct CallbackDesk: Service {
             "answerCallbackQuery",
             ["callback_query_id": .string(press.queryID), "text": .string(Self.shortened(reply))],
             timeout: .seconds(10))
-        if let (button, closing) = decidedUpdate { await closeUpdateMessages(button, closing: closing) }
+        if let (button, closing) = decidedUpdate {
+            await UpdateMessages(client: client, outbox: outbox, logger: logger).close(
+                button.tx, button, closing: closing)
+        }
         try? inbox.finish(item.id, status: .done, outcome: outcome)
     }
 
     /// `text` cut to `answerLimit` characters, with an ellipsis when it was longer.
     static func shortened(_ text: String) -> String {
         text.count <= answerLimit ? text : String(text.prefix(answerLimit - 1)) + "…"
-    }
-
-    /// Edits every admin's copy of a decided update's message to end with `closing`, without its buttons.
-    private func closeUpdateMessages(_ button: UpdateButton, closing: String) async {
-        let messages: [OutboxItem]
-        do {
-            messages = try outbox.sentBroadcasts(withButton: button.callbackData)
-        } catch {
-            logger.error("cannot read a staged update's messages", metadata: ["error": "\(error)"])
-            return
-        }
-        for message in messages {
-            guard let messageID = message.telegramMessageID else { continue }
-            do {
-                _ = try await client.call(
-                    "editMessageText",
-                    [
-                        "chat_id": .int(message.chatID), "message_id": .int(messageID),
-                        "text": .string(Self.closed(message.text, with: closing)),
-                    ],
-                    timeout: .seconds(30))
-            } catch {
-                logger.warning(
-                    "cannot edit a staged update's message",
-                    metadata: [
-                        "update.tx": "\(button.tx)", "telegram.chat_id": "\(message.chatID)",
-                        "error": "\(Redactor.shared.redact(error.description))",
-                    ])
-            }
-        }
-    }
-
-    /// `text`, then a blank line and `closing`, within Telegram's 4096 UTF-16 units (`text` is cut to fit).
-    static func closed(_ text: String, with closing: String) -> String {
-        let room = MessageSplitter.telegramLimit - closing.utf16.count - 2
-        let kept = text.utf16.count <= room ? text : (MessageSplitter.split(text, limit: room).first ?? "")
-        return kept + "\n\n" + closing
     }
 
     /// The text shown to the admin who pressed, and the inbox outcome.
