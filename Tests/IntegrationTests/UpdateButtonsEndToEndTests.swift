@@ -28,9 +28,8 @@ struct UpdateButtonsEndToEndTests {
         return Data(base64Encoded: standard).map { $0.map { String(format: "%02x", $0) }.joined() }
     }
 
-    @Test func anAdminsApproveButtonDeploysTheUpdateAfterAStrangersPressIsRefused() async throws {
-        let source = try SelfUpdateTests.Source()
-        let fakes = try Fakes()
+    /// A daemon whose agent, asked once, proposes a self-update that the build stages; `source` must outlive it.
+    static func daemonProposingAnUpdate(_ fakes: Fakes, source: SelfUpdateTests.Source) async throws -> Daemon {
         try await fakes.scriptOpenAI([
             Self.call("call_1", "propose_update", ["summary": .string("Add notes")]),
             Self.call("call_2", "bash", ["command": .string("echo 'notes from the agent' > autonous/NOTES.md")]),
@@ -41,11 +40,17 @@ struct UpdateButtonsEndToEndTests {
         overrides["AUTONOUS_SOURCE_REPO"] = source.path
         overrides["AUTONOUS_UPDATE_BUILD_COMMAND"] = Self.buildCommand
         overrides["AUTONOUS_UPDATE_TEST_COMMAND"] = SelfUpdateTests.testCommand
-        let daemon = try Daemon(fakes: fakes, overrides: overrides) { state in
+        return try Daemon(fakes: fakes, overrides: overrides) { state in
             try FileManager.default.createDirectory(atPath: state + "/build-cache", withIntermediateDirectories: true)
             try FileManager.default.copyItem(
                 atPath: TestPaths.binary("autonous-worker"), toPath: state + "/build-cache/worker-under-test")
         }
+    }
+
+    @Test func anAdminsApproveButtonDeploysTheUpdateAfterAStrangersPressIsRefused() async throws {
+        let source = try SelfUpdateTests.Source()
+        let fakes = try Fakes()
+        let daemon = try await Self.daemonProposingAnUpdate(fakes, source: source)
         let ready = try #require(await daemon.waitUntilReady(), "\(daemon.log)")
         let bootstrap = try #require(ready.revisions?.current)
 
@@ -117,21 +122,7 @@ struct UpdateButtonsEndToEndTests {
     @Test func aShellDecisionTakesTheButtonsAway() async throws {
         let source = try SelfUpdateTests.Source()
         let fakes = try Fakes()
-        try await fakes.scriptOpenAI([
-            Self.call("call_1", "propose_update", ["summary": .string("Add notes")]),
-            Self.call("call_2", "bash", ["command": .string("echo 'notes from the agent' > autonous/NOTES.md")]),
-            Self.call("call_3", "propose_update", ["summary": .string("Add notes")]),
-            .object(["content": .string("Proposed.")]),
-        ])
-        var overrides = RevisionTests.overrides
-        overrides["AUTONOUS_SOURCE_REPO"] = source.path
-        overrides["AUTONOUS_UPDATE_BUILD_COMMAND"] = Self.buildCommand
-        overrides["AUTONOUS_UPDATE_TEST_COMMAND"] = SelfUpdateTests.testCommand
-        let daemon = try Daemon(fakes: fakes, overrides: overrides) { state in
-            try FileManager.default.createDirectory(atPath: state + "/build-cache", withIntermediateDirectories: true)
-            try FileManager.default.copyItem(
-                atPath: TestPaths.binary("autonous-worker"), toPath: state + "/build-cache/worker-under-test")
-        }
+        let daemon = try await Self.daemonProposingAnUpdate(fakes, source: source)
         #expect(await daemon.waitUntilReady() != nil, "\(daemon.log)")
         try await fakes.sendUserMessage(from: 111, text: "add some notes to yourself")
         #expect(try await fakes.waitForSent(1, timeout: 90), "\(daemon.log)")
