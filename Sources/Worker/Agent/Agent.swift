@@ -34,8 +34,8 @@ struct AgentOutcome: Sendable {
 struct Agent: Sendable {
     let database: AppDatabase
     let model: ChatCompletionsClient?
-    let systemPrompt: String
-    let historyLimit: Int
+    /// The context subsystem: the system prompt, history, compression and the prompt's order.
+    let context: ContextPipeline
     let parentEventID: Int64
     /// The tools offered to the model; nil offers none.
     var tools: ToolRegistry? = nil
@@ -54,9 +54,13 @@ struct Agent: Sendable {
         var logger = self.logger
         logger[metadataKey: "run_id"] = "\(request.runID)"
         logger[metadataKey: "conversation_id"] = "\(request.conversationID)"
-        let history = try ConversationStore(database: database).recent(
-            conversationID: request.conversationID, limit: historyLimit, excludingInbox: request.inboxID)
-        let run = try await start(request)
+        let system = context.systemPrompt.load()
+        if let problem = system.problem {
+            logger.error("AUTONOUS.md is not used", metadata: ["context.system_prompt.problem": "\(problem)"])
+        }
+        let gathered = try context.provider.gather(
+            conversationID: request.conversationID, excludingInbox: request.inboxID)
+        let run = try await start(request, systemPrompt: system)
 
         guard let model else {
             let reply = ModelSetupHint.sentence
@@ -71,9 +75,10 @@ struct Agent: Sendable {
         }
 
         await control.beginRun(runID: request.runID, conversationID: request.conversationID)
-        let conversation = AgentConversation(
-            system: systemPrompt, history: history, user: request.text, tools: tools?.definitions ?? [])
         do {
+            let conversation = try context.conversation(
+                system: system.text, gathered: gathered, user: request.text, tools: tools?.definitions ?? [],
+                events: EventLog(database: database), context: run.context)
             let outcome = try await turns(model, conversation, run: run, persist: persist, logger: logger)
             await control.endRun(runID: request.runID)
             return outcome
@@ -99,6 +104,8 @@ struct Agent: Sendable {
             let step = try await callModel(
                 model, conversation: conversation, turn: turn, offerTools: turn < maxTurns, run: run,
                 logger: logger)
+            // A harder compression after a context-length error replaces the prompt for the turns that follow.
+            conversation = step.conversation
             switch step.result {
             case .answered(let completion) where !completion.toolCalls.isEmpty && turn < maxTurns:
                 let assistant = ConversationMessage(
@@ -167,10 +174,12 @@ struct Agent: Sendable {
                 // Cancelled (the worker is stopping, or /cancel): no apology is stored here.
                 try Task.checkCancellation()
                 let description = Redactor.shared.redact(error.description)
+                let stopReason = StopReason(failure: error.errorClass)
                 let apology =
-                    "Sorry, I could not answer that: \(error.shortReason). Your message is saved; "
-                    + "please try again in a little while."
-                let stopReason: StopReason = error.errorClass == .fatal ? .modelFatal : .modelUnavailable
+                    stopReason == .contextTooLong
+                    ? control.explanation(for: .contextTooLong)
+                    : "Sorry, I could not answer that: \(error.shortReason). Your message is saved; "
+                        + "please try again in a little while."
                 try await database.pool.write { db in
                     try step.record(db, assistant: nil)
                     try persist(db, apology)
@@ -248,10 +257,13 @@ struct Agent: Sendable {
 
     /// The first step, one transaction: `agent.started`, the `runs` row, and the user message (stored once however
     /// often its inbox row is retried; what an earlier, unfinished attempt left is discarded).
-    private func start(_ request: AgentRequest) async throws -> RunHandle {
+    private func start(_ request: AgentRequest, systemPrompt: SystemPrompt) async throws -> RunHandle {
         let base = EventContext(parentID: parentEventID, runID: request.runID, conversationID: request.conversationID)
         var payload = request.extra
         payload["commander"] = .string(request.commander)
+        payload["system_prompt"] = .string(systemPrompt.source)
+        payload["context_profile"] = .string(context.profile)
+        if let problem = systemPrompt.problem { payload["system_prompt_error"] = .string(problem) }
         if let inboxID = request.inboxID { payload["inbox_id"] = .int(inboxID) }
         if let model {
             payload["provider"] = .string(model.name)
