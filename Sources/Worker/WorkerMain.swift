@@ -129,6 +129,7 @@ enum WorkerMain {
             database: database, admins: configuration.telegramAdmins,
             telegramEnabled: configuration.telegramEnabled && client != nil, parentEventID: link.parentEventID,
             doorbell: broadcastDoorbell, logger: logger)
+        agent.fatalReporter = ModelFatalReporter(database: database, notices: adminNotices, logger: logger)
 
         let (notices, noticeSink) = AsyncStream.makeStream(of: WorkerInterface.Notice.self)
         // The link's services come first so that a graceful shutdown stops them last: the supervisor keeps hearing

@@ -22,19 +22,23 @@ enum AgentTestSupport {
         }
 
         /// An agent answering with `script` (no model at all when nil), without tools.
-        func agent(script: ModelScript?) -> Agent {
-            agent(provider: script.map { ScriptedProvider(script: $0, source: "the test script") })
+        func agent(script: ModelScript?, fatalReporter: ModelFatalReporter? = nil) -> Agent {
+            agent(
+                provider: script.map { ScriptedProvider(script: $0, source: "the test script") },
+                fatalReporter: fatalReporter)
         }
 
         /// An agent answering with `provider` (no model at all when nil), without tools.
-        func agent(provider: ScriptedProvider?) -> Agent {
+        func agent(provider: ScriptedProvider?, fatalReporter: ModelFatalReporter? = nil) -> Agent {
             let model = provider.map { ChatCompletionsClient(provider: $0) }
-            return Agent(
+            var agent = Agent(
                 database: database, model: model,
                 context: ContextPipeline.make(settings, database: database, systemPromptPath: systemPromptPath),
                 parentEventID: 0,
                 control: AgentControl(settings: AgentControl.Settings(), ledger: SpendLedger(database: database)),
                 counters: WorkerCounters(), logger: Logger(label: "test"))
+            agent.fatalReporter = fatalReporter
+            return agent
         }
 
         func request(_ text: String, conversation: String = "local:test") -> AgentRequest {

@@ -189,10 +189,12 @@ extension Agent {
             record.finishReason = completion.finishReason
             record.timeToFirstTokenMs = completion.timeToFirstTokenMs
             record.streamed = completion.streamed
+            fatalReporter?.succeeded()
         case .failed(let error):
             record.httpStatus = error.httpStatus
             record.error = Redactor.shared.redact(error.description)
             record.errorClass = error.errorClass.rawValue
+            fatalReporter?.failed(error, provider: model.name, model: model.model, context: context)
         case .refused:
             break
         }

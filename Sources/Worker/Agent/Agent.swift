@@ -46,6 +46,8 @@ struct Agent: Sendable {
     let control: AgentControl
     let counters: WorkerCounters
     let logger: Logger
+    /// Tells the admins about a model error only they can fix, once until a call succeeds again; nil tells nobody.
+    var fatalReporter: ModelFatalReporter? = nil
 
     /// Stores the reply's delivery (the Telegram outbox, say) inside the transaction that records the answer.
     typealias Persist = @Sendable (Database, String) throws -> Void
