@@ -60,8 +60,8 @@ import Testing
         #expect(!outcome.succeeded)
         #expect(
             outcome.reply
-                == "Sorry, I could not answer that: this conversation is too long for the model, even after I "
-                + "shortened it. Send /new to start a new conversation, or send a shorter message.")
+                == "I could not answer because this conversation is too long for the model, even after I shortened "
+                + "it; send /new to start a new conversation, or send a shorter message.")
         #expect(provider.remainingSteps == 1, "two calls, not three")
         let run = try #require(try fixture.rows("SELECT status, stop_reason FROM runs").first)
         #expect(run["status"] as String? == "failed")

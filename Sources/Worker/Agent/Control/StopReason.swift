@@ -86,8 +86,8 @@ enum StopReason: String, Sendable, CaseIterable {
             return "I stopped because the model kept failing after \(settings.backoff.attempts) attempts; your "
                 + "message is saved, please try again in a little while."
         case .contextTooLong:
-            return "Sorry, I could not answer that: this conversation is too long for the model, even after I "
-                + "shortened it. Send /new to start a new conversation, or send a shorter message."
+            return "I could not answer because this conversation is too long for the model, even after I shortened "
+                + "it; send /new to start a new conversation, or send a shorter message."
         }
     }
 
