@@ -11,11 +11,6 @@ import Glibc
 /// `autonous-worker`: the agent. Started by the supervisor, which it greets over worker.sock.
 @main
 enum WorkerMain {
-    static let defaultSystemPrompt = """
-        You are autonous, a helpful assistant running as a self-hosted agent on the operator's Linux machine. \
-        Answer concisely and accurately. Say so when you do not know something.
-        """
-
     static func main() async {
         if CommandLine.arguments.dropFirst().first == "--version" {
             print("autonous-worker \(AutonousVersion.current)")
@@ -89,8 +84,10 @@ enum WorkerMain {
                 metadata: ["ledger.abandoned": "\(abandonedReservations)"])
         }
         var agent = Agent(
-            database: database, model: model, systemPrompt: loadSystemPrompt(configuration, logger),
-            historyLimit: configuration.historyMessages, parentEventID: link.parentEventID, control: control,
+            database: database, model: model,
+            context: ContextPipeline.make(
+                configuration.context, database: database, systemPromptPath: configuration.systemPromptPath),
+            parentEventID: link.parentEventID, control: control,
             counters: counters, logger: logger)
         agent.tools = try ToolRegistry(
             workspace: configuration.workspaceDirectory, extraRoots: configuration.toolRoots,
@@ -132,6 +129,7 @@ enum WorkerMain {
             database: database, admins: configuration.telegramAdmins,
             telegramEnabled: configuration.telegramEnabled && client != nil, parentEventID: link.parentEventID,
             doorbell: broadcastDoorbell, logger: logger)
+        agent.fatalReporter = ModelFatalReporter(database: database, notices: adminNotices, logger: logger)
 
         let (notices, noticeSink) = AsyncStream.makeStream(of: WorkerInterface.Notice.self)
         // The link's services come first so that a graceful shutdown stops them last: the supervisor keeps hearing
@@ -247,21 +245,5 @@ enum WorkerMain {
         }
         samples.sort()
         print("{\"median_ms\": \(samples[samples.count / 2]), \"matches\": \(matches)}")
-    }
-
-    /// The system prompt from `AUTONOUS.md` in the configuration directory, or the built-in one.
-    static func loadSystemPrompt(_ configuration: Configuration, _ logger: Logger) -> String {
-        guard let data = FileManager.default.contents(atPath: configuration.systemPromptPath) else {
-            return defaultSystemPrompt
-        }
-        guard let text = String(data: data, encoding: .utf8),
-            !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
-        else {
-            logger.warning(
-                "AUTONOUS.md is empty or not UTF-8; using the built-in system prompt",
-                metadata: ["path": "\(configuration.systemPromptPath)"])
-            return defaultSystemPrompt
-        }
-        return text
     }
 }

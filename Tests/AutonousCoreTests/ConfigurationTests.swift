@@ -6,11 +6,11 @@ import Testing
 @Suite struct ConfigurationTests {
     let base = ["AUTONOUS_STATE_DIR": "/tmp/s", "AUTONOUS_RUNTIME_DIR": "/tmp/r", "AUTONOUS_CONFIG_DIR": "/tmp/c"]
 
-    private func configuration(_ extra: [String: String]) throws -> Configuration {
+    func configuration(_ extra: [String: String]) throws -> Configuration {
         try Configuration(environment: base.merging(extra) { _, new in new })
     }
 
-    private func failure(_ extra: [String: String]) -> ConfigurationError? {
+    func failure(_ extra: [String: String]) -> ConfigurationError? {
         do {
             _ = try configuration(extra)
             return nil

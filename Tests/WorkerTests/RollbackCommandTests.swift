@@ -119,7 +119,9 @@ private final class FakeRollbacks: RollbackRequesting {
             let logger = Logger(label: "test")
             let policy = RetryPolicy(attempts: 1, baseDelay: .milliseconds(1), maxDelay: .milliseconds(1))
             let agent = Agent(
-                database: database, model: nil, systemPrompt: "", historyLimit: 0, parentEventID: 0,
+                database: database, model: nil,
+                context: ContextPipeline.make(ContextSettings(), database: database, systemPromptPath: "/nonexistent"),
+                parentEventID: 0,
                 control: AgentControl(settings: AgentControl.Settings(), ledger: SpendLedger(database: database)),
                 counters: WorkerCounters(), logger: logger)
             return TelegramCommander(

@@ -18,7 +18,10 @@ import Foundation
 /// - `OPENAI_API_KEY` (secret, none): or the credential `openai-api-key`.
 /// - `AUTONOUS_OPENAI_BASE_URL` (`https://api.openai.com/v1`): any chat-completions server.
 /// - `AUTONOUS_MODEL` (`gpt-4o-mini`; `scripted` with the scripted provider), `AUTONOUS_MODEL_TIMEOUT` (`120s`: the
-///   whole call without streaming, the longest silence with it), `AUTONOUS_HISTORY_MESSAGES` (`20`).
+///   whole call without streaming, the longest silence with it).
+/// - `AUTONOUS_CONTEXT_PROFILE` (`naive`), `AUTONOUS_CONTEXT_MESSAGES` (`20`; older name
+///   `AUTONOUS_HISTORY_MESSAGES`), `AUTONOUS_CONTEXT_MESSAGE_CHARS` (`8000`), `AUTONOUS_CONTEXT_TOOL_OUTPUT_CHARS`
+///   (`2000`), `AUTONOUS_CONTEXT_TOKEN_BUDGET` (`16000`): how each prompt is built from history (`ContextSettings`).
 /// - `AUTONOUS_MODEL_PROVIDER` (`openai`): `openai` (any chat-completions server) or `scripted` (replays
 ///   `AUTONOUS_MODEL_SCRIPT`, for tests and the offline demo).
 /// - `AUTONOUS_MODEL_SCRIPT` (none): the scripted provider's JSON script (see `ModelScript`); required with it.
@@ -143,7 +146,8 @@ public struct Configuration: Sendable {
     /// The scripted provider's script and where it was read from (`AUTONOUS_MODEL_SCRIPT`); nil unless scripted.
     public var modelScriptPath: String?
     public var modelScript: ModelScript?
-    public var historyMessages: Int
+    /// How each prompt is built from the conversation's history (`AUTONOUS_CONTEXT_*`).
+    public var context: ContextSettings
     /// Agent runs the Telegram commander keeps in flight at most, each in a different chat
     /// (`AUTONOUS_MAX_CONCURRENT_RUNS`).
     public var maxConcurrentRuns: Int
@@ -327,7 +331,7 @@ public struct Configuration: Sendable {
         }
         modelTimeout = try env.duration(
             "AUTONOUS_MODEL_TIMEOUT", default: .seconds(120), range: .seconds(1) ... .seconds(3600))
-        historyMessages = try env.integer("AUTONOUS_HISTORY_MESSAGES", default: 20, range: 0 ... 500)
+        context = try ContextSettings(env)
         maxConcurrentRuns = try env.integer("AUTONOUS_MAX_CONCURRENT_RUNS", default: 4, range: 1 ... 64)
 
         workerBinary = try env.optionalAbsolutePath("AUTONOUS_WORKER_BIN")

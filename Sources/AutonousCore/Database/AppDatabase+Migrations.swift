@@ -79,6 +79,17 @@ extension AppDatabase {
                     ALTER TABLE outbox ADD COLUMN plain_fallback TEXT;
                     """)
         }
+        migrator.registerMigration("w8-prompt-components") { db in
+            // The per-component estimates (tokens_system, tokens_history, tokens_context, tokens_tool_output) and
+            // context_profile are in model_calls since w1-core; the context subsystem adds the tool definitions'
+            // estimate and how hard the history was compressed (harder after a context-length error).
+            try db.execute(
+                sql: """
+                    ALTER TABLE model_calls ADD COLUMN tokens_tools INTEGER;
+                    ALTER TABLE model_calls ADD COLUMN context_level TEXT
+                        CHECK (context_level IS NULL OR context_level IN ('normal', 'harder'));
+                    """)
+        }
         return migrator
     }
 

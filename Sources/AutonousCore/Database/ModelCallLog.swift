@@ -19,6 +19,10 @@ public struct ModelCallRecord: Sendable, Equatable {
     public var tokensContext: Int?
     public var tokensToolOutput: Int?
     public var contextProfile: String?
+    /// Estimated tokens of the tool definitions offered with the prompt.
+    public var tokensTools: Int?
+    /// How hard the prompt's history was compressed: `normal`, or `harder` after a context-length error.
+    public var contextLevel: String?
     public var finishReason: String?
     public var error: String?
     /// The run's turn this call belongs to (1 for the first).
@@ -49,8 +53,8 @@ public enum ModelCallLog {
                 INSERT INTO model_calls (ts_ms, run_id, conversation_id, event_id, provider, model, status,
                     http_status, latency_ms, retries, input_tokens, output_tokens, cached_tokens, tokens_system,
                     tokens_history, tokens_context, tokens_tool_output, context_profile, finish_reason, error, turn,
-                    time_to_first_token_ms, reasoning_tokens, error_class, streamed)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    time_to_first_token_ms, reasoning_tokens, error_class, streamed, tokens_tools, context_level)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
                 AppDatabase.nowMilliseconds(), record.runID, record.conversationID, record.eventID, record.provider,
@@ -58,7 +62,7 @@ public enum ModelCallLog {
                 record.inputTokens, record.outputTokens, record.cachedTokens, record.tokensSystem,
                 record.tokensHistory, record.tokensContext, record.tokensToolOutput, record.contextProfile,
                 record.finishReason, record.error, record.turn, record.timeToFirstTokenMs, record.reasoningTokens,
-                record.errorClass, record.streamed,
+                record.errorClass, record.streamed, record.tokensTools, record.contextLevel,
             ])
         return db.lastInsertedRowID
     }

@@ -25,6 +25,8 @@ extension Agent {
         let retries: Int
         /// The run's inbox row, for the messages it writes.
         let inboxID: Int64?
+        /// The prompt the last attempt sent: the caller's, or its harder compression after a context-length error.
+        let conversation: AgentConversation
         /// What the call cost by the price table (`AUTONOUS_PRICE_TABLE`), when the model has a price there.
         var costUSD: Double? = nil
 
@@ -76,12 +78,15 @@ extension Agent {
     /// Calls the model for `turn`: a `turn.started` event first (the parent of the retries), then attempts until
     /// one answers, the error is not worth retrying, or the attempts run out. Each attempt is admitted by the
     /// control plane first (limits, daily budget, breaker), which reserves its worst case and settles it with the
-    /// usage reported; each retry is an event. Nothing else is written until the caller records the step.
+    /// usage reported; each retry is an event. A prompt the model says does not fit its context window is rebuilt
+    /// once with the harder compression and sent again, which is not a retry (`context.compressed` says so).
+    /// Nothing else is written until the caller records the step.
     func callModel(
-        _ model: ChatCompletionsClient, conversation: AgentConversation, turn: Int, offerTools: Bool,
+        _ model: ChatCompletionsClient, conversation start: AgentConversation, turn: Int, offerTools: Bool,
         run: RunHandle, logger: Logger
     ) async throws -> TurnStep {
-        let messages = conversation.messages
+        var conversation = start
+        var messages = conversation.messages
         let offered = offerTools ? conversation.tools : []
         let turnEventID = try EventLog(database: database).append(
             "turn.started", run.context,
@@ -90,19 +95,11 @@ extension Agent {
                 "provider": .string(model.name), "tools": .int(Int64(offered.count)),
             ])
         let context = run.context.child(of: turnEventID)
-        let estimate = conversation.estimate
         var record = ModelCallRecord(provider: model.name, model: model.model, ok: false, latencyMs: 0)
         record.runID = run.request.runID
         record.conversationID = run.request.conversationID
         record.turn = turn
-        record.tokensSystem = estimate.system
-        record.tokensHistory = estimate.history
-        record.tokensContext = estimate.context
-        record.tokensToolOutput = estimate.toolOutput
-        record.contextProfile = "default"
-        let promptEstimate =
-            estimate.system + estimate.history + estimate.context + estimate.toolOutput
-            + offered.reduce(0) { $0 + Self.estimateTokens($1.jsonText) }
+        var promptEstimate = record.setPrompt(conversation, offered: offered, profile: self.context.profile)
 
         let started = ContinuousClock.now
         var retries = 0
@@ -141,6 +138,18 @@ extension Agent {
                     break
                 }
                 await control.settle(reservation, usage: nil, errorClass: error.errorClass.rawValue)
+                if error.errorClass == .contextLengthExceeded, conversation.level == .normal {
+                    let harder = try self.context.harder(
+                        conversation, events: EventLog(database: database), context: context)
+                    // Sent again only when the harder compression made it smaller: the same prompt cannot fit.
+                    if harder.estimatedTokens < conversation.estimatedTokens {
+                        conversation = harder
+                        messages = conversation.messages
+                        promptEstimate = record.setPrompt(conversation, offered: offered, profile: self.context.profile)
+                        logger.notice("the prompt does not fit the model's context window; compressed harder")
+                        continue
+                    }
+                }
                 // A failure with a retry limit of its own (a malformed answer: one retry) counts against it,
                 // whatever failed in between.
                 if error.maxRetries != nil { limitedFailures += 1 }
@@ -182,10 +191,12 @@ extension Agent {
             record.finishReason = completion.finishReason
             record.timeToFirstTokenMs = completion.timeToFirstTokenMs
             record.streamed = completion.streamed
+            fatalReporter?.succeeded()
         case .failed(let error):
             record.httpStatus = error.httpStatus
             record.error = Redactor.shared.redact(error.description)
             record.errorClass = error.errorClass.rawValue
+            fatalReporter?.failed(error, provider: model.name, model: model.model, context: context)
         case .refused:
             break
         }
@@ -194,12 +205,28 @@ extension Agent {
         record.retries = retries
         var step = TurnStep(
             turn: turn, context: context, turnEventID: turnEventID, result: result, record: record,
-            latencyMs: latencyMs, retries: retries, inboxID: run.request.inboxID)
+            latencyMs: latencyMs, retries: retries, inboxID: run.request.inboxID, conversation: conversation)
         if let price = control.settings.priceTable?[model.model], let input = record.inputTokens {
             let cost = price.cost(
                 inputTokens: input, cachedTokens: record.cachedTokens ?? 0, outputTokens: record.outputTokens ?? 0)
             step.costUSD = Double(cost.microdollars) / 1_000_000
         }
         return step
+    }
+}
+
+extension ModelCallRecord {
+    /// Records the estimated tokens of each prompt component, the context profile and the compression level of
+    /// `conversation` sent with `offered` tools, and returns the whole prompt's estimate.
+    mutating func setPrompt(_ conversation: AgentConversation, offered: [JSONValue], profile: String) -> Int {
+        let estimate = conversation.estimate
+        tokensSystem = estimate.system
+        tokensHistory = estimate.history
+        tokensContext = estimate.context
+        tokensToolOutput = estimate.toolOutput
+        tokensTools = offered.reduce(0) { $0 + Agent.estimateTokens($1.jsonText) }
+        contextProfile = profile
+        contextLevel = conversation.level.rawValue
+        return conversation.estimatedTokens + (tokensTools ?? 0)
     }
 }

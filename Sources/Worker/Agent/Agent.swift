@@ -43,8 +43,8 @@ struct AgentOutcome: Sendable {
 struct Agent: Sendable {
     let database: AppDatabase
     let model: ChatCompletionsClient?
-    let systemPrompt: String
-    let historyLimit: Int
+    /// The context subsystem: the system prompt, history, compression and the prompt's order.
+    let context: ContextPipeline
     let parentEventID: Int64
     /// The tools offered to the model; nil offers none.
     var tools: ToolRegistry? = nil
@@ -55,6 +55,8 @@ struct Agent: Sendable {
     let control: AgentControl
     let counters: WorkerCounters
     let logger: Logger
+    /// Tells the admins about a model error only they can fix, once until a call succeeds again; nil tells nobody.
+    var fatalReporter: ModelFatalReporter? = nil
 
     /// Stores the reply's delivery (the Telegram outbox, say) inside the transaction that records the answer.
     typealias Persist = @Sendable (Database, String) throws -> Void
@@ -63,9 +65,13 @@ struct Agent: Sendable {
         var logger = self.logger
         logger[metadataKey: "run_id"] = "\(request.runID)"
         logger[metadataKey: "conversation_id"] = "\(request.conversationID)"
-        let history = try ConversationStore(database: database).recent(
-            conversationID: request.conversationID, limit: historyLimit, excludingInbox: request.inboxID)
-        let run = try await start(request)
+        let system = context.systemPrompt.load()
+        if let problem = system.problem {
+            logger.error("AUTONOUS.md is not used", metadata: ["context.system_prompt.problem": "\(problem)"])
+        }
+        let gathered = try context.provider.gather(
+            conversationID: request.conversationID, excludingInbox: request.inboxID)
+        let run = try await start(request, systemPrompt: system)
 
         guard let model else {
             let reply = ModelSetupHint.sentence
@@ -80,9 +86,10 @@ struct Agent: Sendable {
         }
 
         await control.beginRun(runID: request.runID, conversationID: request.conversationID)
-        let conversation = AgentConversation(
-            system: systemPrompt, history: history, user: request.text, tools: tools?.definitions ?? [])
         do {
+            let conversation = try context.conversation(
+                system: system.text, gathered: gathered, user: request.text, tools: tools?.definitions ?? [],
+                events: EventLog(database: database), context: run.context)
             let outcome = try await turns(model, conversation, run: run, persist: persist, logger: logger)
             await control.endRun(runID: request.runID)
             return outcome
@@ -108,6 +115,8 @@ struct Agent: Sendable {
             let step = try await callModel(
                 model, conversation: conversation, turn: turn, offerTools: turn < maxTurns, run: run,
                 logger: logger)
+            // A harder compression after a context-length error replaces the prompt for the turns that follow.
+            conversation = step.conversation
             switch step.result {
             case .answered(let completion) where !completion.toolCalls.isEmpty && turn < maxTurns:
                 let assistant = ConversationMessage(
@@ -176,10 +185,12 @@ struct Agent: Sendable {
                 // Cancelled (the worker is stopping, or /cancel): no apology is stored here.
                 try Task.checkCancellation()
                 let description = Redactor.shared.redact(error.description)
+                let stopReason = StopReason(failure: error.errorClass)
                 let apology =
-                    "Sorry, I could not answer that: \(error.shortReason). Your message is saved; "
-                    + "please try again in a little while."
-                let stopReason: StopReason = error.errorClass == .fatal ? .modelFatal : .modelUnavailable
+                    stopReason == .contextTooLong
+                    ? control.explanation(for: .contextTooLong)
+                    : "Sorry, I could not answer that: \(error.shortReason). Your message is saved; "
+                        + "please try again in a little while."
                 try await database.pool.write { db in
                     try step.record(db, assistant: nil)
                     try persist(db, apology)
@@ -259,10 +270,13 @@ struct Agent: Sendable {
 
     /// The first step, one transaction: `agent.started`, the `runs` row, and the user message (stored once however
     /// often its inbox row is retried; what an earlier, unfinished attempt left is discarded).
-    private func start(_ request: AgentRequest) async throws -> RunHandle {
+    private func start(_ request: AgentRequest, systemPrompt: SystemPrompt) async throws -> RunHandle {
         let base = EventContext(parentID: parentEventID, runID: request.runID, conversationID: request.conversationID)
         var payload = request.extra
         payload["commander"] = .string(request.commander)
+        payload["system_prompt"] = .string(systemPrompt.source)
+        payload["context_profile"] = .string(context.profile)
+        if let problem = systemPrompt.problem { payload["system_prompt_error"] = .string(problem) }
         if let inboxID = request.inboxID { payload["inbox_id"] = .int(inboxID) }
         if let model {
             payload["provider"] = .string(model.name)

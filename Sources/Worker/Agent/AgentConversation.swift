@@ -1,22 +1,32 @@
 import AutonousCore
 
-/// What a run sends the model, growing turn by turn: the system prompt, the conversation's history, the user's
-/// message, then this run's assistant turns and tool results. It keeps the estimated size of each prompt component
-/// for the per-call accounting.
+/// What a run sends the model, growing turn by turn: the assembled prompt (system prompt, history, context, the
+/// user's message), then this run's assistant turns and tool results. It keeps the estimated size of each prompt
+/// component for the per-call accounting, and what it was built from, so a harder compression can rebuild it.
 struct AgentConversation: Sendable {
-    let system: String
-    let history: [ConversationMessage]
-    let user: String
+    /// The prompt as the assembler ordered it.
+    let prompt: [PromptMessage]
     /// The function definitions offered while tools are.
     let tools: [JSONValue]
+    /// What the context provider gathered, before compression.
+    let gathered: GatheredContext
+    /// The compressed parts `prompt` was assembled from.
+    let parts: PromptParts
+    /// How hard the history was compressed.
+    let level: CompressionLevel
     /// This run's assistant messages and tool results, in order.
     private(set) var turns: [ConversationMessage] = []
 
-    init(system: String, history: [ConversationMessage], user: String, tools: [JSONValue]) {
-        self.system = system
-        self.history = history
-        self.user = user
+    init(
+        prompt: [PromptMessage], tools: [JSONValue], gathered: GatheredContext, parts: PromptParts,
+        level: CompressionLevel = .normal, turns: [ConversationMessage] = []
+    ) {
+        self.prompt = prompt
         self.tools = tools
+        self.gathered = gathered
+        self.parts = parts
+        self.level = level
+        self.turns = turns
     }
 
     mutating func append(_ message: ConversationMessage) {
@@ -25,26 +35,33 @@ struct AgentConversation: Sendable {
 
     /// The request's messages in the chat-completions wire order.
     var messages: [ChatMessage] {
-        [ChatMessage(role: "system", content: system)] + history.map(ChatMessage.init)
-            + [ChatMessage(role: "user", content: user)] + turns.map(ChatMessage.init)
+        prompt.map { ChatMessage($0.message) } + turns.map(ChatMessage.init)
     }
 
     /// Estimated tokens per component: the system prompt; the history (earlier messages, the user's message and
-    /// this run's assistant turns); retrieved context (none yet); and tool output (every `tool` message, earlier
-    /// runs' included).
+    /// this run's assistant turns); the context; and tool output (every `tool` message, earlier runs' included).
     var estimate: (system: Int, history: Int, context: Int, toolOutput: Int) {
-        var history = Agent.estimateTokens(user)
-        var toolOutput = 0
-        for message in self.history + turns {
-            let tokens = Self.estimateTokens(message)
-            if message.role == .tool { toolOutput += tokens } else { history += tokens }
+        var estimate = (system: 0, history: 0, context: 0, toolOutput: 0)
+        let all = prompt + turns.map { PromptMessage(component: .history, message: $0) }
+        for part in all {
+            let tokens = part.message.estimatedTokens
+            if part.message.role == .tool {
+                estimate.toolOutput += tokens
+                continue
+            }
+            switch part.component {
+            case .system: estimate.system += tokens
+            case .history, .user: estimate.history += tokens
+            case .context: estimate.context += tokens
+            }
         }
-        return (Agent.estimateTokens(system), history, 0, toolOutput)
+        return estimate
     }
 
-    static func estimateTokens(_ message: ConversationMessage) -> Int {
-        Agent.estimateTokens(message.content ?? "")
-            + message.toolCalls.reduce(0) { $0 + Agent.estimateTokens($1.name) + Agent.estimateTokens($1.arguments) }
+    /// Estimated tokens of the messages, every component together.
+    var estimatedTokens: Int {
+        let estimate = self.estimate
+        return estimate.system + estimate.history + estimate.context + estimate.toolOutput
     }
 }
 

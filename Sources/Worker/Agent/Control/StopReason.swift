@@ -29,6 +29,17 @@ enum StopReason: String, Sendable, CaseIterable {
     case modelFatal = "model_fatal"
     /// The model kept failing until the retries ran out.
     case modelUnavailable = "model_unavailable"
+    /// The prompt did not fit the model's context window, even compressed harder.
+    case contextTooLong = "context_too_long"
+
+    /// The stop reason of a run whose model call failed with `errorClass` after its retries.
+    init(failure errorClass: ModelErrorClass) {
+        switch errorClass {
+        case .fatal: self = .modelFatal
+        case .contextLengthExceeded: self = .contextTooLong
+        default: self = .modelUnavailable
+        }
+    }
 
     /// The one sentence the user reads, with the limits that apply.
     func explanation(_ settings: AgentControl.Settings) -> String {
@@ -74,6 +85,9 @@ enum StopReason: String, Sendable, CaseIterable {
         case .modelUnavailable:
             return "I stopped because the model kept failing after \(settings.backoff.attempts) attempts; your "
                 + "message is saved, please try again in a little while."
+        case .contextTooLong:
+            return "I could not answer because this conversation is too long for the model, even after I shortened "
+                + "it; send /new to start a new conversation, or send a shorter message."
         }
     }
 
