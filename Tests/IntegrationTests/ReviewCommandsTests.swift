@@ -22,18 +22,14 @@ struct ReviewCommandsTests {
         let first = (input: 321, output: 17, cached: 64, reasoning: 5)
         let second = (input: 400, output: 23, cached: 0, reasoning: 0)
         try await fakes.scriptOpenAI([
-            .object([
-                "tool_calls": .array([
-                    .object([
-                        "id": .string("call_1"), "name": .string("read"),
-                        "arguments": .object(["path": .string("notes.txt")]),
+            Fakes.toolCallAnswer(
+                [("call_1", "read", ["path": .string("notes.txt")])],
+                extra: [
+                    "usage": .object([
+                        "prompt_tokens": .int(Int64(first.input)), "completion_tokens": .int(Int64(first.output)),
+                        "cached_tokens": .int(Int64(first.cached)), "reasoning_tokens": .int(Int64(first.reasoning)),
                     ])
                 ]),
-                "usage": .object([
-                    "prompt_tokens": .int(Int64(first.input)), "completion_tokens": .int(Int64(first.output)),
-                    "cached_tokens": .int(Int64(first.cached)), "reasoning_tokens": .int(Int64(first.reasoning)),
-                ]),
-            ]),
             .object([
                 "content": .string("The notes say hello."),
                 "usage": .object([
