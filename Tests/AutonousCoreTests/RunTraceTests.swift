@@ -125,12 +125,12 @@ import Testing
     }
 
     @Test func aRefusedAndARunningTurnSayWhatHappened() throws {
-        let events: [EventRecord] = try [
+        let events = [
             event(10, nil, "agent.started"),
-            event(11, 10, "turn.started", ["turn": .int(1)]),
-            event(12, 11, "model.call.refused", ["stop_reason": .string("daily_budget")]),
-            event(13, 10, "turn.started", ["turn": .int(2)]),
-            event(14, 13, "tool_call.started", ["tool": .string("ls"), "call_id": .string("c1")]),
+            event(11, 10, "turn.started", ["turn": 1]),
+            event(12, 11, "model.call.refused", ["stop_reason": "daily_budget"]),
+            event(13, 10, "turn.started", ["turn": 2]),
+            event(14, 13, "tool_call.started", ["tool": "ls", "call_id": "c1"]),
         ]
         let turns = RunLog.assembleTurns(events: events, modelCalls: [])
         #expect(turns.map(\.outcome) == ["refused", "running"])
@@ -279,13 +279,14 @@ import Testing
         #expect(report.today.costBudgetUsd == 1)
     }
 
-    private func event(_ id: Int64, _ parent: Int64?, _ type: String, _ payload: [String: JSONValue] = [:]) throws
-        -> EventRecord
-    {
-        try EventRecord(
-            row: [
-                "id": id, "ts_ms": id, "parent_id": parent, "run_id": "r", "conversation_id": "c", "type": type,
-                "payload": JSONValue.object(payload).jsonText,
-            ])
+    /// An event row as `RunLog.trace` reads it: payload fields as columns.
+    private func event(
+        _ id: Int64, _ parent: Int64?, _ type: String, _ fields: [String: any DatabaseValueConvertible] = [:]
+    ) -> Row {
+        var columns: [String: (any DatabaseValueConvertible)?] = [
+            "id": id, "ts_ms": id, "parent_id": parent, "type": type,
+        ]
+        for (name, value) in fields { columns[name] = value }
+        return Row(columns)
     }
 }

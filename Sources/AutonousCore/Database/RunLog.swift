@@ -185,16 +185,23 @@ public enum RunLog {
     }
 
     /// Runs started at or after `sinceMs`, newest first, optionally of one conversation.
+    ///
+    /// Reads backwards along `runs_started`, or `runs_conversation` for one conversation (the condition is left out
+    /// rather than written `? IS NULL OR …`, which SQLite cannot use an index for).
     public static func list(_ db: Database, sinceMs: Int64 = 0, conversationID: String? = nil, limit: Int = 50) throws
         -> [RunRecord]
     {
-        try Row.fetchAll(
+        let conversation = conversationID == nil ? "" : "AND conversation_id = ?"
+        var arguments: StatementArguments = [sinceMs]
+        if let conversationID { arguments += [conversationID] }
+        arguments += [max(0, limit)]
+        return try Row.fetchAll(
             db,
             sql: """
-                SELECT * FROM runs WHERE started_ms >= ? AND (? IS NULL OR conversation_id = ?)
+                SELECT * FROM runs WHERE started_ms >= ? \(conversation)
                 ORDER BY started_ms DESC, id DESC LIMIT ?
                 """,
-            arguments: [sinceMs, conversationID, conversationID, max(0, limit)]
+            arguments: arguments
         ).map(RunRecord.init(row:))
     }
 }

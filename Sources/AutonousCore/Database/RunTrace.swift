@@ -144,66 +144,89 @@ extension RunLog {
     /// under the run, a call's end and its tool calls under its turn, approvals under their tool call.
     public static func trace(_ db: Database, id: String) throws -> RunTrace? {
         guard let run = try fetch(db, id: id) else { return nil }
-        let events = try EventRecord.fetchAll(
-            db, sql: "SELECT * FROM events WHERE run_id = ? ORDER BY id", arguments: [id])
+        let events = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT id, ts_ms, parent_id, type, \(traceColumns) FROM events
+                WHERE run_id = ? AND type IN (\(traceTypes.map { "'\($0)'" }.joined(separator: ", "))) ORDER BY id
+                """,
+            arguments: [id])
         let calls = try Row.fetchAll(
             db, sql: "SELECT * FROM model_calls WHERE run_id = ? ORDER BY id", arguments: [id])
         return RunTrace(run: run, turns: assembleTurns(events: events, modelCalls: calls))
     }
 
-    /// The turns built from a run's events (oldest first) and its `model_calls` rows.
-    static func assembleTurns(events: [EventRecord], modelCalls: [Row]) -> [RunTrace.Turn] {
+    /// The event types the tree is built from.
+    static let traceTypes = [
+        "turn.started", "turn.completed", "turn.failed", "model.call.refused", "tool_call.started",
+        "tool_call.completed", "tool_call.failed", "approval.requested", "approval.decided",
+    ]
+
+    /// The payload fields the tree shows, as columns of the events' rows: extracted by SQLite, since decoding
+    /// whole payloads would cost more than the query. Cast, so a payload written otherwise than expected reads as
+    /// text or a number, never as a crash.
+    static let traceColumns: String = [
+        ("turn", "INTEGER"), ("stop_reason", "TEXT"), ("call_id", "TEXT"), ("tool", "TEXT"), ("tier", "TEXT"),
+        ("duration_ms", "INTEGER"), ("error", "TEXT"), ("approval_id", "TEXT"), ("decision", "TEXT"), ("by", "TEXT"),
+        ("via", "TEXT"),
+    ].map { (name: String, type: String) -> String in
+        "CAST(json_extract(payload, '$.\(name)') AS \(type)) AS \(name)"
+    }.joined(separator: ", ")
+
+    /// The turns built from a run's events (oldest first; `id`, `ts_ms`, `parent_id`, `type` and the
+    /// `traceColumns`) and its `model_calls` rows.
+    static func assembleTurns(events: [Row], modelCalls: [Row]) -> [RunTrace.Turn] {
         var turns: [RunTrace.Turn] = []
         var turnIndex: [Int64: Int] = [:]
         var toolIndex: [Int64: (turn: Int, call: Int)] = [:]
         var approvalIndex: [Int64: (turn: Int, call: Int, approval: Int)] = [:]
         for event in events {
-            let payload = event.payload
-            let parent = event.parentID ?? -1
-            switch event.type {
+            let (id, tsMs, type): (Int64, Int64, String) = (event["id"], event["ts_ms"], event["type"])
+            let parent: Int64 = event["parent_id"] ?? -1
+            switch type {
             case "turn.started":
-                turnIndex[event.id] = turns.count
-                let number = payload["turn"]?.intValue.map(Int.init) ?? turns.count + 1
-                turns.append(RunTrace.Turn(turn: number, outcome: "running", startedMs: event.tsMs))
+                turnIndex[id] = turns.count
+                let number = (event["turn"] as Int?) ?? turns.count + 1
+                turns.append(RunTrace.Turn(turn: number, outcome: "running", startedMs: tsMs))
             case "turn.completed", "turn.failed", "model.call.refused":
                 guard let index = turnIndex[parent] else { continue }
-                turns[index].endedMs = event.tsMs
-                switch event.type {
+                turns[index].endedMs = tsMs
+                switch type {
                 case "turn.completed": turns[index].outcome = "completed"
                 case "turn.failed": turns[index].outcome = "failed"
                 default:
                     turns[index].outcome = "refused"
-                    turns[index].stopReason = payload["stop_reason"]?.stringValue
+                    turns[index].stopReason = event["stop_reason"]
                 }
             case "tool_call.started":
                 guard let index = turnIndex[parent] else { continue }
-                toolIndex[event.id] = (index, turns[index].toolCalls.count)
+                toolIndex[id] = (index, turns[index].toolCalls.count)
                 turns[index].toolCalls.append(
                     RunTrace.ToolCall(
-                        callId: payload["call_id"]?.stringValue ?? "", tool: payload["tool"]?.stringValue ?? "?",
-                        tier: payload["tier"]?.stringValue, outcome: "running", startedMs: event.tsMs))
+                        callId: event["call_id"] ?? "", tool: event["tool"] ?? "?",
+                        tier: event["tier"], outcome: "running", startedMs: tsMs))
             case "tool_call.completed", "tool_call.failed":
                 guard let (turn, call) = toolIndex[parent] else { continue }
                 var tool = turns[turn].toolCalls[call]
-                tool.outcome = event.type == "tool_call.completed" ? "ok" : "failed"
-                tool.endedMs = event.tsMs
-                tool.durationMs = payload["duration_ms"]?.intValue
-                tool.tier = payload["tier"]?.stringValue ?? tool.tier
-                tool.error = payload["error"]?.stringValue
+                tool.outcome = type == "tool_call.completed" ? "ok" : "failed"
+                tool.endedMs = tsMs
+                tool.durationMs = event["duration_ms"]
+                tool.tier = event["tier"] ?? tool.tier
+                tool.error = event["error"]
                 turns[turn].toolCalls[call] = tool
             case "approval.requested":
                 guard let (turn, call) = toolIndex[parent] else { continue }
-                approvalIndex[event.id] = (turn, call, turns[turn].toolCalls[call].approvals.count)
+                approvalIndex[id] = (turn, call, turns[turn].toolCalls[call].approvals.count)
                 turns[turn].toolCalls[call].approvals.append(
                     RunTrace.Approval(
-                        id: payload["approval_id"]?.stringValue ?? "", status: "pending", requestedMs: event.tsMs))
+                        id: event["approval_id"] ?? "", status: "pending", requestedMs: tsMs))
             case "approval.decided":
                 guard let (turn, call, index) = approvalIndex[parent] else { continue }
                 var approval = turns[turn].toolCalls[call].approvals[index]
-                approval.status = payload["decision"]?.stringValue ?? approval.status
-                approval.decidedMs = event.tsMs
-                approval.decidedBy = payload["by"]?.stringValue
-                approval.decidedVia = payload["via"]?.stringValue
+                approval.status = event["decision"] ?? approval.status
+                approval.decidedMs = tsMs
+                approval.decidedBy = event["by"]
+                approval.decidedVia = event["via"]
                 turns[turn].toolCalls[call].approvals[index] = approval
             default:
                 continue
