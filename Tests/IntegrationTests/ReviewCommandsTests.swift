@@ -113,6 +113,34 @@ struct ReviewCommandsTests {
         let badSince = try daemon.autonousctl(["usage", "--since", "yesterday"])
         #expect(badSince.status != 0 && badSince.stderr.contains("--since 'yesterday' is neither"), "\(badSince)")
 
+        // The methods check what other varlink clients send, naming the parameter.
+        let client = try VarlinkClient(path: daemon.controlSocket)
+        defer { client.close() }
+        let refusals: [(String, any Encodable & Sendable, String)] = [
+            ("GetUsage", ControlInterface.GetUsageRequest(by: "week"), "by"),
+            ("GetUsage", ControlInterface.GetUsageRequest(sinceMs: -1), "sinceMs"),
+            ("ListRuns", ControlInterface.ListRunsRequest(limit: 0), "limit"),
+            ("ListRuns", ControlInterface.ListRunsRequest(conversationId: ""), "conversationId"),
+            ("TraceRun", ControlInterface.TraceRunRequest(id: ""), "id"),
+        ]
+        for (method, parameters, parameter) in refusals {
+            do {
+                _ = try client.call("io.autonous.Control.\(method)", parameters, as: JSONValue.self)
+                Issue.record("\(method) accepted a bad \(parameter)")
+            } catch let error as VarlinkError {
+                #expect(error.name == "io.autonous.Control.InvalidValue", "\(method): \(error)")
+                #expect(error.parameters["parameter"] == .string(parameter), "\(method): \(error)")
+            }
+        }
+        do {
+            _ = try client.call(
+                "io.autonous.Control.TraceRun", ControlInterface.TraceRunRequest(id: "no-such-run"),
+                as: JSONValue.self)
+            Issue.record("TraceRun found a run that does not exist")
+        } catch let error as VarlinkError {
+            #expect(error.name == "io.autonous.Control.NoSuchRun" && error.parameters["id"] == .string("no-such-run"))
+        }
+
         // status: the provider, and after a refused key the last fatal model error.
         let healthy = try json(daemon.autonousctl(["status", "--json"]))
         #expect(healthy["model"]?["provider"] == .string("openai"))
