@@ -167,6 +167,24 @@ import Testing
         #expect(all[1].endedMs == nil && all[1].durationMs(nowMs: 7_000) == 2_000)
     }
 
+    @Test func theLatestModelCallNamesItsProviderAndOnlyAFatalError() throws {
+        let fixture = try TemporaryDatabase()
+        #expect(try fixture.database.pool.read { db in try ModelCallLog.latest(db) } == nil)
+        func insert(errorClass: String?) throws {
+            var call = ModelCallRecord(provider: "scripted", model: "m", ok: errorClass == nil, latencyMs: 1)
+            call.errorClass = errorClass
+            call.error = errorClass.map { "failed: \($0)" }
+            try fixture.database.pool.write { db in _ = try ModelCallLog.insert(db, call) }
+        }
+        try insert(errorClass: ModelCallLog.fatalErrorClass)
+        let fatal = try fixture.database.pool.read { db in try ModelCallLog.latest(db) }
+        #expect(fatal?.provider == "scripted" && fatal?.fatalError == "failed: fatal")
+        try insert(errorClass: "rate_limited")
+        #expect(try fixture.database.pool.read { db in try ModelCallLog.latest(db) }?.fatalError == nil)
+        try insert(errorClass: nil)
+        #expect(try fixture.database.pool.read { db in try ModelCallLog.latest(db) }?.fatalError == nil)
+    }
+
     // MARK: usage
 
     private static let day1 = Int64(1_796_428_800_000)  // 2026-12-05T00:00:00Z
