@@ -12,7 +12,8 @@ struct Autonousctl: ParsableCommand {
         subcommands: [
             StatusCommand.self, ChatCommand.self, ApprovalsCommand.self, ApproveCommand.self, RejectCommand.self,
             DoctorCommand.self, EventsCommand.self, RevisionsCommand.self, DeployCommand.self, RollbackCommand.self,
-            TransactionsCommand.self, TransactionCommand.self,
+            TransactionsCommand.self, TransactionCommand.self, RunsCommand.self, TraceCommand.self,
+            UsageCommand.self,
         ])
 }
 
@@ -83,6 +84,8 @@ func describe(_ error: VarlinkError) -> String {
     case "io.autonous.Control.TransactionNotFound":
         return "no transaction has the id \(error.parameters["id"]?.stringValue ?? "?") "
             + "(autonousctl transactions lists them)"
+    case "io.autonous.Control.NoSuchRun":
+        return "no run has the id \(error.parameters["id"]?.stringValue ?? "?") (autonousctl runs lists them)"
     case "io.autonous.Control.UpdateDecisionRefused":
         let id = error.parameters["id"]?.stringValue ?? "?"
         return "refused: " + (error.parameters["message"]?.stringValue ?? "the decision on \(id) was refused")

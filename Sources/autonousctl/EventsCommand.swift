@@ -40,9 +40,7 @@ struct EventsCommand: ParsableCommand {
     var follow = false
 
     func validate() throws {
-        if let since, PastTime.unixMilliseconds(since, now: Date()) == nil {
-            throw ValidationError("--since '\(since)' is neither \(PastTime.examples)")
-        }
+        if let since { _ = try SinceOption.milliseconds(since) }
         do {
             _ = try EventTypeFilter(types)
         } catch let error as AutonousError {
@@ -58,7 +56,7 @@ struct EventsCommand: ParsableCommand {
 
     func run() throws {
         let request = ControlInterface.GetEventsRequest(
-            sinceMs: since.flatMap { PastTime.unixMilliseconds($0, now: Date()) }, types: types.isEmpty ? nil : types,
+            sinceMs: try since.map { try SinceOption.milliseconds($0) }, types: types.isEmpty ? nil : types,
             runId: runID, conversationId: conversationID, limit: limit)
         let printer = EventPrinter(json: options.json, width: EventPrinter.terminalWidth())
         guard follow else {

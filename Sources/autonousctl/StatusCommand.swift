@@ -39,9 +39,7 @@ struct StatusCommand: ParsableCommand {
                 "inbox",
                 "\(status.inbox.queued) queued, \(status.inbox.inProgress) in progress, \(status.inbox.failed) failed, \(status.inbox.done) done"
             ))
-        rows.append(
-            ("model", status.model.configured ? "\(status.model.model) at \(status.model.baseURL)" : "not configured"))
-        if let hint = status.model.hint { rows.append(("", hint)) }
+        rows += modelRows(status.model, nowMs: Int64(Date().timeIntervalSince1970 * 1000))
         rows.append(
             (
                 "telegram",
@@ -53,6 +51,18 @@ struct StatusCommand: ParsableCommand {
         let width = rows.map(\.0.count).max() ?? 0
         return rows.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(
             separator: "\n")
+    }
+
+    /// The model, its provider, a setup hint and the latest call's fatal error.
+    static func modelRows(_ model: ControlInterface.ModelStatus, nowMs: Int64) -> [(String, String)] {
+        let provider = model.provider.map { " (provider \($0))" } ?? ""
+        var rows = [("model", model.configured ? "\(model.model) at \(model.baseURL)\(provider)" : "not configured")]
+        if let hint = model.hint { rows.append(("", hint)) }
+        if let error = model.lastFatalError {
+            let when = model.lastFatalErrorMs.map { " (\(ago($0, nowMs: nowMs)))" }
+            rows.append(("model error", "last call failed fatally\(when ?? ""): \(error)"))
+        }
+        return rows
     }
 
     /// The current, last-good and previous revisions, a probation's progress and a degraded service.

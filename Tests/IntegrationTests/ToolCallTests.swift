@@ -14,17 +14,9 @@ struct ToolCallTests {
     @Test func aReadToolCallRunsAndItsResultGoesBackToTheModel() async throws {
         let fakes = try Fakes()
         try await fakes.scriptOpenAI([
-            .object([
-                "tool_calls": .array([
-                    .object([
-                        "id": .string("call_1"), "name": .string("read"),
-                        "arguments": .object(["path": .string("notes.txt")]),
-                    ]),
-                    .object([
-                        "id": .string("call_2"), "name": .string("read"),
-                        "arguments": .object(["path": .string("../../etc/passwd")]),
-                    ]),
-                ])
+            Fakes.toolCallAnswer([
+                ("call_1", "read", ["path": .string("notes.txt")]),
+                ("call_2", "read", ["path": .string("../../etc/passwd")]),
             ]),
             .object(["content": .string("The notes say hello.")]),
             .object(["content": .string("They still say hello.")]),

@@ -1,3 +1,4 @@
+import AutonousCore
 import Foundation
 import Synchronization
 import Testing
@@ -145,4 +146,11 @@ private final class Counter: Sendable {
     var value: Int { count.withLock { $0 } }
     func increment() { count.withLock { $0 += 1 } }
     func reset() { count.withLock { $0 = 0 } }
+}
+
+/// What the supervisor looks for in `model_calls.error_class` to show the last fatal model error in `status`.
+@Suite struct ModelErrorClassNameTests {
+    @Test func theFatalClassIsTheNameTheSupervisorLooksFor() {
+        #expect(ModelErrorClass.fatal.rawValue == ModelCallLog.fatalErrorClass)
+    }
 }

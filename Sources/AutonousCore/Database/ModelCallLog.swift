@@ -45,6 +45,30 @@ public struct ModelCallRecord: Sendable, Equatable {
 
 /// Writes `model_calls` rows.
 public enum ModelCallLog {
+    /// The error class of a failure only an operator can fix (`ModelErrorClass.fatal` in the worker).
+    public static let fatalErrorClass = "fatal"
+
+    /// The latest model call as `autonousctl status` shows it.
+    public struct Latest: Sendable, Equatable {
+        public var provider: String
+        public var tsMs: Int64
+        /// The call's error when it failed with `fatalErrorClass`.
+        public var fatalError: String?
+    }
+
+    /// The latest model call (the highest id), or nil before the first.
+    public static func latest(_ db: Database) throws -> Latest? {
+        guard
+            let row = try Row.fetchOne(
+                db, sql: "SELECT provider, ts_ms, error_class, error FROM model_calls ORDER BY id DESC LIMIT 1")
+        else { return nil }
+        let errorClass: String? = row["error_class"]
+        let error: String? = row["error"]
+        return Latest(
+            provider: row["provider"], tsMs: row["ts_ms"],
+            fatalError: errorClass == fatalErrorClass ? (error ?? "a fatal model error") : nil)
+    }
+
     /// Inserts a record inside an existing transaction and returns its id.
     @discardableResult
     public static func insert(_ db: Database, _ record: ModelCallRecord) throws -> Int64 {

@@ -1,8 +1,9 @@
 import GRDB
 
-/// One agent run as `runs` keeps it: who asked, how it ended, and what it spent.
-public struct RunRecord: Sendable, Equatable {
-    public enum Status: String, Sendable, CaseIterable {
+/// One agent run as `runs` keeps it: who asked, how it ended, and what it spent. Encoded, it is `Run` in
+/// io.autonous.Control (`autonousctl runs`, the head of `autonousctl trace`).
+public struct RunRecord: Sendable, Equatable, Codable {
+    public enum Status: String, Sendable, Codable, CaseIterable {
         case running, answered, stopped, failed, cancelled, interrupted
     }
 
@@ -27,6 +28,19 @@ public struct RunRecord: Sendable, Equatable {
     public var error: String?
     public var startedMs: Int64
     public var endedMs: Int64?
+
+    /// The names in io.autonous.Control.
+    enum CodingKeys: String, CodingKey {
+        case id, commander, requestedBy, provider, model, status, stopReason, turns, modelCalls, toolCalls
+        case inputTokens, outputTokens, cachedTokens, reasoningTokens, error, startedMs, endedMs
+        case conversationID = "conversationId"
+        case inboxID = "inboxId"
+        case eventID = "eventId"
+        case costUSD = "costUsd"
+    }
+
+    /// How long the run took, or has taken by `nowMs` while it goes on.
+    public func durationMs(nowMs: Int64) -> Int64 { max(0, (endedMs ?? nowMs) - startedMs) }
 
     public init(
         id: String, conversationID: String, inboxID: Int64?, commander: String, requestedBy: String,
@@ -171,16 +185,23 @@ public enum RunLog {
     }
 
     /// Runs started at or after `sinceMs`, newest first, optionally of one conversation.
+    ///
+    /// Reads backwards along `runs_started`, or `runs_conversation` for one conversation (the condition is left out
+    /// rather than written `? IS NULL OR …`, which SQLite cannot use an index for).
     public static func list(_ db: Database, sinceMs: Int64 = 0, conversationID: String? = nil, limit: Int = 50) throws
         -> [RunRecord]
     {
-        try Row.fetchAll(
+        let conversation = conversationID == nil ? "" : "AND conversation_id = ?"
+        var arguments: StatementArguments = [sinceMs]
+        if let conversationID { arguments += [conversationID] }
+        arguments += [max(0, limit)]
+        return try Row.fetchAll(
             db,
             sql: """
-                SELECT * FROM runs WHERE started_ms >= ? AND (? IS NULL OR conversation_id = ?)
+                SELECT * FROM runs WHERE started_ms >= ? \(conversation)
                 ORDER BY started_ms DESC, id DESC LIMIT ?
                 """,
-            arguments: [sinceMs, conversationID, conversationID, max(0, limit)]
+            arguments: arguments
         ).map(RunRecord.init(row:))
     }
 }

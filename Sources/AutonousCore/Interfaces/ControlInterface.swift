@@ -42,12 +42,18 @@ public enum ControlInterface {
           done: int
         )
 
-        # The chat-completions model the worker uses.
+        # The chat-completions model the worker uses. provider is the provider of the latest model call (openai,
+        # scripted), or the configured one before any call. lastFatalError is the error of the latest model call
+        # when it failed with the error class fatal (only an operator can fix it: a refused key, an unknown model),
+        # and lastFatalErrorMs when that was.
         type ModelStatus (
           configured: bool,
           model: string,
           baseURL: string,
-          hint: ?string
+          hint: ?string,
+          provider: ?string,
+          lastFatalError: ?string,
+          lastFatalErrorMs: ?int
         )
 
         type TelegramStatus (
@@ -66,6 +72,8 @@ public enum ControlInterface {
 
         \(transactionTypes)
 
+        \(runTypes)
+
         # Everything `autonousctl status` shows.
         method GetStatus() -> (
           supervisor: SupervisorStatus,
@@ -80,6 +88,8 @@ public enum ControlInterface {
         \(revisionMethods)
 
         \(transactionMethods)
+
+        \(runMethods)
 
         # Sends a message to the agent through the local commander and waits for its answer.
         method Chat(text: string, conversation: ?string) -> (reply: string, runId: ?string)
@@ -223,12 +233,23 @@ public enum ControlInterface {
         public var model: String
         public var baseURL: String
         public var hint: String?
+        /// The provider of the latest model call, or the configured one before any call.
+        public var provider: String?
+        /// The latest model call's error when it failed with the error class `fatal`, and when that was.
+        public var lastFatalError: String?
+        public var lastFatalErrorMs: Int64?
 
-        public init(configured: Bool, model: String, baseURL: String, hint: String?) {
+        public init(
+            configured: Bool, model: String, baseURL: String, hint: String?, provider: String? = nil,
+            lastFatalError: String? = nil, lastFatalErrorMs: Int64? = nil
+        ) {
             self.configured = configured
             self.model = model
             self.baseURL = baseURL
             self.hint = hint
+            self.provider = provider
+            self.lastFatalError = lastFatalError
+            self.lastFatalErrorMs = lastFatalErrorMs
         }
     }
 

@@ -30,11 +30,7 @@ extension ControlService {
 
     /// The query and limit of a request, or `InvalidValue` naming the parameter that is not acceptable.
     static func validate(_ request: ControlInterface.GetEventsRequest) throws -> (EventQuery, Int) {
-        func invalid(_ parameter: String, _ message: String) -> VarlinkError {
-            VarlinkError(
-                "io.autonous.Control.InvalidValue",
-                ["parameter": .string(parameter), "message": .string(message)])
-        }
+        let invalid = invalidValue
         let limit = request.limit ?? eventLimits.default
         guard (1 ... eventLimits.maximum).contains(limit) else {
             throw invalid("limit", "limit must be between 1 and \(eventLimits.maximum), got \(limit)")
@@ -45,11 +41,8 @@ extension ControlService {
         } catch let error as AutonousError {
             throw invalid("types", error.message)
         }
-        for (name, value) in [("runId", request.runId), ("conversationId", request.conversationId)] {
-            if let value, value.isEmpty || value.utf8.count > 256 {
-                throw invalid(name, "\(name) must be 1 to 256 bytes long")
-            }
-        }
+        try checkIdentifier("runId", request.runId)
+        try checkIdentifier("conversationId", request.conversationId)
         if let after = request.after, after.supervisor < 0 || after.worker < 0 {
             throw invalid("after", "a cursor's ids are never negative")
         }

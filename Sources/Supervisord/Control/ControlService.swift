@@ -58,6 +58,15 @@ struct ControlService: VarlinkInterfaceHandler {
         case "DecideUpdate":
             let request = try call.decode(ControlInterface.DecideUpdateRequest.self)
             return try JSONValue.encode(try decideUpdate(request, peer: call.peer))
+        case "ListRuns":
+            let request = try call.decode(ControlInterface.ListRunsRequest.self)
+            return try JSONValue.encode(try runList(request))
+        case "TraceRun":
+            let request = try call.decode(ControlInterface.TraceRunRequest.self)
+            return try JSONValue.encode(try runTrace(request))
+        case "GetUsage":
+            let request = try call.decode(ControlInterface.GetUsageRequest.self)
+            return try JSONValue.encode(try usage(request))
         case "DecideApproval":
             let request = try call.decode(ControlInterface.DecideApprovalRequest.self)
             return try JSONValue.encode(try await decide(request, peer: call.peer, replier: replier))
@@ -69,6 +78,8 @@ struct ControlService: VarlinkInterfaceHandler {
     func status() throws -> ControlInterface.Status {
         let worker = manager.snapshot()
         let counts = (try? workerState.inbox().counts()) ?? InboxCounts()
+        // No worker database yet (or none readable): no model call yet.
+        let latest = try? workerState.database().pool.read { db in try ModelCallLog.latest(db) }
         return ControlInterface.Status(
             supervisor: .init(
                 pid: Int(getpid()), version: AutonousVersion.current, state: "running",
@@ -78,7 +89,9 @@ struct ControlService: VarlinkInterfaceHandler {
             model: .init(
                 configured: configuration.modelConfigured, model: configuration.model,
                 baseURL: configuration.openAIBaseURL.absoluteString,
-                hint: configuration.modelConfigured ? nil : ModelSetupHint.sentence),
+                hint: configuration.modelConfigured ? nil : ModelSetupHint.sentence,
+                provider: latest?.provider ?? configuration.modelProvider.rawValue,
+                lastFatalError: latest?.fatalError, lastFatalErrorMs: latest?.fatalError == nil ? nil : latest?.tsMs),
             telegram: .init(
                 enabled: configuration.telegramEnabled, allowedUsers: configuration.telegramAllowedUsers.count),
             sandbox: sandbox, revisions: worker.revisions)

@@ -123,6 +123,17 @@ final class Fakes: @unchecked Sendable {
             port: telegramPort, "POST", "/_fake/script", .object(["method": .string(method), "faults": .array(faults)]))
     }
 
+    /// A scripted chat-completions answer that asks for `calls` (id, tool name, arguments), with `extra` entry keys
+    /// (`usage`, `content` …).
+    static func toolCallAnswer(
+        _ calls: [(id: String, name: String, arguments: [String: JSONValue])], extra: [String: JSONValue] = [:]
+    ) -> JSONValue {
+        var entry = extra
+        entry["tool_calls"] = .array(
+            calls.map { .object(["id": .string($0.id), "name": .string($0.name), "arguments": .object($0.arguments)]) })
+        return .object(entry)
+    }
+
     /// Queues chat-completions responses (each call pops one).
     func scriptOpenAI(_ responses: [JSONValue]) async throws {
         try await request(port: openAIPort, "POST", "/_fake/script", .object(["responses": .array(responses)]))
