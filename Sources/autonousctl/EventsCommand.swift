@@ -45,6 +45,7 @@ struct EventsCommand: ParsableCommand {
         }
         do {
             _ = try EventTypeFilter(types)
+            try EventTypeFilter.refuseUnknown(types)
         } catch let error as AutonousError {
             throw ValidationError("--type: \(error.message)")
         }
