@@ -266,4 +266,11 @@ import Testing
             names(monitor.handle(.selfCheckFinished(revision: new, passed: true, message: "ok"), now: at(1)))
                 == ["revision.self_check_passed", "terminate"])
     }
+
+    @Test func aRevisionChangeIsRecordedAsRevisionDotItsState() {
+        let states: [WorkerMonitor.RevisionState] = [.probation, .promoted, .reverted, .refused, .rolledBack]
+        for state in states {
+            #expect(state.eventType.rawValue == "revision." + state.rawValue, "\(state)")
+        }
+    }
 }

@@ -72,7 +72,9 @@ import Testing
         let inFlight = TransactionState.allCases.filter(\.isInFlight)
         #expect(inFlight == [.building, .testing, .selfChecking, .deploying, .probation])
         #expect(TransactionState.selfChecking.rawValue == "self_checking")
-        #expect(TransactionState.rolledBack.eventType.rawValue == "update.rolled_back")
+        for state in TransactionState.allCases {
+            #expect(state.eventType.rawValue == "update." + state.rawValue, "\(state)")
+        }
     }
 
     @Test func theWayThroughEndsPromotedWithAStepAndAnEventPerState() throws {
