@@ -23,7 +23,7 @@ struct Supervisor {
         // Before the first append, so a follower started at any time is woken by every later one.
         let appends = EventAppendObserver.observe(database)
         let processEventID = try events.append(
-            "process.started",
+            .processStarted,
             payload: [
                 "pid": .int(Int64(getpid())), "version": .string(AutonousVersion.current),
                 "uid": .int(Int64(geteuid())), "state_dir": .string(configuration.stateDirectory),
@@ -132,7 +132,7 @@ struct Supervisor {
             logger.error("service group ended with an error", metadata: ["error": "\(error)"])
         }
         _ = try? events.append(
-            "process.stopped", EventContext(parentID: processEventID),
+            .processStopped, EventContext(parentID: processEventID),
             payload: ["uptime_ms": .int((ContinuousClock.now - startedAt).wholeMilliseconds)])
         logger.info("supervisor stopped")
     }

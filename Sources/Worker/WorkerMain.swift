@@ -60,7 +60,7 @@ enum WorkerMain {
         let requeued = try inbox.requeueInterrupted()
         if requeued > 0 {
             try events.append(
-                "inbox.requeued", EventContext(parentID: link.parentEventID), payload: ["count": .int(Int64(requeued))])
+                .inboxRequeued, EventContext(parentID: link.parentEventID), payload: ["count": .int(Int64(requeued))])
             logger.notice(
                 "requeued updates a previous worker left in progress", metadata: ["inbox.requeued": "\(requeued)"])
         }

@@ -43,6 +43,7 @@ struct EventsCommand: ParsableCommand {
         if let since { _ = try SinceOption.milliseconds(since) }
         do {
             _ = try EventTypeFilter(types)
+            try EventTypeFilter.refuseUnknown(types)
         } catch let error as AutonousError {
             throw ValidationError("--type: \(error.message)")
         }

@@ -146,9 +146,9 @@ final class TemporaryDatabase {
     @Test func eventsKeepTheirTreeAndCannotBeChangedOrDeleted() throws {
         let fixture = try TemporaryDatabase()
         let log = EventLog(database: fixture.database)
-        let root = try log.append("process.started", payload: ["pid": .int(1)])
+        let root = try log.append(.processStarted, payload: ["pid": .int(1)])
         let context = EventContext(parentID: root, runID: "run-1", conversationID: "local:ops")
-        let child = try log.append("agent.started", context, payload: ["text": .string("a \"quoted\" line\nand more")])
+        let child = try log.append(.agentStarted, context, payload: ["text": .string("a \"quoted\" line\nand more")])
         let events = try log.events()
         #expect(events.map(\.id) == [root, child])
         #expect(events[1].parentID == root)
@@ -175,7 +175,7 @@ final class TemporaryDatabase {
 
     @Test func reopeningMigratesNothingTwiceAndUsesWAL() throws {
         let fixture = try TemporaryDatabase()
-        _ = try EventLog(database: fixture.database).append("one")
+        _ = try EventLog(database: fixture.database).append(.processStarted)
         let reopened = try AppDatabase(path: fixture.directory + "/worker.db", role: .worker)
         #expect(try EventLog(database: reopened).events().count == 1)
         let mode = try reopened.pool.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }

@@ -160,12 +160,12 @@ import Testing
         struct Rollback: Error {}
         #expect(throws: Rollback.self) {
             try logs.supervisor.pool.write { db -> Void in
-                try EventLog.append(db, "never.committed")
+                try EventLog.append(db, .processStarted)
                 throw Rollback()
             }
         }
         #expect(observer.signal.generation == before)
-        try EventLog(database: logs.supervisor).append("process.started")
+        try EventLog(database: logs.supervisor).append(.processStarted)
         #expect(observer.signal.generation == before + 1)
         // A waiter that saw an older generation returns at once.
         try await observer.signal.wait(past: before)

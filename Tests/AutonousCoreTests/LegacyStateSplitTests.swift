@@ -111,8 +111,8 @@ final class LegacyState {
         let supervisor = try AppDatabase(path: state.supervisorPath, role: .supervisor)
         try LegacyStateSplit.run(supervisor: supervisor, workerDatabasePath: state.workerPath)
         let worker = try AppDatabase(path: state.workerPath, role: .worker)
-        let workerID = try EventLog(database: worker).append("agent.started", EventContext(parentID: 5))
-        let supervisorID = try EventLog(database: supervisor).append("worker.spawning")
+        let workerID = try EventLog(database: worker).append(.agentStarted, EventContext(parentID: 5))
+        let supervisorID = try EventLog(database: supervisor).append(.workerSpawning)
         #expect(workerID == AppDatabase.workerEventIDBase)
         #expect(supervisorID == 30)
         // The parent is in the supervisor's log: no foreign key stops it.
@@ -126,17 +126,17 @@ final class LegacyState {
         let supervisor = try AppDatabase(path: directory + "/autonous.db", role: .supervisor)
         #expect(try LegacyStateSplit.run(supervisor: supervisor, workerDatabasePath: directory + "/w.db") == .notNeeded)
         #expect(!FileManager.default.fileExists(atPath: directory + "/w.db"))
-        #expect(try EventLog(database: supervisor).append("process.started") == 1)
+        #expect(try EventLog(database: supervisor).append(.processStarted) == 1)
     }
 }
 
 @Suite struct ReadOnlyDatabaseTests {
     @Test func aReaderNeverWritesNorCreates() throws {
         let fixture = try TemporaryDatabase()
-        _ = try EventLog(database: fixture.database).append("one")
+        _ = try EventLog(database: fixture.database).append(.processStarted)
         let reader = try AppDatabase.readOnly(path: fixture.database.path, role: .worker)
         #expect(try EventLog(database: reader).events().count == 1)
-        #expect(throws: (any Error).self) { try EventLog(database: reader).append("two") }
+        #expect(throws: (any Error).self) { try EventLog(database: reader).append(.processStopped) }
         #expect(throws: (any Error).self) {
             try reader.pool.write { db in try db.execute(sql: "CREATE TABLE sneaky (x)") }
         }

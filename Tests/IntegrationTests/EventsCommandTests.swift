@@ -98,6 +98,10 @@ struct EventsCommandTests {
         let since = try runProcess(
             TestPaths.binary("autonousctl"), ["events", "--socket", socket, "--since", "soon"], environment: [:])
         #expect(since.stderr.contains("2026-12-05T10:00:00Z"), "\(since.stderr)")
+        // A type that matches nothing known is refused before connecting, naming the close ones.
+        let typo = try runProcess(
+            TestPaths.binary("autonousctl"), ["events", "--socket", socket, "--type", "worker.redy"], environment: [:])
+        #expect(typo.status == 64 && typo.stderr.contains("worker.ready"), "\(typo)")
     }
 
     /// The server refuses what the CLI would not send, as InvalidValue naming the parameter.

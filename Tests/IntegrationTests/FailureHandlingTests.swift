@@ -164,7 +164,7 @@ struct FailureHandlingTests {
         // Both logs: the supervisor's has the lifecycle events; the worker's gets one here, so the triggers have a
         // row to refuse.
         let worker = try daemon.database()
-        try EventLog(database: worker).append("test.marker")
+        try EventLog(database: worker).append(.inboxRequeued)
         for database in [try daemon.supervisorDatabase(), worker] {
             #expect(throws: DatabaseError.self) {
                 try database.pool.write { db in try db.execute(sql: "UPDATE events SET type = 'forged'") }

@@ -67,10 +67,10 @@ import Testing
 
     @Test func aChangeAndItsEventCommitTogether() throws {
         let fixture = try Fixture()
-        let parent = try EventLog(database: fixture.database).append("worker.spawned")
+        let parent = try EventLog(database: fixture.database).append(.workerSpawned)
         let entry = try fixture.log.record(
             a, .reverted, reason: "crash loop", current: b, lastGood: b, previousGood: nil,
-            event: (type: "revision.reverted", payload: ["sha256": .string(a)], parentID: parent))
+            event: (type: .revisionReverted, payload: ["sha256": .string(a)], parentID: parent))
         let events = try EventLog(database: fixture.database).events(typePrefix: "revision.")
         #expect(events.count == 1)
         #expect(entry.eventID == events.first?.id)
@@ -93,7 +93,7 @@ import Testing
         #expect(throws: AutonousError.self) {
             try fixture.log.record(
                 b, .probation, reason: "boom", current: b, lastGood: b, previousGood: nil,
-                event: (type: "revision.probation", payload: [:], parentID: nil))
+                event: (type: .revisionProbation, payload: [:], parentID: nil))
         }
         #expect(try fixture.count("events") == eventsBefore)
         #expect(try fixture.count("revisions") == 1)

@@ -23,7 +23,7 @@ import Testing
             case .spawn(let revision): "spawn \(revision.prefix(1))"
             case .terminate: "terminate"
             case .kill: "kill"
-            case .record(let type, _): type
+            case .record(let type, _): type.rawValue
             case .finished: "finished"
             case .transition(let revision, let state, _, _, _): "\(revision.prefix(1)) \(state.rawValue)"
             case .runSelfCheck(let revision): "self-check \(revision.prefix(1))"
@@ -265,5 +265,12 @@ import Testing
         #expect(
             names(monitor.handle(.selfCheckFinished(revision: new, passed: true, message: "ok"), now: at(1)))
                 == ["revision.self_check_passed", "terminate"])
+    }
+
+    @Test func aRevisionChangeIsRecordedAsRevisionDotItsState() {
+        let states: [WorkerMonitor.RevisionState] = [.probation, .promoted, .reverted, .refused, .rolledBack]
+        for state in states {
+            #expect(state.eventType.rawValue == "revision." + state.rawValue, "\(state)")
+        }
     }
 }

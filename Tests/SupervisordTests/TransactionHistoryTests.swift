@@ -77,7 +77,7 @@ import Testing
         #expect(resolved.first?.reason == "interrupted: the supervisor restarted")
         #expect(try fixture.store.get(interrupted.id)?.state == end)
         #expect(try fixture.store.steps(interrupted.id).last?.reason == "interrupted: the supervisor restarted")
-        #expect(try fixture.events().last?.type == end.eventType)
+        #expect(try fixture.events().last?.type == end.eventType.rawValue)
         #expect(try fixture.store.inFlight() == nil && fixture.store.nextQueued()?.id == queued.id)
         #expect(try fixture.store.resolveInterrupted(now: fixture.clock.now()).isEmpty)
     }

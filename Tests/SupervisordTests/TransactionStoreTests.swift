@@ -72,7 +72,9 @@ import Testing
         let inFlight = TransactionState.allCases.filter(\.isInFlight)
         #expect(inFlight == [.building, .testing, .selfChecking, .deploying, .probation])
         #expect(TransactionState.selfChecking.rawValue == "self_checking")
-        #expect(TransactionState.rolledBack.eventType == "update.rolled_back")
+        for state in TransactionState.allCases {
+            #expect(state.eventType.rawValue == "update." + state.rawValue, "\(state)")
+        }
     }
 
     @Test func theWayThroughEndsPromotedWithAStepAndAnEventPerState() throws {
@@ -87,7 +89,7 @@ import Testing
         #expect(steps.map(\.to) == [.created] + (Self.routes[.rolledBack] ?? []))
         #expect(steps.first?.from == nil && steps.dropFirst().map(\.from) == steps.dropLast().map(\.to))
         let events = try fixture.events()
-        #expect(events.map(\.type) == steps.map(\.to.eventType))
+        #expect(events.map(\.type) == steps.map(\.to.eventType.rawValue))
         #expect(steps.map(\.eventID) == events.map(\.id))
         let creation = events.first?.id
         for event in events {

@@ -128,7 +128,7 @@ import Testing
         #expect(twice == .notStaged(staged.id, state: .approved))
         #expect(twice?.description == "transaction \(staged.id) is already approved (it is approved)")
         #expect(try fixture.count("update_approvals") == 1)
-        let refused = try fixture.events(TransactionStore.decisionRefusedEvent)
+        let refused = try fixture.events(TransactionStore.decisionRefusedEvent.rawValue)
         #expect(refused.count == 1)
         #expect(refused.first?.payload.objectValue?["tx"]?.stringValue == staged.id)
         #expect(refused.first?.payload.objectValue?["reason"]?.stringValue == twice?.description)
@@ -165,7 +165,7 @@ import Testing
         }
         #expect(try fixture.count("update_approvals") == 0)
         #expect(try fixture.store.get(staged.id)?.state == .staged)
-        #expect(try fixture.events(TransactionStore.decisionRefusedEvent).count == 5)
+        #expect(try fixture.events(TransactionStore.decisionRefusedEvent.rawValue).count == 5)
     }
 
     static let onProbation = RelayTrust(relayingRevision: probation, lastGood: lastGood, probation: probation)

@@ -18,7 +18,7 @@ import Testing
             case .spawn: "spawn"
             case .terminate: "terminate"
             case .kill: "kill"
-            case .record(let type, _): type
+            case .record(let type, _): type.rawValue
             case .finished: "finished"
             case .transition(_, let state, _, _, _): "revision.\(state.rawValue)"
             case .runSelfCheck: "self_check"
@@ -81,7 +81,7 @@ import Testing
             _ = monitor.handle(.tick, now: at(now))
             _ = monitor.handle(.spawned(pid: pid), now: at(now))
             let actions = monitor.handle(.exited(pid: pid, .exited(1)), now: at(now + 0.5))
-            for case .record("worker.restart_scheduled", let payload) in actions {
+            for case .record(.workerRestartScheduled, let payload) in actions {
                 delays.append(payload["delay_ms"]?.intValue ?? -1)
             }
             now += 100
@@ -96,7 +96,7 @@ import Testing
         _ = monitor.handle(.heartbeat(pid: 50), now: at(now + 60))
         let actions = monitor.handle(.exited(pid: 50, .signaled(11)), now: at(now + 61))
         #expect(monitor.consecutiveFailures == 1, "a worker that ran a stable minute starts the streak over")
-        guard case .record("worker.exited", let payload) = actions[0] else {
+        guard case .record(.workerExited, let payload) = actions[0] else {
             Issue.record("no exit event")
             return
         }

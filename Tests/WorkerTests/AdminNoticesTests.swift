@@ -60,7 +60,7 @@ import Testing
         #expect(rows.map(\.chatID) == [11, 22])
         #expect(rows.allSatisfy { $0.text == Self.reverted.text && $0.inboxID == nil && $0.status == "pending" })
         #expect(rows.allSatisfy { $0.conversationID == "admins:n1" })
-        let events = try EventLog(database: fixture.database).events(typePrefix: AdminNotices.eventType)
+        let events = try EventLog(database: fixture.database).events(typePrefix: AdminNotices.eventType.rawValue)
         #expect(events.count == 1)
     }
 
@@ -75,7 +75,8 @@ import Testing
         let rows = try fixture.rows()
         #expect(rows.map(\.chatID) == [33])
         #expect(rows.first?.conversationID == "tell:update-tx-abcdefgh-staged")
-        #expect(try EventLog(database: fixture.database).events(typePrefix: AdminNotices.tellEventType).count == 1)
+        #expect(
+            try EventLog(database: fixture.database).events(typePrefix: AdminNotices.tellEventType.rawValue).count == 1)
         // Not a user this bot serves, or no such conversation: nothing is stored.
         var stranger = tell
         stranger.id = "other"
@@ -105,7 +106,7 @@ import Testing
         #expect(pressed.map(\.approve) == [true, false])
         #expect(pressed.allSatisfy { $0.tx == tx && $0.sha256 == sha256 })
         let event = try #require(
-            try EventLog(database: fixture.database).events(typePrefix: AdminNotices.eventType).first)
+            try EventLog(database: fixture.database).events(typePrefix: AdminNotices.eventType.rawValue).first)
         #expect(event.payload["update_tx"] == .string(tx))
         #expect(event.payload["buttons"] == .bool(true))
     }

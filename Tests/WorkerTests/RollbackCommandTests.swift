@@ -164,7 +164,7 @@ private final class FakeRollbacks: RollbackRequesting {
                 "Rolling back to ab12cd34."
             ])
         let events = try EventLog(database: fixture.database).events(typePrefix: "rollback.")
-        #expect(events.map(\.type) == [RollbackEvent.requested.rawValue, RollbackEvent.answered.rawValue])
+        #expect(events.map(\.type) == [EventType.rollbackRequested.rawValue, EventType.rollbackAnswered.rawValue])
         #expect(events.first?.payload["target"] == .string("ab12cd34"))
         #expect(events.first?.payload["requested_by"] == .int(42))
         #expect(events.last?.payload["revision"] == .string("ab12"))
@@ -207,6 +207,6 @@ private final class FakeRollbacks: RollbackRequesting {
         #expect(
             try Outbox(database: fixture.database).pending(forInbox: item.id).map(\.text) == [RollbackRelay.notAnAdmin])
         let events = try EventLog(database: fixture.database).events(typePrefix: "rollback.")
-        #expect(events.map(\.type) == [RollbackEvent.refused.rawValue])
+        #expect(events.map(\.type) == [EventType.rollbackRefused.rawValue])
     }
 }

@@ -121,7 +121,7 @@ public struct Approvals: Sendable {
                 id = Self.newID()
             }
             let eventID = try EventLog.append(
-                db, "approval.requested", context,
+                db, .approvalRequested, context,
                 payload: [
                     "approval_id": .string(id), "kind": .string(kind), "subject": .string(subject),
                     "tier": tier.map { .string($0) } ?? .null, "arguments_sha256": .string(digest),
@@ -229,7 +229,7 @@ public struct Approvals: Sendable {
                 """,
             arguments: [status.rawValue, now, decider, channel.rawValue, current.id])
         try EventLog.append(
-            db, "approval.decided", context(of: current),
+            db, .approvalDecided, context(of: current),
             payload: [
                 "approval_id": .string(current.id), "decision": .string(status.rawValue), "by": .string(decider),
                 "via": .string(channel.rawValue),

@@ -26,8 +26,12 @@ public struct EventRecord: Sendable, Codable, Equatable, FetchableRecord {
     public var parentID: Int64?
     public var runID: String?
     public var conversationID: String?
+    /// The type as recorded: a string, since an older database may hold a type `EventType` no longer lists.
     public var type: String
     public var payload: JSONValue
+
+    /// The type as an `EventType`, or nil for a type this version does not know.
+    public var knownType: EventType? { EventType(rawValue: type) }
 
     public init(row: Row) throws {
         id = row["id"]
@@ -51,7 +55,7 @@ public struct EventLog: Sendable {
 
     /// Appends one event and returns its id.
     @discardableResult
-    public func append(_ type: String, _ context: EventContext = EventContext(), payload: [String: JSONValue] = [:])
+    public func append(_ type: EventType, _ context: EventContext = EventContext(), payload: [String: JSONValue] = [:])
         throws -> Int64
     {
         try database.pool.write { db in try Self.append(db, type, context, payload: payload) }
@@ -60,7 +64,7 @@ public struct EventLog: Sendable {
     /// Appends inside an existing write transaction, so the event commits with the state change it describes.
     @discardableResult
     public static func append(
-        _ db: Database, _ type: String, _ context: EventContext = EventContext(), payload: [String: JSONValue] = [:]
+        _ db: Database, _ type: EventType, _ context: EventContext = EventContext(), payload: [String: JSONValue] = [:]
     ) throws -> Int64 {
         try db.execute(
             sql: """
@@ -68,7 +72,7 @@ public struct EventLog: Sendable {
                 VALUES (?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
-                AppDatabase.nowMilliseconds(), context.parentID, context.runID, context.conversationID, type,
+                AppDatabase.nowMilliseconds(), context.parentID, context.runID, context.conversationID, type.rawValue,
                 JSONValue.object(payload).jsonText,
             ])
         return db.lastInsertedRowID

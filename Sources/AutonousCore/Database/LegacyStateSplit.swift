@@ -53,7 +53,7 @@ public enum LegacyStateSplit {
                     try db.execute(sql: "DROP TABLE IF EXISTS \(table)")
                 }
                 try EventLog.append(
-                    db, "state.split", EventContext(parentID: parentEventID),
+                    db, .stateSplit, EventContext(parentID: parentEventID),
                     payload: [
                         "worker_database": .string(workerDatabasePath),
                         "rows": .object(rows.mapValues { .int(Int64($0)) }),

@@ -2,8 +2,9 @@ import GRDB
 
 /// Which event types a reader wants: exact types (`worker.ready`) and prefixes (`approval.` or `approval.*`).
 ///
-/// Used by `autonousctl events --type` (to refuse a malformed pattern before connecting) and by the control
-/// server's `GetEvents` (to filter both logs in SQL). An empty filter matches every type.
+/// Used by `autonousctl events --type` (to refuse a malformed pattern, or with `refuseUnknown` one that matches no
+/// known type, before connecting) and by the control server's `GetEvents` (to filter both logs in SQL). An empty
+/// filter matches every type.
 public struct EventTypeFilter: Sendable, Equatable {
     /// Types matched exactly.
     public private(set) var exact: [String] = []

@@ -72,7 +72,7 @@ struct RevisionLog: Sendable {
     }
 
     /// An event to append with a revision change: its type, payload and parent.
-    typealias Event = (type: String, payload: [String: JSONValue], parentID: Int64?)
+    typealias Event = (type: EventType, payload: [String: JSONValue], parentID: Int64?)
 
     let database: AppDatabase
     /// Milliseconds since the Unix epoch for `ts_ms`. Injected so tests can order rows.

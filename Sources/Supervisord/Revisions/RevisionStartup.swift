@@ -63,7 +63,7 @@ enum RevisionStartup {
             sha, .promoted, reason: "bootstrap: the first start imported AUTONOUS_WORKER_BIN", current: sha,
             lastGood: sha, previousGood: nil,
             event: (
-                type: "revision.promoted",
+                type: .revisionPromoted,
                 payload: [
                     "revision": .string(sha), "reason": .string("bootstrap"), "binary": .string(bootstrapBinary),
                 ],

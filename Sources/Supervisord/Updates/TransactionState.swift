@@ -1,3 +1,5 @@
+import AutonousCore
+
 /// The state of a self-update transaction. The raw values are what the `transactions` table, the events
 /// (`update.<state>`) and `autonousctl transactions` show; they are spelled as in ARCHITECTURE.md.
 ///
@@ -84,6 +86,27 @@ enum TransactionState: String, Sendable, CaseIterable, Codable {
         self == .approved || self == .rejected
     }
 
-    /// The type of the event recorded when a transaction enters this state.
-    var eventType: String { "update." + rawValue }
+    /// The type of the event recorded when a transaction enters this state (`update.<state>`).
+    var eventType: EventType {
+        switch self {
+        case .created: .updateCreated
+        case .building: .updateBuilding
+        case .testing: .updateTesting
+        case .selfChecking: .updateSelfChecking
+        case .staged: .updateStaged
+        case .approved: .updateApproved
+        case .deploying: .updateDeploying
+        case .probation: .updateProbation
+        case .promoted: .updatePromoted
+        case .buildFailed: .updateBuildFailed
+        case .testFailed: .updateTestFailed
+        case .selfCheckFailed: .updateSelfCheckFailed
+        case .rejected: .updateRejected
+        case .expired: .updateExpired
+        case .superseded: .updateSuperseded
+        case .deployFailed: .updateDeployFailed
+        case .reverted: .updateReverted
+        case .rolledBack: .updateRolledBack
+        }
+    }
 }

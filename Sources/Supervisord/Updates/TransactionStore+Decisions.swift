@@ -3,7 +3,7 @@ import GRDB
 
 extension TransactionStore {
     /// The event type of a refused update decision (who tried, how, and why it was refused).
-    static let decisionRefusedEvent = "update.decision_refused"
+    static let decisionRefusedEvent = EventType.updateDecisionRefused
 
     /// Records an admin's decision: the `update_approvals` row, the transition to `approved` or `rejected` and its
     /// event, in one write transaction.

@@ -142,7 +142,7 @@ extension UpdatePipeline {
         let lines = Self.tail(log, count: 20)
         _ = try? store.write("record the \(step) log's tail of \(id)") { db in
             try EventLog.append(
-                db, "update.log_tail",
+                db, .updateLogTail,
                 EventContext(parentID: try TransactionStore.creationEventID(db, id)),
                 payload: [
                     "tx": .string(id), "step": .string(step), "log": .string(log),

@@ -219,11 +219,11 @@ final class WorkerManager: Service, Sendable {
             return nil
         case .record(let type, var payload):
             if let revision = state.revision, payload["revision"] == nil { payload["revision"] = .string(revision) }
-            if type == "worker.exited" || type == "worker.sandbox_failed" {
+            if type == .workerExited || type == .workerSandboxFailed {
                 let lines = state.tail.snapshot
                 if !lines.isEmpty { payload["last_lines"] = .array(lines.map { .string($0) }) }
             }
-            if type == "worker.ready" {
+            if type == .workerReady {
                 // Queued only now: notices queued while a worker stops are dropped with it, and the stopping
                 // (possibly misbehaving) worker must not be the one to receive them.
                 for text in state.adminNotes {
@@ -237,9 +237,9 @@ final class WorkerManager: Service, Sendable {
                 }
             }
             let parent = state.spawnEventID ?? processEventID
-            let processLevel: Set<String> = [
-                "worker.restart_scheduled", "worker.spawn_failed", "service.degraded", "service.recovered",
-                "revision.refused", "revision.self_check_passed",
+            let processLevel: Set<EventType> = [
+                .workerRestartScheduled, .workerSpawnFailed, .serviceDegraded, .serviceRecovered,
+                .revisionRefused, .revisionSelfCheckPassed,
             ]
             do {
                 try events.append(
@@ -293,7 +293,7 @@ final class WorkerManager: Service, Sendable {
         if revisionState == .reverted || revisionState == .refused, !lastLines.isEmpty {
             payload["last_lines"] = .array(lastLines.map { .string($0) })
         }
-        let type = "revision.\(revisionState.rawValue)"
+        let type = revisionState.eventType
         do {
             _ = try revisions.record(
                 revision, RevisionLog.State(rawValue: revisionState.rawValue) ?? .refused, reason: reason,
@@ -332,7 +332,7 @@ final class WorkerManager: Service, Sendable {
                     removed, .retired, reason: "pruned: beyond the newest \(configuration.keepRevisions) revisions",
                     current: pointers.current, lastGood: pointers.lastGood, previousGood: pointers.previousGood,
                     event: (
-                        type: "revision.retired", payload: ["revision": .string(removed)], parentID: processEventID
+                        type: .revisionRetired, payload: ["revision": .string(removed)], parentID: processEventID
                     ))
             }
         } catch {
@@ -360,21 +360,21 @@ final class WorkerManager: Service, Sendable {
                 "revision": .string(revision), "passed": .bool(result.passed), "message": .string(result.message),
             ]
             if let report = result.report { payload["report"] = report }
-            _ = try? events.append("revision.self_check", EventContext(parentID: parent), payload: payload)
+            _ = try? events.append(.revisionSelfCheck, EventContext(parentID: parent), payload: payload)
             self?.deliver(.selfCheckFinished(revision: revision, passed: result.passed, message: result.message))
         }
     }
 
-    private func logLifecycle(_ type: String, _ payload: [String: JSONValue]) {
+    private func logLifecycle(_ type: EventType, _ payload: [String: JSONValue]) {
         var metadata: Logger.Metadata = ["event.type": "\(type)"]
         for (key, value) in payload where key != "last_lines" {
             metadata["worker.\(key)"] = "\(value.stringValue ?? value.jsonText)"
         }
         switch type {
-        case "worker.unhealthy", "worker.spawn_failed", "worker.kill", "worker.sandbox_failed", "service.degraded",
-            "revision.refused":
+        case .workerUnhealthy, .workerSpawnFailed, .workerKill, .workerSandboxFailed, .serviceDegraded,
+            .revisionRefused:
             logger.warning("\(type)", metadata: metadata)
-        case "worker.exited": logger.notice("\(type)", metadata: metadata)
+        case .workerExited: logger.notice("\(type)", metadata: metadata)
         default: logger.info("\(type)", metadata: metadata)
         }
     }
@@ -395,7 +395,7 @@ final class WorkerManager: Service, Sendable {
         let spawnEventID: Int64
         do {
             spawnEventID = try events.append(
-                "worker.spawning", EventContext(parentID: processEventID),
+                .workerSpawning, EventContext(parentID: processEventID),
                 payload: [
                     "revision": .string(revision), "binary": .string(binary), "attempt": .int(Int64(attempt)),
                 ])
@@ -423,7 +423,7 @@ final class WorkerManager: Service, Sendable {
             state.lastHeartbeat = nil
             state.helloSeen = false
             _ = try? events.append(
-                "worker.spawned", EventContext(parentID: spawnEventID),
+                .workerSpawned, EventContext(parentID: spawnEventID),
                 payload: ["pid": .int(Int64(child.pid)), "revision": .string(revision)])
             logger.info("worker spawned", metadata: ["worker.pid": "\(child.pid)", "revision": "\(revision)"])
             return .spawned(pid: child.pid)

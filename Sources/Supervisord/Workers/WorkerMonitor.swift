@@ -109,6 +109,17 @@ struct WorkerMonitor {
     enum RevisionState: String, Equatable, Sendable {
         case probation, promoted, reverted, refused
         case rolledBack = "rolled_back"
+
+        /// The event recorded with a change to this state (`revision.<state>`).
+        var eventType: EventType {
+            switch self {
+            case .probation: .revisionProbation
+            case .promoted: .revisionPromoted
+            case .reverted: .revisionReverted
+            case .refused: .revisionRefused
+            case .rolledBack: .revisionRolledBack
+            }
+        }
     }
 
     enum Input: Equatable {
@@ -140,7 +151,7 @@ struct WorkerMonitor {
         case terminate(pid: Int32)
         case kill(pid: Int32)
         /// An event for the current worker spawn (or the process when no worker is running).
-        case record(String, [String: JSONValue])
+        case record(EventType, [String: JSONValue])
         /// A revision changed state: record it (with the pointers as they must be afterwards), then flip the
         /// pointers. `check` names what failed, for reverts.
         case transition(
@@ -331,7 +342,7 @@ struct WorkerMonitor {
                 phase = .stopped
                 return [.finished]
             }
-            return [.record("worker.spawn_failed", ["error": .string(message)])] + scheduleRestart(now: now)
+            return [.record(.workerSpawnFailed, ["error": .string(message)])] + scheduleRestart(now: now)
 
         case (.spawnRefused(let revision, let reason), .spawning):
             runningRevision = nil
@@ -361,7 +372,7 @@ struct WorkerMonitor {
                 degraded = nil
             }
             return [
-                .record("worker.ready", ["pid": .int(Int64(pid)), "startup_ms": .int((now - since).wholeMilliseconds)])
+                .record(.workerReady, ["pid": .int(Int64(pid)), "startup_ms": .int((now - since).wholeMilliseconds)])
             ]
 
         case (.heartbeat(let pid, let pollCompleted, let pollAttempted), .ready(let current, let since, let readyAt, _))
@@ -387,7 +398,7 @@ struct WorkerMonitor {
             phase = .stopping(pid: pid, since: since, readyAt: readyAt, reason: reason, killAt: killAt, killed: true)
             return [
                 .record(
-                    "worker.kill",
+                    .workerKill,
                     [
                         "pid": .int(Int64(pid)), "reason": .string(reason.rawValue),
                         "message": .string("the worker did not stop within \(settings.stopTimeout) of SIGTERM"),
@@ -448,7 +459,7 @@ struct WorkerMonitor {
         }
         probation.selfChecked = true
         self.probation = probation
-        var actions: [Action] = [.record("revision.self_check_passed", ["revision": .string(revision)])]
+        var actions: [Action] = [.record(.revisionSelfCheckPassed, ["revision": .string(revision)])]
         actions += replaceRunningWorker(now: now)
         return actions
     }
@@ -562,7 +573,7 @@ struct WorkerMonitor {
             "the last-known-good revision \(revision.prefix(12)) does not verify (\(reason)) and there is "
             + "nothing older to trust; retrying with backoff"
         lastError = degraded
-        return [.record("revision.refused", ["revision": .string(revision), "reason": .string(reason)])]
+        return [.record(.revisionRefused, ["revision": .string(revision), "reason": .string(reason)])]
             + scheduleRestart(now: now)
     }
 
@@ -593,7 +604,7 @@ struct WorkerMonitor {
             consecutiveFailures = 0
             if let message = degraded, !message.hasPrefix(Self.sandboxDegraded) {
                 degraded = nil
-                actions.append(.record("service.recovered", ["revision": .string(runningRevision ?? "?")]))
+                actions.append(.record(.serviceRecovered, ["revision": .string(runningRevision ?? "?")]))
             }
         }
         if let probation, probation.revision == runningRevision, let ready = probation.readyAt,
@@ -624,7 +635,7 @@ struct WorkerMonitor {
         if let timeout { payload["timeout_ms"] = .int(timeout.wholeMilliseconds) }
         payload["message"] = .string(message)
         payload.merge(extra) { _, new in new }
-        var actions: [Action] = [.record("worker.unhealthy", payload), .terminate(pid: pid)]
+        var actions: [Action] = [.record(.workerUnhealthy, payload), .terminate(pid: pid)]
         // On probation the verdict is final at once: revert now, the exit then starts the last-good.
         if let probation, probation.revision == runningRevision {
             var after = revert(probation, check: reason.rawValue, message: message, now: now)
@@ -645,7 +656,7 @@ struct WorkerMonitor {
         runningRevision = nil
         var actions: [Action] = [
             .record(
-                "worker.sandbox_failed",
+                .workerSandboxFailed,
                 [
                     "pid": .int(Int64(pid)), "message": .string(message),
                     "uptime_ms": .int((now - since).wholeMilliseconds),
@@ -682,7 +693,7 @@ struct WorkerMonitor {
             payload["signal"] = .int(Int64(signal))
             payload["signal_name"] = .string(ExitStatus.signalName(signal))
         }
-        var actions: [Action] = [.record("worker.exited", payload)]
+        var actions: [Action] = [.record(.workerExited, payload)]
         let exitedRevision = runningRevision
         runningRevision = nil
         if shuttingDown {
@@ -738,7 +749,7 @@ struct WorkerMonitor {
             "the last-known-good revision \(revision.prefix(12)) keeps failing (\(message)) and there is nothing "
             + "older to trust; retrying with backoff"
         return wasDegraded
-            ? [] : [.record("service.degraded", ["revision": .string(revision), "reason": .string(degraded ?? "")])]
+            ? [] : [.record(.serviceDegraded, ["revision": .string(revision), "reason": .string(degraded ?? "")])]
     }
 
     private mutating func scheduleRestart(now: Instant) -> [Action] {
@@ -747,7 +758,7 @@ struct WorkerMonitor {
         phase = .backoff(until: now + delay)
         return [
             .record(
-                "worker.restart_scheduled",
+                .workerRestartScheduled,
                 [
                     "delay_ms": .int(delay.wholeMilliseconds), "consecutive_failures": .int(Int64(consecutiveFailures)),
                 ])

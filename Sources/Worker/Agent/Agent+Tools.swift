@@ -57,7 +57,7 @@ extension Agent {
         /// The result as no-progress detection compares it: the envelope without its duration, which differs from
         /// one identical call to the next.
         let outcome: String
-        let endType: String
+        let endType: EventType
         let endContext: EventContext
         let endPayload: [String: JSONValue]
     }
@@ -98,7 +98,7 @@ extension Agent {
             "tool": .string(call.name), "call_id": .string(call.id), "arguments": .string(arguments),
         ]
         if case .success(let ready) = prepared { startPayload["tier"] = .string(ready.tier.rawValue) }
-        let startedID = try EventLog(database: database).append("tool_call.started", context, payload: startPayload)
+        let startedID = try EventLog(database: database).append(.toolCallStarted, context, payload: startPayload)
         var approval: Approval?
         let result: ToolResult
         switch prepared {
@@ -134,7 +134,7 @@ extension Agent {
         return FinishedTool(
             message: ConversationMessage(role: .tool, content: output, toolCallID: call.id, toolName: call.name),
             outcome: outcome,
-            endType: result.ok ? "tool_call.completed" : "tool_call.failed", endContext: context.child(of: startedID),
+            endType: result.ok ? .toolCallCompleted : .toolCallFailed, endContext: context.child(of: startedID),
             endPayload: summary)
     }
 }

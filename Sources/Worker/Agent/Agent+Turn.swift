@@ -35,7 +35,7 @@ extension Agent {
         func record(_ db: Database, assistant: ConversationMessage?, extra: [String: JSONValue] = [:]) throws {
             if case .refused(let reason) = result {
                 try EventLog.append(
-                    db, "model.call.refused", context, payload: ["stop_reason": .string(reason.rawValue)])
+                    db, .modelCallRefused, context, payload: ["stop_reason": .string(reason.rawValue)])
                 return
             }
             var stored = record
@@ -63,12 +63,12 @@ extension Agent {
             case .answered(let completion):
                 payload["tool_calls"] = .int(Int64(completion.toolCalls.count))
                 payload.merge(extra) { _, new in new }
-                try EventLog.append(db, "turn.completed", context, payload: payload)
+                try EventLog.append(db, .turnCompleted, context, payload: payload)
             case .failed(let error):
                 payload["error"] = .string(record.error ?? "")
                 payload["error_class"] = .string(error.errorClass.rawValue)
                 payload["retryable"] = .bool(error.isRetryable)
-                try EventLog.append(db, "turn.failed", context, payload: payload)
+                try EventLog.append(db, .turnFailed, context, payload: payload)
             case .refused:
                 break
             }
@@ -89,7 +89,7 @@ extension Agent {
         var messages = conversation.messages
         let offered = offerTools ? conversation.tools : []
         let turnEventID = try EventLog(database: database).append(
-            "turn.started", run.context,
+            .turnStarted, run.context,
             payload: [
                 "turn": .int(Int64(turn)), "messages": .int(Int64(messages.count)), "model": .string(model.model),
                 "provider": .string(model.name), "tools": .int(Int64(offered.count)),
@@ -166,7 +166,7 @@ extension Agent {
                         "attempt": "\(attempt)", "error": "\(error)", "retry.delay_ms": "\(delay.wholeMilliseconds)",
                     ])
                 _ = try? EventLog(database: database).append(
-                    "model.call.retry", context,
+                    .modelCallRetry, context,
                     payload: [
                         "attempt": .int(Int64(attempt)), "error": .string(Redactor.shared.redact("\(error)")),
                         "error_class": .string(error.errorClass.rawValue), "delay_ms": .int(delay.wholeMilliseconds),

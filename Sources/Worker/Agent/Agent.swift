@@ -79,7 +79,7 @@ struct Agent: Sendable {
                 try persist(db, reply)
                 try RunLog.finish(db, runID: request.runID, status: .failed, stopReason: "model_not_configured")
                 try EventLog.append(
-                    db, "agent.completed", run.context, payload: ["outcome": .string("model_not_configured")])
+                    db, .agentCompleted, run.context, payload: ["outcome": .string("model_not_configured")])
             }
             logger.notice("no model configured; answered with the setup hint")
             return AgentOutcome(reply: reply, succeeded: false, error: "model not configured", runID: request.runID)
@@ -139,7 +139,7 @@ struct Agent: Sendable {
                 if let reason = await control.recordIteration(runID: request.runID, steps: steps) {
                     _ = try await database.pool.write { db in
                         try EventLog.append(
-                            db, "progress.stalled", run.context,
+                            db, .progressStalled, run.context,
                             payload: [
                                 "turn": .int(Int64(turn)), "tool_calls": .int(Int64(steps.count)),
                                 "limit": .int(Int64(control.settings.safeguards.noProgressLimit)),
@@ -164,7 +164,7 @@ struct Agent: Sendable {
                     try persist(db, finalReply)
                     try RunLog.finish(db, runID: request.runID, status: .answered, stopReason: stopReason)
                     try EventLog.append(
-                        db, "agent.completed", run.context,
+                        db, .agentCompleted, run.context,
                         payload: [
                             "outcome": .string("answered"), "turns": .int(Int64(turn)),
                             "stop_reason": .string(stopReason),
@@ -198,7 +198,7 @@ struct Agent: Sendable {
                         db, runID: request.runID, status: .failed, stopReason: stopReason.rawValue,
                         error: description)
                     try EventLog.append(
-                        db, "agent.failed", run.context,
+                        db, .agentFailed, run.context,
                         payload: [
                             "error": .string(description), "error_class": .string(error.errorClass.rawValue),
                             "stop_reason": .string(stopReason.rawValue),
@@ -226,7 +226,7 @@ struct Agent: Sendable {
             try persist(db, sentence)
             try RunLog.finish(db, runID: request.runID, status: .stopped, stopReason: reason.rawValue)
             try EventLog.append(
-                db, "agent.stopped", run.context,
+                db, .agentStopped, run.context,
                 payload: [
                     "stop_reason": .string(reason.rawValue), "by": .string("autonous"), "turns": .int(Int64(turn)),
                     "reply": .string(sentence),
@@ -251,7 +251,7 @@ struct Agent: Sendable {
             try persist(db, sentence)
             try RunLog.finish(db, runID: request.runID, status: .cancelled, stopReason: stop.reason.rawValue)
             try EventLog.append(
-                db, "agent.stopped", context,
+                db, .agentStopped, context,
                 payload: [
                     "stop_reason": .string(stop.reason.rawValue), "by": .string(stop.by), "reply": .string(sentence),
                 ])
@@ -284,7 +284,7 @@ struct Agent: Sendable {
         }
         let startPayload = payload
         let eventID = try await database.pool.write { db in
-            let eventID = try EventLog.append(db, "agent.started", base, payload: startPayload)
+            let eventID = try EventLog.append(db, .agentStarted, base, payload: startPayload)
             var run = RunRecord(
                 id: request.runID, conversationID: request.conversationID, inboxID: request.inboxID,
                 commander: request.commander, requestedBy: request.requestedBy,

@@ -33,7 +33,7 @@ struct AdminNotices: Sendable {
         case dropped
     }
 
-    static let eventType = "admins.notice"
+    static let eventType = EventType.adminsNotice
 
     @discardableResult
     func handle(_ notice: WorkerInterface.Notice) -> Outcome {
@@ -59,7 +59,7 @@ struct AdminNotices: Sendable {
         return outcome
     }
 
-    static let tellEventType = "tell.notice"
+    static let tellEventType = EventType.tellNotice
 
     /// Handles a "tell" notice: its text goes to the one Telegram user its conversation names (`telegram:<id>`,
     /// such as whoever proposed a self-update), through the outbox like an admins notice. A user who is not in
@@ -92,7 +92,7 @@ struct AdminNotices: Sendable {
     /// Stores `text` for each chat of `chats` once per `conversationID` (a notice sent again is a duplicate), with
     /// its event, and rings the courier.
     private func store(
-        _ text: String, to chats: [Int64], conversationID: String, replyMarkup: JSONValue?, eventType: String,
+        _ text: String, to chats: [Int64], conversationID: String, replyMarkup: JSONValue?, eventType: EventType,
         payload: [String: JSONValue], notice: WorkerInterface.Notice
     ) -> Outcome {
         let chunks = MessageSplitter.split(text)

@@ -78,7 +78,7 @@ struct BroadcastCourier: Service {
                 logger[metadataKey: "outbox.id"] = "\(chunk.id)"
                 if final {
                     _ = try? events.append(
-                        "telegram.send.failed",
+                        .telegramSendFailed,
                         EventContext(parentID: parentEventID, conversationID: chunk.conversationID),
                         payload: ["outbox_id": .int(chunk.id), "error": .string(description)])
                     logger.error("a message for an admin could not be delivered", metadata: ["error": "\(description)"])

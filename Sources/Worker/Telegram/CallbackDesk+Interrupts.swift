@@ -35,7 +35,7 @@ extension CallbackDesk {
         }
         guard let userID = item.userID, interrupts.allowedUsers.contains(userID) else {
             _ = try? events.append(
-                "telegram.update.ignored", context,
+                .telegramUpdateIgnored, context,
                 payload: [
                     "update_id": .int(item.updateID), "kind": .string(item.kind), "chat_id": .int(chatID),
                     "reason": .string("sender is not in AUTONOUS_TELEGRAM_ALLOWED_USERS"),
@@ -48,7 +48,7 @@ extension CallbackDesk {
         if let runID = interrupts.runs.stop(chat: "telegram:\(chatID)", draftID: draftID, stop) {
             outcome = "cancel_sent"
             _ = try? events.append(
-                "run.cancel_requested", context,
+                .runCancelRequested, context,
                 payload: [
                     "cancelled_run_id": .string(runID), "by": .string(stop.by), "via": .string("draft_stop"),
                     "draft_id": .int(draftID),
@@ -76,7 +76,7 @@ extension CallbackDesk {
             if let runID = interrupts.runs.stop(chat: "telegram:\(chatID)", stop) {
                 outcome = "cancel_sent"
                 _ = try? events.append(
-                    "run.cancel_requested", context,
+                    .runCancelRequested, context,
                     payload: ["cancelled_run_id": .string(runID), "by": .string(stop.by)])
             } else {
                 outcome = "nothing_to_cancel"
@@ -88,7 +88,7 @@ extension CallbackDesk {
         case .cancel, .status, .new:
             outcome = "ignored_not_allowed"
             _ = try? events.append(
-                "telegram.update.ignored", context,
+                .telegramUpdateIgnored, context,
                 payload: [
                     "update_id": .int(item.updateID), "kind": .string(item.kind), "user_id": .int(userID),
                     "chat_id": .int(chatID),

@@ -120,7 +120,7 @@ struct CallbackDesk: Service {
                 reply = "Only the admins (AUTONOUS_TELEGRAM_ADMINS) can decide this."
                 outcome = "approval_refused"
                 _ = try? events.append(
-                    "approval.decision_refused", context,
+                    .approvalDecisionRefused, context,
                     payload: [
                         "approval_id": .string(id), "user_id": press.userID.map { .int($0) } ?? .null,
                         "reason": .string("not an admin"),

@@ -45,7 +45,7 @@ extension TelegramCommander {
             try await database.pool.write { db in
                 try Outbox.markPlainFallback(db, chunk.id, reason: reason)
                 try EventLog.append(
-                    db, "telegram.send.plain_fallback", context,
+                    db, .telegramSendPlainFallback, context,
                     payload: [
                         "outbox_id": .int(chunk.id), "seq": .int(Int64(chunk.seq)),
                         "parse_mode": .string(parseMode.rawValue), "error": .string(reason),
@@ -125,7 +125,7 @@ extension TelegramCommander {
         if let note = shown.note { payload["note"] = .string(note) }
         let recorded = payload
         try await database.pool.write { db in
-            _ = try EventLog.append(db, "telegram.answer.streamed", context, payload: recorded)
+            _ = try EventLog.append(db, .telegramAnswerStreamed, context, payload: recorded)
         }
     }
 }

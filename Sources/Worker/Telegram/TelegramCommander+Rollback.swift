@@ -1,16 +1,6 @@
 import AutonousCore
 import GRDB
 
-/// The events a /rollback leaves in the worker's log.
-enum RollbackEvent: String {
-    /// Relayed to the supervisor: `update_id`, `requested_by`, `target` (null: the previous last-good).
-    case requested = "rollback.requested"
-    /// The supervisor's answer: `update_id`, `revision` (now starting) or `error`.
-    case answered = "rollback.answered"
-    /// A sender who is not an admin asked; nothing was relayed: `update_id`, `user_id`.
-    case refused = "rollback.refused"
-}
-
 extension TelegramCommander {
     /// The inbox outcome a /rollback row carries from the moment it is relayed until it is answered. A row that a
     /// restart requeued with this outcome was relayed already: it is answered, never relayed a second time (a
@@ -32,7 +22,7 @@ extension TelegramCommander {
             (text, outcome) = (answer, answerOutcome)
             if answerOutcome == "rollback_not_admin" {
                 try events.append(
-                    RollbackEvent.refused.rawValue, context,
+                    .rollbackRefused, context,
                     payload: ["update_id": .int(item.updateID), "user_id": .int(userID)])
                 logger.warning("a non-admin asked for a rollback", metadata: ["telegram.user_id": "\(userID)"])
             }
@@ -45,7 +35,7 @@ extension TelegramCommander {
         case .relay(let request):
             try await database.pool.write { db in
                 try EventLog.append(
-                    db, RollbackEvent.requested.rawValue, context,
+                    db, .rollbackRequested, context,
                     payload: [
                         "update_id": .int(item.updateID), "requested_by": .int(request.requestedBy),
                         "target": request.target.map { .string($0) } ?? .null,
@@ -68,7 +58,7 @@ extension TelegramCommander {
             ]
         }
         try await database.pool.write { [text, answered] db in
-            if let answered { try EventLog.append(db, RollbackEvent.answered.rawValue, context, payload: answered) }
+            if let answered { try EventLog.append(db, .rollbackAnswered, context, payload: answered) }
             try Outbox.enqueue(
                 db, inboxID: item.id, conversationID: conversationID, chatID: chatID,
                 chunks: MessageSplitter.split(text))

@@ -87,7 +87,7 @@ struct TelegramCommander: Service {
         do {
             try await database.pool.write { db in
                 try EventLog.append(
-                    db, "inbox.processing_failed", context,
+                    db, .inboxProcessingFailed, context,
                     payload: [
                         "update_id": .int(item.updateID), "attempts": .int(Int64(item.attempts)),
                         "error": .string(description), "final": .bool(final),
@@ -112,7 +112,7 @@ struct TelegramCommander: Service {
         guard let userID = item.userID, allowedUsers.contains(userID), let chatID = item.chatID else {
             try await database.pool.write { db in
                 try EventLog.append(
-                    db, "telegram.update.ignored", context,
+                    db, .telegramUpdateIgnored, context,
                     payload: [
                         "update_id": .int(item.updateID), "kind": .string(item.kind),
                         "user_id": item.userID.map { .int($0) } ?? .null,
@@ -150,7 +150,7 @@ struct TelegramCommander: Service {
                 let previous = try ChatConversations.current(db, chat: chat)
                 let started = try ChatConversations.startNew(db, chat: chat)
                 try EventLog.append(
-                    db, "conversation.started", context,
+                    db, .conversationStarted, context,
                     payload: [
                         "chat": .string(chat), "conversation_id": .string(started), "previous": .string(previous),
                         "update_id": .int(updateID),
@@ -294,7 +294,7 @@ struct TelegramCommander: Service {
                     try outbox.markAttemptFailed(chunk.id, error: description, final: false)
                     try await database.pool.write { db in
                         try EventLog.append(
-                            db, "telegram.send.deferred", context,
+                            db, .telegramSendDeferred, context,
                             payload: [
                                 "outbox_id": .int(chunk.id), "error": .string(description),
                                 "retry_in_ms": .int(delay.wholeMilliseconds),
@@ -309,7 +309,7 @@ struct TelegramCommander: Service {
                 try outbox.markAttemptFailed(chunk.id, error: description, final: true)
                 try await database.pool.write { db in
                     try EventLog.append(
-                        db, "telegram.send.failed", context,
+                        db, .telegramSendFailed, context,
                         payload: ["outbox_id": .int(chunk.id), "error": .string(description)])
                     try Inbox.finish(db, item.id, status: .failed, outcome: "send_failed", error: description)
                 }

@@ -30,7 +30,7 @@ struct TelegramPoller: Service {
                 counters.pollCompleted()
                 if failures > 0 {
                     _ = try? events.append(
-                        "telegram.poll.recovered", EventContext(parentID: parentEventID),
+                        .telegramPollRecovered, EventContext(parentID: parentEventID),
                         payload: ["failures": .int(Int64(failures))])
                     logger.notice("Telegram polling recovered", metadata: ["telegram.failures": "\(failures)"])
                     counters.setLastError(nil)
@@ -47,7 +47,7 @@ struct TelegramPoller: Service {
                 let description = Redactor.shared.redact(error.description)
                 if failures == 1 {
                     _ = try? events.append(
-                        "telegram.poll.failed", EventContext(parentID: parentEventID),
+                        .telegramPollFailed, EventContext(parentID: parentEventID),
                         payload: ["error": .string(description), "delay_ms": .int(delay.wholeMilliseconds)])
                 }
                 counters.setLastError(description)
@@ -86,7 +86,7 @@ struct TelegramPoller: Service {
             } else {
                 // Without an update_id it cannot be stored or acknowledged; record it so it is not silently lost.
                 _ = try? events.append(
-                    "telegram.update.invalid", EventContext(parentID: parentEventID),
+                    .telegramUpdateInvalid, EventContext(parentID: parentEventID),
                     payload: ["update": .string(String(element.jsonText.prefix(2000)))])
                 logger.error("Telegram sent an update without update_id")
             }
@@ -95,7 +95,7 @@ struct TelegramPoller: Service {
         let inserted = try inbox.store(updates.map(\.inboxItem))
         for item in inserted {
             _ = try? events.append(
-                "telegram.update.stored",
+                .telegramUpdateStored,
                 EventContext(parentID: parentEventID, conversationID: item.chatID.map { "telegram:\($0)" }),
                 payload: [
                     "update_id": .int(item.updateID), "kind": .string(item.kind),
