@@ -14,7 +14,7 @@ import Testing
     {
         try database.pool.write { db in
             let base = EventContext(runID: id, conversationID: "telegram:111")
-            let started = try EventLog.append(db, "agent.started", base, payload: ["model": .string("gpt-fake")])
+            let started = try EventLog.append(db, .agentStarted, base, payload: ["model": .string("gpt-fake")])
             var run = RunRecord(
                 id: id, conversationID: "telegram:111", inboxID: nil, commander: "telegram", requestedBy: "111",
                 startedMs: startedMs)
@@ -24,41 +24,41 @@ import Testing
             try RunLog.start(db, run)
             let runContext = base.child(of: started)
 
-            let turn1 = try EventLog.append(db, "turn.started", runContext, payload: ["turn": .int(1)])
+            let turn1 = try EventLog.append(db, .turnStarted, runContext, payload: ["turn": .int(1)])
             try recordCall(
                 db, runID: id, turn: 1, eventID: turn1, latencyMs: 120, finish: "tool_calls",
                 usage: TokenUsage(input: 100, output: 20, cached: 10, reasoning: 5), costUSD: 0.5)
             let turnContext = runContext.child(of: turn1)
-            try EventLog.append(db, "turn.completed", turnContext, payload: ["tool_calls": .int(2)])
+            try EventLog.append(db, .turnCompleted, turnContext, payload: ["tool_calls": .int(2)])
             let read = try EventLog.append(
-                db, "tool_call.started", turnContext,
+                db, .toolCallStarted, turnContext,
                 payload: ["tool": .string("read"), "call_id": .string("call_a"), "tier": .string("read")])
             let bash = try EventLog.append(
-                db, "tool_call.started", turnContext,
+                db, .toolCallStarted, turnContext,
                 payload: ["tool": .string("bash"), "call_id": .string("call_b"), "tier": .string("network")])
             let requested = try EventLog.append(
-                db, "approval.requested", turnContext.child(of: bash), payload: ["approval_id": .string("abcd2345")])
+                db, .approvalRequested, turnContext.child(of: bash), payload: ["approval_id": .string("abcd2345")])
             try EventLog.append(
-                db, "approval.decided", turnContext.child(of: requested),
+                db, .approvalDecided, turnContext.child(of: requested),
                 payload: [
                     "approval_id": .string("abcd2345"), "decision": .string("approved"), "by": .string("alice"),
                     "via": .string("telegram"),
                 ])
             try EventLog.append(
-                db, "tool_call.completed", turnContext.child(of: read),
+                db, .toolCallCompleted, turnContext.child(of: read),
                 payload: ["ok": .bool(true), "duration_ms": .int(3), "tier": .string("read")])
             try EventLog.append(
-                db, "tool_call.failed", turnContext.child(of: bash),
+                db, .toolCallFailed, turnContext.child(of: bash),
                 payload: ["ok": .bool(false), "duration_ms": .int(15), "error": .string("exit status 1")])
             try RunLog.countToolCalls(db, runID: id, count: 2)
 
-            let turn2 = try EventLog.append(db, "turn.started", runContext, payload: ["turn": .int(2)])
+            let turn2 = try EventLog.append(db, .turnStarted, runContext, payload: ["turn": .int(2)])
             try recordCall(
                 db, runID: id, turn: 2, eventID: turn2, latencyMs: 80, finish: "stop",
                 usage: TokenUsage(input: 150, output: 30), costUSD: 0.25)
-            try EventLog.append(db, "turn.completed", runContext.child(of: turn2), payload: [:])
+            try EventLog.append(db, .turnCompleted, runContext.child(of: turn2), payload: [:])
             try RunLog.finish(db, runID: id, status: .answered, stopReason: "answered", endedMs: startedMs + 900)
-            try EventLog.append(db, "agent.completed", runContext, payload: [:])
+            try EventLog.append(db, .agentCompleted, runContext, payload: [:])
             return started
         }
     }

@@ -146,6 +146,10 @@ public enum EventType: String, Sendable, CaseIterable, Codable {
     case modelCallRefused = "model.call.refused"
     /// The control plane saw the run's tool calls repeat without progress: the run stops.
     case progressStalled = "progress.stalled"
+    /// The context subsystem shortened the history sent to the model (sizes before and after, profile, level).
+    case contextCompressed = "context.compressed"
+    /// The model refused the worker in a way no retry fixes (401, 403, 404, quota): reported once to the admins.
+    case modelFatal = "model.fatal"
     /// The agent starts a tool call (tool, call id, redacted arguments, tier).
     case toolCallStarted = "tool_call.started"
     /// A tool call succeeded.

@@ -51,7 +51,7 @@ final class ModelFatalReporter: Sendable {
             + "AUTONOUS_MODEL and AUTONOUS_OPENAI_BASE_URL; this is said once until a model call succeeds again."
         do {
             try EventLog(database: database).append(
-                "model.fatal", context,
+                .modelFatal, context,
                 payload: [
                     "provider": .string(provider), "model": .string(model), "status": .int(Int64(status)),
                     "code": code.map { .string($0) } ?? .null, "message": .string(apiMessage),

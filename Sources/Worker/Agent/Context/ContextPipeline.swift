@@ -50,7 +50,7 @@ struct ContextPipeline: Sendable {
         parts.history = compressed.messages
         if compressed.changed {
             try events.append(
-                "context.compressed", context,
+                .contextCompressed, context,
                 payload: [
                     "profile": .string(profile), "level": .string(level.rawValue), "reason": .string(reason.rawValue),
                     "before": compressed.before.json, "after": compressed.after.json,
