@@ -64,6 +64,7 @@ bench: deps
 	python3 scripts/bench/grep_tool.py "$$($(SWIFT) build -c release --show-bin-path)/autonous-worker" 15
 	$(SWIFT) build -c release --product autonous-supervisord
 	python3 scripts/bench/revisions.py "$$($(SWIFT) build -c release --show-bin-path)" 5
+	python3 scripts/bench/agent_latency.py "$$($(SWIFT) build -c release --show-bin-path)" 20
 
 clean:
 	@dir=$$(cat .local/runtime-dir 2>/dev/null || true); \

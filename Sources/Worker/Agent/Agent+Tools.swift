@@ -34,6 +34,8 @@ extension Agent {
                     return outputs.sorted { $0.0 < $1.0 }.map(\.1)
                 }
             }
+            // A batch's tools run at once: the longest is the time the run waited on them.
+            run.stopwatch.exclude(finished.map(\.spent).max() ?? .zero)
             // The batch's end events, its `tool` messages in the order the model asked, and the run's count: one
             // transaction, so history never holds half a batch.
             let request = run.request
@@ -60,6 +62,8 @@ extension Agent {
         let endType: EventType
         let endContext: EventContext
         let endPayload: [String: JSONValue]
+        /// The time the tool took (waiting for its approval included): not the agent's own time.
+        let spent: Duration
     }
 
     /// The calls grouped into what runs together, in order: each run of consecutive read-only calls is one group,
@@ -101,6 +105,7 @@ extension Agent {
         let startedID = try EventLog(database: database).append(.toolCallStarted, context, payload: startPayload)
         var approval: Approval?
         let result: ToolResult
+        var spent = Duration.zero
         switch prepared {
         case .none:
             result = .failure("no tools are enabled", tier: .read)
@@ -108,7 +113,9 @@ extension Agent {
             result = refusal.result
         case .success(let ready):
             if let gate {
+                let began = ContinuousClock.now
                 (result, approval) = try await gate.run(ready, context: context.child(of: startedID))
+                spent = ContinuousClock.now - began
             } else {
                 result = .failure("tool calls are not enabled here", tier: ready.tier)
             }
@@ -135,6 +142,6 @@ extension Agent {
             message: ConversationMessage(role: .tool, content: output, toolCallID: call.id, toolName: call.name),
             outcome: outcome,
             endType: result.ok ? .toolCallCompleted : .toolCallFailed, endContext: context.child(of: startedID),
-            endPayload: summary)
+            endPayload: summary, spent: spent)
     }
 }

@@ -121,7 +121,9 @@ extension Agent {
             do {
                 let onStream = run.request.onStream
                 await onStream(.callStarted)
-                let completion = try await model.complete(messages, tools: offered) { await onStream(.text($0)) }
+                let completion = try await run.stopwatch.outside { () async throws(ModelError) in
+                    try await model.complete(messages, tools: offered) { await onStream(.text($0)) }
+                }
                 await control.settle(
                     reservation,
                     usage: completion.inputTokens.map {
@@ -171,7 +173,7 @@ extension Agent {
                         "attempt": .int(Int64(attempt)), "error": .string(Redactor.shared.redact("\(error)")),
                         "error_class": .string(error.errorClass.rawValue), "delay_ms": .int(delay.wholeMilliseconds),
                     ])
-                try? await control.clock.sleep(for: delay)
+                await run.stopwatch.outside { try? await control.clock.sleep(for: delay) }
                 if Task.isCancelled {
                     result = .failed(error)
                     break

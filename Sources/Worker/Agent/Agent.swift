@@ -62,6 +62,7 @@ struct Agent: Sendable {
     typealias Persist = @Sendable (Database, String) throws -> Void
 
     func run(_ request: AgentRequest, persist: Persist = { _, _ in }) async throws -> AgentOutcome {
+        let stopwatch = RunStopwatch()
         var logger = self.logger
         logger[metadataKey: "run_id"] = "\(request.runID)"
         logger[metadataKey: "conversation_id"] = "\(request.conversationID)"
@@ -71,7 +72,7 @@ struct Agent: Sendable {
         }
         let gathered = try context.provider.gather(
             conversationID: request.conversationID, excludingInbox: request.inboxID)
-        let run = try await start(request, systemPrompt: system)
+        let run = try await start(request, systemPrompt: system, stopwatch: stopwatch)
 
         guard let model else {
             let reply = ModelSetupHint.sentence
@@ -157,6 +158,7 @@ struct Agent: Sendable {
                         : control.explanation(for: .maxTurns)
                 }
                 let finalReply = reply
+                let overhead = run.stopwatch.overheadMicroseconds()
                 try await database.pool.write { db in
                     try step.record(
                         db, assistant: ConversationMessage(role: .assistant, content: finalReply),
@@ -168,6 +170,7 @@ struct Agent: Sendable {
                         payload: [
                             "outcome": .string("answered"), "turns": .int(Int64(turn)),
                             "stop_reason": .string(stopReason),
+                            "overhead_us": .int(overhead), "overhead_per_turn_us": .int(overhead / Int64(turn)),
                         ])
                 }
                 counters.messageAnswered()
@@ -266,11 +269,15 @@ struct Agent: Sendable {
     struct RunHandle: Sendable {
         let request: AgentRequest
         let context: EventContext
+        /// The agent's own time in the run, apart from the model's and the tools'.
+        let stopwatch: RunStopwatch
     }
 
     /// The first step, one transaction: `agent.started`, the `runs` row, and the user message (stored once however
     /// often its inbox row is retried; what an earlier, unfinished attempt left is discarded).
-    private func start(_ request: AgentRequest, systemPrompt: SystemPrompt) async throws -> RunHandle {
+    private func start(_ request: AgentRequest, systemPrompt: SystemPrompt, stopwatch: RunStopwatch) async throws
+        -> RunHandle
+    {
         let base = EventContext(parentID: parentEventID, runID: request.runID, conversationID: request.conversationID)
         var payload = request.extra
         payload["commander"] = .string(request.commander)
@@ -301,7 +308,7 @@ struct Agent: Sendable {
                 inboxID: request.inboxID, runID: request.runID)
             return eventID
         }
-        return RunHandle(request: request, context: base.child(of: eventID))
+        return RunHandle(request: request, context: base.child(of: eventID), stopwatch: stopwatch)
     }
 
     /// A rough token count (four characters a token) for the per-component accounting.

@@ -1,0 +1,30 @@
+import AutonousCore
+import Foundation
+import Testing
+
+@testable import Worker
+
+/// The agent's own time in a run leaves out the model's: a model that takes 400 ms to answer does not make the
+/// agent's overhead 400 ms. (A behaviour, not a speed target: `make bench` measures the overhead itself.)
+@Suite struct RunStopwatchTests {
+    @Test func theModelsTimeIsNotTheAgentsOverhead() async throws {
+        let fixture = try AgentTestSupport.Fixture()
+        let script = try AgentTestSupport.script([#"{"delay": 0.4}"#, #"{"text": "slowly"}"#])
+        let outcome = try await fixture.agent(script: script).run(fixture.request("take your time"))
+        #expect(outcome.reply == "slowly")
+        let completed = try #require(try fixture.events("agent.completed").first?.payload)
+        let overhead = try #require(completed["overhead_us"]?.intValue)
+        #expect(overhead >= 0)
+        #expect(overhead < 400_000, "the model's 400 ms counted as the agent's: \(overhead) µs")
+        #expect(completed["overhead_per_turn_us"]?.intValue == overhead, "one turn")
+    }
+
+    @Test func timeOutsideIsSubtractedAndPerTurnSharesIt() async {
+        let stopwatch = RunStopwatch()
+        await stopwatch.outside { try? await Task.sleep(for: .milliseconds(200)) }
+        stopwatch.exclude(.seconds(1))
+        // Everything so far was outside (and more was counted than has passed): the overhead is below zero.
+        #expect(stopwatch.overhead < .zero)
+        #expect(stopwatch.overheadMicroseconds() < -700_000)
+    }
+}

@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""The agent's own cost, on real processes (a release build) against the fake Telegram and OpenAI servers:
+
+  agent_latency.py BIN_DIR [MESSAGES]
+
+  - overhead per turn: the agent's time outside the model call and the tools (what `agent.completed` records as
+    `overhead_per_turn_us`), with the zero-latency scripted model (AUTONOUS_MODEL_PROVIDER=scripted) answering
+    every message after TURNS-1 turns that each call the `ls` tool; target under 2 ms at the median;
+  - Telegram message -> first visible text (the first draft of the answer) and -> the final reply, with the fake
+    OpenAI server answering at once and streaming; target under 30 ms to first text at the median.
+
+BIN_DIR holds autonous-supervisord, autonous-worker and autonous-sandbox. Each figure is the median, min and max
+over MESSAGES messages (default 20), sent one after the other to a private chat. Times are taken from the fake
+Telegram server's own record of each request, against the time the test put the message in its queue.
+"""
+import json
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from revisions import FAKES, KEY, TOKEN, USER, Daemon, http  # noqa: E402
+
+TURNS = 5
+
+
+def wait_sent(port, count, timeout=60):
+    reply = http(port, "POST", "/_fake/wait", {"what": "sent", "count": count, "timeout": timeout})
+    if not reply.get("ok"):
+        raise RuntimeError("only %s of %d answers arrived" % (reply.get("count"), count))
+
+
+def requests_after(port, method, since):
+    return [r for r in http(port, "GET", "/_fake/requests?method=" + method) if r["ts"] >= since]
+
+
+def overhead_per_turn(bin_dir, ports, messages, scratch):
+    """Sends `messages` messages to a daemon whose scripted model calls `ls` TURNS-1 times, then answers."""
+    steps = []
+    for message in range(messages):
+        for turn in range(TURNS - 1):
+            steps.append({"tool_calls": [{"name": "ls", "arguments": {"path": "."},
+                                          "id": "call_%d_%d" % (message, turn)}]})
+        steps.append({"text": "done %d" % message})
+    script = os.path.join(scratch, "script.json")
+    with open(script, "w") as f:
+        json.dump(steps, f)
+    daemon = Daemon(bin_dir, ports, {
+        "AUTONOUS_MODEL_PROVIDER": "scripted", "AUTONOUS_MODEL_SCRIPT": script,
+        "AUTONOUS_MAX_TURNS": str(TURNS + 1), "AUTONOUS_TELEGRAM_STREAMING": "off",
+    })
+    try:
+        daemon.ready()
+        http(ports["telegram"], "POST", "/_fake/reset")
+        for message in range(messages):
+            http(ports["telegram"], "POST", "/_fake/message", {"from_id": USER, "text": "go %d" % message})
+            wait_sent(ports["telegram"], message + 1)
+        database = sqlite3.connect("file:%s/state/worker/worker.db?mode=ro" % daemon.directory, uri=True)
+        rows = database.execute(
+            "SELECT payload FROM events WHERE type = 'agent.completed' ORDER BY id").fetchall()
+        database.close()
+        samples = [json.loads(p)["overhead_per_turn_us"] / 1000.0 for (p,) in rows]
+        turns = [json.loads(p)["turns"] for (p,) in rows]
+        if any(t != TURNS for t in turns):
+            raise RuntimeError("runs took %s turns, not %d each" % (turns, TURNS))
+        return samples
+    finally:
+        daemon.stop()
+
+
+def first_text_and_reply(bin_dir, ports, messages):
+    """Sends `messages` messages, one at a time, to a daemon whose model (the fake OpenAI) answers at once."""
+    daemon = Daemon(bin_dir, ports, {})
+    first, final = [], []
+    try:
+        daemon.ready()
+        http(ports["telegram"], "POST", "/_fake/reset")
+        for message in range(messages):
+            started = time.time()
+            http(ports["telegram"], "POST", "/_fake/message", {"from_id": USER, "text": "hello %d" % message})
+            wait_sent(ports["telegram"], message + 1)
+            drafts = requests_after(ports["telegram"], "sendMessageDraft", started)
+            sent = requests_after(ports["telegram"], "sendMessage", started)
+            final.append((sent[0]["ts"] - started) * 1000)
+            first.append((min([d["ts"] for d in drafts] + [sent[0]["ts"]]) - started) * 1000)
+        return first, final
+    finally:
+        daemon.stop()
+
+
+def summary(name, samples, target=None):
+    if not samples:
+        return "| %s | - | - | - | 0 | %s |" % (name, target or "")
+    return "| %s | %.2f | %.2f | %.2f | %d | %s |" % (
+        name, statistics.median(samples), min(samples), max(samples), len(samples), target or "")
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    bin_dir = os.path.abspath(sys.argv[1])
+    messages = int(sys.argv[2]) if len(sys.argv) > 2 else 20
+    fakes = subprocess.Popen([sys.executable, FAKES, "--telegram-token", TOKEN, "--openai-key", KEY],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    ports = json.loads(fakes.stdout.readline())
+    scratch = tempfile.mkdtemp(prefix="aut-bench-agent-")
+    try:
+        per_turn = overhead_per_turn(bin_dir, ports, messages, scratch)
+        first, final = first_text_and_reply(bin_dir, ports, messages)
+    finally:
+        fakes.stdin.close()
+        fakes.wait(timeout=10)
+        subprocess.run(["rm", "-rf", scratch], check=False)
+    print("| figure | median ms | min ms | max ms | runs | target |")
+    print("|---|---|---|---|---|---|")
+    print(summary("agent overhead per turn (scripted model, %d turns with `ls`)" % TURNS, per_turn, "< 2 ms"))
+    print(summary("Telegram message -> first visible text (zero-latency model)", first, "< 30 ms"))
+    print(summary("Telegram message -> final reply (zero-latency model)", final))
+
+
+if __name__ == "__main__":
+    main()
