@@ -122,7 +122,9 @@ import Testing
         call.cancel()
         let (result, returned) = await call.value
         let took = returned - cancelledAt
-        #expect(took < BashTool.cancelGrace + .seconds(5), "took \(took)")
+        // Well short of the call's 30 s timeout, which is what a missed cancellation would wait for; the margin is
+        // wide because a loaded machine (the suite's other tests) slows the sandbox's teardown.
+        #expect(took < BashTool.cancelGrace + .seconds(15), "took \(took)")
         if ignoringSIGTERM {
             #expect(took >= BashTool.cancelGrace, "a command ignoring SIGTERM ended after \(took), before the SIGKILL")
         } else {
