@@ -154,4 +154,59 @@ struct ReviewCommandsTests {
         #expect(status.stdout.contains("(provider openai)") && status.stdout.contains("model error"), "\(status)")
         await daemon.stop()
     }
+
+    /// Three tools over two turns (ls and grep together, then read) and an answer: every result reaches the model
+    /// under its call id, the reply is the model's, and `trace` shows each tool under the turn that called it, with
+    /// tokens adding up to what the fake model reported.
+    @Test func aThreeToolRunIsAnsweredAndTracedTurnByTurn() async throws {
+        let fakes = try Fakes()
+        func usage(_ input: Int64, _ output: Int64) -> [String: JSONValue] {
+            ["usage": .object(["prompt_tokens": .int(input), "completion_tokens": .int(output)])]
+        }
+        try await fakes.scriptOpenAI([
+            Fakes.toolCallAnswer(
+                [
+                    ("call_ls", "ls", ["path": .string(".")]),
+                    ("call_grep", "grep", ["pattern": .string("deadline"), "path": .string(".")]),
+                ], extra: usage(300, 20)),
+            Fakes.toolCallAnswer([("call_read", "read", ["path": .string("plan.txt")])], extra: usage(500, 12)),
+            .object(["content": .string("The deadline is Friday.")].merging(usage(700, 8)) { $1 }),
+        ])
+        let daemon = try Daemon(fakes: fakes)
+        #expect(await daemon.waitUntilReady() != nil, "\(daemon.log)")
+        try "goal: ship\ndeadline: Friday\n".write(
+            toFile: daemon.stateDirectory + "/workspace/plan.txt", atomically: true, encoding: .utf8)
+        try await fakes.sendUserMessage(from: 111, text: "when is the deadline?")
+        #expect(try await fakes.waitForSent(1), "\(daemon.log)")
+        #expect(try await fakes.sentMessages().first?["text"] == .string("The deadline is Friday."))
+
+        // What each tool returned went back to the model, in the order it asked.
+        let requests = try await fakes.openAIRequests()
+        #expect(requests.count == 3)
+        let last = items(requests.last?["body"]?["messages"]).filter { $0["role"] == .string("tool") }
+        #expect(last.compactMap { $0["tool_call_id"]?.stringValue } == ["call_ls", "call_grep", "call_read"])
+        let results = last.map { message in
+            (try? JSONDecoder().decode(JSONValue.self, from: Data((message["content"]?.stringValue ?? "").utf8)))
+                ?? .null
+        }
+        #expect(results.allSatisfy { $0["ok"] == .bool(true) }, "\(results)")
+        #expect(results[0]["stdout"]?.stringValue?.contains("plan.txt") == true, "\(results[0])")
+        #expect(results[1]["stdout"]?.stringValue?.contains("plan.txt:2:deadline: Friday") == true, "\(results[1])")
+        #expect(results[2]["stdout"] == .string("1\tgoal: ship\n2\tdeadline: Friday\n"), "\(results[2])")
+
+        let runID = try #require(
+            items(try json(daemon.autonousctl(["runs", "--json"]))["runs"]).first?["id"]?.stringValue)
+        let trace = try json(daemon.autonousctl(["trace", runID, "--json"]))
+        #expect(trace["run"]?["turns"] == .int(3) && trace["run"]?["toolCalls"] == .int(3))
+        let turns = items(trace["turns"])
+        #expect(
+            turns.map { items($0["toolCalls"]).compactMap { $0["tool"]?.stringValue } } == [
+                ["ls", "grep"], ["read"], [],
+            ])
+        let calls = turns.compactMap { $0["modelCall"] }
+        #expect(calls.reduce(0) { $0 + ($1["inputTokens"]?.intValue ?? 0) } == 1500)
+        #expect(calls.reduce(0) { $0 + ($1["outputTokens"]?.intValue ?? 0) } == 40)
+        #expect(trace["run"]?["inputTokens"] == .int(1500) && trace["run"]?["outputTokens"] == .int(40))
+        await daemon.stop()
+    }
 }
