@@ -5,9 +5,11 @@
 
   - overhead per turn: the agent's time outside the model call and the tools (what `agent.completed` records as
     `overhead_per_turn_us`), with the zero-latency scripted model (AUTONOUS_MODEL_PROVIDER=scripted) answering
-    every message after TURNS-1 turns that each call the `ls` tool; target under 2 ms at the median;
+    every message after TURNS-1 turns that each call the `grep` tool; target under 2 ms at the median;
   - Telegram message -> first visible text (the first draft of the answer) and -> the final reply, with the fake
-    OpenAI server answering at once and streaming; target under 30 ms to first text at the median.
+    OpenAI server answering at once and streaming; target under 30 ms to first text at the median;
+  - /cancel sent while a 30 s bash call runs -> the "Stopped" reply, and -> the command's process gone (5 runs);
+    target under 1 s.
 
 BIN_DIR holds autonous-supervisord, autonous-worker and autonous-sandbox. Each figure is the median, min and max
 over MESSAGES messages (default 20), sent one after the other to a private chat. Times are taken from the fake
@@ -39,16 +41,20 @@ def requests_after(port, method, since):
 
 
 def overhead_per_turn(bin_dir, ports, messages, scratch):
-    """Sends `messages` messages to a daemon whose scripted model calls `ls` TURNS-1 times, then answers."""
+    """Sends `messages` messages to a daemon whose scripted model calls `grep` TURNS-1 times, then answers."""
     steps = []
     for message in range(messages):
         for turn in range(TURNS - 1):
-            steps.append({"tool_calls": [{"name": "ls", "arguments": {"path": "."},
+            # Another pattern each turn: the same call with the same result would be stopped as no progress.
+            steps.append({"tool_calls": [{"name": "grep", "arguments": {"pattern": "needle-%d" % turn, "path": "."},
                                           "id": "call_%d_%d" % (message, turn)}]})
         steps.append({"text": "done %d" % message})
     script = os.path.join(scratch, "script.json")
     with open(script, "w") as f:
         json.dump(steps, f)
+    # The sandboxed worker runs as an unprivileged uid and reads the script itself.
+    os.chmod(scratch, 0o755)
+    os.chmod(script, 0o644)
     daemon = Daemon(bin_dir, ports, {
         "AUTONOUS_MODEL_PROVIDER": "scripted", "AUTONOUS_MODEL_SCRIPT": script,
         "AUTONOUS_MAX_TURNS": str(TURNS + 1), "AUTONOUS_TELEGRAM_STREAMING": "off",
@@ -92,6 +98,54 @@ def first_text_and_reply(bin_dir, ports, messages):
         daemon.stop()
 
 
+def processes_with(marker):
+    count = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                count += marker.encode() in f.read()
+        except OSError:
+            pass
+    return count
+
+
+def cancel_latency(bin_dir, ports, runs):
+    """/cancel sent while a 30 s bash call runs -> the "Stopped" reply, and -> the command gone."""
+    daemon = Daemon(bin_dir, ports, {})
+    replies, killed = [], []
+    try:
+        daemon.ready()
+        for run in range(runs):
+            http(ports["telegram"], "POST", "/_fake/reset")
+            http(ports["openai"], "POST", "/_fake/reset")
+            marker = "autonous-bench-cancel-%d-%d" % (os.getpid(), run)
+            http(ports["openai"], "POST", "/_fake/script", {"responses": [
+                {"tool_calls": [{"id": "call_%d" % run, "name": "bash",
+                                 "arguments": {"command": "sleep 30 # " + marker, "timeout_seconds": 60}}]},
+                {"content": "never asked for"},
+            ]})
+            http(ports["telegram"], "POST", "/_fake/message", {"from_id": USER, "text": "sleep %d" % run})
+            deadline = time.monotonic() + 60
+            while processes_with(marker) == 0:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the bash call did not start")
+                time.sleep(0.01)
+            started = time.time()
+            http(ports["telegram"], "POST", "/_fake/message", {"from_id": USER, "text": "/cancel"})
+            wait_sent(ports["telegram"], 1)
+            sent = requests_after(ports["telegram"], "sendMessage", started)
+            replies.append((sent[0]["ts"] - started) * 1000)
+            while processes_with(marker) > 0:
+                if time.monotonic() > deadline + 30:
+                    raise RuntimeError("the bash call outlived /cancel")
+                time.sleep(0.005)
+            killed.append((time.time() - started) * 1000)
+            http(ports["openai"], "POST", "/_fake/reset")
+        return replies, killed
+    finally:
+        daemon.stop()
+
+
 def summary(name, samples, target=None):
     if not samples:
         return "| %s | - | - | - | 0 | %s |" % (name, target or "")
@@ -111,15 +165,18 @@ def main():
     try:
         per_turn = overhead_per_turn(bin_dir, ports, messages, scratch)
         first, final = first_text_and_reply(bin_dir, ports, messages)
+        replies, killed = cancel_latency(bin_dir, ports, 5)
     finally:
         fakes.stdin.close()
         fakes.wait(timeout=10)
         subprocess.run(["rm", "-rf", scratch], check=False)
     print("| figure | median ms | min ms | max ms | runs | target |")
     print("|---|---|---|---|---|---|")
-    print(summary("agent overhead per turn (scripted model, %d turns with `ls`)" % TURNS, per_turn, "< 2 ms"))
+    print(summary("agent overhead per turn (scripted model, %d turns with `grep`)" % TURNS, per_turn, "< 2 ms"))
     print(summary("Telegram message -> first visible text (zero-latency model)", first, "< 30 ms"))
     print(summary("Telegram message -> final reply (zero-latency model)", final))
+    print(summary("/cancel during a 30 s bash call -> the \"Stopped\" reply", replies, "< 1000 ms"))
+    print(summary("/cancel during a 30 s bash call -> its command gone", killed))
 
 
 if __name__ == "__main__":

@@ -98,8 +98,13 @@ class Daemon:
             status = self.status()
             if status is not None and condition(status):
                 return status
+            if self.process.poll() is not None:
+                break
             time.sleep(0.005)
-        raise RuntimeError("timed out waiting for %s; see %s/daemon.log" % (what, self.directory))
+        with open(self.directory + "/daemon.log", "rb") as log:
+            tail = log.read()[-3000:].decode("utf-8", "replace")
+        raise RuntimeError("timed out waiting for %s (supervisor %s); the log ends:\n%s" % (
+            what, "exited" if self.process.poll() is not None else "running", tail))
 
     def ready(self, timeout=300):
         return self.wait(lambda s: s["worker"]["state"] == "ready" and not s.get("revisions", {}).get("probation"),
