@@ -226,7 +226,7 @@ extension ModelCallRecord {
         tokensHistory = estimate.history
         tokensContext = estimate.context
         tokensToolOutput = estimate.toolOutput
-        tokensTools = offered.reduce(0) { $0 + Agent.estimateTokens($1.jsonText) }
+        tokensTools = offered.isEmpty ? 0 : conversation.toolsTokens
         contextProfile = profile
         contextLevel = conversation.level.rawValue
         return conversation.estimatedTokens + (tokensTools ?? 0)

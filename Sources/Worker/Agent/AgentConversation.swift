@@ -8,6 +8,8 @@ struct AgentConversation: Sendable {
     let prompt: [PromptMessage]
     /// The function definitions offered while tools are.
     let tools: [JSONValue]
+    /// The estimated tokens of `tools`, counted once for the run rather than at every turn.
+    let toolsTokens: Int
     /// What the context provider gathered, before compression.
     let gathered: GatheredContext
     /// The compressed parts `prompt` was assembled from.
@@ -23,6 +25,7 @@ struct AgentConversation: Sendable {
     ) {
         self.prompt = prompt
         self.tools = tools
+        toolsTokens = tools.reduce(0) { $0 + Agent.estimateTokens($1.jsonText) }
         self.gathered = gathered
         self.parts = parts
         self.level = level

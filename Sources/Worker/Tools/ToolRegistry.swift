@@ -36,6 +36,8 @@ struct ToolRegistry: Sendable {
     init(tools: [any Tool], environment: ToolEnvironment, allowlist: [String]) {
         self.environment = environment
         self.tools = tools.filter { allowlist.contains($0.name) && $0.isAvailable(in: environment) }
+        // Built once: every run offers them, and building one decodes its schema.
+        definitionResults = self.tools.map { ($0.name, $0.definition) }
     }
 
     /// A decoded call that has not run yet.
@@ -57,7 +59,7 @@ struct ToolRegistry: Sendable {
     }
 
     /// Why a tool's function definition could not be built.
-    struct DefinitionError: Error, CustomStringConvertible {
+    struct DefinitionError: Error, CustomStringConvertible, Sendable {
         let tool: String
         let reason: String
 
@@ -79,9 +81,7 @@ struct ToolRegistry: Sendable {
     }
 
     /// Each offered tool's function definition, or why it could not be built.
-    var definitionResults: [(name: String, definition: Result<JSONValue, DefinitionError>)] {
-        tools.map { ($0.name, $0.definition) }
-    }
+    let definitionResults: [(name: String, definition: Result<JSONValue, DefinitionError>)]
 
     /// The registry when every offered tool's definition builds; otherwise the error naming each tool that fails.
     func validated() throws(InvalidDefinitions) -> ToolRegistry {
