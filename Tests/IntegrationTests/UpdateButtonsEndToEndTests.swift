@@ -47,13 +47,10 @@ struct UpdateButtonsEndToEndTests {
         }
     }
 
-    @Test func anAdminsApproveButtonDeploysTheUpdateAfterAStrangersPressIsRefused() async throws {
-        let source = try SelfUpdateTests.Source()
-        let fakes = try Fakes()
-        let daemon = try await Self.daemonProposingAnUpdate(fakes, source: source)
-        let ready = try #require(await daemon.waitUntilReady(), "\(daemon.log)")
-        let bootstrap = try #require(ready.revisions?.current)
-
+    /// Asks the agent for the update, and waits until its transaction is staged (or failed on the way).
+    static func askForAnUpdate(_ fakes: Fakes, _ daemon: Daemon) async throws
+        -> (id: String, staged: ControlInterface.TransactionDetail)
+    {
         try await fakes.sendUserMessage(from: 111, text: "add some notes to yourself")
         #expect(try await fakes.waitForSent(1, timeout: 90), "\(daemon.log)")
         let transactions = try await SelfUpdateTests.control(
@@ -62,6 +59,17 @@ struct UpdateButtonsEndToEndTests {
         let id = try #require(transactions.transactions.first?.id, "no transaction\n\(daemon.log)")
         let staged = try await SelfUpdateTests.wait(
             daemon, id, for: ["staged", "build_failed", "test_failed", "self_check_failed"])
+        return (id, staged)
+    }
+
+    @Test func anAdminsApproveButtonDeploysTheUpdateAfterAStrangersPressIsRefused() async throws {
+        let source = try SelfUpdateTests.Source()
+        let fakes = try Fakes()
+        let daemon = try await Self.daemonProposingAnUpdate(fakes, source: source)
+        let ready = try #require(await daemon.waitUntilReady(), "\(daemon.log)")
+        let bootstrap = try #require(ready.revisions?.current)
+
+        let (id, staged) = try await Self.askForAnUpdate(fakes, daemon)
         let artifact = try #require(staged.transaction.artifactSha256, "\(staged)\n\(daemon.log)")
 
         // The admin's message has the two buttons, each naming the transaction and the full sha256 in 59 bytes.
@@ -124,14 +132,7 @@ struct UpdateButtonsEndToEndTests {
         let fakes = try Fakes()
         let daemon = try await Self.daemonProposingAnUpdate(fakes, source: source)
         #expect(await daemon.waitUntilReady() != nil, "\(daemon.log)")
-        try await fakes.sendUserMessage(from: 111, text: "add some notes to yourself")
-        #expect(try await fakes.waitForSent(1, timeout: 90), "\(daemon.log)")
-        let transactions = try await SelfUpdateTests.control(
-            daemon, "ListTransactions", ControlInterface.ListTransactionsRequest(limit: nil),
-            as: ControlInterface.TransactionList.self)
-        let id = try #require(transactions.transactions.first?.id, "no transaction\n\(daemon.log)")
-        let staged = try await SelfUpdateTests.wait(
-            daemon, id, for: ["staged", "build_failed", "test_failed", "self_check_failed"])
+        let (id, staged) = try await Self.askForAnUpdate(fakes, daemon)
         #expect(staged.transaction.state == "staged", "\(staged)\n\(daemon.log)")
         let announced = try await eventually(timeout: .seconds(30)) {
             try await fakes.telegramRequests("sendMessage").contains { $0["params"]?["reply_markup"] != nil }
