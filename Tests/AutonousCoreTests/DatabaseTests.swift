@@ -189,6 +189,25 @@ final class TemporaryDatabase {
             (error as? AutonousError)?.message.contains("/proc/definitely/not/here.db") == true
         }
     }
+
+    @Test func anUnopenableDatabaseSaysSQLitesCodeAndWhoOwnsItsFiles() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("db-" + UUID().uuidString).path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // A directory where the database should be: SQLite cannot open it (SQLITE_CANTOPEN, 14).
+        try FileManager.default.createDirectory(
+            atPath: directory + "/worker.db", withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o750])
+        do {
+            _ = try AppDatabase(path: directory + "/worker.db", role: .worker)
+            Issue.record("opened a directory as a database")
+        } catch let error as AutonousError {
+            #expect(error.code == .database)
+            #expect(
+                error.message.hasSuffix(
+                    "(SQLite extended code 14; this process is uid \(geteuid()); worker.db uid \(geteuid()) mode 750)"),
+                "\(error.message)")
+        }
+    }
 }
 
 @Suite struct ConcurrentMigrationTests {

@@ -38,8 +38,24 @@ public final class AppDatabase: Sendable {
             pool = try DatabasePool(path: path, configuration: configuration)
             try Self.withMigrationLock(path: path) { try role.migrator.migrate(pool) }
         } catch {
-            throw AutonousError(.database, "cannot open the database \(path)", cause: error)
+            throw AutonousError(
+                .database, "cannot open the database \(path)\(Self.diagnosis(of: error, at: path))", cause: error)
         }
+    }
+
+    /// For an error SQLite reported: its extended code, and who owns the database's files, when that can explain
+    /// it (SQLite falls back to a read-only connection, silently, when a file it must write belongs to another uid).
+    static func diagnosis(of error: any Error, at path: String) -> String {
+        guard let error = error as? DatabaseError else { return "" }
+        let name = (path as NSString).lastPathComponent
+        var files: [String] = []
+        for suffix in ["", "-wal", "-shm"] {
+            var info = stat()
+            guard stat(path + suffix, &info) == 0 else { continue }
+            files.append("\(name)\(suffix) uid \(info.st_uid) mode \(String(info.st_mode & 0o7777, radix: 8))")
+        }
+        return " (SQLite extended code \(error.extendedResultCode.rawValue); this process is uid \(geteuid()); "
+            + (files.isEmpty ? "no file yet" : files.joined(separator: ", ")) + ")"
     }
 
     private init(readOnlyPath path: String, role: DatabaseRole) throws {

@@ -1,10 +1,19 @@
 import AutonousCore
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The supervisor's read-only view of the worker's database, for `status`, `approvals` and `events`.
 ///
 /// The worker owns and migrates `worker/worker.db`; the supervisor opens it only with SQLite's read-only open plus
-/// `query_only`, once it exists (the first worker creates it), and never writes it.
+/// `query_only`, and never writes it. It opens it only once the worker has it open in WAL mode, that is once
+/// `worker.db`, `worker.db-wal` and `worker.db-shm` all exist, so that the supervisor never creates a file in the
+/// worker's directory. A read-only connection creates `-wal` and `-shm` when they are missing, and as root SQLite
+/// creates them owned by root and gives them to the database's owner only a moment later (`fchown`): a worker
+/// opening its database in that moment gets EACCES on them, falls back to a read-only connection, and dies at its
+/// first write ("attempt to write a readonly database"). That was a first start's race, seen under load.
 final class WorkerStateReader: Sendable {
     let path: String
     private let opened = Mutex<AppDatabase?>(nil)
@@ -15,9 +24,12 @@ final class WorkerStateReader: Sendable {
 
     /// The read-only database.
     ///
-    /// - Throws: `AutonousError(.notFound)` while no worker has created it yet.
+    /// - Throws: `AutonousError(.notFound)` while no worker has opened it yet.
     func database() throws -> AppDatabase {
         if let database = opened.withLock({ $0 }) { return database }
+        for suffix in ["", "-wal", "-shm"] where access(path + suffix, F_OK) != 0 {
+            throw AutonousError(.notFound, "no worker has opened its database \(path) yet (no \(path + suffix))")
+        }
         let database = try AppDatabase.readOnly(path: path, role: .worker)
         return opened.withLock { current in
             if let current { return current }
