@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/xattr.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -56,6 +57,11 @@ int cl_memfd_create(const char *name) {
 int cl_memfd_seal(int fd) {
     int r = fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
     return r < 0 ? -errno : 0;
+}
+
+ssize_t cl_getxattr(const char *path, const char *name, void *value, size_t size) {
+    ssize_t result = getxattr(path, name, value, size);
+    return result < 0 ? -errno : result;
 }
 
 int cl_set_parent_death_signal(int sig) {

@@ -1,6 +1,7 @@
 import AutonousCore
 import Foundation
 import Logging
+import Sandbox
 import ServiceLifecycle
 
 #if canImport(Glibc)
@@ -15,6 +16,14 @@ struct Supervisor {
 
     func run() async throws {
         let startedAt = ContinuousClock.now
+        // Before any child: under systemd with Delegate=yes the service's cgroup must hold no process of its own
+        // for the sandboxes' memory and pids limits (cgroup v2), so the supervisor moves into <service>/supervisor.
+        switch ServiceCgroupLeaf.enter(environment: environment) {
+        case .moved(let leaf):
+            logger.info("moved into the service's supervisor cgroup", metadata: ["cgroup": "\(leaf)"])
+        case .failed(let why): logger.warning("cannot use the delegated cgroup", metadata: ["cgroup.error": "\(why)"])
+        case .alreadyInside, .notMoved: break
+        }
         try Self.prepareDirectories(configuration)
         let database = try AppDatabase(path: configuration.databasePath, role: .supervisor)
         // The supervisor's database is for the supervisor (and root) alone; SQLite gives -wal and -shm its mode.
@@ -137,15 +146,21 @@ struct Supervisor {
         logger.info("supervisor stopped")
     }
 
+    /// The directories the supervisor creates at start, with their modes (for new ones). systemd/autonous.tmpfiles.conf
+    /// and the unit's StateDirectoryMode=/RuntimeDirectoryMode= say the same, which SystemdUnitTests check.
+    static func directoryModes(_ configuration: Configuration) -> [(path: String, mode: Int)] {
+        [
+            (configuration.stateDirectory, 0o750), (configuration.workerDirectory, 0o700),
+            (configuration.artifactsDirectory, 0o711),
+            (configuration.workspaceDirectory, 0o750), (configuration.runtimeDirectory, 0o755),
+        ]
+    }
+
     /// Creates the state, worker, workspace and runtime directories; the state directory stays private to the
     /// service user, and the worker's sandbox sees only `worker/` and `workspace/` of it.
     static func prepareDirectories(_ configuration: Configuration) throws {
         let manager = FileManager.default
-        for (path, mode) in [
-            (configuration.stateDirectory, 0o750), (configuration.workerDirectory, 0o700),
-            (configuration.artifactsDirectory, 0o711),
-            (configuration.workspaceDirectory, 0o750), (configuration.runtimeDirectory, 0o755),
-        ] {
+        for (path, mode) in directoryModes(configuration) {
             do {
                 try manager.createDirectory(
                     atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: mode])

@@ -17,10 +17,15 @@ enum SupervisorMain {
             print("autonous-supervisord \(AutonousVersion.current)")
             return
         }
+        // The environment file's template, from the daemon that reads it: no configuration, socket or state needed.
+        if arguments.contains("--print-env-example") {
+            print(ConfigurationCatalog.environmentFileExample, terminator: "")
+            return
+        }
         if let unknown = arguments.first {
             FileHandle.standardError.write(
                 Data(
-                    "autonous-supervisord: unknown argument '\(unknown)' (it takes only --version; configure it with AUTONOUS_* variables)\n"
+                    "autonous-supervisord: unknown argument '\(unknown)' (it takes only --version and --print-env-example; configure it with AUTONOUS_* variables)\n"
                         .utf8))
             exit(64)
         }

@@ -2,74 +2,10 @@ import Foundation
 
 /// Everything autonous reads from its environment, validated once at start.
 ///
-/// Every variable, with its default (the README lists the same):
-/// - `AUTONOUS_STATE_DIR` (`/var/lib/autonous`): database, artifacts, workspace. Absolute.
-/// - `AUTONOUS_RUNTIME_DIR` (`/run/autonous`): the control and worker sockets. Absolute.
-/// - `AUTONOUS_CONFIG_DIR` (`/etc/autonous`): `AUTONOUS.md`, the system prompt. Absolute.
-/// - `AUTONOUS_TELEGRAM` (`auto`): `auto` polls Telegram when a token is set, `on` requires a token, `off` never polls.
-/// - `AUTONOUS_TELEGRAM_TOKEN` (secret, none): the bot token; or the credential `telegram-token`.
-/// - `AUTONOUS_TELEGRAM_API_URL` (`https://api.telegram.org`).
-/// - `AUTONOUS_TELEGRAM_ALLOWED_USERS` (none): numeric user ids allowed to talk to the bot; required with Telegram.
-/// - `AUTONOUS_TELEGRAM_ADMINS` (none): user ids who may approve; each must also be allowed.
-/// - `AUTONOUS_TELEGRAM_POLL_TIMEOUT` (`30s`): getUpdates long-poll timeout.
-/// - `AUTONOUS_TELEGRAM_STREAMING` (`auto`): how an answer shows while the model writes it: `auto` streams a draft
-///   (sendMessageDraft) in private chats and edits one message (at most once a second) elsewhere, `edit` always
-///   edits, `off` sends the answer only when it is complete.
-/// - `OPENAI_API_KEY` (secret, none): or the credential `openai-api-key`.
-/// - `AUTONOUS_OPENAI_BASE_URL` (`https://api.openai.com/v1`): any chat-completions server.
-/// - `AUTONOUS_MODEL` (`gpt-4o-mini`; `scripted` with the scripted provider), `AUTONOUS_MODEL_TIMEOUT` (`120s`: the
-///   whole call without streaming, the longest silence with it).
-/// - `AUTONOUS_CONTEXT_PROFILE` (`naive`), `AUTONOUS_CONTEXT_MESSAGES` (`20`; older name
-///   `AUTONOUS_HISTORY_MESSAGES`), `AUTONOUS_CONTEXT_MESSAGE_CHARS` (`8000`), `AUTONOUS_CONTEXT_TOOL_OUTPUT_CHARS`
-///   (`2000`), `AUTONOUS_CONTEXT_TOKEN_BUDGET` (`16000`): how each prompt is built from history (`ContextSettings`).
-/// - `AUTONOUS_MODEL_PROVIDER` (`openai`): `openai` (any chat-completions server) or `scripted` (replays
-///   `AUTONOUS_MODEL_SCRIPT`, for tests and the offline demo).
-/// - `AUTONOUS_MODEL_SCRIPT` (none): the scripted provider's JSON script (see `ModelScript`); required with it.
-/// - `AUTONOUS_MODEL_STREAM` (`on`): stream answers as server-sent events; `off` for servers that cannot.
-/// - `AUTONOUS_MAX_CONCURRENT_RUNS` (`4`): agent runs at once across Telegram chats (1 to 64); one chat never has
-///   two at once.
-/// - `AUTONOUS_WORKER_BIN` (`autonous-worker` beside the supervisor): the bootstrap worker.
-/// - `AUTONOUS_WORKER_READY_TIMEOUT` (`30s`), `AUTONOUS_WORKER_HEARTBEAT_INTERVAL` (`5s`),
-///   `AUTONOUS_WORKER_HEARTBEAT_TIMEOUT` (`30s`), `AUTONOUS_RESTART_BACKOFF_INITIAL` (`1s`),
-///   `AUTONOUS_RESTART_BACKOFF_MAX` (`60s`), `AUTONOUS_WORKER_STOP_TIMEOUT` (`10s`).
-/// - `AUTONOUS_PROBATION` (`60s`): how long a new revision must stay healthy before it becomes last-good.
-/// - `AUTONOUS_WORKER_STUCK_AFTER` (3 × the poll timeout + 30 s): a worker whose last Telegram poll completed longer
-///   ago is stuck, even while it heartbeats.
-/// - `AUTONOUS_CRASH_LOOP` (`3/60s`): that many restarts within the window make a promoted revision a crash loop,
-///   reverted to the previous last-good once.
-/// - `AUTONOUS_KEEP_REVISIONS` (`5`): artifacts kept besides current and last-good (1 to 100).
-/// - `AUTONOUS_SANDBOX_BIN` (`autonous-sandbox` beside the supervisor): the launcher the worker runs under.
-/// - `AUTONOUS_WORKER_UID` (`65534`): when the supervisor runs as root, the host uid the sandboxed worker maps to
-///   (as any other user the worker maps to that user itself).
-/// - `AUTONOUS_SANDBOX_LIMITS` (`strict`): `strict` refuses to start a sandbox whose memory or pids limit no cgroup
-///   can enforce; `best-effort` falls back to rlimits (for hosts without a delegated cgroup).
-/// - `AUTONOUS_RETRY_ATTEMPTS` (`5`), `AUTONOUS_RETRY_BASE_DELAY` (`500ms`), `AUTONOUS_RETRY_MAX_DELAY` (`30s`):
-///   retries of Telegram and model calls.
-/// - `AUTONOUS_MAX_TURNS` (`8`), `AUTONOUS_MAX_RUN_TIME` (`10m`), `AUTONOUS_MAX_RUN_TOKENS` (`200000`),
-///   `AUTONOUS_MAX_RUN_COST` (none, US dollars): the limits of one agent run.
-/// - `AUTONOUS_DAILY_TOKEN_BUDGET` (`2000000`; `unlimited` must be written out, `0` allows no model call) and
-///   `AUTONOUS_DAILY_COST_BUDGET` (none, US dollars): what all conversations may spend per UTC day.
-/// - `AUTONOUS_PRICE_TABLE` (none): a JSON file in the configuration directory, model to dollars per million
-///   tokens; required with a cost cap, and must then price `AUTONOUS_MODEL`.
-/// - `AUTONOUS_BREAKER_THRESHOLD` (`5`), `AUTONOUS_BREAKER_COOLDOWN` (`60s`): model failures of one class in a
-///   row that stop model calls for the cooldown. `AUTONOUS_NO_PROGRESS_LIMIT` (`3`): iterations in a row with the
-///   same tool calls and results that stop a run.
-/// - `AUTONOUS_TOOLS` (every tool): the comma-separated tool allowlist offered to the model; empty offers none.
-/// - `AUTONOUS_UPDATE_APPROVAL` (`telegram`): who may approve a self-update: `telegram` (admins' buttons and
-///   `autonousctl`) or `shell` (`autonousctl` only).
-/// - `AUTONOUS_UPDATE_APPROVAL_TTL` (`24h`): how long a staged update waits for a decision (1 minute to 30 days).
-/// - `AUTONOUS_UPDATE_MAX_PATCH` (`1M`): the largest patch `propose_update` accepts, in bytes or with K or M
-///   (1K to 4M: the patch travels in one varlink message of at most 8 MiB, JSON-escaped).
-/// - `AUTONOUS_UPDATE_BUILD_COMMAND`, `AUTONOUS_UPDATE_TEST_COMMAND` (SwiftPM's, offline): override the commands the
-///   update pipeline builds and tests with; empty means the default.
-/// - `AUTONOUS_SOURCE_REPO` (none): a git checkout of autonous (`make install` and `make run` set it) that
-///   `$AUTONOUS_STATE_DIR/src` is seeded from, and refreshed from at each start; its HEAD is the commit of the
-///   bootstrap worker. Without it and without `src`, `propose_update` says the source is missing.
-/// - `AUTONOUS_UPDATE_TIMEOUT` (`45m`): the wall-clock limit of each build and each test run of the pipeline.
-/// - `AUTONOUS_ADMIN_GROUP` (`autonous`): members may use the control socket besides root.
-/// - `AUTONOUS_LOG` (`auto`): `journal`, `stderr`, or `auto` (journal when started by systemd with `$JOURNAL_STREAM`).
-/// - `AUTONOUS_LOG_LEVEL` (`info`).
-public struct Configuration: Sendable {
+/// Every variable, its default and one line of meaning are listed once, in `ConfigurationCatalog` (the source of
+/// `systemd/autonous.env.example`, and of the README's table by a test); the defaults written below must match it,
+/// which ConfigurationCatalogTests checks by parsing each default written out.
+public struct Configuration: Sendable, Equatable {
     /// How the Telegram commander is switched on.
     public enum TelegramMode: String, Sendable, CaseIterable {
         case auto, on, off
@@ -248,10 +184,12 @@ public struct Configuration: Sendable {
 
     /// Reads and validates the configuration.
     ///
-    /// - Parameter environment: usually `ProcessInfo.processInfo.environment`.
+    /// - Parameters:
+    ///   - environment: usually `ProcessInfo.processInfo.environment`.
+    ///   - readNames: where to note every variable name read (tests); nil notes nothing.
     /// - Throws: `ConfigurationError` naming the first variable that is wrong.
-    public init(environment: [String: String]) throws {
-        let env = EnvironmentReader(environment)
+    public init(environment: [String: String], readNames: EnvironmentReader.ReadNames? = nil) throws {
+        let env = EnvironmentReader(environment, names: readNames)
         stateDirectory = try env.absolutePath("AUTONOUS_STATE_DIR", default: "/var/lib/autonous")
         runtimeDirectory = try env.absolutePath("AUTONOUS_RUNTIME_DIR", default: "/run/autonous")
         configDirectory = try env.absolutePath("AUTONOUS_CONFIG_DIR", default: "/etc/autonous")
@@ -390,7 +328,7 @@ public struct Configuration: Sendable {
         priceTable = try Self.priceTable(env, configDirectory: configDirectory, model: modelName, costCap: costCap)
         safeguards = try Self.safeguards(env)
 
-        if let list = environment["AUTONOUS_TOOLS"] {
+        if let list = env.raw("AUTONOUS_TOOLS") {
             let names = list.split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init)
             if let unknown = names.first(where: { !Self.toolNames.contains($0) }) {
                 throw ConfigurationError(
@@ -452,7 +390,6 @@ public struct Configuration: Sendable {
         return number * scale
     }
 
-    /// Reads a secret from the environment, else from `$CREDENTIALS_DIRECTORY/<credential>`.
     /// Parses `AUTONOUS_CRASH_LOOP`: `COUNT/DURATION`, such as `3/60s`.
     static func crashLoop(_ text: String) throws -> (Int, Duration) {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
@@ -469,6 +406,8 @@ public struct Configuration: Sendable {
         return (count, window)
     }
 
+    /// Reads a secret from the environment, else from `$CREDENTIALS_DIRECTORY/<credential>` (systemd's
+    /// `LoadCredential=`).
     static func secret(
         _ env: EnvironmentReader, variable: String, credential: String, credentialsDirectory: String?
     ) throws -> Secret? {

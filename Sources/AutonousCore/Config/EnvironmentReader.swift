@@ -1,16 +1,41 @@
 import Foundation
+import Synchronization
 
 /// Reads typed values from an environment dictionary, throwing a `ConfigurationError` that names the variable.
+///
+/// Every accessor goes through `raw(_:)`, which notes the name in `names` when one is given: the tests hold the
+/// names `Configuration` reads to `ConfigurationCatalog` that way.
 public struct EnvironmentReader: Sendable {
-    public let environment: [String: String]
+    private let environment: [String: String]
+    private let names: ReadNames?
 
-    public init(_ environment: [String: String]) {
+    /// The names a reader was asked for, set or not.
+    public final class ReadNames: Sendable {
+        private let state = Mutex<Set<String>>([])
+
+        public init() {}
+
+        /// Every name asked for so far.
+        public var all: Set<String> { state.withLock { $0 } }
+
+        func insert(_ name: String) { _ = state.withLock { $0.insert(name) } }
+    }
+
+    /// - Parameter names: where to note every name asked for (tests); nil notes nothing.
+    public init(_ environment: [String: String], names: ReadNames? = nil) {
         self.environment = environment
+        self.names = names
+    }
+
+    /// The value exactly as set (an empty value included), or nil when unset.
+    public func raw(_ name: String) -> String? {
+        names?.insert(name)
+        return environment[name]
     }
 
     /// The trimmed value, or nil when unset or blank.
     public func string(_ name: String) -> String? {
-        guard let raw = environment[name]?.trimmingCharacters(in: .whitespacesAndNewlines), !raw.isEmpty else {
+        guard let raw = raw(name)?.trimmingCharacters(in: .whitespacesAndNewlines), !raw.isEmpty else {
             return nil
         }
         return raw

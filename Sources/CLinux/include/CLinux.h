@@ -35,6 +35,10 @@ int cl_cloexec_from(unsigned int first);
 /// C because accept4 is a GNU extension Swift's Glibc module does not import. Returns the fd or -errno.
 int cl_accept_cloexec(int fd);
 
+/// getxattr(2) of `name` on `path` into `value`. C because <sys/xattr.h> is not part of Swift's Glibc module.
+/// Returns the value's length or -errno.
+ssize_t cl_getxattr(const char *path, const char *name, void *value, size_t size);
+
 /// memmem(3): the first occurrence of `needle` in `haystack`, or NULL. C because memmem is a GNU extension Swift's
 /// Glibc module does not import.
 void *cl_memmem(const void *haystack, size_t haystack_len, const void *needle, size_t needle_len);
