@@ -7,7 +7,7 @@ BIN = $(shell $(SWIFT) build --show-bin-path 2>/dev/null || echo .build/debug)
 # The runtime directory scripts/run-local.sh used last (it may move to /tmp when the path is long).
 RUNTIME_DIR = $(shell cat .local/runtime-dir 2>/dev/null || echo '$(CURDIR)/.local/run')
 
-.PHONY: all deps run chat build check test e2e lint format bench clean
+.PHONY: all deps run chat build check test e2e e2e-systemd lint format bench clean
 
 all: build
 
@@ -49,6 +49,13 @@ test: check
 # autonousctl rollback brings the old worker back (scripts/e2e-self-update; README, "An end-to-end self-update").
 e2e: deps
 	scripts/e2e-self-update
+
+# autonous under a real systemd booted in systemd-nspawn (as root): installed as the package will be, started with
+# systemctl against the fakes, then status, a chat reply, the journal by run id, a killed worker, a deploy and a
+# rollback, the watchdog on a stopped supervisor, and a stop that leaves nothing behind (scripts/e2e-systemd; README,
+# "An end-to-end test under systemd"). Not part of `test` yet: about 2 minutes once the binaries are built.
+e2e-systemd: deps
+	scripts/e2e-systemd
 
 lint:
 	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
