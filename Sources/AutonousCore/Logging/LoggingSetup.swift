@@ -21,13 +21,7 @@ public enum LoggingSetup {
     ) -> Configuration.LogTarget {
         let swiftLevel = Logger.Level(rawValue: level == .notice ? "notice" : level.rawValue) ?? .info
         let socketPath = environment["AUTONOUS_JOURNAL_SOCKET"] ?? JournaldLogHandler.defaultSocketPath
-        let useJournal: Bool
-        switch target {
-        case .journal: useJournal = true
-        case .stderr: useJournal = false
-        case .auto: useJournal = stderrIsJournalStream(environment) && JournaldSink.isAvailable(socketPath)
-        }
-        if useJournal, let sink = JournaldSink(socketPath: socketPath) {
+        if resolve(target, environment: environment) == .journal, let sink = JournaldSink(socketPath: socketPath) {
             LoggingSystem.bootstrap { label in
                 JournaldLogHandler(label: label, identifier: identifier, level: swiftLevel, sink: sink)
             }
@@ -35,6 +29,16 @@ public enum LoggingSetup {
         }
         LoggingSystem.bootstrap { label in StderrLogHandler(label: label, level: swiftLevel) }
         return .stderr
+    }
+
+    /// What `target` means for this process: `auto` becomes `journal` when systemd connected standard error to the
+    /// journal (`$JOURNAL_STREAM`) and the native socket exists, else `stderr`.
+    public static func resolve(_ target: Configuration.LogTarget, environment: [String: String])
+        -> Configuration.LogTarget
+    {
+        guard target == .auto else { return target }
+        let socketPath = environment["AUTONOUS_JOURNAL_SOCKET"] ?? JournaldLogHandler.defaultSocketPath
+        return stderrIsJournalStream(environment) && JournaldSink.isAvailable(socketPath) ? .journal : .stderr
     }
 
     /// True when `$JOURNAL_STREAM` (`device:inode`) matches standard error.

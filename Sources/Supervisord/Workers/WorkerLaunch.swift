@@ -46,6 +46,13 @@ final class WorkerLaunch: Sendable {
         if let token = configuration.telegramToken { environment["AUTONOUS_TELEGRAM_TOKEN"] = token.value }
         if let key = configuration.openAIKey { environment["OPENAI_API_KEY"] = key.value }
         environment["AUTONOUS_SUPERVISOR_PID"] = String(getpid())
+        // Under systemd the supervisor's standard error is the journal, the worker's a pipe to the supervisor: left
+        // on `auto`, the worker would log plain lines the journal files as the supervisor's, without the worker's
+        // fields (AUTONOUS_RUN_ID, AUTONOUS_REVISION). It writes to the journal socket itself (its sandbox binds
+        // it), as the supervisor does; without the socket it falls back to standard error.
+        if configuration.logTarget == .auto, LoggingSetup.resolve(.auto, environment: parent) == .journal {
+            environment["AUTONOUS_LOG"] = "journal"
+        }
         return environment
     }
 }
