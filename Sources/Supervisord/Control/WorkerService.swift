@@ -124,7 +124,7 @@ struct WorkerService: VarlinkInterfaceHandler {
             logger.warning(
                 "a relayed self-update decision was refused",
                 metadata: [
-                    "update.tx": "\(request.tx)", "telegram.user": "\(request.requestedBy)",
+                    "tx": "\(request.tx)", "telegram.user": "\(request.requestedBy)",
                     "reason": "\(refusal.description)",
                 ])
             throw VarlinkError("io.autonous.Worker.UpdateDecisionRefused", ["message": .string(refusal.description)])

@@ -78,7 +78,7 @@ struct UpdateBuildSandbox: Sendable {
             })
         logger.info(
             "update command started",
-            metadata: ["update.tx": "\(transaction)", "child.pid": "\(child.pid)", "update.log": "\(log)"])
+            metadata: ["tx": "\(transaction)", "child.pid": "\(child.pid)", "update.log": "\(log)"])
         return await withTaskCancellationHandler {
             for await status in stream { return status }
             return .signaled(SIGKILL)

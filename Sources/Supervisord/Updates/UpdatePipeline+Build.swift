@@ -118,7 +118,7 @@ extension UpdatePipeline {
             fields: Transaction.Update(artifactSHA256: manifest.sha256, expiresMs: expires))
         try? FileManager.default.removeItem(atPath: tree)
         logger.notice(
-            "self-update staged", metadata: ["update.tx": "\(id)", "revision": "\(manifest.sha256)"])
+            "self-update staged", metadata: ["tx": "\(id)", "revision": "\(manifest.sha256)"])
         manager.announceStagedUpdate(Self.stagedMessage(staged), tx: id, sha256: manifest.sha256)
     }
 

@@ -19,7 +19,7 @@ extension UpdatePipeline {
         logger.notice(
             "self-update decided",
             metadata: [
-                "update.tx": "\(transaction.id)", "update.decision": "\(request.decision.rawValue)",
+                "tx": "\(transaction.id)", "update.decision": "\(request.decision.rawValue)",
                 "update.by": "\(request.decidedBy)",
             ])
         changes.notify()
@@ -108,6 +108,6 @@ extension UpdatePipeline {
             : "Self-update \(id) was reverted: \(reason ?? "it failed probation"). The last-good revision runs again."
         manager.tellAdmins(text)
         logger.notice(
-            "self-update deploy ended", metadata: ["update.tx": "\(id)", "update.promoted": "\(promoted)"])
+            "self-update deploy ended", metadata: ["tx": "\(id)", "update.promoted": "\(promoted)"])
     }
 }

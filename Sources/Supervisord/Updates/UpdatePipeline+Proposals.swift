@@ -140,7 +140,7 @@ extension UpdatePipeline {
         logger.notice(
             "self-update proposed",
             metadata: [
-                "update.tx": "\(transaction.id)", "update.title": "\(title)", "update.by": "\(request.requestedBy)",
+                "tx": "\(transaction.id)", "update.title": "\(title)", "update.by": "\(request.requestedBy)",
             ])
         changes.notify()
         var message =

@@ -119,7 +119,7 @@ final class UpdatePipeline: Service, Sendable {
             for transaction in try store.resolveInterrupted(now: AppDatabase.nowMilliseconds()) {
                 logger.notice(
                     "update transaction resolved after a restart",
-                    metadata: ["update.tx": "\(transaction.id)", "update.state": "\(transaction.state.rawValue)"])
+                    metadata: ["tx": "\(transaction.id)", "update.state": "\(transaction.state.rawValue)"])
             }
         } catch {
             logger.error("cannot resolve interrupted update transactions", metadata: ["error": "\(error)"])

@@ -139,7 +139,7 @@ struct AdminNotices: Sendable {
         logger.error(
             "a staged update's notice names a malformed transaction or sha256; sent without buttons",
             metadata: [
-                "notice.id": "\(notice.id ?? "none")", "update.tx": "\(notice.updateTx?.prefix(40) ?? "none")",
+                "notice.id": "\(notice.id ?? "none")", "tx": "\(notice.updateTx?.prefix(40) ?? "none")",
                 "update.sha256": "\(notice.updateSha256?.prefix(80) ?? "none")",
             ])
         return nil

@@ -45,7 +45,7 @@ struct UpdateDecisionRelay: Sendable {
             return Answer(text: "No supervisor is connected; " + fallback, outcome: "update_unreachable")
         }
         var logger = logger
-        logger[metadataKey: "update.tx"] = "\(button.tx)"
+        logger[metadataKey: "tx"] = "\(button.tx)"
         logger[metadataKey: "telegram.user_id"] = "\(userID)"
         let request = WorkerInterface.DecideUpdateRequest(
             tx: button.tx, sha256: button.sha256, approve: button.approve, requestedBy: userID)

@@ -34,7 +34,7 @@ struct UpdateMessages: Sendable {
                 logger.warning(
                     "cannot edit a staged update's message",
                     metadata: [
-                        "update.tx": "\(tx)", "telegram.chat_id": "\(message.chatID)",
+                        "tx": "\(tx)", "telegram.chat_id": "\(message.chatID)",
                         "error": "\(Redactor.shared.redact(error.description))",
                     ])
             }
