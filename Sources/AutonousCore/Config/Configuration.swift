@@ -62,9 +62,10 @@ import Foundation
 ///   (1K to 4M: the patch travels in one varlink message of at most 8 MiB, JSON-escaped).
 /// - `AUTONOUS_UPDATE_BUILD_COMMAND`, `AUTONOUS_UPDATE_TEST_COMMAND` (SwiftPM's, offline): override the commands the
 ///   update pipeline builds and tests with; empty means the default.
-/// - `AUTONOUS_SOURCE_REPO` (none): a git checkout of autonous (`make install` and `make run` set it) that
+/// - `AUTONOUS_SOURCE_REPO` (none): a git checkout of autonous (`make run` sets it) that
 ///   `$AUTONOUS_STATE_DIR/src` is seeded from, and refreshed from at each start; its HEAD is the commit of the
-///   bootstrap worker. Without it and without `src`, `propose_update` says the source is missing.
+///   bootstrap worker. Unset, the supervisor uses `share/autonous/source` of its installation prefix when it is
+///   there (`make install`, the .deb). Without any and without `src`, `propose_update` says the source is missing.
 /// - `AUTONOUS_UPDATE_TIMEOUT` (`45m`): the wall-clock limit of each build and each test run of the pipeline.
 /// - `AUTONOUS_ADMIN_GROUP` (`autonous`): members may use the control socket besides root.
 /// - `AUTONOUS_LOG` (`auto`): `journal`, `stderr`, or `auto` (journal when started by systemd with `$JOURNAL_STREAM`).
