@@ -31,8 +31,10 @@ INSTALL_VARIABLES = DESTDIR='$(DESTDIR)' PREFIX='$(PREFIX)' BINDIR='$(BINDIR)' M
 # Debian packages of the C libraries (autonous-sandbox is a static executable anyway).
 RELEASE_FLAGS = -c release --static-swift-stdlib
 RELEASE_BIN = $(shell $(SWIFT) build $(RELEASE_FLAGS) --show-bin-path 2>/dev/null || echo .build/release)
-# autonousctl's man page, made by swift-argument-parser's generate-manual plugin from its command definitions.
-MANUAL = .build/plugins/GenerateManual/outputs/autonousctl/autonousctl.1
+# autonousctl's man page, made from its command definitions by generate-manual, the tool swift-argument-parser's
+# GenerateManual plugin runs. Called directly: the plugin would first rebuild the whole package in release without
+# --static-swift-stdlib (relinking every executable, then again for the install).
+MANUAL = .build/manual/autonousctl.1
 
 all: build
 
@@ -95,7 +97,9 @@ bench: deps
 
 release: deps
 	$(SWIFT) build $(RELEASE_FLAGS)
-	$(SWIFT) package plugin generate-manual
+	$(SWIFT) build $(RELEASE_FLAGS) --product generate-manual
+	mkdir -p .build/manual
+	'$(RELEASE_BIN)/generate-manual' '$(RELEASE_BIN)/autonousctl' --output-directory .build/manual
 
 install: release
 	$(INSTALL_VARIABLES) MANUAL='$(MANUAL)' scripts/install.sh '$(RELEASE_BIN)'

@@ -5,7 +5,8 @@
 #   BIN_DIR  the release products (built with --static-swift-stdlib, so no Swift runtime library is needed)
 #   MANUAL   autonousctl's man page from generate-manual
 # Environment: DEB_OUTPUT (the directory for the .deb, default build/), DEB_LINTIAN=no (skip lintian),
-# DEB_COMPRESSION (dpkg-deb's -Z: xz by default, none for a quick check),
+# DEB_COMPRESSION (dpkg-deb's -Z: xz by default, none for a quick check), DEB_MAINTAINER (default: the author of
+# HEAD, as git has it),
 # DEB_ALLOW_TOOLCHAIN_LIBS=yes (for scripts/check-install.sh on a debug build: libraries of no Debian package,
 # the Swift runtime's, are left out of Depends instead of failing the build).
 # The tree is scripts/install.sh's with PREFIX=/usr and the systemd paths of a distribution package, no install
@@ -40,24 +41,39 @@ for binary in "$tree"/usr/bin/*; do
     strip --strip-unneeded --remove-section=.comment --remove-section=.note "$binary"
 done
 
+maintainer=${DEB_MAINTAINER:-$(git -C "$root" log -1 --format='%an <%ae>')}
+year=$(date -u -d "@$(git -C "$root" log -1 --format=%ct)" +%Y)
 doc=$tree/usr/share/doc/autonous
-cat >"$doc/copyright" <<'EOF'
+cat >"$doc/copyright" <<EOF
 Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: autonous
 Comment: Built from the autonous source repository; its source is shipped in /usr/share/autonous/source
  (a git repository) for the daemon's self-updates.
 
 Files: *
-Copyright: the autonous authors
+Copyright: $year the autonous authors
 License: none-stated
  The source repository states no license.
 EOF
-printf 'autonous (%s) unstable; urgency=medium\n\n  * Built from commit %s.\n\n -- autonous <root@localhost>  %s\n' \
-    "$version" "$(git -C "$root" rev-parse --short HEAD)" "$(date -R -u -d "@$(git -C "$root" log -1 --format=%ct)")" |
-    gzip -9n >"$doc/changelog.Debian.gz"
-chmod 0644 "$doc/copyright" "$doc/changelog.Debian.gz"
+# A native package (no Debian revision): changelog.gz, not changelog.Debian.gz.
+printf 'autonous (%s) unstable; urgency=medium\n\n  * Built from commit %s.\n\n -- %s  %s\n' \
+    "$version" "$(git -C "$root" rev-parse --short HEAD)" "$maintainer" \
+    "$(date -R -u -d "@$(git -C "$root" log -1 --format=%ct)")" | gzip -9n >"$doc/changelog.gz"
+# autonous-sandbox is a static executable on purpose (Package.swift: no loader to map at every launch).
+mkdir -p "$tree/usr/share/lintian/overrides"
+echo 'autonous: statically-linked-binary [usr/bin/autonous-sandbox]' >"$tree/usr/share/lintian/overrides/autonous"
+chmod 0644 "$doc/copyright" "$doc/changelog.gz" "$tree/usr/share/lintian/overrides/autonous"
 
-# Depends: the Debian package of every shared library the executables load, at least the version here.
+# Depends: the Debian package of every shared library an executable names (DT_NEEDED, as dpkg-shlibdeps reads
+# them; ldd would add their own dependencies), at least the version installed here.
+needed_libraries() {
+    local binary name
+    for binary in "$@"; do
+        for name in $(readelf -d "$binary" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+            ldd "$binary" | awk -v name="$name" '$1 == name && $3 ~ /^\// { print $3 }'
+        done
+    done
+}
 declare -A owners=()
 while read -r library; do
     package=$(dpkg -S "$library" 2>/dev/null | head -n1 | cut -d: -f1) || true
@@ -70,7 +86,7 @@ while read -r library; do
     fi
     [[ -n $package ]] || { say "$library belongs to no Debian package: the deb cannot depend on it"; exit 1; }
     owners[$package]=1
-done < <(ldd "$tree"/usr/bin/* 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// { print $3 }' | sort -u)
+done < <(needed_libraries "$tree"/usr/bin/* | sort -u)
 depends=()
 for package in $(printf '%s\n' "${!owners[@]}" | sort); do
     upstream=$(dpkg-query -W -f '${Version}' "$package" | sed -e 's/-[^-]*$//')
@@ -83,7 +99,7 @@ cat >"$tree/DEBIAN/control" <<EOF
 Package: autonous
 Version: $version
 Architecture: $arch
-Maintainer: autonous <root@localhost>
+Maintainer: $maintainer
 Installed-Size: $installed_size
 Depends: $(
     IFS=,
@@ -125,7 +141,7 @@ cat >"$tree/DEBIAN/prerm" <<'EOF'
 # Stops the service only when the package is removed (an upgrade restarts nothing by itself).
 set -e
 if [ "$1" = remove ] && [ -d /run/systemd/system ]; then
-    systemctl stop autonous.service 'autonous@*.service' || true
+    deb-systemd-invoke stop autonous.service 'autonous@*.service' >/dev/null || true
 fi
 exit 0
 EOF

@@ -82,7 +82,8 @@ fi
 put 0644 "$root/README.md" "$DOCDIR/README.md"
 
 # Shell completions: autonousctl is the one executable with a swift-argument-parser command.
-"$bin_dir/autonousctl" --generate-completion-script bash >"$scratch/bash"
+# bash sources completions: no #! line.
+"$bin_dir/autonousctl" --generate-completion-script bash | sed '1{/^#!/d}' >"$scratch/bash"
 "$bin_dir/autonousctl" --generate-completion-script zsh >"$scratch/zsh"
 "$bin_dir/autonousctl" --generate-completion-script fish >"$scratch/fish"
 put 0644 "$scratch/bash" "$BASHCOMPDIR/autonousctl"

@@ -131,6 +131,12 @@ struct BackupTests {
                 == "autonousctl: backup: \(directory.path)/new.partial exists: an earlier backup was interrupted; "
                 + "remove it and run the backup again\n")
 
+        let inside = try runProcess(ctl, ["backup", state + "/backup", "--state-dir", state], environment: [:])
+        #expect(
+            inside.stderr
+                == "autonousctl: backup: \(state)/backup is inside the state directory \(state): "
+                + "name a directory outside it\n")
+
         // An existing empty directory is fine: the backup takes its place.
         try FileManager.default.removeItem(atPath: directory.path + "/new.partial")
         try FileManager.default.createDirectory(atPath: directory.path + "/new", withIntermediateDirectories: false)

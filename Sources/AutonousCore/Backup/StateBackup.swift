@@ -68,6 +68,10 @@ public enum StateBackup {
         let state = absolute(stateDirectory)
         let target = absolute(destination)
         try checkStateDirectory(state)
+        guard !(target + "/").hasPrefix(state + "/") else {
+            throw AutonousError(
+                .invalidArgument, "\(target) is inside the state directory \(state): name a directory outside it")
+        }
         try checkDestination(target)
         let partial = target + ".partial"
         if access(partial, F_OK) == 0 {
