@@ -30,7 +30,7 @@ rm -rf "$tree" "$output/$name.deb"
 mkdir -p "$tree/DEBIAN"
 
 conffile=
-[[ ! -f $root/systemd/autonous.env.example ]] || conffile=/etc/autonous/autonous.env
+[[ ! -f ${SYSTEMD_SOURCE:-$root/systemd}/autonous.env.example ]] || conffile=/etc/autonous/autonous.env
 DESTDIR=$tree PREFIX=/usr UNITDIR=/usr/lib/systemd/system SYSUSERSDIR=/usr/lib/sysusers.d \
     TMPFILESDIR=/usr/lib/tmpfiles.d ZSHCOMPDIR=/usr/share/zsh/vendor-completions MANIFEST= MANUAL=$manual \
     CONFFILE=$conffile "$root/scripts/install.sh" "$bin_dir"
@@ -62,6 +62,9 @@ printf 'autonous (%s) unstable; urgency=medium\n\n  * Built from commit %s.\n\n 
 # autonous-sandbox is a static executable on purpose (Package.swift: no loader to map at every launch).
 mkdir -p "$tree/usr/share/lintian/overrides"
 echo 'autonous: statically-linked-binary [usr/bin/autonous-sandbox]' >"$tree/usr/share/lintian/overrides/autonous"
+# The environment file may be given secrets (OPENAI_API_KEY): not world-readable.
+[[ -z $conffile ]] || echo "autonous: non-standard-file-perm 0640 != 0644 [${conffile#/}]" \
+    >>"$tree/usr/share/lintian/overrides/autonous"
 chmod 0644 "$doc/copyright" "$doc/changelog.gz" "$tree/usr/share/lintian/overrides/autonous"
 
 # Depends: the Debian package of every shared library an executable names (DT_NEEDED, as dpkg-shlibdeps reads
