@@ -7,7 +7,34 @@ BIN = $(shell $(SWIFT) build --show-bin-path 2>/dev/null || echo .build/debug)
 # The runtime directory scripts/run-local.sh used last (it may move to /tmp when the path is long).
 RUNTIME_DIR = $(shell cat .local/runtime-dir 2>/dev/null || echo '$(CURDIR)/.local/run')
 
-.PHONY: all deps run chat build check test e2e e2e-systemd lint format bench clean
+.PHONY: all deps run chat build check test e2e e2e-systemd lint format bench clean release install uninstall deb install-check
+
+# Where `make install` puts things (README, "Install"); DESTDIR is prepended to each. Units, sysusers and tmpfiles
+# snippets go under PREFIX/lib, which systemd searches for /usr and /usr/local alike.
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man/man1
+DOCDIR ?= $(PREFIX)/share/doc/autonous
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
+SOURCEDIR ?= $(PREFIX)/share/autonous/source
+MANIFEST ?= $(PREFIX)/share/autonous/install-manifest
+INSTALL_VARIABLES = DESTDIR='$(DESTDIR)' PREFIX='$(PREFIX)' BINDIR='$(BINDIR)' MANDIR='$(MANDIR)' DOCDIR='$(DOCDIR)' \
+	UNITDIR='$(UNITDIR)' SYSUSERSDIR='$(SYSUSERSDIR)' TMPFILESDIR='$(TMPFILESDIR)' BASHCOMPDIR='$(BASHCOMPDIR)' \
+	ZSHCOMPDIR='$(ZSHCOMPDIR)' FISHCOMPDIR='$(FISHCOMPDIR)' SOURCEDIR='$(SOURCEDIR)' MANIFEST='$(MANIFEST)'
+# The release build the install and the .deb ship: the Swift runtime linked in, so the binaries need only the
+# Debian packages of the C libraries (autonous-sandbox is a static executable anyway).
+RELEASE_FLAGS = -c release --static-swift-stdlib
+RELEASE_BIN = $(shell $(SWIFT) build $(RELEASE_FLAGS) --show-bin-path 2>/dev/null || echo .build/release)
+# autonousctl's man page, made from its command definitions by generate-manual, the tool swift-argument-parser's
+# GenerateManual plugin runs. Called directly: the plugin would first rebuild the whole package in release without
+# --static-swift-stdlib (relinking every executable, then again for the install).
+MANUAL = .build/manual/autonousctl.1
 
 all: build
 
@@ -24,7 +51,8 @@ chat:
 build: deps
 	$(SWIFT) build
 
-# Formatting lint, then the fixtures' self-test (fast, and every integration test depends on the fakes), then the Swift
+# Formatting lint, then the fixtures' self-test (fast, and every integration test depends on the fakes), the install
+# check on the debug build (make install/uninstall into a scratch DESTDIR, and a .deb's paths), then the Swift
 # suites in three test processes, one after the other: the unit tests, the integration tests (real daemons) and the
 # containment suite (real sandboxes, run by blocking calls). Swift Testing runs the tests of one process concurrently
 # on a cooperative pool as wide as the machine has cores; a containment test that blocks a pool thread for a minute
@@ -35,6 +63,7 @@ check: deps
 	python3 Tests/Fixtures/test_fakes.py
 	python3 Tests/Fixtures/test_misbehaving_worker.py
 	$(SWIFT) build --build-tests
+	scripts/check-install.sh '$(BIN)'
 	$(SWIFT) test --skip-build --skip $(UNIT_SKIP)
 	$(SWIFT) test --skip-build --filter '^IntegrationTests\.'
 	$(SWIFT) test --skip-build --filter '^(SandboxTests|SandboxLibraryTests)\.'
@@ -73,7 +102,26 @@ bench: deps
 	python3 scripts/bench/revisions.py "$$($(SWIFT) build -c release --show-bin-path)" 5
 	python3 scripts/bench/agent_latency.py "$$($(SWIFT) build -c release --show-bin-path)" 20
 
+release: deps
+	$(SWIFT) build $(RELEASE_FLAGS)
+	$(SWIFT) build $(RELEASE_FLAGS) --product generate-manual
+	mkdir -p .build/manual
+	'$(RELEASE_BIN)/generate-manual' '$(RELEASE_BIN)/autonousctl' --output-directory .build/manual
+
+install: release
+	$(INSTALL_VARIABLES) MANUAL='$(MANUAL)' scripts/install.sh '$(RELEASE_BIN)'
+
+uninstall:
+	DESTDIR='$(DESTDIR)' PREFIX='$(PREFIX)' MANIFEST='$(MANIFEST)' scripts/uninstall.sh
+
+deb: release
+	scripts/build-deb.sh '$(RELEASE_BIN)' '$(MANUAL)'
+
+# Installs into a scratch DESTDIR with PREFIX=/usr, uninstalls, and checks nothing is left; then the .deb's paths.
+install-check: release
+	scripts/check-install.sh '$(RELEASE_BIN)' '$(MANUAL)'
+
 clean:
 	@dir=$$(cat .local/runtime-dir 2>/dev/null || true); \
 	case "$$dir" in /tmp/autonous-run.*) rm -rf "$$dir" ;; esac
-	rm -rf .build .local
+	rm -rf .build .local build

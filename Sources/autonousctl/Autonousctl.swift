@@ -13,7 +13,7 @@ struct Autonousctl: ParsableCommand {
             StatusCommand.self, ChatCommand.self, ApprovalsCommand.self, ApproveCommand.self, RejectCommand.self,
             DoctorCommand.self, EventsCommand.self, RevisionsCommand.self, DeployCommand.self, RollbackCommand.self,
             TransactionsCommand.self, TransactionCommand.self, RunsCommand.self, TraceCommand.self,
-            UsageCommand.self,
+            UsageCommand.self, BackupCommand.self, RestoreCommand.self,
         ])
 }
 
@@ -25,8 +25,11 @@ struct GlobalOptions: ParsableArguments {
     @Flag(name: .long, help: "Print JSON instead of a table.")
     var json = false
 
-    var resolvedSocketPath: String {
-        if let socketPath { return socketPath }
+    var resolvedSocketPath: String { Self.socketPath(socketPath) }
+
+    /// `explicit` when given, else `$AUTONOUS_RUNTIME_DIR/control.sock` (default /run/autonous).
+    static func socketPath(_ explicit: String?) -> String {
+        if let explicit { return explicit }
         let runtime = ProcessInfo.processInfo.environment["AUTONOUS_RUNTIME_DIR"].flatMap { $0.isEmpty ? nil : $0 }
         return (runtime ?? "/run/autonous") + "/control.sock"
     }

@@ -40,6 +40,16 @@ struct BuildCachePrimingTests {
         #expect(try String(contentsOfFile: cached + "/HEAD", encoding: .utf8) == "first\n", "the cache keeps its own")
     }
 
+    @Test func withoutAUTONOUSSOURCEREPOTheInstalledSourceBesideTheBinariesIsTheSeed() throws {
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let supervisor = root + "/usr/bin/autonous-supervisord"
+        #expect(UpdatePipeline.installedSource(executable: supervisor) == nil, "nothing installed yet")
+        let source = root + "/usr/share/autonous/source"
+        try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
+        try Data("ref: refs/heads/main\n".utf8).write(to: URL(fileURLWithPath: source + "/HEAD"))
+        #expect(UpdatePipeline.installedSource(executable: supervisor) == source)
+    }
+
     @Test func aSeedThatWasNeverBuiltLeavesTheCacheAlone() throws {
         defer { try? FileManager.default.removeItem(atPath: root) }
         let configuration = try configuration()

@@ -230,7 +230,8 @@ public enum ConfigurationCatalog {
                 .init("AUTONOUS_UPDATE_TIMEOUT", "45m", "The limit of each build and each test run."),
                 .init(
                     "AUTONOUS_SOURCE_REPO", "",
-                    "A git checkout of autonous that $AUTONOUS_STATE_DIR/src is seeded and refreshed from."),
+                    "A git checkout of autonous that $AUTONOUS_STATE_DIR/src is seeded and refreshed from; unset: "
+                        + "share/autonous/source of the installation, when it is there."),
             ]),
         ConfigurationGroup(
             title: "Control socket and logging",

@@ -51,11 +51,14 @@ final class UpdatePipeline: Service, Sendable {
 
     // MARK: - Start
 
-    /// Seeds or refreshes `src/` from `AUTONOUS_SOURCE_REPO`; returns the commit HEAD names (nil without a seed).
-    /// Called before the bootstrap import, so the first revision's manifest names its commit.
-    static func seedSource(configuration: AutonousCore.Configuration, logger: Logger) async -> String? {
+    /// Seeds or refreshes `src/` from `AUTONOUS_SOURCE_REPO`, or else from the installed source; returns the
+    /// commit HEAD names (nil without a seed). Called before the bootstrap import, so the first revision's manifest
+    /// names its commit.
+    static func seedSource(
+        configuration: AutonousCore.Configuration, installedSource: String? = installedSource(), logger: Logger
+    ) async -> String? {
         let repository = SourceRepository(directory: configuration.sourceDirectory)
-        guard let seed = configuration.sourceSeed else {
+        guard let seed = configuration.sourceSeed ?? installedSource else {
             return repository.exists ? try? await repository.resolve("HEAD") : nil
         }
         do {
@@ -69,6 +72,19 @@ final class UpdatePipeline: Service, Sendable {
                 metadata: ["source.seed": "\(seed)", "error": "\(error)"])
             return repository.exists ? try? await repository.resolve("HEAD") : nil
         }
+    }
+
+    /// The source `make install` and the .deb put beside the binaries, `<prefix>/share/autonous/source` for a
+    /// supervisor at `<prefix>/bin/`, when it is there: the seed when `AUTONOUS_SOURCE_REPO` is not set.
+    static func installedSource(executable: String = Supervisor.executablePath()) -> String? {
+        let prefix = URL(fileURLWithPath: executable).deletingLastPathComponent().deletingLastPathComponent()
+        let source = prefix.appendingPathComponent("share/autonous/source").path
+        var isDirectory: ObjCBool = false
+        guard
+            FileManager.default.fileExists(atPath: source + "/HEAD", isDirectory: &isDirectory)
+                || FileManager.default.fileExists(atPath: source + "/.git", isDirectory: &isDirectory)
+        else { return nil }
+        return source
     }
 
     /// Where the default build command finds SwiftPM's clones of the dependencies (the sandbox has no network).
