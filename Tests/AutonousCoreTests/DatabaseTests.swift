@@ -225,3 +225,53 @@ final class TemporaryDatabase {
         #expect(try EventLog(database: try AppDatabase(path: path, role: .worker)).events().isEmpty)
     }
 }
+
+/// Root reading another user's database (the supervisor the worker's, an operator's backup) never leaves it a
+/// `-wal` or `-shm` its owner cannot write.
+@Suite struct ReadOnlyOpenOwnershipTests {
+    @Test(.enabled(if: geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv")))
+    func rootGivesTheOwnersDatabaseItsSharedFilesOwnedByTheOwner() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ro-" + UUID().uuidString).path
+        try FileManager.default.createDirectory(
+            atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/worker.db"
+        // The owner's database, closed: no -wal and no -shm left.
+        do {
+            let owner = try AppDatabase(path: path, role: .worker)
+            try owner.pool.close()
+        }
+        let owner: uid_t = 65534
+        #expect(chown(directory, owner, owner) == 0 && chown(path, owner, owner) == 0)
+        #expect(access(path + "-wal", F_OK) != 0 && access(path + "-shm", F_OK) != 0)
+
+        // Before SQLite opens anything, the files are there and the owner's: SQLite's own creation (as root, then
+        // fchown) would leave a moment in which they are root's, which no test can catch reliably.
+        try AppDatabase.provideSharedFiles(of: path)
+        for suffix in ["-wal", "-shm"] {
+            var info = stat()
+            #expect(stat(path + suffix, &info) == 0)
+            #expect(info.st_uid == owner && info.st_size == 0, "\(suffix): uid \(info.st_uid), \(info.st_size) bytes")
+        }
+        let reader = try AppDatabase.readOnly(path: path, role: .worker)
+        #expect(try reader.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM events") } == 0)
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".tmp") }
+        #expect(leftovers.isEmpty)
+
+        // The owner can still write while root reads: SQLite did not fall back to a read-only connection.
+        let write = Process()
+        write.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        write.arguments = [
+            "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c",
+            "import sqlite3; c = sqlite3.connect('\(path)', isolation_level=None); c.execute('BEGIN IMMEDIATE');"
+                + " c.execute(\"INSERT INTO events (ts_ms, type, payload) VALUES (1, 'x', '{}')\"); c.execute('COMMIT')",
+        ]
+        let errors = Pipe()
+        write.standardError = errors
+        try write.run()
+        write.waitUntilExit()
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(write.terminationStatus == 0, "\(message)")
+        #expect(try reader.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM events") } == 1)
+    }
+}

@@ -71,9 +71,39 @@ public final class AppDatabase: Sendable {
             throw AutonousError(.notFound, "the database \(path) does not exist yet")
         }
         do {
+            try Self.provideSharedFiles(of: path)
             pool = try DatabasePool(path: path, configuration: configuration)
         } catch {
             throw AutonousError(.database, "cannot open the database \(path) read-only", cause: error)
+        }
+    }
+
+    /// As root, reading another user's database: gives it its `-wal` and `-shm` when they are missing, already
+    /// owned by the database's owner, before SQLite would create them.
+    ///
+    /// A read-only connection creates both when they are missing; as root SQLite creates them owned by root and
+    /// gives them to the database's owner only after the open. An owner opening its database in that moment gets
+    /// EACCES on them, silently falls back to a read-only connection, and fails at its first write ("attempt to
+    /// write a readonly database"). Here each file is made under a temporary name, given its owner and mode, and
+    /// linked into place only if still missing, so it never exists with the wrong owner. Empty files are what
+    /// SQLite itself starts from (an empty WAL, a wal-index it initialises).
+    static func provideSharedFiles(of path: String) throws {
+        var database = stat()
+        guard geteuid() == 0, stat(path, &database) == 0, database.st_uid != 0 else { return }
+        for suffix in ["-wal", "-shm"] where access(path + suffix, F_OK) != 0 {
+            let temporary = path + suffix + ".\(getpid()).tmp"
+            let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw Errno(errno, "create \(temporary)") }
+            defer { unlink(temporary) }
+            let given =
+                fchown(fd, database.st_uid, database.st_gid) == 0
+                && fchmod(fd, database.st_mode & 0o666) == 0
+            close(fd)
+            guard given else { throw Errno(errno, "give \(temporary) to uid \(database.st_uid)") }
+            // EEXIST: the owner (or another reader) made it meanwhile, which is as good.
+            guard link(temporary, path + suffix) == 0 || errno == EEXIST else {
+                throw Errno(errno, "link \(path + suffix)")
+            }
         }
     }
 
