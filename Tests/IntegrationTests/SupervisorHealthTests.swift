@@ -122,6 +122,23 @@ struct SupervisorHealthTests {
         #expect(await daemon.stop() == 0, "\(daemon.log)")
     }
 
+    /// A service manager that stops reading its notify socket (its queue holds `net.unix.max_dgram_qlen`
+    /// messages, 10 by default) must not stall the supervisor: pings that find the queue full are dropped, and the
+    /// loop goes on answering and stops cleanly. A blocking send hung the supervisor's shutdown here.
+    @Test func aNotifySocketNobodyReadsNeverStallsTheSupervisor() async throws {
+        let directory = try TemporaryDirectory()
+        let notifyPath = directory.path + "/notify.sock"
+        let notify = try DatagramListener(path: notifyPath)
+        // 100 ms pings: the queue is full within about a second of the start.
+        let daemon = try Daemon(
+            telegram: false, overrides: ["NOTIFY_SOCKET": notifyPath, "WATCHDOG_USEC": "200000"])
+        #expect(await daemon.waitUntilReady() != nil, "\(daemon.log)")
+        try await Task.sleep(for: .seconds(3))
+        #expect(daemon.status()?.worker.state == "ready", "the supervisor stopped answering:\n\(daemon.log)")
+        #expect(await daemon.stop() == 0, "\(daemon.log)")
+        #expect(!notify.receiveAll(timeout: .milliseconds(100)).isEmpty, "the socket got nothing at all")
+    }
+
     @Test(arguments: [
         (["AUTONOUS_TELEGRAM": "on"], "AUTONOUS_TELEGRAM_TOKEN"),
         (
