@@ -10,15 +10,22 @@ struct RuntimeStallTests {
     /// How many bash calls run at once in `eightConcurrentBashCallsDoNotStallTheWorker`.
     static let concurrentCalls = 8
 
-    /// A model answer with one bash call that marks its start and end with files in the workspace.
+    /// A model answer with one bash call that marks its start and end with files in the workspace. Between them it
+    /// waits (at most 90 s) until all the calls have started, then sleeps 20 s: so all of them sleep at once
+    /// however long a loaded machine takes to start the eight sandboxes, and a call that never saw the others
+    /// leaves a `timedout-N` mark.
     static func sleepingBashCall(_ n: Int) -> JSONValue {
         .object([
             "tool_calls": .array([
                 .object([
                     "id": .string("call_sleep_\(n)"), "name": .string("bash"),
                     "arguments": .object([
-                        "command": .string("touch started-\(n); sleep 20; touch finished-\(n)"),
-                        "timeout_seconds": .int(90),
+                        "command": .string(
+                            "touch started-\(n); i=0; "
+                                + "while [ $(ls started-* | wc -l) -lt \(concurrentCalls) ] && [ $i -lt 900 ]; do "
+                                + "sleep 0.1; i=$((i+1)); done; [ $i -lt 900 ] || touch timedout-\(n); "
+                                + "sleep 20; touch finished-\(n)"),
+                        "timeout_seconds": .int(150),
                     ]),
                 ])
             ])
@@ -53,6 +60,7 @@ struct RuntimeStallTests {
         let allStarted = await eventually(timeout: .seconds(60)) { marked("started") == Self.concurrentCalls }
         try #require(allStarted, "only \(marked("started")) calls started\n\(daemon.log)")
         #expect(marked("finished") == 0, "a call finished before the last one started: they did not run at once")
+        #expect(marked("timedout") == 0, "a call waited 90 s for the others to start: they did not run at once")
 
         // Until the sleeps end (about 20 s): time every GetStatus round trip (connect included, as autonousctl
         // does it) and keep the heartbeat ages the supervisor reports. The sampler runs on a thread of its own:
