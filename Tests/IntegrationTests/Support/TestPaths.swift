@@ -31,6 +31,14 @@ final class TemporaryDirectory: @unchecked Sendable {
 
     deinit {
         try? FileManager.default.removeItem(atPath: path)
+        // Foundation's removeItem has been seen to stop half way in a state directory (its read-only artifacts and
+        // the symlinks to them), leaving /tmp/aut-* behind: rm finishes the job.
+        if FileManager.default.fileExists(atPath: path) {
+            let remove = Process()
+            remove.executableURL = URL(fileURLWithPath: "/bin/rm")
+            remove.arguments = ["-rf", "--one-file-system", path]
+            if (try? remove.run()) != nil { remove.waitUntilExit() }
+        }
     }
 }
 
