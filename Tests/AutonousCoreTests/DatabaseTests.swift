@@ -229,7 +229,7 @@ final class TemporaryDatabase {
 /// Root reading another user's database (the supervisor the worker's, an operator's backup) never leaves it a
 /// `-wal` or `-shm` its owner cannot write.
 @Suite struct ReadOnlyOpenOwnershipTests {
-    @Test(.enabled(if: geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv")))
+    @Test(.enabled(if: ChildProcess.isHostRoot && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv")))
     func rootGivesTheOwnersDatabaseItsSharedFilesOwnedByTheOwner() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ro-" + UUID().uuidString).path
         try FileManager.default.createDirectory(
@@ -259,19 +259,16 @@ final class TemporaryDatabase {
         #expect(leftovers.isEmpty)
 
         // The owner can still write while root reads: SQLite did not fall back to a read-only connection.
-        let write = Process()
-        write.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-        write.arguments = [
-            "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c",
-            "import sqlite3; c = sqlite3.connect('\(path)', isolation_level=None); c.execute('BEGIN IMMEDIATE');"
-                + " c.execute(\"INSERT INTO events (ts_ms, type, payload) VALUES (1, 'x', '{}')\"); c.execute('COMMIT')",
-        ]
-        let errors = Pipe()
-        write.standardError = errors
-        try write.run()
-        write.waitUntilExit()
-        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(write.terminationStatus == 0, "\(message)")
+        let (status, message) = try ChildProcess.runToEnd(
+            executable: "/usr/bin/setpriv",
+            arguments: [
+                "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c",
+                "import sqlite3; c = sqlite3.connect('\(path)', isolation_level=None); c.execute('BEGIN IMMEDIATE');"
+                    + " c.execute(\"INSERT INTO events (ts_ms, type, payload) VALUES (1, 'x', '{}')\");"
+                    + " c.execute('COMMIT')",
+            ],
+            environment: ["PATH": "/usr/bin:/bin"])
+        #expect(status == .exited(0), "\(message)")
         #expect(try reader.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM events") } == 1)
     }
 }

@@ -25,7 +25,7 @@ import Testing
         tool("systemd-analyze") != nil
         && FileManager.default.isExecutableFile(atPath: binDirectory + "/autonous-supervisord")
     static let canApplySnippets =
-        geteuid() == 0 && tool("systemd-sysusers") != nil && tool("systemd-tmpfiles") != nil
+        ChildProcess.isHostRoot && tool("systemd-sysusers") != nil && tool("systemd-tmpfiles") != nil
 
     static func text(_ name: String) throws -> String {
         try String(contentsOfFile: root + "/systemd/" + name, encoding: .utf8)
@@ -44,18 +44,11 @@ import Testing
 
     /// Runs a program to its end and returns its status and its stdout and stderr together.
     static func run(_ executable: String, _ arguments: [String], in directory: String) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        process.environment = ["PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "SYSTEMD_LOG_COLOR": "0"]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let (status, output) = try ChildProcess.runToEnd(
+            executable: executable, arguments: arguments,
+            environment: ["PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "SYSTEMD_LOG_COLOR": "0"], directory: directory)
+        guard case .exited(let code) = status else { return (-1, output + "\n(\(status))") }
+        return (code, output)
     }
 
     /// A scratch directory, removed by `body`'s end.

@@ -1,0 +1,43 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension ChildProcess {
+    /// Runs `executable` to its end on the calling thread and returns how it ended with its stdout and stderr
+    /// together (stdin from /dev/null, exactly `environment`, in `directory` when given).
+    ///
+    /// Reaped by the same waitpid reaper as every child, not by Foundation's `Process`, whose `waitUntilExit` never
+    /// returned inside the update build sandbox (the child a zombie, its exit never noticed).
+    public static func runToEnd(
+        executable: String, arguments: [String], environment: [String: String], directory: String? = nil
+    ) throws -> (status: ExitStatus, output: String) {
+        let outputPath = NSTemporaryDirectory() + "autonous-run-\(UUID().uuidString).out"
+        defer { unlink(outputPath) }
+        let (program, programArguments) =
+            directory.map { ("/bin/sh", ["-c", #"cd "$0" && exec "$@""#, $0, executable] + arguments) }
+            ?? (executable, arguments)
+        let ended = DispatchSemaphore(value: 0)
+        let status = Mutex<ExitStatus?>(nil)
+        _ = try spawn(
+            executable: program, arguments: programArguments, environment: environment, output: .file(outputPath)
+        ) { exit in
+            status.withLock { $0 = exit }
+            ended.signal()
+        }
+        ended.wait()
+        let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+        return (status.withLock { $0 } ?? .exited(-1), output)
+    }
+
+    /// True when this process is root of the host: uid 0 in the initial user namespace (uid_map `0 0 4294967295`),
+    /// not the mapped root of a sandbox, where other uids are unmapped and chown to them fails.
+    public static var isHostRoot: Bool {
+        guard geteuid() == 0, let map = try? String(contentsOfFile: "/proc/self/uid_map", encoding: .utf8) else {
+            return false
+        }
+        return map.split(whereSeparator: \.isWhitespace) == ["0", "0", "4294967295"]
+    }
+}
