@@ -230,7 +230,7 @@ final class TemporaryDatabase {
 /// `-wal` or `-shm` its owner cannot write.
 @Suite struct ReadOnlyOpenOwnershipTests {
     @Test(.enabled(if: ChildProcess.isHostRoot && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv")))
-    func rootGivesTheOwnersDatabaseItsSharedFilesOwnedByTheOwner() throws {
+    func rootGivesTheOwnersDatabaseItsSharedFilesOwnedByTheOwner() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ro-" + UUID().uuidString).path
         try FileManager.default.createDirectory(
             atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
@@ -254,12 +254,12 @@ final class TemporaryDatabase {
             #expect(info.st_uid == owner && info.st_size == 0, "\(suffix): uid \(info.st_uid), \(info.st_size) bytes")
         }
         let reader = try AppDatabase.readOnly(path: path, role: .worker)
-        #expect(try reader.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM events") } == 0)
+        #expect(try await reader.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM events") } == 0)
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".tmp") }
         #expect(leftovers.isEmpty)
 
         // The owner can still write while root reads: SQLite did not fall back to a read-only connection.
-        let (status, message) = try ChildProcess.runToEnd(
+        let (status, message) = try await ChildProcess.runToEnd(
             executable: "/usr/bin/setpriv",
             arguments: [
                 "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c",
@@ -269,6 +269,6 @@ final class TemporaryDatabase {
             ],
             environment: ["PATH": "/usr/bin:/bin"])
         #expect(status == .exited(0), "\(message)")
-        #expect(try reader.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM events") } == 1)
+        #expect(try await reader.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM events") } == 1)
     }
 }

@@ -43,8 +43,8 @@ import Testing
     }
 
     /// Runs a program to its end and returns its status and its stdout and stderr together.
-    static func run(_ executable: String, _ arguments: [String], in directory: String) throws -> (Int32, String) {
-        let (status, output) = try ChildProcess.runToEnd(
+    static func run(_ executable: String, _ arguments: [String], in directory: String) async throws -> (Int32, String) {
+        let (status, output) = try await ChildProcess.runToEnd(
             executable: executable, arguments: arguments,
             environment: ["PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "SYSTEMD_LOG_COLOR": "0"], directory: directory)
         guard case .exited(let code) = status else { return (-1, output + "\n(\(status))") }
@@ -52,20 +52,20 @@ import Testing
     }
 
     /// A scratch directory, removed by `body`'s end.
-    static func withScratch<T>(_ body: (String) throws -> T) throws -> T {
+    static func withScratch<T>(_ body: (String) async throws -> T) async throws -> T {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("autonous-units-\(UUID())").path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: path) }
-        return try body(path)
+        return try await body(path)
     }
 
     /// `systemd-analyze verify` of each unit, rendered with ExecStart at the built binaries (verify checks that it
     /// exists), and of an instance of the template. Any output at all (warnings such as an unknown or unparsable
     /// key, which verify only prints) fails the test.
     @Test(.enabled(if: canVerify, "needs systemd-analyze and the built autonous-supervisord"))
-    func everyUnitPassesSystemdAnalyzeVerify() throws {
+    func everyUnitPassesSystemdAnalyzeVerify() async throws {
         let analyze = try #require(Self.tool("systemd-analyze"))
-        try Self.withScratch { scratch in
+        try await Self.withScratch { scratch in
             for unit in Self.units {
                 let rendered = try Self.text(unit).replacingOccurrences(
                     of: "/usr/bin/autonous-", with: Self.binDirectory + "/autonous-")
@@ -74,7 +74,7 @@ import Testing
             try FileManager.default.createSymbolicLink(
                 atPath: scratch + "/autonous@bot.service", withDestinationPath: "autonous@.service")
             for unit in Self.units + ["autonous@bot.service"] {
-                let (status, output) = try Self.run(analyze, ["verify", "--man=no", "./" + unit], in: scratch)
+                let (status, output) = try await Self.run(analyze, ["verify", "--man=no", "./" + unit], in: scratch)
                 #expect(status == 0 && output.isEmpty, "systemd-analyze verify \(unit) (status \(status)):\n\(output)")
             }
         }
@@ -118,12 +118,12 @@ import Testing
     /// sysusers creates the user (home: the state directory, no login); tmpfiles then creates exactly the state
     /// layout the supervisor would, with its modes, owned by that user.
     @Test(.enabled(if: canApplySnippets, "needs root, systemd-sysusers and systemd-tmpfiles (on a scratch --root)"))
-    func sysusersAndTmpfilesCreateTheSupervisorsLayout() throws {
+    func sysusersAndTmpfilesCreateTheSupervisorsLayout() async throws {
         let sysusers = try #require(Self.tool("systemd-sysusers"))
         let tmpfiles = try #require(Self.tool("systemd-tmpfiles"))
-        try Self.withScratch { scratch in
+        try await Self.withScratch { scratch in
             try FileManager.default.createDirectory(atPath: scratch + "/etc", withIntermediateDirectories: true)
-            let users = try Self.run(
+            let users = try await Self.run(
                 sysusers, ["--root=" + scratch, Self.root + "/systemd/autonous.sysusers.conf"], in: scratch)
             #expect(users.0 == 0, "systemd-sysusers: \(users.1)")
             let passwd = try String(contentsOfFile: scratch + "/etc/passwd", encoding: .utf8)
@@ -132,7 +132,7 @@ import Testing
             #expect(fields.count == 7 && fields[5] == "/var/lib/autonous" && fields[6].hasSuffix("/nologin"))
             let uid = try #require(UInt32(fields[2]))
 
-            let created = try Self.run(
+            let created = try await Self.run(
                 tmpfiles, ["--create", "--root=" + scratch, Self.root + "/systemd/autonous.tmpfiles.conf"], in: scratch)
             #expect(created.0 == 0 && created.1.isEmpty, "systemd-tmpfiles: \(created.1)")
             let defaults = try Configuration(environment: [:])

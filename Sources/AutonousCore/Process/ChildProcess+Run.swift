@@ -6,30 +6,31 @@ import Glibc
 #endif
 
 extension ChildProcess {
-    /// Runs `executable` to its end on the calling thread and returns how it ended with its stdout and stderr
+    /// Runs `executable` to its end (awaiting it, no thread blocked) and returns how it ended with its stdout and stderr
     /// together (stdin from /dev/null, exactly `environment`, in `directory` when given).
     ///
     /// Reaped by the same waitpid reaper as every child, not by Foundation's `Process`, whose `waitUntilExit` never
     /// returned inside the update build sandbox (the child a zombie, its exit never noticed).
     public static func runToEnd(
         executable: String, arguments: [String], environment: [String: String], directory: String? = nil
-    ) throws -> (status: ExitStatus, output: String) {
+    ) async throws -> (status: ExitStatus, output: String) {
         let outputPath = NSTemporaryDirectory() + "autonous-run-\(UUID().uuidString).out"
         defer { unlink(outputPath) }
         let (program, programArguments) =
             directory.map { ("/bin/sh", ["-c", #"cd "$0" && exec "$@""#, $0, executable] + arguments) }
             ?? (executable, arguments)
-        let ended = DispatchSemaphore(value: 0)
-        let status = Mutex<ExitStatus?>(nil)
-        _ = try spawn(
-            executable: program, arguments: programArguments, environment: environment, output: .file(outputPath)
-        ) { exit in
-            status.withLock { $0 = exit }
-            ended.signal()
+        let status = try await withCheckedThrowingContinuation {
+            (continuation: CheckedContinuation<ExitStatus, any Error>) in
+            do {
+                _ = try spawn(
+                    executable: program, arguments: programArguments, environment: environment,
+                    output: .file(outputPath)
+                ) { exit in continuation.resume(returning: exit) }
+            } catch {
+                continuation.resume(throwing: error)
+            }
         }
-        ended.wait()
-        let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-        return (status.withLock { $0 } ?? .exited(-1), output)
+        return (status, (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "")
     }
 
     /// True when this process is root of the host: uid 0 in the initial user namespace (uid_map `0 0 4294967295`),

@@ -1,3 +1,4 @@
+import AutonousCore
 import Foundation
 
 /// Where the built executables and the test fixtures are.
@@ -34,10 +35,10 @@ final class TemporaryDirectory: @unchecked Sendable {
         // Foundation's removeItem has been seen to stop half way in a state directory (its read-only artifacts and
         // the symlinks to them), leaving /tmp/aut-* behind: rm finishes the job.
         if FileManager.default.fileExists(atPath: path) {
-            let remove = Process()
-            remove.executableURL = URL(fileURLWithPath: "/bin/rm")
-            remove.arguments = ["-rf", "--one-file-system", path]
-            if (try? remove.run()) != nil { remove.waitUntilExit() }
+            // Not waited for (a deinit may run on the test pool's two threads): the daemons' reaper collects it.
+            _ = try? ChildProcess.spawn(
+                executable: "/bin/rm", arguments: ["-rf", "--one-file-system", path], environment: [:]
+            ) { _ in }
         }
     }
 }
