@@ -67,7 +67,7 @@ public struct ConversationStore: Sendable {
             message.toolCalls.isEmpty
             ? nil : String(decoding: try JSONEncoder().encode(message.toolCalls), as: UTF8.self)
         let onceOnly = message.role == .user && inboxID != nil
-        try db.execute(
+        try db.executeCached(
             sql: """
                 INSERT INTO messages (conversation_id, role, content, tool_calls, tool_call_id, tool_name, inbox_id,
                     run_id, ts_ms)
@@ -84,7 +84,7 @@ public struct ConversationStore: Sendable {
     /// Removes what earlier attempts at inbox row `inboxID` left besides the user message (an attempt cut short by
     /// a crash or a stop leaves its assistant and tool messages), so the retry's turns replace them.
     public static func discardEarlierAttempts(_ db: Database, inboxID: Int64, keepingRun runID: String) throws {
-        try db.execute(
+        try db.executeCached(
             sql: "DELETE FROM messages WHERE inbox_id = ? AND role <> 'user' AND run_id IS NOT ?",
             arguments: [inboxID, runID])
     }

@@ -66,7 +66,7 @@ public struct EventLog: Sendable {
     public static func append(
         _ db: Database, _ type: EventType, _ context: EventContext = EventContext(), payload: [String: JSONValue] = [:]
     ) throws -> Int64 {
-        try db.execute(
+        try db.executeCached(
             sql: """
                 INSERT INTO events (ts_ms, parent_id, run_id, conversation_id, type, payload)
                 VALUES (?, ?, ?, ?, ?, ?)

@@ -72,7 +72,7 @@ public enum ModelCallLog {
     /// Inserts a record inside an existing transaction and returns its id.
     @discardableResult
     public static func insert(_ db: Database, _ record: ModelCallRecord) throws -> Int64 {
-        try db.execute(
+        try db.executeCached(
             sql: """
                 INSERT INTO model_calls (ts_ms, run_id, conversation_id, event_id, provider, model, status,
                     http_status, latency_ms, retries, input_tokens, output_tokens, cached_tokens, tokens_system,

@@ -111,14 +111,14 @@ public enum RunLog {
     /// marked interrupted.
     public static func start(_ db: Database, _ run: RunRecord) throws {
         if let inboxID = run.inboxID {
-            try db.execute(
+            try db.executeCached(
                 sql: """
                     UPDATE runs SET status = 'interrupted', stop_reason = 'interrupted', ended_ms = ?
                     WHERE inbox_id = ? AND status = 'running' AND id <> ?
                     """,
                 arguments: [run.startedMs, inboxID, run.id])
         }
-        try db.execute(
+        try db.executeCached(
             sql: """
                 INSERT INTO runs (id, conversation_id, inbox_id, commander, requested_by, event_id, provider, model,
                     status, started_ms)
@@ -134,7 +134,7 @@ public enum RunLog {
     public static func countModelCall(
         _ db: Database, runID: String, usage: TokenUsage, costUSD: Double?, newTurn: Bool
     ) throws {
-        try db.execute(
+        try db.executeCached(
             sql: """
                 UPDATE runs SET model_calls = model_calls + 1, turns = turns + ?, input_tokens = input_tokens + ?,
                     output_tokens = output_tokens + ?, cached_tokens = cached_tokens + ?,
@@ -149,7 +149,8 @@ public enum RunLog {
 
     /// Adds `count` tool calls to a running run.
     public static func countToolCalls(_ db: Database, runID: String, count: Int) throws {
-        try db.execute(sql: "UPDATE runs SET tool_calls = tool_calls + ? WHERE id = ?", arguments: [count, runID])
+        try db.executeCached(
+            sql: "UPDATE runs SET tool_calls = tool_calls + ? WHERE id = ?", arguments: [count, runID])
     }
 
     /// Ends a running run; a run that ended already keeps its first ending.
@@ -158,7 +159,7 @@ public enum RunLog {
         endedMs: Int64 = AppDatabase.nowMilliseconds()
     ) throws {
         precondition(status != .running, "a run ends in a final status")
-        try db.execute(
+        try db.executeCached(
             sql: """
                 UPDATE runs SET status = ?, stop_reason = ?, error = ?, ended_ms = ?
                 WHERE id = ? AND status = 'running'
@@ -170,7 +171,7 @@ public enum RunLog {
     /// time and the one that ran them is gone. Returns how many there were.
     @discardableResult
     public static func interruptAbandoned(_ db: Database, now: Int64 = AppDatabase.nowMilliseconds()) throws -> Int {
-        try db.execute(
+        try db.executeCached(
             sql: """
                 UPDATE runs SET status = 'interrupted', stop_reason = 'interrupted', ended_ms = ?
                 WHERE status = 'running'

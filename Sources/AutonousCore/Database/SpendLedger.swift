@@ -115,7 +115,7 @@ public struct SpendLedger: Sendable {
                     outcome = .refused(.cost, totals: totals)
                     return .commit
                 }
-                try db.execute(
+                try db.executeCached(
                     sql: """
                         INSERT INTO spend_ledger (day, run_id, conversation_id, model, reserved_tokens,
                             reserved_cost_microusd, reserved_ms)
@@ -140,7 +140,7 @@ public struct SpendLedger: Sendable {
         id: Int64, inputTokens: Int, cachedTokens: Int, outputTokens: Int, cost: Dollars?, now: Int64
     ) throws -> Bool {
         try database.pool.write { db in
-            try db.execute(
+            try db.executeCached(
                 sql: """
                     UPDATE spend_ledger SET state = 'settled', input_tokens = ?, cached_tokens = ?,
                         output_tokens = ?, tokens = ?, cost_microusd = ?, closed_ms = ?
@@ -160,7 +160,7 @@ public struct SpendLedger: Sendable {
     @discardableResult
     public func settleAtWorstCase(id: Int64, now: Int64) throws -> Bool {
         try database.pool.write { db in
-            try db.execute(
+            try db.executeCached(
                 sql: """
                     UPDATE spend_ledger SET state = 'settled', tokens = reserved_tokens,
                         cost_microusd = reserved_cost_microusd, closed_ms = ?
@@ -177,7 +177,7 @@ public struct SpendLedger: Sendable {
     @discardableResult
     public func release(id: Int64, errorClass: String?, now: Int64) throws -> Bool {
         try database.pool.write { db in
-            try db.execute(
+            try db.executeCached(
                 sql: """
                     UPDATE spend_ledger SET state = 'released', tokens = 0, cost_microusd = 0, error_class = ?,
                         closed_ms = ?
@@ -195,7 +195,7 @@ public struct SpendLedger: Sendable {
     @discardableResult
     public func abandonOpen(now: Int64) throws -> Int {
         try database.pool.write { db in
-            try db.execute(
+            try db.executeCached(
                 sql: """
                     UPDATE spend_ledger SET state = 'abandoned', tokens = reserved_tokens,
                         cost_microusd = reserved_cost_microusd, closed_ms = ?
@@ -213,15 +213,15 @@ public struct SpendLedger: Sendable {
 
     static func totals(_ db: Database, day: String) throws -> Totals {
         let row = try Row.fetchOne(
-            db,
-            sql: """
-                SELECT
-                    COALESCE(SUM(CASE WHEN state = 'reserved' THEN reserved_tokens ELSE tokens END), 0) AS tokens,
-                    COALESCE(SUM(CASE WHEN state = 'reserved' THEN reserved_cost_microusd ELSE cost_microusd END), 0)
-                        AS cost,
-                    COUNT(CASE WHEN state = 'reserved' THEN 1 END) AS open
-                FROM spend_ledger WHERE day = ?
-                """,
+            db.cachedStatement(
+                sql: """
+                    SELECT
+                        COALESCE(SUM(CASE WHEN state = 'reserved' THEN reserved_tokens ELSE tokens END), 0) AS tokens,
+                        COALESCE(SUM(CASE WHEN state = 'reserved' THEN reserved_cost_microusd ELSE cost_microusd END), 0)
+                            AS cost,
+                        COUNT(CASE WHEN state = 'reserved' THEN 1 END) AS open
+                    FROM spend_ledger WHERE day = ?
+                    """),
             arguments: [day])
         return Totals(
             tokens: row?["tokens"] ?? 0, cost: Dollars(microdollars: row?["cost"] ?? 0), open: row?["open"] ?? 0)

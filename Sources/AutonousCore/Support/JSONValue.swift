@@ -94,10 +94,85 @@ public enum JSONValue: Sendable, Hashable, Codable {
         return try JSONCoding.decoder.decode(type, from: data)
     }
 
-    /// Compact JSON text with sorted keys.
+    /// Compact JSON text with sorted keys: the same bytes `JSONCoding.encoder` writes (keys sorted by their
+    /// UTF-8 bytes, `/` unescaped, control characters escaped, integral doubles without `.0`), which approvals
+    /// hash, written directly: every event payload goes through here, and the generic `Encodable` path cost ten
+    /// times as much. A value the encoder refuses (a NaN or an infinity, nesting 512 deep) is `null`, as before.
     public var jsonText: String {
-        guard let data = try? JSONCoding.encoder.encode(self) else { return "null" }
-        return String(decoding: data, as: UTF8.self)
+        var writer = CompactJSONWriter()
+        guard writer.write(self, depth: 0) else { return "null" }
+        return String(decoding: writer.bytes, as: UTF8.self)
+    }
+}
+
+/// Writes a `JSONValue` as compact JSON, byte for byte what `JSONCoding.encoder` writes for it
+/// (`JSONValueTests` compares the two on every shape and every character class).
+struct CompactJSONWriter {
+    /// The encoder refuses containers nested this deep.
+    static let maximumDepth = 512
+
+    var bytes: [UInt8] = []
+
+    init() {
+        bytes.reserveCapacity(256)
+    }
+
+    /// Appends `value`; false when the encoder would refuse it.
+    mutating func write(_ value: JSONValue, depth: Int) -> Bool {
+        switch value {
+        case .null: bytes.append(contentsOf: "null".utf8)
+        case .bool(let flag): bytes.append(contentsOf: (flag ? "true" : "false").utf8)
+        case .int(let number): bytes.append(contentsOf: String(number).utf8)
+        case .double(let number):
+            guard number.isFinite else { return false }
+            var text = number.description
+            if text.hasSuffix(".0") { text.removeLast(2) }
+            bytes.append(contentsOf: text.utf8)
+        case .string(let text): writeString(text)
+        case .array(let elements):
+            guard depth + 1 < Self.maximumDepth else { return false }
+            bytes.append(UInt8(ascii: "["))
+            for (index, element) in elements.enumerated() {
+                if index > 0 { bytes.append(UInt8(ascii: ",")) }
+                guard write(element, depth: depth + 1) else { return false }
+            }
+            bytes.append(UInt8(ascii: "]"))
+        case .object(let members):
+            guard depth + 1 < Self.maximumDepth else { return false }
+            bytes.append(UInt8(ascii: "{"))
+            let sorted = members.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+            for (index, member) in sorted.enumerated() {
+                if index > 0 { bytes.append(UInt8(ascii: ",")) }
+                writeString(member.key)
+                bytes.append(UInt8(ascii: ":"))
+                guard write(member.value, depth: depth + 1) else { return false }
+            }
+            bytes.append(UInt8(ascii: "}"))
+        }
+        return true
+    }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    private mutating func writeString(_ text: String) {
+        bytes.append(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+            case UInt8(ascii: "\\"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+            case 0x08: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "b")])
+            case 0x0C: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "f")])
+            case 0x0A: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+            case 0x0D: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+            case 0x09: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+            case 0x00 ..< 0x20:
+                bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0")])
+                bytes.append(Self.hexDigits[Int(byte >> 4)])
+                bytes.append(Self.hexDigits[Int(byte & 0x0F)])
+            default: bytes.append(byte)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
     }
 }
 

@@ -60,8 +60,21 @@ public struct SHA256: Sendable {
     public static func hex<Bytes: Sequence<UInt8>>(_ data: Bytes) -> String {
         var hasher = SHA256()
         hasher.update(data)
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return Self.lowercaseHex(hasher.finalize())
     }
+
+    /// `bytes` as lowercase hex, two digits a byte (`String(format:)` per byte cost more than the hashing).
+    public static func lowercaseHex<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> String {
+        var text: [UInt8] = []
+        text.reserveCapacity(bytes.underestimatedCount * 2)
+        for byte in bytes {
+            text.append(hexDigits[Int(byte >> 4)])
+            text.append(hexDigits[Int(byte & 0x0F)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
 
     /// The lowercase hex digest of a file, read in 1 MiB blocks into one reused buffer (never the whole file).
     ///
@@ -80,7 +93,7 @@ public struct SHA256: Sendable {
             if count == 0 { break }
             hasher.update(raw: UnsafeRawBufferPointer(rebasing: block[..<count]))
         }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return Self.lowercaseHex(hasher.finalize())
     }
 
     /// Compresses every whole 64-byte block of `bytes` (callers pass whole blocks only).

@@ -89,7 +89,7 @@ struct Agent: Sendable {
         await control.beginRun(runID: request.runID, conversationID: request.conversationID)
         do {
             let conversation = try context.conversation(
-                system: system.text, gathered: gathered, user: request.text, tools: tools?.definitions ?? [],
+                system: system.text, gathered: gathered, user: request.text, tools: tools?.offered ?? [],
                 events: EventLog(database: database), context: run.context)
             let outcome = try await turns(model, conversation, run: run, persist: persist, logger: logger)
             await control.endRun(runID: request.runID)

@@ -6,10 +6,12 @@ import AutonousCore
 struct AgentConversation: Sendable {
     /// The prompt as the assembler ordered it.
     let prompt: [PromptMessage]
+    /// The function definitions offered while tools are, with their estimated tokens.
+    let offeredTools: OfferedTools
     /// The function definitions offered while tools are.
-    let tools: [JSONValue]
-    /// The estimated tokens of `tools`, counted once for the run rather than at every turn.
-    let toolsTokens: Int
+    var tools: [JSONValue] { offeredTools.definitions }
+    /// The estimated tokens of `tools`, counted once for the registry rather than at every run or turn.
+    var toolsTokens: Int { offeredTools.estimatedTokens }
     /// What the context provider gathered, before compression.
     let gathered: GatheredContext
     /// The compressed parts `prompt` was assembled from.
@@ -20,12 +22,11 @@ struct AgentConversation: Sendable {
     private(set) var turns: [ConversationMessage] = []
 
     init(
-        prompt: [PromptMessage], tools: [JSONValue], gathered: GatheredContext, parts: PromptParts,
+        prompt: [PromptMessage], tools: OfferedTools, gathered: GatheredContext, parts: PromptParts,
         level: CompressionLevel = .normal, turns: [ConversationMessage] = []
     ) {
         self.prompt = prompt
-        self.tools = tools
-        toolsTokens = tools.reduce(0) { $0 + Agent.estimateTokens($1.jsonText) }
+        offeredTools = tools
         self.gathered = gathered
         self.parts = parts
         self.level = level
@@ -75,5 +76,21 @@ extension ChatMessage {
             role: message.role.rawValue, content: message.content,
             toolCalls: message.toolCalls.map { ToolCall(id: $0.id, name: $0.name, arguments: $0.arguments) },
             toolCallID: message.toolCallID)
+    }
+}
+
+/// The function definitions a run offers the model and their estimated tokens, counted when the tool registry is
+/// built: they are the same for every run, and every prompt budget needs their size.
+struct OfferedTools: Sendable, ExpressibleByArrayLiteral {
+    let definitions: [JSONValue]
+    let estimatedTokens: Int
+
+    init(_ definitions: [JSONValue]) {
+        self.definitions = definitions
+        estimatedTokens = definitions.reduce(0) { $0 + Agent.estimateTokens($1.jsonText) }
+    }
+
+    init(arrayLiteral definitions: JSONValue...) {
+        self.init(definitions)
     }
 }

@@ -33,7 +33,7 @@ struct UpdateButton: Equatable, Sendable {
             let digest = Self.decodeBase64URL(String(parts[3])), digest.count == 32
         else { return nil }
         self.init(
-            tx: String(parts[1]), sha256: digest.map { String(format: "%02x", $0) }.joined(), approve: parts[2] == "a")
+            tx: String(parts[1]), sha256: SHA256.lowercaseHex(digest), approve: parts[2] == "a")
     }
 
     /// `u:<tx>:<a|r>:<sha256 as unpadded base64url>`.

@@ -38,7 +38,11 @@ struct ToolRegistry: Sendable {
         self.tools = tools.filter { allowlist.contains($0.name) && $0.isAvailable(in: environment) }
         // Built once: every run offers them, and building one decodes its schema.
         definitionResults = self.tools.map { ($0.name, $0.definition) }
+        offered = OfferedTools(definitionResults.compactMap { try? $0.definition.get() })
     }
+
+    /// `definitions` with their estimated tokens, as every run offers them.
+    let offered: OfferedTools
 
     /// A decoded call that has not run yet.
     struct PreparedCall: Sendable {

@@ -37,13 +37,13 @@ struct ContextPipeline: Sendable {
     /// assembled. When compression changed anything, `context.compressed` is written under `context` with the
     /// sizes before and after.
     func conversation(
-        system: String, gathered: GatheredContext, user: String, tools: [JSONValue],
+        system: String, gathered: GatheredContext, user: String, tools: OfferedTools,
         turns: [ConversationMessage] = [], level: CompressionLevel = .normal, reason: Reason = .run,
         events: EventLog, context: EventContext
     ) throws -> AgentConversation {
         let limits = CompressionLimits(settings, level: level)
         var parts = PromptParts(system: system, history: [], context: gathered.context, user: user)
-        var reserved = tools.reduce(0) { $0 + Agent.estimateTokens($1.jsonText) }
+        var reserved = tools.estimatedTokens
         reserved += assembler.assemble(parts).reduce(0) { $0 + $1.message.estimatedTokens }
         reserved += turns.reduce(0) { $0 + $1.estimatedTokens }
         let compressed = compressor.compress(gathered.history, reserved: reserved, limits: limits)
@@ -71,7 +71,7 @@ struct ContextPipeline: Sendable {
     {
         try self.conversation(
             system: conversation.parts.system, gathered: conversation.gathered, user: conversation.parts.user,
-            tools: conversation.tools, turns: conversation.turns, level: .harder, reason: .contextLengthExceeded,
+            tools: conversation.offeredTools, turns: conversation.turns, level: .harder, reason: .contextLengthExceeded,
             events: events, context: context)
     }
 }
