@@ -81,9 +81,13 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .executableTarget(
+            name: "Bench",
+            dependencies: ["AutonousCore", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         .testTarget(
             name: "AutonousCoreTests",
-            dependencies: ["AutonousCore", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["AutonousCore", "CLinux", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(name: "SupervisordTests", dependencies: ["Supervisord", "AutonousCore"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "AutonousCore", "Sandbox"]),

@@ -126,7 +126,7 @@ static const uint32_t cl_sha256_k[64] = {
 
 #define CL_ROTR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
 
-void cl_sha256_blocks(uint32_t state[8], const unsigned char *data, size_t blocks) {
+void cl_sha256_blocks_portable(uint32_t state[8], const unsigned char *data, size_t blocks) {
     uint32_t w[64];
     for (size_t n = 0; n < blocks; n++, data += 64) {
         for (int i = 0; i < 16; i++) {
@@ -148,6 +148,74 @@ void cl_sha256_blocks(uint32_t state[8], const unsigned char *data, size_t block
         state[0] += a; state[1] += b; state[2] += c; state[3] += d;
         state[4] += e; state[5] += f; state[6] += g; state[7] += h;
     }
+}
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+
+/// Whether the CPU has the SHA extensions (and the SSSE3/SSE4.1 the routine below also uses).
+static int cl_sha256_has_sha_ni(void) {
+    unsigned int eax, ebx, ecx, edx;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return 0;
+    int ssse3 = (ecx >> 9) & 1, sse41 = (ecx >> 19) & 1;
+    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return 0;
+    return ssse3 && sse41 && ((ebx >> 29) & 1);
+}
+
+/// The compression function with the SHA extensions: four rounds per step, the message schedule by
+/// sha256msg1/sha256msg2. The state is kept as the instructions want it, ABEF and CDGH, and converted back after.
+__attribute__((target("sha,sse4.1,ssse3")))
+static void cl_sha256_blocks_sha_ni(uint32_t state[8], const unsigned char *data, size_t blocks) {
+    // Reverses the bytes of each 32-bit word: the message words are big-endian.
+    const __m128i byteswap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+    __m128i dcba = _mm_loadu_si128((const __m128i *)&state[0]);
+    __m128i hgfe = _mm_loadu_si128((const __m128i *)&state[4]);
+    __m128i badc = _mm_shuffle_epi32(dcba, 0xB1);
+    __m128i efgh = _mm_shuffle_epi32(hgfe, 0x1B);
+    __m128i abef = _mm_alignr_epi8(badc, efgh, 8);
+    __m128i cdgh = _mm_blend_epi16(efgh, badc, 0xF0);
+    for (size_t n = 0; n < blocks; n++, data += 64) {
+        const __m128i abef_saved = abef, cdgh_saved = cdgh;
+        __m128i w[16];
+        for (int i = 0; i < 16; i++) {
+            if (i < 4) {
+                w[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(data + 16 * i)), byteswap);
+            } else {
+                // W[t] = W[t-16] + s0(W[t-15]) + W[t-7] + s1(W[t-2]), four words at a time.
+                __m128i partial = _mm_add_epi32(_mm_sha256msg1_epu32(w[i - 4], w[i - 3]),
+                                                _mm_alignr_epi8(w[i - 1], w[i - 2], 4));
+                w[i] = _mm_sha256msg2_epu32(partial, w[i - 1]);
+            }
+            __m128i wk = _mm_add_epi32(w[i], _mm_loadu_si128((const __m128i *)&cl_sha256_k[4 * i]));
+            cdgh = _mm_sha256rnds2_epu32(cdgh, abef, wk);
+            abef = _mm_sha256rnds2_epu32(abef, cdgh, _mm_shuffle_epi32(wk, 0x0E));
+        }
+        abef = _mm_add_epi32(abef, abef_saved);
+        cdgh = _mm_add_epi32(cdgh, cdgh_saved);
+    }
+    __m128i feba = _mm_shuffle_epi32(abef, 0x1B);
+    __m128i dchg = _mm_shuffle_epi32(cdgh, 0xB1);
+    _mm_storeu_si128((__m128i *)&state[0], _mm_blend_epi16(feba, dchg, 0xF0));
+    _mm_storeu_si128((__m128i *)&state[4], _mm_alignr_epi8(dchg, feba, 8));
+}
+#endif
+
+void cl_sha256_blocks(uint32_t state[8], const unsigned char *data, size_t blocks) {
+#if defined(__x86_64__)
+    // Decided once (threads that race here compute the same answer).
+    static int sha_ni = -1;
+    int known = __atomic_load_n(&sha_ni, __ATOMIC_RELAXED);
+    if (known < 0) {
+        known = cl_sha256_has_sha_ni();
+        __atomic_store_n(&sha_ni, known, __ATOMIC_RELAXED);
+    }
+    if (known) {
+        cl_sha256_blocks_sha_ni(state, data, blocks);
+        return;
+    }
+#endif
+    cl_sha256_blocks_portable(state, data, blocks);
 }
 
 void cl_reset_signals(void) {

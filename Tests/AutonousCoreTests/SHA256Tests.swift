@@ -1,3 +1,4 @@
+import CLinux
 import Foundation
 import Testing
 
@@ -25,6 +26,22 @@ import Testing
         var hasher = SHA256()
         input.utf8.withContiguousStorageIfAvailable { hasher.update(raw: UnsafeRawBufferPointer($0)) }
         #expect(hasher.finalize().map { String(format: "%02x", $0) }.joined() == digest)
+    }
+
+    /// The compression function `SHA256` uses (with the CPU's SHA extensions where it has them) and the portable
+    /// one agree on random blocks, one block or many at a time.
+    @Test func theAcceleratedAndThePortableCompressionAgree() {
+        var generator = SystemRandomNumberGenerator()
+        for blocks in [1, 2, 3, 7, 64, 257] {
+            let data = (0 ..< blocks * 64).map { _ in UInt8.random(in: 0 ... 255, using: &generator) }
+            var start: [UInt32] = (0 ..< 8).map { _ in UInt32.random(in: 0 ... .max, using: &generator) }
+            var portable = start
+            data.withUnsafeBufferPointer { bytes in
+                cl_sha256_blocks(&start, bytes.baseAddress, blocks)
+                cl_sha256_blocks_portable(&portable, bytes.baseAddress, blocks)
+            }
+            #expect(start == portable, "\(blocks) blocks")
+        }
     }
 
     @Test func aMillionAsInUnevenPieces() {

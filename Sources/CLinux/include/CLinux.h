@@ -55,8 +55,14 @@ int cl_spawn(const char *path, char *const argv[], char *const envp[], int stdin
              int extra_fd, pid_t *pid);
 
 /// The SHA-256 compression function over `blocks` consecutive 64-byte blocks. C because Swift debug builds run
-/// it at a few MB/s, which made every supervisor start hash its 30 MB worker binary for seconds.
+/// it at a few MB/s, which made every supervisor start hash its 30 MB worker binary for seconds. With the CPU's
+/// SHA extensions where it has them (x86-64 SHA-NI, about ten times the portable code): the supervisor hashes the
+/// worker's binary before every spawn, and a slow hash held its loop and the watchdog pings behind it.
 void cl_sha256_blocks(uint32_t state[8], const unsigned char *data, size_t blocks);
+
+/// The portable compression function alone, which `cl_sha256_blocks` uses without the SHA extensions (for the
+/// tests that compare the two).
+void cl_sha256_blocks_portable(uint32_t state[8], const unsigned char *data, size_t blocks);
 
 /// Unblocks every signal and resets SIGPIPE-style inherited "ignore" dispositions for SIGTERM, SIGINT and SIGHUP.
 /// A daemon may be started by a parent that handed down a blocked mask (a thread that spawned it); then SIGTERM
