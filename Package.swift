@@ -10,6 +10,8 @@ let package = Package(
         .executable(name: "autonous-worker", targets: ["Worker"]),
         .executable(name: "autonous-sandbox", targets: ["SandboxExec"]),
         .executable(name: "autonousctl", targets: ["autonousctl"]),
+        // `make bench` only: the storage benchmarks that run in-process (never installed).
+        .executable(name: "autonous-bench", targets: ["Bench"]),
         .library(name: "AutonousCore", targets: ["AutonousCore"]),
         .library(name: "Sandbox", targets: ["Sandbox"]),
     ],
