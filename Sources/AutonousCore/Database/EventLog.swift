@@ -41,7 +41,7 @@ public struct EventRecord: Sendable, Codable, Equatable, FetchableRecord {
         conversationID = row["conversation_id"]
         type = row["type"]
         let text: String = row["payload"]
-        payload = (try? JSONCoding.decoder.decode(JSONValue.self, from: Data(text.utf8))) ?? .string(text)
+        payload = (try? JSONValue(parsing: text)) ?? .string(text)
     }
 }
 

@@ -31,7 +31,7 @@ public struct OutboxItem: Sendable, Equatable, FetchableRecord {
         telegramMessageID = row["telegram_message_id"]
         // The column's CHECK keeps it valid JSON.
         replyMarkup = (row["reply_markup"] as String?).flatMap {
-            try? JSONCoding.decoder.decode(JSONValue.self, from: Data($0.utf8))
+            try? JSONValue(parsing: $0)
         }
         // The column's CHECK keeps it one of the known modes.
         parseMode = (row["parse_mode"] as String?).flatMap(OutboxParseMode.init(rawValue:))

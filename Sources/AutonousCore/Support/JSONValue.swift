@@ -85,7 +85,7 @@ public enum JSONValue: Sendable, Hashable, Codable {
     /// Converts any Encodable value into a JSONValue.
     public static func encode<T: Encodable>(_ value: T) throws -> JSONValue {
         let data = try JSONCoding.encoder.encode(value)
-        return try JSONCoding.decoder.decode(JSONValue.self, from: data)
+        return try JSONValue(parsing: data)
     }
 
     /// Decodes a typed value out of this JSON value.

@@ -251,6 +251,17 @@ private final class ResponseSink {
     }
 
     /// Takes one header line; a status line starts a new response (after a redirect or a 1xx).
+    /// A header field's name or value without the spaces, tabs and line ends around it (HTTP's whitespace; the
+    /// Unicode-aware `trimmingCharacters` cost more than the rest of reading a response's header).
+    static func trimmed(_ text: Substring) -> String {
+        // "\r\n" is one Character in Swift.
+        let whitespace: Set<Character> = [" ", "\t", "\r", "\n", "\r\n"]
+        var trimmed = text
+        while let first = trimmed.first, whitespace.contains(first) { trimmed.removeFirst() }
+        while let last = trimmed.last, whitespace.contains(last) { trimmed.removeLast() }
+        return String(trimmed)
+    }
+
     func header(_ data: UnsafeMutablePointer<CChar>?, _ count: Int) -> Int {
         guard let data, count > 0 else { return count }
         lastActivity = ContinuousClock.now
@@ -258,8 +269,8 @@ private final class ResponseSink {
         if line.hasPrefix("HTTP/") {
             headers = [:]
         } else if let colon = line.firstIndex(of: ":") {
-            let name = line[..<colon].trimmingCharacters(in: .whitespaces)
-            let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
+            let name = Self.trimmed(line[..<colon])
+            let value = Self.trimmed(line[line.index(after: colon)...])
             if let key = headers.keys.first(where: { $0.lowercased() == name.lowercased() }), let old = headers[key] {
                 headers[key] = old + ", " + value
             } else {

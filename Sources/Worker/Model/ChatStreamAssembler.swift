@@ -41,7 +41,7 @@ struct ChatStreamAssembler: Sendable {
             isDone = true
             return Delta()
         }
-        guard let chunk = try? JSONCoding.decoder.decode(JSONValue.self, from: Data(event.data.utf8)),
+        guard let chunk = try? JSONValue(parsing: event.data),
             chunk.objectValue != nil
         else {
             throw .malformed("a stream event is not a JSON object: \(event.data.prefix(120))")

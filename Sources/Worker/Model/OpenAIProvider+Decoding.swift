@@ -7,7 +7,7 @@ extension OpenAIProvider {
         guard response.status == 200 else {
             throw apiError(status: response.status, headers: response.headers, body: response.body)
         }
-        let json = try? JSONCoding.decoder.decode(JSONValue.self, from: response.body)
+        let json = try? JSONValue(parsing: response.body)
         guard let json, json.objectValue != nil else {
             throw .malformed("body is not a JSON object (\(response.body.count) bytes)")
         }
@@ -60,7 +60,7 @@ extension OpenAIProvider {
     /// `{"object": "error", "message", …}`, Ollama's `{"error": "text"}`, or the bare status. A wait the server asks
     /// for comes from `retry-after-ms` (OpenAI) or `retry-after` in seconds.
     static func apiError(status: Int, headers: [String: String], body: Data) -> ModelError {
-        let json = try? JSONCoding.decoder.decode(JSONValue.self, from: body)
+        let json = try? JSONValue(parsing: body)
         let error = json.flatMap(errorObject(in:))
         let message =
             error?["message"]?.stringValue ?? json?["error"]?.stringValue

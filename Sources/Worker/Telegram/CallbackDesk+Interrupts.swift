@@ -26,7 +26,7 @@ extension CallbackDesk {
     func stopGeneration(_ item: InboxItem) {
         let context = EventContext(
             parentID: parentEventID, runID: item.runID, conversationID: item.chatID.map { "telegram:\($0)" })
-        let update = try? JSONCoding.decoder.decode(JSONValue.self, from: Data(item.payload.utf8))
+        let update = try? JSONValue(parsing: item.payload)
         guard let interrupts, let chatID = item.chatID,
             let draftID = update?[Inbox.generationStoppedKind]?["draft_id"]?.intValue
         else {

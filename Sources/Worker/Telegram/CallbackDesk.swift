@@ -66,7 +66,7 @@ struct CallbackDesk: Service {
     }
 
     static func press(from payload: String) -> Press? {
-        guard let update = try? JSONCoding.decoder.decode(JSONValue.self, from: Data(payload.utf8)),
+        guard let update = try? JSONValue(parsing: payload),
             let query = update["callback_query"], let id = query["id"]?.stringValue
         else { return nil }
         return Press(

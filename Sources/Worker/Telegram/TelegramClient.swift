@@ -52,7 +52,7 @@ struct TelegramClient: Sendable {
 
     /// Decodes the Bot API envelope, mapping `ok: false` to `.api` with its `retry_after`.
     static func decodeEnvelope(_ response: HTTPResponse) throws(TelegramError) -> JSONValue {
-        guard let body = try? JSONCoding.decoder.decode(JSONValue.self, from: response.body),
+        guard let body = try? JSONValue(parsing: response.body),
             let envelope = body.objectValue
         else {
             if response.status != 200 { throw .http(status: response.status) }

@@ -104,7 +104,7 @@ extension TelegramCommander {
     /// A stream that shows the answer to `item` growing, as `streaming` asks: a draft in a private chat, a message
     /// edited elsewhere; nil when streaming is off.
     func answerStream(for item: InboxItem, chatID: Int64) -> AnswerStream? {
-        let message = (try? JSONCoding.decoder.decode(JSONValue.self, from: Data(item.payload.utf8)))?["message"]
+        let message = (try? JSONValue(parsing: item.payload))?["message"]
         let isPrivate = message?["chat"]?["type"]?.stringValue == "private"
         let preview: AnswerPreview
         switch streaming {

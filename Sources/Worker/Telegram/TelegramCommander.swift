@@ -262,7 +262,7 @@ struct TelegramCommander: Service {
         _ item: InboxItem, context: EventContext, failure: String? = nil, outcome: String = "answered",
         preview: Int64? = nil
     ) async throws {
-        let replyTo = (try? JSONCoding.decoder.decode(JSONValue.self, from: Data(item.payload.utf8)))?["message"]?[
+        let replyTo = (try? JSONValue(parsing: item.payload))?["message"]?[
             "message_id"]?.intValue
         for chunk in try outbox.pending(forInbox: item.id) {
             var parameters: [String: JSONValue] = ["chat_id": .int(chunk.chatID)]

@@ -109,7 +109,7 @@ struct ToolEnvironment: Sendable {
 extension JSONValue {
     /// The call's arguments as a JSON object, or the error the model reads.
     fileprivate static func decodeArguments(_ text: String, tool: String) throws -> JSONValue {
-        guard let value = try? JSONCoding.decoder.decode(JSONValue.self, from: Data(text.utf8)),
+        guard let value = try? JSONValue(parsing: text),
             case .object = value
         else {
             throw ToolArgumentError(tool: tool, message: "the arguments must be one JSON object")

@@ -13,7 +13,7 @@ struct ToolStep: Sendable, Hashable {
     /// A step from the arguments text the model sent (kept as written when it is not JSON) and the result text.
     init(name: String, arguments: String, result: String) {
         self.name = name
-        if let value = try? JSONCoding.decoder.decode(JSONValue.self, from: Data(arguments.utf8)) {
+        if let value = try? JSONValue(parsing: arguments) {
             self.arguments = value.jsonText
         } else {
             self.arguments = arguments
