@@ -83,8 +83,9 @@ e2e: deps
 
 # autonous under a real systemd booted in systemd-nspawn (as root): installed as the package will be, started with
 # systemctl against the fakes, then status, a chat reply, the journal by run id, a killed worker, a deploy and a
-# rollback, the watchdog on a stopped supervisor, and a stop that leaves nothing behind (scripts/e2e-systemd; README,
-# "An end-to-end test under systemd"). Part of `test`: about 1.5 minutes once the binaries are built.
+# rollback, the watchdog on a stopped supervisor, a stop that leaves nothing behind, and the containment suite as the
+# service user under the unit's hardening options (scripts/e2e-systemd; README, "An end-to-end test under systemd").
+# Part of `test`: about 1.5 minutes once the binaries and the test bundle are built.
 e2e-systemd: deps
 	scripts/e2e-systemd
 

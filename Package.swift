@@ -96,7 +96,7 @@ let package = Package(
         // The Sandbox library's own logic (path confinement for the native tools).
         .testTarget(name: "SandboxLibraryTests", dependencies: ["Sandbox"]),
         // Containment cases of SANDBOX-TESTS.md, run against the real autonous-sandbox binary.
-        .testTarget(name: "SandboxTests", dependencies: ["Sandbox"]),
+        .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "AutonousCore"]),
         // autonousctl's parsing and rendering, without a daemon (IntegrationTests run the binary against one).
         .testTarget(name: "AutonousctlTests", dependencies: ["autonousctl", "AutonousCore"]),
         .testTarget(

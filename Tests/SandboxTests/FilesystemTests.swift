@@ -5,8 +5,8 @@ import Testing
 @Suite("Filesystem", .timeLimit(.minutes(3)))
 struct FilesystemTests {
     /// Case 6: /etc/shadow, /root and /home are absent from the sandbox (its /etc is minimal; /root and /home are
-    /// not mounted), and binding the host's /etc and /root read-only does not make them readable: uid 65534 gets
-    /// EACCES. A launcher may instead refuse such binds (exit 125, nothing run).
+    /// not mounted), and binding the host's /etc and /root read-only does not make them readable: the mapped uid
+    /// gets EACCES. A launcher may instead refuse such binds (exit 125, nothing run).
     @Test(arguments: Caller.allCases)
     func shadowRootAndHomeAreNotReadable(caller: Caller) async throws {
         let fixture = try SandboxFixture()
@@ -45,7 +45,7 @@ struct FilesystemTests {
     @Test(arguments: Caller.allCases)
     func oldRootIsUnreachable(caller: Caller) async throws {
         let fixture = try SandboxFixture()
-        try fixture.writeFile(fixture.outside + "/marker", "host\n", owner: 0)
+        try fixture.writeFile(fixture.outside + "/marker", "host\n", owner: SandboxFixture.hostOwner)
         let operations = [
             FileOp("lstat", "/oldroot"), FileOp("lstat", fixture.outside + "/marker"),
             FileOp("lstat", "/proc/1/root" + fixture.outside + "/marker"), FileOp("lstat", "/proc/1/root/home"),
@@ -162,7 +162,7 @@ struct FilesystemTests {
         let fixture = try SandboxFixture()
         let secret = "HOST-SECRET-\(uniqueToken())"
         let secretPath = fixture.outside + "/secret.txt"
-        try fixture.writeFile(secretPath, secret, owner: 0, mode: 0o644)
+        try fixture.writeFile(secretPath, secret, owner: SandboxFixture.hostOwner, mode: 0o644)
         let ws = fixture.workspace
         let depth = String(repeating: "../", count: 12)
         let escapeInTmp = fixture.stray(fixture.root + "-escaped")
@@ -436,7 +436,8 @@ struct FilesystemTests {
         let results = try await withThrowingTaskGroup(of: SandboxRun.self) { group in
             for _ in 0 ..< runs {
                 group.addTask {
-                    try await sandbox(.root, fixture.arguments(profile: "exec", command: Probe.files(operations)))
+                    try await sandbox(
+                        Caller.own, fixture.arguments(profile: "exec", command: Probe.files(operations)))
                 }
             }
             var all: [SandboxRun] = []

@@ -34,8 +34,9 @@ struct IdentityTests {
         #expect(identity["status"]["NoNewPrivs"].string == "1", "\(identityRun)")
         #expect(identity["status"]["Seccomp"].string == "2", "seccomp filter mode expected\n\(identityRun)")
 
-        // The test process is root in both modes, so it can plant a setuid-root shell in the workspace even when
-        // the launcher runs unprivileged.
+        // A test process that is host root can plant a setuid-root shell in the workspace even when the launcher
+        // runs unprivileged; an unprivileged one (under the unit) cannot make either file.
+        try Caller.requireHostRoot(toMake: "a root-only host file and a setuid-root copy of bash")
         let secret = "ROOT-ONLY-\(uniqueToken())"
         let secretPath = fixture.host + "/root-only"
         try fixture.writeFile(secretPath, secret, owner: 0, mode: 0o600)
@@ -61,14 +62,16 @@ struct IdentityTests {
             #expect(run.stdout.contains("write=0"), "\(run)")
             let owner = try #require(HostFile.status(created), "the shell did not create \(created)\n\(run)")
             #expect(owner.st_uid == Caller.mappedID, "created by host uid \(owner.st_uid), not the mapped uid")
-            #expect(owner.st_gid == Caller.mappedID, "created by host gid \(owner.st_gid), not the mapped gid")
+            #expect(owner.st_gid == Caller.mappedGID, "created by host gid \(owner.st_gid), not the mapped gid")
         }
     }
 
-    /// Case 3: sandbox uid 0 is host uid 65534, never host root: what it creates in a writable bind belongs to
-    /// 65534, and a root-owned 0644 host file bound read-write is still not writable (EACCES: 65534 is "other").
+    /// Case 3: sandbox uid 0 is host uid 65534 (the mapped uid), never host root: what it creates in a writable
+    /// bind belongs to 65534, and a root-owned 0644 host file bound read-write is still not writable (EACCES: 65534
+    /// is "other").
     @Test(arguments: Caller.allCases)
     func sandboxRootIsAnUnprivilegedHostUser(caller: Caller) async throws {
+        try Caller.requireHostRoot(toMake: "a root-owned 0644 host file")
         let fixture = try SandboxFixture()
         let rootFile = fixture.host + "/root-owned"
         try fixture.writeFile(rootFile, "root's\n", owner: 0, mode: 0o644)
@@ -89,7 +92,7 @@ struct IdentityTests {
         for path in [newFile, newDirectory] {
             let info = try #require(HostFile.status(path), "\(path) missing on the host\n\(run)")
             #expect(info.st_uid == Caller.mappedID, "\(path) is owned by host uid \(info.st_uid)")
-            #expect(info.st_gid == Caller.mappedID, "\(path) has host gid \(info.st_gid)")
+            #expect(info.st_gid == Caller.mappedGID, "\(path) has host gid \(info.st_gid)")
         }
         for name in ["write", "append", "truncate"] {
             #expect(
@@ -98,12 +101,12 @@ struct IdentityTests {
         }
         #expect(HostFile.contents(rootFile) == "root's\n", "the root-owned host file changed")
 
-        for (name, index) in [("uid_map", 5), ("gid_map", 6)] {
+        for (name, index, mapped) in [("uid_map", 5, Caller.mappedID), ("gid_map", 6, Caller.mappedGID)] {
             let text = try #require(results[index]["value"].string, "\(name): \(results[index])\n\(run)")
             let ranges = text.split(separator: "\n").map { $0.split(separator: " ").compactMap { UInt64($0) } }
             #expect(
-                ranges.contains { $0.count == 3 && $0[0] == 0 && $0[1] == UInt64(Caller.mappedID) },
-                "\(name) does not map sandbox 0 to 65534: \(text)")
+                ranges.contains { $0.count == 3 && $0[0] == 0 && $0[1] == UInt64(mapped) },
+                "\(name) does not map sandbox 0 to \(mapped): \(text)")
             #expect(
                 !ranges.contains { $0.count == 3 && $0[1] == 0 },
                 "\(name) maps something to host root: \(text)")

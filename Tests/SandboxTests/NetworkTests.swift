@@ -140,7 +140,7 @@ struct NetworkTests {
     func malformedAllowlistEntriesAreRejected(entry: String, message: String) async throws {
         let fixture = try SandboxFixture()
         let run = try await sandbox(
-            .root, fixture.arguments(profile: "network", options: ["--net-allow", entry], command: ["/bin/true"]))
+            Caller.own, fixture.arguments(profile: "network", options: ["--net-allow", entry], command: ["/bin/true"]))
         #expect(run.status == 125, "\(run)")
         #expect(run.stderr.contains(message), "\(run)")
     }

@@ -154,7 +154,7 @@ struct ProcessTests {
         let run = await launcher.wait(timeout: .seconds(30))
         #expect(run.status == 3, "\(run)")
         #expect(HostProcess.matching("sleep \(token)").isEmpty, "left running: \(HostProcess.matching(token))")
-        let parentName = caller == .root ? "autonous" : "autonous-65534"
+        let parentName = caller == .root ? "autonous" : "autonous-\(Caller.mappedID)"
         for hierarchy in ["memory", "pids", "freezer"] {
             let parent = "/sys/fs/cgroup/\(hierarchy)/" + parentName
             let entries = (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []
@@ -232,6 +232,7 @@ struct ProcessTests {
             "needs the cgroup v1 memory, pids and freezer hierarchies (the v1 test machine)")
     )
     func theNextLaunchRemovesLeavesOfKilledLaunchers() async throws {
+        try Caller.root.requireAvailable()  // before it makes the leaves, which needs root as well
         let hierarchies = cgroupV1Hierarchies
         let finished = Process()
         finished.executableURL = URL(fileURLWithPath: "/bin/true")

@@ -61,7 +61,9 @@ extension ProcessTests {
             #expect(run.refused(mentioning: [limit, "cgroup"]), "125 without naming the limit\n\(run)")
             #expect(run.stdout.isEmpty, "something ran although the launcher refused\n\(run)")
             try Test.cancel(
-                "no cgroup delegated to uid 65534 here, so \(limit) cannot be enforced: \(run.launcherErrors)")
+                Comment(
+                    rawValue: "no cgroup delegated to uid \(Caller.mappedID) here, so \(limit) cannot be enforced: "
+                        + "\(run.launcherErrors)"))
         }
 
         /// Case 19: a fork bomb under `--pids 64 --timeout 20` ends, the report says the pids limit was hit (or the

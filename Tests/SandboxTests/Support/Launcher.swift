@@ -1,23 +1,58 @@
+import AutonousCore
 import Foundation
 import Testing
 
-/// Who starts the launcher: the (root) test process itself, or uid/gid 65534 with no groups through setpriv.
+/// Who starts the launcher. When the suite runs as host root (`make check`): the test process itself, or uid/gid
+/// 65534 with no groups through setpriv. When it runs as an unprivileged user (scripts/e2e-systemd runs it as the
+/// service user under the options of autonous.service): `unprivileged` is the test process itself, as the
+/// supervisor is under the unit, and the `root` cases are cancelled (nothing starts the launcher as root there).
 enum Caller: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case root
     case unprivileged
 
-    /// The host uid and gid the sandbox's uid 0 maps to in both modes (65534 for root by default, else the caller).
-    static let mappedID: UInt32 = 65534
+    /// The test process is root on the host (not in a user namespace of its own): it can start the launcher as
+    /// root, become uid 65534, and give host files to any owner.
+    static let testIsHostRoot = ChildProcess.isHostRoot
+
+    /// The caller of the tests that do not vary it: the test process itself.
+    static var own: Caller { testIsHostRoot ? .root : .unprivileged }
+
+    /// The host uid the sandbox's uid 0 maps to in both modes: 65534 when the test process is host root (for root
+    /// by default, and the unprivileged caller is 65534), else the test process's own uid (the launcher maps a
+    /// caller without CAP_SETUID to itself).
+    static let mappedID: UInt32 = testIsHostRoot ? 65534 : getuid()
+
+    /// The host gid the sandbox's gid 0 maps to, by the same rule.
+    static let mappedGID: UInt32 = testIsHostRoot ? 65534 : getgid()
 
     var testDescription: String { rawValue }
 
-    /// The command prefix that becomes this caller.
+    /// The command prefix that becomes this caller (none when the test process is that caller already).
     var prefix: [String] {
         switch self {
         case .root: return []
         case .unprivileged:
+            guard Caller.testIsHostRoot else { return [] }
             return ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--reset-env", "--"]
         }
+    }
+
+    /// Cancels the running test case when it cannot run as this process: the `root` caller needs a test process
+    /// that is host root.
+    func requireAvailable() throws {
+        guard self == .root, !Caller.testIsHostRoot else { return }
+        try Test.cancel(
+            Comment(
+                rawValue: "the root caller needs a test process that is host root; this one is uid \(getuid()), "
+                    + "the unprivileged caller itself"))
+    }
+
+    /// Cancels the running test unless the test process is host root: for a test whose point is a host file that
+    /// belongs to root (a root-only secret, a setuid-root program, a root-only directory), which no other user can
+    /// make. `what` names that file.
+    static func requireHostRoot(toMake what: String) throws {
+        guard !testIsHostRoot else { return }
+        try Test.cancel("needs a test process that is host root to make \(what); this one is uid \(getuid())")
     }
 }
 
@@ -111,11 +146,13 @@ final class LauncherProcess: @unchecked Sendable {
     /// Starts the launcher. `environment` is added to PATH and LANG; `wrapper` (strace, say) runs the launcher;
     /// `workingDirectory` is where it starts (default /). Unprivileged callers get `--best-effort-limits` when
     /// `bestEffortWhenUnprivileged`: the named profiles carry default memory and pids limits, which need a cgroup
-    /// that uid 65534 cannot have on a host without delegation; tests of the limits themselves pass false.
+    /// that an unprivileged user cannot have on a host without delegation; tests of the limits themselves pass
+    /// false. A `root` caller cancels the test case when the test process is not host root.
     init(
         _ caller: Caller, _ arguments: [String], environment: [String: String] = [:], statusFD: Bool = false,
         wrapper: [String] = [], workingDirectory: String = "/", bestEffortWhenUnprivileged: Bool = true
     ) throws {
+        try caller.requireAvailable()
         self.caller = caller
         var template = Array("/tmp/asbrun-XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else { throw POSIXError(.EIO) }

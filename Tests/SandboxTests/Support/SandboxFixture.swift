@@ -9,6 +9,8 @@ import Foundation
 ///       scratch/              0755 65534:65534  for files the launcher's caller writes (traces), never bound
 ///
 /// The short path keeps every bind mount point short; the parents are 0755 so that uid 65534 can reach them.
+/// As an unprivileged test process (under the unit) everything belongs to the process's own user, which is then
+/// the mapped uid: `hostOwner` instead of root, and tests that need a root-owned file cancel themselves.
 final class SandboxFixture: @unchecked Sendable {
     let root: String
     var workspace: String { root + "/ws" }
@@ -18,14 +20,19 @@ final class SandboxFixture: @unchecked Sendable {
     /// Host paths outside `root` a test expects never to appear; removed in deinit in case they did.
     private var strayPaths: [String] = []
 
+    /// The owner of the host-side directories and of host files whose owner is not what a test is about (files
+    /// the sandbox must not even see): root when the test process is host root, else its own user, the only owner
+    /// an unprivileged process can give.
+    static let hostOwner: UInt32 = Caller.testIsHostRoot ? 0 : getuid()
+
     init() throws {
         var template = Array("/tmp/asb-XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else { throw POSIXError(.EIO) }
         root = String(cString: made)
         try setMode(root, 0o755)
         try makeDirectory(workspace, owner: Caller.mappedID)
-        try makeDirectory(outside, owner: 0)
-        try makeDirectory(host, owner: 0)
+        try makeDirectory(outside, owner: Self.hostOwner)
+        try makeDirectory(host, owner: Self.hostOwner)
         try makeDirectory(scratch, owner: Caller.mappedID)
     }
 
@@ -70,7 +77,9 @@ final class SandboxFixture: @unchecked Sendable {
 
     func symlink(_ path: String, to target: String, owner: UInt32 = Caller.mappedID) throws {
         try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: target)
-        guard lchown(path, owner, owner) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        guard lchown(path, owner, Self.group(of: owner)) == 0 else {
+            throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
+        }
     }
 
     func copyFile(_ source: String, to path: String, owner: UInt32, mode: mode_t) throws {
@@ -80,7 +89,15 @@ final class SandboxFixture: @unchecked Sendable {
     }
 
     private func setOwner(_ path: String, _ owner: UInt32) throws {
-        guard chown(path, owner, owner) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        guard chown(path, owner, Self.group(of: owner)) == 0 else {
+            throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
+        }
+    }
+
+    /// The group a path of `owner` gets: the mapped gid for the mapped uid (the two differ for a service user
+    /// whose group has another number), else the same number.
+    private static func group(of owner: UInt32) -> UInt32 {
+        owner == Caller.mappedID ? Caller.mappedGID : owner
     }
 
     private func setMode(_ path: String, _ mode: mode_t) throws {

@@ -17,8 +17,11 @@ enum TestPaths {
     /// The `autonous-sandbox` executable under test.
     static var launcher: String { binDirectory + "/autonous-sandbox" }
 
-    /// Tests/Fixtures/sandbox: the probe scripts, bound read-only into every sandbox at the same path.
-    static var fixtures: String { packageRoot + "/Tests/Fixtures/sandbox" }
+    /// `$AUTONOUS_TEST_FIXTURES_DIR`, or Tests/Fixtures/sandbox of this package: the probe scripts, bound read-only
+    /// into every sandbox at the same path. (scripts/e2e-systemd runs the suite where the package is not.)
+    static var fixtures: String {
+        ProcessInfo.processInfo.environment["AUTONOUS_TEST_FIXTURES_DIR"] ?? packageRoot + "/Tests/Fixtures/sandbox"
+    }
 
     /// The Python inside the sandbox (the system one, from the read-only /usr).
     static let python = "/usr/bin/python3"
