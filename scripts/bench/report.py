@@ -288,10 +288,12 @@ def section_table(entries, notes):
         for text in (fig.get("missing") and "Not measured: " + fig["missing"],
                      peer.get("missing") and "%s not measured: %s" % (peer.get("name", "peer"), peer["missing"]),
                      fig.get("note"), fig.get("no_peer") and "No peer: " + fig["no_peer"]):
+            text = (text or "").strip()
             if text:
                 if text not in notes:
                     notes.append(text)
-                refs.append(str(notes.index(text) + 1))
+                refs.append(notes.index(text) + 1)
+        refs = [str(ref) for ref in sorted(set(refs))]
         title = fig.get("title", fig.get("id", "?")) + (" [%s]" % ", ".join(refs) if refs else "")
         ratio_text = "" if ratio is None else ("%.2f" % ratio if ratio >= 0.1 else "%.3f" % ratio)
         lines.append("| %s |" % " | ".join(cell(c) for c in (

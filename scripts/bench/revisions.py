@@ -219,7 +219,7 @@ def main():
             results.append(figures.figure(
                 "revisions.kill_%s" % label.split()[0], name, "s", restarts,
                 note="SIGKILL of the ready worker until the supervisor reports a new worker ready; " + (
-                    "restart backoff 10 ms, one supervisor for every kill." if extra is LOW else
+                    "restart backoff 10 ms, every kill in the same supervisor." if extra is LOW else
                     "the default first restart backoff (1 s), a supervisor of its own for each kill."),
                 no_peer=NO_PEER))
             daemon = Daemon(bin_dir, ports, extra)
