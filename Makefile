@@ -102,7 +102,7 @@ bench: deps
 	$(SWIFT) build -c release --product autonous-sandbox
 	$(SWIFT) build -c release --product autonous-worker
 	$(SWIFT) build -c release --product autonous-supervisord
-	SWIFT='$(SWIFT)' scripts/bench/all.sh "$$($(SWIFT) build -c release --show-bin-path)"
+	SWIFT='$(SWIFT)' BENCH_COMMAND='make bench' scripts/bench/all.sh "$$($(SWIFT) build -c release --show-bin-path)"
 
 release: deps
 	$(SWIFT) build $(RELEASE_FLAGS)

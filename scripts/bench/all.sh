@@ -7,6 +7,7 @@
 #
 # BIN_DIR holds autonous-supervisord, autonous-worker and autonous-sandbox. Environment:
 #   BENCH_NOTE        a sentence for the head of BENCHMARKS.md (e.g. that the machine was shared and loaded)
+#   BENCH_COMMAND     what the report says produced it (make bench sets "make bench")
 #   BENCH_EXTRA_JSON  more JSON files of figures to report (space-separated), e.g. from the Swift benchmarks
 #   BENCH_JSON_DIR    keep the JSON files there (default: a scratch directory, removed at the end)
 #   BENCH_LAUNCHES (150), BENCH_GREP_ROUNDS (15), BENCH_ROUNDS (3), BENCH_MESSAGES (20), BENCH_REVISION_RUNS (5),
@@ -71,7 +72,8 @@ if [[ -n ${BENCH_NOTE:-} ]]; then
     notes+=(--note "$BENCH_NOTE")
 fi
 echo
-python3 "$here/report.py" --bin-dir "$bin_dir" --duration $(($(date +%s) - started)) "${notes[@]}" "${inputs[@]}"
+python3 "$here/report.py" --bin-dir "$bin_dir" --duration $(($(date +%s) - started)) \
+    --command "${BENCH_COMMAND:-scripts/bench/all.sh $1}" "${notes[@]}" "${inputs[@]}"
 echo
 echo "== time per step"
 printf '%s\n' "${times[@]}"

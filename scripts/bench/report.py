@@ -217,7 +217,7 @@ def number(value):
         return "%.2f" % value
     if size == 0:
         return "0"
-    return "%.2g" % value if size >= 0.001 else "%.1e" % value
+    return "%.2g" % value if size >= 0.0001 else "%.1e" % value
 
 
 def evaluate(fig):
