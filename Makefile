@@ -95,15 +95,15 @@ lint:
 format:
 	$(SWIFT) format format --in-place --recursive Sources Tests Package.swift
 
-# Benchmarks run on a release build; figures vary with the machine, so they are printed, never asserted.
+# Benchmarks run on a release build, built first; then scripts/bench/all.sh runs every benchmark one after the other
+# (autonous against nanobot, bubblewrap and GNU grep in the same run) and regenerates BENCHMARKS.md and
+# benchmarks.svg. Figures vary with the machine, so they are reported, never asserted. BENCH_NOTE='...' adds a
+# sentence to the report's head; scripts/bench/all.sh lists the other knobs.
 bench: deps
 	$(SWIFT) build -c release --product autonous-sandbox
-	python3 scripts/bench/sandbox_launch.py "$$($(SWIFT) build -c release --show-bin-path)/autonous-sandbox" 150
 	$(SWIFT) build -c release --product autonous-worker
-	python3 scripts/bench/grep_tool.py "$$($(SWIFT) build -c release --show-bin-path)/autonous-worker" 15
 	$(SWIFT) build -c release --product autonous-supervisord
-	python3 scripts/bench/revisions.py "$$($(SWIFT) build -c release --show-bin-path)" 5
-	python3 scripts/bench/agent_latency.py "$$($(SWIFT) build -c release --show-bin-path)" 20
+	SWIFT='$(SWIFT)' BENCH_COMMAND='make bench' scripts/bench/all.sh "$$($(SWIFT) build -c release --show-bin-path)"
 
 release: deps
 	$(SWIFT) build $(RELEASE_FLAGS)

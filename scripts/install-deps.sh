@@ -5,7 +5,8 @@
 # (CI runs it with CI=true). Needs root or sudo only when a Debian package is missing.
 #
 # Checks, in order:
-#   1. Debian packages (C libraries the Swift targets link, the test fixtures' python3, sqlite3, bubblewrap).
+#   1. Debian packages (C libraries the Swift targets link, the test fixtures' python3, sqlite3, bubblewrap;
+#      python3-venv for the virtual environment `make bench` installs nanobot into).
 #   2. The python package `varlink` (PyPI): the tests use it as a third-party varlink client.
 #   3. A Swift 6.2 or newer toolchain on PATH (Package.swift needs tools version 6.2); not installed here.
 set -euo pipefail
@@ -18,6 +19,7 @@ packages=(
     pkg-config
     python3
     python3-pip
+    python3-venv
     bubblewrap
     sqlite3
 )

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Recovery times of the supervisor on real processes, against the fake Telegram and OpenAI servers:
 
-  revisions.py BIN_DIR [RUNS]
+  revisions.py BIN_DIR [RUNS] [--default-runs N] [--json FILE]
 
   - worker killed (SIGKILL) -> a new worker ready, with the default backoff (1 s first restart) and with a low one;
   - a bad revision deployed -> the last-known-good answering Telegram messages again, for a revision that exits at
@@ -9,9 +9,12 @@
     thresholds is under 5 s).
 
 BIN_DIR holds autonous-supervisord, autonous-worker and autonous-sandbox (a release build). Each figure is the
-median, min and max over its runs, in seconds. "Answering again" is measured from the Deploy call until the
-fake Telegram server received the answer to a message sent once the supervisor reported the revert.
+median, min and max over its runs, in seconds: RUNS runs with low thresholds, --default-runs (3) with the default
+ones, where each kill runs in a supervisor of its own (three kills within a minute are a crash loop by default).
+"Answering again" is measured from the Deploy call until the fake Telegram server received the answer to a message
+sent once the supervisor reported the revert. With --json, writes the figures in the shared shape of figures.py.
 """
+import argparse
 import json
 import os
 import signal
@@ -22,6 +25,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+
+import figures
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FAKES = os.path.join(ROOT, "Tests", "Fixtures", "fakes.py")
@@ -144,6 +149,10 @@ def bad_revision(directory, mode, index):
     return path
 
 
+NO_PEER = ("nanobot has no supervisor, no worker revisions and no revert; a crashed nanobot is "
+           "restarted (or not) by whatever started it.")
+
+
 def summary(name, samples):
     if not samples:
         return "| %s | - | - | - | 0 |" % name
@@ -151,48 +160,82 @@ def summary(name, samples):
         name, statistics.median(samples), min(samples), max(samples), len(samples))
 
 
+def kill_restart(daemon):
+    """Seconds from a SIGKILL of the ready worker until a new worker is ready."""
+    status = daemon.ready()
+    pid = status["worker"]["pid"]
+    started = time.monotonic()
+    os.kill(pid, signal.SIGKILL)
+    daemon.wait(lambda s: s["worker"]["state"] == "ready" and s["worker"]["pid"] != pid,
+                what="the restarted worker")
+    return time.monotonic() - started
+
+
+def deploy_revert(daemon, ports, scratch, mode, index):
+    """Seconds from the Deploy of a bad revision until the last-good worker answered a message again."""
+    daemon.ready()
+    path = bad_revision(scratch, mode, index)
+    started = time.monotonic()
+    reply = varlink(daemon.control, "io.autonous.Control.Deploy", {"path": path})
+    sha = reply["revision"]["sha256"]
+    daemon.wait(lambda s: s["revisions"].get("probation") is None
+                and s["revisions"]["current"] != sha and s["worker"]["state"] == "ready",
+                what="the revert of %s" % mode)
+    return answered_again(daemon, ports["telegram"], started, mode)
+
+
 def main():
-    if len(sys.argv) < 2:
-        sys.exit(__doc__)
-    bin_dir = os.path.abspath(sys.argv[1])
-    runs = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("bin_dir")
+    parser.add_argument("runs", nargs="?", type=int, default=5)
+    parser.add_argument("--default-runs", type=int, default=3)
+    parser.add_argument("--json", help="write the figures to this file (figures.py's shape)")
+    args = parser.parse_args()
+    bin_dir = os.path.abspath(args.bin_dir)
     fakes = subprocess.Popen([sys.executable, FAKES, "--telegram-token", TOKEN, "--openai-key", KEY],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     ports = json.loads(fakes.stdout.readline())
     http(ports["openai"], "GET", "/_fake/script")
     scratch = tempfile.mkdtemp(prefix="aut-bench-revs-")
-    rows = []
+    rows, results = [], []
     try:
-        for label, extra, kill_runs, deploy_runs in [("low thresholds", LOW, runs, runs),
-                                                      ("default thresholds", {}, 1, max(1, runs // 3))]:
+        for label, extra, runs in [("low thresholds", LOW, args.runs), ("default thresholds", {}, args.default_runs)]:
+            restarts = []
+            if extra is LOW:
+                daemon = Daemon(bin_dir, ports, extra)
+                try:
+                    restarts = [kill_restart(daemon) for _ in range(runs)]
+                finally:
+                    daemon.stop()
+            else:
+                for _ in range(runs):
+                    daemon = Daemon(bin_dir, ports, extra)
+                    try:
+                        restarts.append(kill_restart(daemon))
+                    finally:
+                        daemon.stop()
+            name = "worker killed -> new worker ready (%s)" % label
+            rows.append(summary(name, restarts))
+            results.append(figures.figure(
+                "revisions.kill_%s" % label.split()[0], name, "s", restarts,
+                note="SIGKILL of the ready worker until the supervisor reports a new worker ready; " + (
+                    "restart backoff 10 ms, every kill in the same supervisor." if extra is LOW else
+                    "the default first restart backoff (1 s), a supervisor of its own for each kill."),
+                no_peer=NO_PEER))
             daemon = Daemon(bin_dir, ports, extra)
             try:
-                daemon.ready()
-                restarts = []
-                for _ in range(kill_runs):
-                    status = daemon.ready()
-                    pid = status["worker"]["pid"]
-                    started = time.monotonic()
-                    os.kill(pid, signal.SIGKILL)
-                    daemon.wait(lambda s: s["worker"]["state"] == "ready" and s["worker"]["pid"] != pid,
-                                what="the restarted worker")
-                    restarts.append(time.monotonic() - started)
-                    # Let the failure streak start over only where that is cheap (low thresholds).
-                rows.append(summary("worker killed -> new worker ready (%s)" % label, restarts))
                 for mode in ("exit-at-once", "hang-after-ready"):
-                    samples = []
-                    for index in range(deploy_runs):
-                        daemon.ready()
-                        path = bad_revision(scratch, mode, index)
-                        started = time.monotonic()
-                        reply = varlink(daemon.control, "io.autonous.Control.Deploy", {"path": path})
-                        sha = reply["revision"]["sha256"]
-                        daemon.wait(lambda s: s["revisions"].get("probation") is None
-                                    and s["revisions"]["current"] != sha and s["worker"]["state"] == "ready",
-                                    what="the revert of %s" % mode)
-                        samples.append(answered_again(daemon, ports["telegram"], started, mode))
-                    rows.append(summary("bad revision (%s) deployed -> last-good answering (%s)" % (mode, label),
-                                        samples))
+                    samples = [deploy_revert(daemon, ports, scratch, mode, index) for index in range(runs)]
+                    name = "bad revision (%s) deployed -> last-good answering (%s)" % (mode, label)
+                    rows.append(summary(name, samples))
+                    results.append(figures.figure(
+                        "revisions.%s_%s" % (mode.replace("-", "_"), label.split()[0]), name, "s", samples,
+                        target=figures.absolute_max(5.0) if extra is LOW else None,
+                        note=("Low thresholds (ready timeout 2 s, heartbeat timeout 1 s, probation 3 s); target "
+                              "under 5 s. " if extra is LOW else
+                              "Default thresholds (ready timeout 30 s, heartbeat timeout 30 s, probation 60 s). ")
+                        + "From the Deploy call until the fake Telegram server received the answer to a message "
+                        "sent once the revert was reported.", no_peer=NO_PEER))
             finally:
                 daemon.stop()
     finally:
@@ -203,6 +246,7 @@ def main():
     print("|---|---|---|---|---|")
     for row in rows:
         print(row)
+    figures.write(args.json, results)
 
 
 if __name__ == "__main__":

@@ -3,13 +3,14 @@
 same namespaces (user, mount, pid, net, uts, ipc, cgroup), measured side by side and interleaved in one run, in a
 shuffled order each round.
 
-  sandbox_launch.py SANDBOX_BINARY [RUNS]
+  sandbox_launch.py SANDBOX_BINARY [RUNS] [--json FILE]
 
 Prints the median and p90 of each in milliseconds and the ratio of the medians (autonous / bubblewrap; the target
-is <= 1.0). bubblewrap's command line is the one in shared/PEERS.md. autonous-sandbox is measured with its default
-limits (a memory and pids cgroup, when this host allows it) and with no cgroup limits, which is what bubblewrap
-does. Each sample runs from the spawn until stderr is closed and the exit status is in, as for a caller that
-collects the output; autonous-sandbox runs from an installed-like copy.
+is <= 1.0); with --json, writes the figures (every launch's time) in the shared shape of figures.py. bubblewrap's
+command line is the one in shared/PEERS.md. autonous-sandbox is measured with its default limits (a memory and pids
+cgroup, when this host allows it) and with no cgroup limits, which is what bubblewrap does. Each sample runs from
+the spawn until stderr is closed and the exit status is in, as for a caller that collects the output;
+autonous-sandbox runs from an installed-like copy.
 
 The exec profile needs a workspace, which bubblewrap's command has no counterpart for. It is an empty directory, so
 every launch creates the empty read-only .git and .autonous placeholders in it and removes them afterwards. The
@@ -17,15 +18,17 @@ main figures put it on tmpfs (/dev/shm), so that they measure the launcher and n
 in the temporary directory (usually on disk), where on some file systems each rmdir waits for a discard of the
 freed block on the device (0.1-1 ms per launch on the ext4 of the test machines, depending on the host's load).
 """
+import argparse
 import os
 import random
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
+
+import figures
 
 
 def measure(command, runs, env):
@@ -54,8 +57,12 @@ def measure(command, runs, env):
 
 
 def main():
-    sandbox = sys.argv[1]
-    runs = int(sys.argv[2]) if len(sys.argv) > 2 else 40
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("sandbox")
+    parser.add_argument("runs", nargs="?", type=int, default=40)
+    parser.add_argument("--json", help="write the figures to this file (figures.py's shape)")
+    args = parser.parse_args()
+    sandbox, runs = args.sandbox, args.runs
     bwrap = shutil.which("bwrap")
     if not bwrap:
         raise SystemExit("bubblewrap is not installed (apt-get install bubblewrap)")
@@ -109,6 +116,27 @@ def main():
     for name in commands:
         if name != "bubblewrap":
             print(f"ratio {name} / bubblewrap: {medians[name] / base:.2f} (target <= 1.0)")
+    version = subprocess.run([bwrap, "--version"], capture_output=True, text=True).stdout.strip()
+    bubblewrap = figures.peer("bubblewrap", samples["bubblewrap"], version=version)
+    how = ("%d interleaved launches each, in a new order every round, from the spawn until stderr is closed and "
+           "the exit status is in. bubblewrap: --unshare-all --die-with-parent --new-session, /usr read-only, "
+           "/proc, /dev, then /bin/true. autonous-sandbox: --profile exec -- /bin/true, with an empty workspace on "
+           "%s (it creates and removes the empty read-only .git and .autonous placeholders there). " % (runs, where))
+    figures.write(args.json, [
+        figures.figure(
+            "sandbox.launch_no_cgroup", "sandbox launch, no cgroup limits (equal work to bubblewrap)", "ms",
+            samples["autonous-sandbox (no cgroup)"], bubblewrap, target=figures.ratio_max(1.0),
+            note=how + "--no-cgroup-limits: bubblewrap sets no cgroup limits either."),
+        figures.figure(
+            "sandbox.launch_default", "sandbox launch, default limits (memory and pids cgroup)", "ms",
+            samples["autonous-sandbox (default limits)"], bubblewrap, target=figures.ratio_max(1.0),
+            note=how + "With the profile's default memory and pids cgroup, work bubblewrap does not do."),
+        figures.figure(
+            "sandbox.launch_disk_workspace", "sandbox launch, default limits, workspace on disk", "ms",
+            samples["autonous-sandbox (default, disk ws)"], bubblewrap,
+            note="As above with the empty workspace in the temporary directory (usually on disk): on some file "
+            "systems each rmdir of the placeholders waits for a discard of the freed block on the device."),
+    ])
 
 
 if __name__ == "__main__":
