@@ -103,6 +103,7 @@ bench: deps
 	$(SWIFT) build -c release --product autonous-sandbox
 	$(SWIFT) build -c release --product autonous-worker
 	$(SWIFT) build -c release --product autonous-supervisord
+	$(SWIFT) build -c release --product autonous-bench
 	SWIFT='$(SWIFT)' BENCH_COMMAND='make bench' scripts/bench/all.sh "$$($(SWIFT) build -c release --show-bin-path)"
 
 release: deps

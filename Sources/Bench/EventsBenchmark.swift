@@ -39,16 +39,16 @@ struct EventsBenchmark {
         try Figure.write(
             [
                 Figure(
-                    id: "events_single_writer", title: "event-log appends, one writer (a transaction each)",
+                    id: "events.single_writer", title: "event-log appends, one writer (a transaction each)",
                     unit: "events/s", samples: single,
                     target: .init(kind: "absolute_min", value: Self.singleWriterTarget)),
                 Figure(
-                    id: "events_two_writers",
+                    id: "events.two_writers",
                     title: "event-log appends, worker and supervisor databases written at once (sum of both)",
                     unit: "events/s", samples: together,
                     note: "two processes, each appending to its own database, as the two daemons do"),
                 Figure(
-                    id: "events_two_writers_slowest",
+                    id: "events.two_writers_slowest",
                     title: "event-log appends, worker and supervisor at once (the slower of the two)",
                     unit: "events/s", samples: slowestOfTwo),
             ], to: json)

@@ -71,11 +71,11 @@ struct TraceBenchmark {
         try Figure.write(
             [
                 Figure(
-                    id: "trace_one_run", title: "`trace` of one run on a database of \(size)", unit: "ms",
+                    id: "trace.million_events", title: "`trace` of one run on a database of \(size)", unit: "ms",
                     samples: traceMs, target: .init(kind: "absolute_max", value: Self.traceTarget),
                     note: "the supervisor's side of `autonousctl trace`: the read and the encoded reply"),
                 Figure(
-                    id: "usage_7_days", title: "`usage --since 7d` on a database of \(size) (all calls in range)",
+                    id: "trace.usage_7_days", title: "`usage --since 7d` on a database of \(size) (all calls in range)",
                     unit: "ms", samples: usageMs),
             ], to: json)
     }

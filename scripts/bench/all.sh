@@ -5,12 +5,13 @@
 #
 #   scripts/bench/all.sh BIN_DIR
 #
-# BIN_DIR holds autonous-supervisord, autonous-worker and autonous-sandbox. Environment:
+# BIN_DIR holds autonous-supervisord, autonous-worker, autonous-sandbox and autonous-bench. Environment:
 #   BENCH_NOTE        a sentence for the head of BENCHMARKS.md (e.g. that the machine was shared and loaded)
 #   BENCH_COMMAND     what the report says produced it (make bench sets "make bench")
 #   BENCH_EXTRA_JSON  more JSON files of figures to report (space-separated), e.g. from the Swift benchmarks
 #   BENCH_JSON_DIR    keep the JSON files there (default: a scratch directory, removed at the end)
 #   BENCH_LAUNCHES (150), BENCH_GREP_ROUNDS (15), BENCH_ROUNDS (3), BENCH_MESSAGES (20), BENCH_REVISION_RUNS (5),
+#   BENCH_EVENT_RUNS (5),
 #   BENCH_DEFAULT_RUNS (3): run counts (the last: revisions.py with the default thresholds, about 45 s a run);
 #                     published figures keep at least 3 runs each and 20 messages
 # A benchmark that fails does not stop the others: the report says which one failed, and the script exits 1.
@@ -61,6 +62,11 @@ step grep_tool python3 "$here/grep_tool.py" "$bin_dir/autonous-worker" "${BENCH_
 step peers python3 "$here/peers.py" "$bin_dir" --rounds "${BENCH_ROUNDS:-3}" --messages "${BENCH_MESSAGES:-20}" \
     --json "$out/peers.json"
 step agent_latency python3 "$here/agent_latency.py" "$bin_dir" "${BENCH_MESSAGES:-20}" --json "$out/agent_latency.json"
+step events "$bin_dir/autonous-bench" events "$out/events-scratch" --seconds 2 --runs "${BENCH_EVENT_RUNS:-5}" \
+    --json "$out/events.json"
+rm -rf "$out/events-scratch"
+step trace "$bin_dir/autonous-bench" trace "$out/trace-scratch" --events 1000000 --samples 50 --json "$out/trace.json"
+rm -rf "$out/trace-scratch"
 step revisions python3 "$here/revisions.py" "$bin_dir" "${BENCH_REVISION_RUNS:-5}" \
     --default-runs "${BENCH_DEFAULT_RUNS:-3}" --json "$out/revisions.json"
 
