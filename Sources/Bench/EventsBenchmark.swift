@@ -22,6 +22,7 @@ struct EventsBenchmark {
 
     func run() throws {
         var single: [Double] = []
+        var stepped: [Double] = []
         var together: [Double] = []
         var slowestOfTwo: [Double] = []
         for run in 1 ... runs {
@@ -29,6 +30,9 @@ struct EventsBenchmark {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
             let (count, elapsed) = try Self.append(path: "\(path)/worker.db", role: .worker, seconds: seconds)
             single.append(Double(count) / elapsed)
+            let (inSteps, stepsElapsed) = try Self.append(
+                path: "\(path)/steps.db", role: .worker, seconds: seconds, perTransaction: Self.eventsPerStep)
+            stepped.append(Double(inSteps) / stepsElapsed)
 
             let pair = "\(directory)/pair-\(run)"
             try FileManager.default.createDirectory(atPath: pair, withIntermediateDirectories: true)
@@ -42,6 +46,13 @@ struct EventsBenchmark {
                     id: "events.single_writer", title: "event-log appends, one writer (a transaction each)",
                     unit: "events/s", samples: single,
                     target: .init(kind: "absolute_min", value: Self.singleWriterTarget)),
+                Figure(
+                    id: "events.one_writer_in_steps",
+                    title:
+                        "event-log appends, one writer, \(Self.eventsPerStep) to a transaction (an agent step's events)",
+                    unit: "events/s", samples: stepped,
+                    note: "the daemon writes a step's events in one transaction: a turn writes its model call's end "
+                        + "and the tool calls' starts and ends together"),
                 Figure(
                     id: "events.two_writers",
                     title: "event-log appends, worker and supervisor databases written at once (sum of both)",
@@ -96,8 +107,14 @@ struct EventsBenchmark {
         print(Double(count) / elapsed)
     }
 
-    /// Appends events to the database at `path` for `seconds`; returns how many and the time they took.
-    static func append(path: String, role: DatabaseRole, seconds: Double) throws -> (Int, Double) {
+    /// How many events one agent step commits together, as the turn's transactions do.
+    static let eventsPerStep = 4
+
+    /// Appends events to the database at `path` for `seconds`, `perTransaction` to a write transaction; returns how
+    /// many and the time they took.
+    static func append(path: String, role: DatabaseRole, seconds: Double, perTransaction: Int = 1) throws -> (
+        Int, Double
+    ) {
         let log = EventLog(database: try AppDatabase(path: path, role: role))
         let context = EventContext(runID: "bench-run", conversationID: "bench-conversation")
         // A payload the size of a typical tool-call event.
@@ -112,8 +129,16 @@ struct EventsBenchmark {
         var now = start
         while now < end {
             // The clock is read every 64 appends: reading it costs little, but not nothing.
-            for _ in 0 ..< 64 { try log.append(type, context, payload: payload) }
-            count += 64
+            if perTransaction == 1 {
+                for _ in 0 ..< 64 { try log.append(type, context, payload: payload) }
+            } else {
+                for _ in 0 ..< 64 / perTransaction {
+                    try log.database.pool.write { db in
+                        for _ in 0 ..< perTransaction { try EventLog.append(db, type, context, payload: payload) }
+                    }
+                }
+            }
+            count += 64 / perTransaction * perTransaction
             now = monotonicSeconds()
         }
         return (count, now - start)

@@ -130,14 +130,13 @@ extension Agent {
             summary["approval_id"] = .string(approval.id)
             summary["approval_status"] = .string(approval.status.rawValue)
         }
-        let output =
-            (try? JSONCoding.encoder.encode(result)).map { String(decoding: $0, as: UTF8.self) } ?? #"{"ok":false}"#
+        let output = result.jsonText
         logger.info(
             "tool call",
             metadata: ["tool.name": "\(call.name)", "tool.ok": "\(result.ok)", "tool.ms": "\(result.durationMs)"])
         var timeless = result
         timeless.durationMs = 0
-        let outcome = (try? JSONCoding.encoder.encode(timeless)).map { String(decoding: $0, as: UTF8.self) } ?? output
+        let outcome = timeless.jsonText
         return FinishedTool(
             message: ConversationMessage(role: .tool, content: output, toolCallID: call.id, toolName: call.name),
             outcome: outcome,

@@ -32,6 +32,20 @@ struct ToolResult: Codable, Sendable, Equatable {
         case hasMore = "has_more"
     }
 
+    /// The envelope as the JSON text the model reads: what `JSONCoding.encoder` writes for it (sorted keys, nil
+    /// fields left out), built directly, since every tool call writes it twice (ToolResultTextTests compares).
+    var jsonText: String {
+        var object: [String: JSONValue] = [
+            "ok": .bool(ok), "stdout": .string(stdout), "stderr": .string(stderr),
+            "stdout_truncated": .bool(stdoutTruncated), "stderr_truncated": .bool(stderrTruncated),
+            "duration_ms": .int(durationMs), "tier": .string(tier.rawValue),
+        ]
+        if let exitCode { object["exit_code"] = .int(Int64(exitCode)) }
+        if let nextOffset { object["next_offset"] = .int(Int64(nextOffset)) }
+        if let hasMore { object["has_more"] = .bool(hasMore) }
+        return JSONValue.object(object).jsonText
+    }
+
     /// A failed call with a message the model can act on.
     static func failure(_ message: String, tier: ToolTier, durationMs: Int64 = 0) -> ToolResult {
         ToolResult(
