@@ -10,7 +10,7 @@ worker's start) which prints its own median. Prints both medians over the rounds
 GNU <= 1.5); with --json, writes the figure (each round's median as a sample) in the shared shape of figures.py.
 The pattern matches about 1 line in 50, capped by the tool at 2000 matches.
 
-`--bench-grep` reports whole milliseconds, so the native samples are rounded to the millisecond.
+`--bench-grep` reports its median to the microsecond.
 """
 import argparse
 import json
@@ -74,8 +74,8 @@ def main():
             "grep.native", "native grep tool over 500 files, 50,000 lines (%d matches)" % matches, "ms", native,
             figures.peer("GNU grep", gnu, version=version), target=figures.ratio_max(1.5),
             note="Each sample is the median of %d searches: GNU grep -rnE as a process per search (spawn included, "
-            "as a tool would run it); the native tool in-process (autonous-worker --bench-grep, which reports whole "
-            "milliseconds). %d rounds, interleaved, after one warm-up round." % (PER_ROUND, args.rounds))])
+            "as a tool would run it); the native tool in-process (autonous-worker --bench-grep, timed to the "
+            "microsecond). %d rounds, interleaved, after one warm-up round." % (PER_ROUND, args.rounds))])
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
