@@ -35,8 +35,13 @@ public final class AppDatabase: Sendable {
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
         }
         do {
-            pool = try DatabasePool(path: path, configuration: configuration)
-            try Self.withMigrationLock(path: path) { try role.migrator.migrate(pool) }
+            // Under the lock from the first statement: opening a fresh database switches it to WAL, which needs
+            // the whole file, and an opener switching it while another migrates waited out the busy timeout.
+            pool = try Self.withMigrationLock(path: path) {
+                let pool = try DatabasePool(path: path, configuration: configuration)
+                try role.migrator.migrate(pool)
+                return pool
+            }
         } catch {
             throw AutonousError(
                 .database, "cannot open the database \(path)\(Self.diagnosis(of: error, at: path))", cause: error)
@@ -124,14 +129,14 @@ public final class AppDatabase: Sendable {
     }
 
     /// Runs `body` holding an exclusive flock shared by every process that opens this database.
-    static func withMigrationLock(path: String, _ body: () throws -> Void) throws {
+    static func withMigrationLock<T>(path: String, _ body: () throws -> T) throws -> T {
         let lockPath = path + ".migrate-lock"
         let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw Errno(errno, "open \(lockPath)") }
         defer { close(fd) }
         try retryingSyscall("flock \(lockPath)") { flock(fd, LOCK_EX) }
         defer { flock(fd, LOCK_UN) }
-        try body()
+        return try body()
     }
 
     /// Milliseconds since the Unix epoch, the time unit of every `*_ms` column.
