@@ -83,7 +83,9 @@ import Testing
         let start = ContinuousClock.now
         task.cancel()
         let result = await task.result
-        #expect(ContinuousClock.now - start < .seconds(3))
+        // libcurl sees the cancel in its progress callback, about once a second; the rest is slack for this test
+        // process, whose two pool threads the other unit suites keep busy. Well under the 30 s the request waits.
+        #expect(ContinuousClock.now - start < .seconds(10))
         guard case .failure(let error) = result, case .cancelled? = error as? TransportError else {
             Issue.record("expected .cancelled, got \(result)")
             return
