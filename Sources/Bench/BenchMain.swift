@@ -17,13 +17,13 @@ import GRDB
 /// DIR is a scratch directory; the databases are made there and left for the caller to remove.
 @main
 struct BenchMain {
-    static func main() {
+    static func main() async {
         var arguments = Array(CommandLine.arguments.dropFirst())
         guard let command = arguments.first else { usage("a command is required") }
         arguments.removeFirst()
         do {
             switch command {
-            case "events": try EventsBenchmark(arguments: Options(arguments)).run()
+            case "events": try await EventsBenchmark(arguments: Options(arguments)).run()
             case "events-writer": try EventsBenchmark.writer(arguments: Options(arguments))
             case "trace": try TraceBenchmark(arguments: Options(arguments)).run()
             default: usage("unknown command '\(command)'")

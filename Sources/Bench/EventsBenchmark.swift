@@ -20,7 +20,7 @@ struct EventsBenchmark {
         json = arguments.string("json")
     }
 
-    func run() throws {
+    func run() async throws {
         var single: [Double] = []
         var stepped: [Double] = []
         var together: [Double] = []
@@ -36,7 +36,7 @@ struct EventsBenchmark {
 
             let pair = "\(directory)/pair-\(run)"
             try FileManager.default.createDirectory(atPath: pair, withIntermediateDirectories: true)
-            let rates = try twoProcesses(directory: pair)
+            let rates = try await twoProcesses(directory: pair)
             together.append(rates.reduce(0, +))
             slowestOfTwo.append(rates.min() ?? 0)
         }
@@ -66,32 +66,23 @@ struct EventsBenchmark {
     }
 
     /// Runs `events-writer` for the worker's and the supervisor's database at once and returns each one's rate.
-    private func twoProcesses(directory pair: String) throws -> [Double] {
-        let executable = URL(
-            fileURLWithPath: try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
-        var processes: [(Process, Pipe)] = []
-        for (file, role) in [("worker.db", "worker"), ("autonous.db", "supervisor")] {
-            let process = Process()
-            process.executableURL = executable
-            process.arguments = [
-                "events-writer", "\(pair)/\(file)", "--role", role, "--seconds", "\(seconds)",
-            ]
-            let output = Pipe()
-            process.standardOutput = output
-            try process.run()
-            processes.append((process, output))
-        }
-        var rates: [Double] = []
-        for (process, output) in processes {
-            let data = output.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            guard process.terminationStatus == 0, let rate = Double(text) else {
-                throw BenchError("events-writer failed (status \(process.terminationStatus)): \(text)")
+    private func twoProcesses(directory pair: String) async throws -> [Double] {
+        let executable = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        let environment = ProcessInfo.processInfo.environment
+        func writer(_ file: String, _ role: String) async throws -> Double {
+            let (status, output) = try await ChildProcess.runToEnd(
+                executable: executable,
+                arguments: ["events-writer", "\(pair)/\(file)", "--role", role, "--seconds", "\(seconds)"],
+                environment: environment)
+            let text = output.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard status == .exited(0), let rate = text.split(separator: "\n").last.flatMap({ Double($0) }) else {
+                throw BenchError("events-writer failed (\(status)): \(text)")
             }
-            rates.append(rate)
+            return rate
         }
-        return rates
+        async let worker = writer("worker.db", "worker")
+        async let supervisor = writer("autonous.db", "supervisor")
+        return try await [worker, supervisor]
     }
 
     /// `events-writer PATH --role worker|supervisor --seconds S`: appends for S seconds and prints its rate.
