@@ -12,32 +12,16 @@ extension JSONValue {
     ///
     /// - Throws: `JSONParseError` saying what was wrong and at which byte.
     public init(parsing bytes: some Collection<UInt8>) throws(JSONParseError) {
-        let parsed: Result<JSONValue, JSONParseError>? = bytes.withContiguousStorageIfAvailable { buffer in
-            var parser = JSONTextParser(buffer)
-            return Result { () throws(JSONParseError) in try parser.parseDocument() }
-        }
-        switch parsed
-            ?? Array(bytes).withUnsafeBufferPointer({ buffer in
-                var parser = JSONTextParser(buffer)
-                return Result { () throws(JSONParseError) in try parser.parseDocument() }
-            })
-        {
-        case .success(let value): self = value
-        case .failure(let error): throw error
-        }
+        let parsed =
+            bytes.withContiguousStorageIfAvailable(JSONTextParser.parse)
+            ?? Array(bytes).withUnsafeBufferPointer(JSONTextParser.parse)
+        self = try parsed.get()
     }
 
     /// Parses JSON text; see `init(parsing:)` for bytes.
     public init(parsing text: String) throws(JSONParseError) {
         var text = text
-        let parsed = text.withUTF8 { buffer in
-            var parser = JSONTextParser(buffer)
-            return Result { () throws(JSONParseError) in try parser.parseDocument() }
-        }
-        switch parsed {
-        case .success(let value): self = value
-        case .failure(let error): throw error
-        }
+        self = try text.withUTF8(JSONTextParser.parse).get()
     }
 }
 
@@ -60,6 +44,12 @@ private struct JSONTextParser {
 
     init(_ bytes: UnsafeBufferPointer<UInt8>) {
         self.bytes = bytes
+    }
+
+    /// The document in `bytes`, or why it is not JSON.
+    static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> Result<JSONValue, JSONParseError> {
+        var parser = JSONTextParser(bytes)
+        return Result { () throws(JSONParseError) in try parser.parseDocument() }
     }
 
     mutating func parseDocument() throws(JSONParseError) -> JSONValue {
