@@ -130,15 +130,16 @@ import Testing
         let context = EventContext(parentID: nil, runID: "run-1", conversationID: "local:c")
 
         let small = GatheredContext(history: Self.chat(3))
-        let unchanged = try pipeline.conversation(
-            system: "system", gathered: small, user: "hi", tools: [], events: events, context: context)
+        let unchanged = pipeline.conversation(system: "system", gathered: small, user: "hi", tools: [])
         #expect(unchanged.parts.history == small.history)
+        #expect(unchanged.compression == nil)
+        try store.database.pool.write { db in try unchanged.writeCompression(db, context: context) }
         #expect(try events.events(typePrefix: "context.").isEmpty, "nothing changed, nothing written")
 
         let large = GatheredContext(history: Self.chat(10))
-        let changed = try pipeline.conversation(
-            system: "system", gathered: large, user: "hi", tools: [], events: events, context: context)
+        let changed = pipeline.conversation(system: "system", gathered: large, user: "hi", tools: [])
         #expect(changed.parts.history.count == 4)
+        try store.database.pool.write { db in try changed.writeCompression(db, context: context) }
         let written = try events.events(typePrefix: "context.")
         #expect(written.map(\.type) == ["context.compressed"])
         let payload = try #require(written.first?.payload)

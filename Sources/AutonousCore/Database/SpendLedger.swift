@@ -103,33 +103,54 @@ public struct SpendLedger: Sendable {
     public func reserve(
         _ claim: Claim, day: String, tokenLimit: Int?, costLimit: Dollars?, now: Int64
     ) throws -> Reservation {
+        try reserve(claim, day: day, tokenLimit: tokenLimit, costLimit: costLimit, now: now) { _ in }.reservation
+    }
+
+    /// `reserve`, with `alongside` run first in the same transaction: the caller's records of the step that asks
+    /// (a turn's start event, say) commit with the reservation or its refusal, or not at all.
+    ///
+    /// - Returns: the reservation and what `alongside` returned.
+    /// - Throws: the database's error, or `alongside`'s; nothing is written then.
+    public func reserve<Written>(
+        _ claim: Claim, day: String, tokenLimit: Int?, costLimit: Dollars?, now: Int64,
+        alongside: (Database) throws -> Written
+    ) throws -> (reservation: Reservation, written: Written) {
         try database.pool.writeWithoutTransaction { db in
-            var outcome = Reservation.reserved(id: 0)
+            var result: (Reservation, Written)?
             try db.inTransaction(.immediate) {
-                let totals = try Self.totals(db, day: day)
-                if let tokenLimit, totals.tokens + Int64(claim.tokens) > Int64(tokenLimit) {
-                    outcome = .refused(.tokens, totals: totals)
-                    return .commit
-                }
-                if let costLimit, (totals.cost + (claim.cost ?? .zero)) > costLimit {
-                    outcome = .refused(.cost, totals: totals)
-                    return .commit
-                }
-                try db.executeCached(
-                    sql: """
-                        INSERT INTO spend_ledger (day, run_id, conversation_id, model, reserved_tokens,
-                            reserved_cost_microusd, reserved_ms)
-                        VALUES (?, ?, ?, ?, ?, ?, ?)
-                        """,
-                    arguments: [
-                        day, claim.runID, claim.conversationID, claim.model, claim.tokens,
-                        claim.cost?.microdollars, now,
-                    ])
-                outcome = .reserved(id: db.lastInsertedRowID)
+                let written = try alongside(db)
+                result = (
+                    try Self.claim(claim, db, day: day, tokenLimit: tokenLimit, costLimit: costLimit, now: now),
+                    written
+                )
                 return .commit
             }
-            return outcome
+            guard let result else { throw DatabaseError(message: "the spend ledger's transaction did not run") }
+            return result
         }
+    }
+
+    /// Sums `day` and inserts `claim`'s row when it fits both limits, inside the caller's IMMEDIATE transaction.
+    private static func claim(
+        _ claim: Claim, _ db: Database, day: String, tokenLimit: Int?, costLimit: Dollars?, now: Int64
+    ) throws -> Reservation {
+        let totals = try Self.totals(db, day: day)
+        if let tokenLimit, totals.tokens + Int64(claim.tokens) > Int64(tokenLimit) {
+            return .refused(.tokens, totals: totals)
+        }
+        if let costLimit, (totals.cost + (claim.cost ?? .zero)) > costLimit {
+            return .refused(.cost, totals: totals)
+        }
+        try db.executeCached(
+            sql: """
+                INSERT INTO spend_ledger (day, run_id, conversation_id, model, reserved_tokens,
+                    reserved_cost_microusd, reserved_ms)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                day, claim.runID, claim.conversationID, claim.model, claim.tokens, claim.cost?.microdollars, now,
+            ])
+        return .reserved(id: db.lastInsertedRowID)
     }
 
     /// Closes reservation `id` with the usage the API reported; `cost` is nil for a model without a price.
@@ -140,18 +161,28 @@ public struct SpendLedger: Sendable {
         id: Int64, inputTokens: Int, cachedTokens: Int, outputTokens: Int, cost: Dollars?, now: Int64
     ) throws -> Bool {
         try database.pool.write { db in
-            try db.executeCached(
-                sql: """
-                    UPDATE spend_ledger SET state = 'settled', input_tokens = ?, cached_tokens = ?,
-                        output_tokens = ?, tokens = ?, cost_microusd = ?, closed_ms = ?
-                    WHERE id = ? AND state = 'reserved'
-                    """,
-                arguments: [
-                    inputTokens, cachedTokens, outputTokens, max(inputTokens, 0) + max(outputTokens, 0),
-                    cost?.microdollars, now, id,
-                ])
-            return db.changesCount == 1
+            try Self.settle(
+                db, id: id, inputTokens: inputTokens, cachedTokens: cachedTokens, outputTokens: outputTokens,
+                cost: cost, now: now)
         }
+    }
+
+    /// `settle` inside the caller's write transaction.
+    @discardableResult
+    public static func settle(
+        _ db: Database, id: Int64, inputTokens: Int, cachedTokens: Int, outputTokens: Int, cost: Dollars?, now: Int64
+    ) throws -> Bool {
+        try db.executeCached(
+            sql: """
+                UPDATE spend_ledger SET state = 'settled', input_tokens = ?, cached_tokens = ?,
+                    output_tokens = ?, tokens = ?, cost_microusd = ?, closed_ms = ?
+                WHERE id = ? AND state = 'reserved'
+                """,
+            arguments: [
+                inputTokens, cachedTokens, outputTokens, max(inputTokens, 0) + max(outputTokens, 0),
+                cost?.microdollars, now, id,
+            ])
+        return db.changesCount == 1
     }
 
     /// Closes reservation `id` of a call that answered without reporting usage: it counts its worst case.
@@ -159,16 +190,20 @@ public struct SpendLedger: Sendable {
     /// - Returns: false when the reservation was already closed.
     @discardableResult
     public func settleAtWorstCase(id: Int64, now: Int64) throws -> Bool {
-        try database.pool.write { db in
-            try db.executeCached(
-                sql: """
-                    UPDATE spend_ledger SET state = 'settled', tokens = reserved_tokens,
-                        cost_microusd = reserved_cost_microusd, closed_ms = ?
-                    WHERE id = ? AND state = 'reserved'
-                    """,
-                arguments: [now, id])
-            return db.changesCount == 1
-        }
+        try database.pool.write { db in try Self.settleAtWorstCase(db, id: id, now: now) }
+    }
+
+    /// `settleAtWorstCase` inside the caller's write transaction.
+    @discardableResult
+    public static func settleAtWorstCase(_ db: Database, id: Int64, now: Int64) throws -> Bool {
+        try db.executeCached(
+            sql: """
+                UPDATE spend_ledger SET state = 'settled', tokens = reserved_tokens,
+                    cost_microusd = reserved_cost_microusd, closed_ms = ?
+                WHERE id = ? AND state = 'reserved'
+                """,
+            arguments: [now, id])
+        return db.changesCount == 1
     }
 
     /// Closes reservation `id` of a call that failed without usage: it counts nothing.
@@ -176,16 +211,20 @@ public struct SpendLedger: Sendable {
     /// - Returns: false when the reservation was already closed.
     @discardableResult
     public func release(id: Int64, errorClass: String?, now: Int64) throws -> Bool {
-        try database.pool.write { db in
-            try db.executeCached(
-                sql: """
-                    UPDATE spend_ledger SET state = 'released', tokens = 0, cost_microusd = 0, error_class = ?,
-                        closed_ms = ?
-                    WHERE id = ? AND state = 'reserved'
-                    """,
-                arguments: [errorClass, now, id])
-            return db.changesCount == 1
-        }
+        try database.pool.write { db in try Self.release(db, id: id, errorClass: errorClass, now: now) }
+    }
+
+    /// `release` inside the caller's write transaction.
+    @discardableResult
+    public static func release(_ db: Database, id: Int64, errorClass: String?, now: Int64) throws -> Bool {
+        try db.executeCached(
+            sql: """
+                UPDATE spend_ledger SET state = 'released', tokens = 0, cost_microusd = 0, error_class = ?,
+                    closed_ms = ?
+                WHERE id = ? AND state = 'reserved'
+                """,
+            arguments: [errorClass, now, id])
+        return db.changesCount == 1
     }
 
     /// Closes every open reservation as `abandoned`, at its worst case. Called once when the worker starts: no call

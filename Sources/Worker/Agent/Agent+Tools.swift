@@ -11,22 +11,43 @@ extension Agent {
     /// a call of any other tier (which writes, executes or reaches the network) runs alone, after every call before
     /// it and before every call after it. A call that cannot be prepared (unknown tool, bad arguments) gets its
     /// error as its result at once.
+    ///
+    /// One transaction per batch: the first batch's `tool_call.started` events commit with `opening` (the turn's
+    /// record), and each batch's ends and `tool` messages with the next batch's starts.
     func runTools(
-        _ calls: [ToolCall], origin: ToolCallOrigin, run: RunHandle, context: EventContext, logger: Logger
+        _ calls: [ToolCall], origin: ToolCallOrigin, run: RunHandle, context: EventContext, logger: Logger,
+        opening: @escaping @Sendable (Database) throws -> Void = { _ in }
     ) async throws -> [FinishedTool] {
         let prepared = calls.map { call in (call, tools.map { $0.prepare(call, origin: origin) }) }
+        let batches = Self.batches(readsOnly: prepared.map { Self.readsOnly($0.1) })
+        let starts = prepared.map { Self.startPayload($0.0, prepared: $0.1) }
+        let request = run.request
+        var startedIDs = try await database.pool.write { db in
+            try opening(db)
+            return try Self.writeStarts(db, batches.first, starts, context: context)
+        }
         var results: [FinishedTool] = []
-        for batch in Self.batches(readsOnly: prepared.map { Self.readsOnly($0.1) }) {
+        for (index, batch) in batches.enumerated() {
+            // A cancelled run starts no further batch (whose starts were then not written).
+            try Task.checkCancellation()
             let finished: [FinishedTool]
             if batch.count == 1 {
                 let (call, ready) = prepared[batch.lowerBound]
-                finished = [try await runTool(call, prepared: ready, context: context, logger: logger)]
+                finished = [
+                    try await runTool(
+                        call, prepared: ready, startedID: startedIDs[0], context: context, logger: logger)
+                ]
             } else {
+                let ids = startedIDs
                 finished = try await withThrowingTaskGroup(of: (Int, FinishedTool).self) { group in
-                    for position in batch {
+                    for (offset, position) in batch.enumerated() {
                         let (call, ready) = prepared[position]
                         group.addTask {
-                            (position, try await runTool(call, prepared: ready, context: context, logger: logger))
+                            (
+                                position,
+                                try await runTool(
+                                    call, prepared: ready, startedID: ids[offset], context: context, logger: logger)
+                            )
                         }
                     }
                     var outputs: [(Int, FinishedTool)] = []
@@ -36,10 +57,10 @@ extension Agent {
             }
             // A batch's tools run at once: the longest is the time the run waited on them.
             run.stopwatch.exclude(finished.map(\.spent).max() ?? .zero)
-            // The batch's end events, its `tool` messages in the order the model asked, and the run's count: one
-            // transaction, so history never holds half a batch.
-            let request = run.request
-            try await database.pool.write { db in
+            // The batch's end events, its `tool` messages in the order the model asked, the run's count and the
+            // next batch's starts: one transaction, so history never holds half a batch.
+            let next = batches.indices.contains(index + 1) && !Task.isCancelled ? batches[index + 1] : nil
+            startedIDs = try await database.pool.write { db in
                 for tool in finished {
                     try EventLog.append(db, tool.endType, tool.endContext, payload: tool.endPayload)
                     try ConversationStore.append(
@@ -47,10 +68,32 @@ extension Agent {
                         runID: request.runID)
                 }
                 try RunLog.countToolCalls(db, runID: request.runID, count: finished.count)
+                return try Self.writeStarts(db, next, starts, context: context)
             }
             results += finished
         }
         return results
+    }
+
+    /// Writes the `tool_call.started` events of `batch` under `context`, in order, and returns their ids.
+    private static func writeStarts(
+        _ db: Database, _ batch: Range<Int>?, _ starts: [[String: JSONValue]], context: EventContext
+    ) throws -> [Int64] {
+        guard let batch else { return [] }
+        return try batch.map { try EventLog.append(db, .toolCallStarted, context, payload: starts[$0]) }
+    }
+
+    /// The `tool_call.started` payload of `call`: the tool, the call's id, its arguments (redacted, at most 4000
+    /// characters) and its tier when it was prepared.
+    private static func startPayload(
+        _ call: ToolCall, prepared: Result<ToolRegistry.PreparedCall, ToolRegistry.Refusal>?
+    ) -> [String: JSONValue] {
+        let arguments = Redactor.shared.redact(String(call.arguments.prefix(4000)))
+        var payload: [String: JSONValue] = [
+            "tool": .string(call.name), "call_id": .string(call.id), "arguments": .string(arguments),
+        ]
+        if case .success(let ready) = prepared { payload["tier"] = .string(ready.tier.rawValue) }
+        return payload
     }
 
     /// A tool call that ran: its `tool` message and the end event to write.
@@ -90,19 +133,13 @@ extension Agent {
         }
     }
 
-    /// Runs one tool call after its `tool_call.started` event under the turn (an approval's events go under the
-    /// started event); returns its `tool` message (the result envelope as the JSON text the model reads) with the
+    /// Runs one tool call whose `tool_call.started` event is `startedID` (an approval's events go under it); returns
+    /// its `tool` message (the result envelope as the JSON text the model reads) with the
     /// `tool_call.completed`/`failed` event for the caller to write with the batch.
     private func runTool(
-        _ call: ToolCall, prepared: Result<ToolRegistry.PreparedCall, ToolRegistry.Refusal>?, context: EventContext,
-        logger: Logger
+        _ call: ToolCall, prepared: Result<ToolRegistry.PreparedCall, ToolRegistry.Refusal>?, startedID: Int64,
+        context: EventContext, logger: Logger
     ) async throws -> FinishedTool {
-        let arguments = Redactor.shared.redact(String(call.arguments.prefix(4000)))
-        var startPayload: [String: JSONValue] = [
-            "tool": .string(call.name), "call_id": .string(call.id), "arguments": .string(arguments),
-        ]
-        if case .success(let ready) = prepared { startPayload["tier"] = .string(ready.tier.rawValue) }
-        let startedID = try EventLog(database: database).append(.toolCallStarted, context, payload: startPayload)
         var approval: Approval?
         let result: ToolResult
         var spent = Duration.zero

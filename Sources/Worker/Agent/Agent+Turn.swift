@@ -16,24 +16,42 @@ extension Agent {
     /// follows.
     struct TurnStep: Sendable {
         let turn: Int
-        /// The `turn.started` event's context: the parent of the call's retries and of the turn's tool calls.
-        let context: EventContext
-        let turnEventID: Int64
+        /// The run's context: the parent of the turn's start event.
+        let runContext: EventContext
+        /// The `turn.started` event, written with the call's first reservation; nil when the control plane refused
+        /// the call before the ledger, and `record` writes it.
+        let turnEventID: Int64?
+        /// The `turn.started` payload, for `record` to write when the admission did not.
+        let startPayload: [String: JSONValue]
         let result: TurnResult
         let record: ModelCallRecord
+        /// The spend ledger's close of the last attempt's reservation, written by `record`.
+        let ledgerClose: LedgerClose?
         let latencyMs: Int64
         let retries: Int
         /// The run's inbox row, for the messages it writes.
         let inboxID: Int64?
         /// The prompt the last attempt sent: the caller's, or its harder compression after a context-length error.
+        /// Its `compression` is pending only when no admission reached the ledger.
         let conversation: AgentConversation
         /// What the call cost by the price table (`AUTONOUS_PRICE_TABLE`), when the model has a price there.
         var costUSD: Double? = nil
 
-        /// Writes the model call (none when the call was refused before it was made), the assistant message it
-        /// produced (if any), the turn's end event and the run's counters, inside the caller's transaction.
+        /// The `turn.started` event's context: the parent of the call's retries and of the turn's tool calls.
+        var context: EventContext { turnEventID.map { runContext.child(of: $0) } ?? runContext }
+
+        /// Writes the reservation's close, the model call (none when the call was refused before it was made), the
+        /// assistant message it produced (if any), the turn's end event and the run's counters, inside the
+        /// caller's transaction.
         func record(_ db: Database, assistant: ConversationMessage?, extra: [String: JSONValue] = [:]) throws {
+            try ledgerClose?.write(db)
             if case .refused(let reason) = result {
+                var context = self.context
+                if turnEventID == nil {
+                    try conversation.writeCompression(db, context: runContext)
+                    let started = try EventLog.append(db, .turnStarted, runContext, payload: startPayload)
+                    context = runContext.child(of: started)
+                }
                 try EventLog.append(
                     db, .modelCallRefused, context, payload: ["stop_reason": .string(reason.rawValue)])
                 return
@@ -75,12 +93,13 @@ extension Agent {
         }
     }
 
-    /// Calls the model for `turn`: a `turn.started` event first (the parent of the retries), then attempts until
-    /// one answers, the error is not worth retrying, or the attempts run out. Each attempt is admitted by the
-    /// control plane first (limits, daily budget, breaker), which reserves its worst case and settles it with the
-    /// usage reported; each retry is an event. A prompt the model says does not fit its context window is rebuilt
+    /// Calls the model for `turn`: attempts until one answers, the error is not worth retrying, or the attempts run
+    /// out. Each attempt is admitted by the control plane first (limits, daily budget, breaker), which reserves its
+    /// worst case; the first admission writes `turn.started` (the parent of the retries) and a pending
+    /// `context.compressed` in the ledger's transaction. A failed attempt that is retried commits its reservation's
+    /// close with its `model.call.retry` event. A prompt the model says does not fit its context window is rebuilt
     /// once with the harder compression and sent again, which is not a retry (`context.compressed` says so).
-    /// Nothing else is written until the caller records the step.
+    /// The last attempt's close and everything else are written when the caller records the step.
     func callModel(
         _ model: ChatCompletionsClient, conversation start: AgentConversation, turn: Int, offerTools: Bool,
         run: RunHandle, logger: Logger
@@ -88,13 +107,12 @@ extension Agent {
         var conversation = start
         var messages = conversation.messages
         let offered = offerTools ? conversation.tools : []
-        let turnEventID = try EventLog(database: database).append(
-            .turnStarted, run.context,
-            payload: [
-                "turn": .int(Int64(turn)), "messages": .int(Int64(messages.count)), "model": .string(model.model),
-                "provider": .string(model.name), "tools": .int(Int64(offered.count)),
-            ])
-        let context = run.context.child(of: turnEventID)
+        let startPayload: [String: JSONValue] = [
+            "turn": .int(Int64(turn)), "messages": .int(Int64(messages.count)), "model": .string(model.model),
+            "provider": .string(model.name), "tools": .int(Int64(offered.count)),
+        ]
+        let runContext = run.context
+        var turnEventID: Int64?
         var record = ModelCallRecord(provider: model.name, model: model.model, ok: false, latencyMs: 0)
         record.runID = run.request.runID
         record.conversationID = run.request.conversationID
@@ -105,11 +123,23 @@ extension Agent {
         var retries = 0
         var attempt = 1
         var limitedFailures = 0
+        var ledgerClose: LedgerClose?
         let result: TurnResult
         while true {
-            let admission = await control.admitModelCall(
+            let known = turnEventID
+            let opening = conversation
+            let (admission, written) = await control.admitModelCall(
                 runID: run.request.runID, model: model.model, estimatedPromptTokens: promptEstimate,
-                maxCompletionTokens: control.settings.runLimits.maxCompletionTokens)
+                maxCompletionTokens: control.settings.runLimits.maxCompletionTokens
+            ) { db in
+                if let known { return known }
+                try opening.writeCompression(db, context: runContext)
+                return try EventLog.append(db, .turnStarted, runContext, payload: startPayload)
+            }
+            if let written {
+                turnEventID = written
+                conversation.compression = nil
+            }
             guard case .allowed(let reservation) = admission else {
                 if case .refused(let reason) = admission {
                     result = .refused(reason)
@@ -118,13 +148,17 @@ extension Agent {
                 }
                 break
             }
+            guard let turnEventID else {
+                preconditionFailure("an allowed model call reached the ledger, which wrote the turn's start")
+            }
+            let context = runContext.child(of: turnEventID)
             do {
                 let onStream = run.request.onStream
                 await onStream(.callStarted)
                 let completion = try await run.stopwatch.outside { () async throws(ModelError) in
                     try await model.complete(messages, tools: offered) { await onStream(.text($0)) }
                 }
-                await control.settle(
+                ledgerClose = await control.close(
                     reservation,
                     usage: completion.inputTokens.map {
                         ModelUsage(
@@ -139,13 +173,17 @@ extension Agent {
                     result = .failed(error)
                     break
                 }
-                await control.settle(reservation, usage: nil, errorClass: error.errorClass.rawValue)
+                let close = await control.close(reservation, usage: nil, errorClass: error.errorClass.rawValue)
                 if error.errorClass == .contextLengthExceeded, conversation.level == .normal {
-                    let harder = try self.context.harder(
-                        conversation, events: EventLog(database: database), context: context)
+                    let harder = self.context.harder(conversation)
                     // Sent again only when the harder compression made it smaller: the same prompt cannot fit.
                     if harder.estimatedTokens < conversation.estimatedTokens {
+                        try await database.pool.write { db in
+                            try close.write(db)
+                            try harder.writeCompression(db, context: context)
+                        }
                         conversation = harder
+                        conversation.compression = nil
                         messages = conversation.messages
                         promptEstimate = record.setPrompt(conversation, offered: offered, profile: self.context.profile)
                         logger.notice("the prompt does not fit the model's context window; compressed harder")
@@ -159,6 +197,7 @@ extension Agent {
                 guard error.isRetryable, allowed,
                     let delay = await control.retryDelay(afterAttempt: attempt, retryAfter: error.retryAfter)
                 else {
+                    ledgerClose = close
                     result = .failed(error)
                     break
                 }
@@ -167,12 +206,20 @@ extension Agent {
                     metadata: [
                         "attempt": "\(attempt)", "error": "\(error)", "retry.delay_ms": "\(delay.wholeMilliseconds)",
                     ])
-                _ = try? EventLog(database: database).append(
-                    .modelCallRetry, context,
-                    payload: [
-                        "attempt": .int(Int64(attempt)), "error": .string(Redactor.shared.redact("\(error)")),
-                        "error_class": .string(error.errorClass.rawValue), "delay_ms": .int(delay.wholeMilliseconds),
-                    ])
+                let retryPayload: [String: JSONValue] = [
+                    "attempt": .int(Int64(attempt)), "error": .string(Redactor.shared.redact("\(error)")),
+                    "error_class": .string(error.errorClass.rawValue), "delay_ms": .int(delay.wholeMilliseconds),
+                ]
+                do {
+                    try await database.pool.write { db in
+                        try close.write(db)
+                        try EventLog.append(db, .modelCallRetry, context, payload: retryPayload)
+                    }
+                } catch {
+                    logger.error(
+                        "cannot record a model call's retry; its reservation counts its worst case until the next start",
+                        metadata: ["error": "\(error)"])
+                }
                 await run.stopwatch.outside { try? await control.clock.sleep(for: delay) }
                 if Task.isCancelled {
                     result = .failed(error)
@@ -198,7 +245,9 @@ extension Agent {
             record.httpStatus = error.httpStatus
             record.error = Redactor.shared.redact(error.description)
             record.errorClass = error.errorClass.rawValue
-            fatalReporter?.failed(error, provider: model.name, model: model.model, context: context)
+            fatalReporter?.failed(
+                error, provider: model.name, model: model.model,
+                context: turnEventID.map { runContext.child(of: $0) } ?? runContext)
         case .refused:
             break
         }
@@ -206,8 +255,9 @@ extension Agent {
         record.latencyMs = latencyMs
         record.retries = retries
         var step = TurnStep(
-            turn: turn, context: context, turnEventID: turnEventID, result: result, record: record,
-            latencyMs: latencyMs, retries: retries, inboxID: run.request.inboxID, conversation: conversation)
+            turn: turn, runContext: runContext, turnEventID: turnEventID, startPayload: startPayload, result: result,
+            record: record, ledgerClose: ledgerClose, latencyMs: latencyMs, retries: retries,
+            inboxID: run.request.inboxID, conversation: conversation)
         if let price = control.settings.priceTable?[model.model], let input = record.inputTokens {
             let cost = price.cost(
                 inputTokens: input, cachedTokens: record.cachedTokens ?? 0, outputTokens: record.outputTokens ?? 0)

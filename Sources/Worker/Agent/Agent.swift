@@ -38,8 +38,11 @@ struct AgentOutcome: Sendable {
 
 /// The agent loop: history + message → model → tools → model … → reply. Every step is recorded as events under the
 /// worker's spawn event (agent → turn → model call, tool calls → approvals), and each step's records are written in
-/// one transaction: the run's start with the user message; each turn's model call with the assistant message it
-/// produced; each tool result with its `tool` message; the end with the reply's delivery (`persist`).
+/// one transaction: the run's start with the user message; each model call's start (`turn.started`, a pending
+/// `context.compressed`) with its spend reservation; each model call's end (the reservation's close, the call,
+/// the assistant message) with the first batch of tool call starts it asked for, or with the run's end and the
+/// reply's delivery (`persist`); each batch of tool results (end events, `tool` messages) with the next batch's
+/// starts. A plain answer is three transactions.
 struct Agent: Sendable {
     let database: AppDatabase
     let model: ChatCompletionsClient?
@@ -88,9 +91,9 @@ struct Agent: Sendable {
 
         await control.beginRun(runID: request.runID, conversationID: request.conversationID)
         do {
-            let conversation = try context.conversation(
-                system: system.text, gathered: gathered, user: request.text, tools: tools?.offered ?? [],
-                events: EventLog(database: database), context: run.context)
+            // A compression's event is written with the first call's reservation.
+            let conversation = context.conversation(
+                system: system.text, gathered: gathered, user: request.text, tools: tools?.offered ?? [])
             let outcome = try await turns(model, conversation, run: run, persist: persist, logger: logger)
             await control.endRun(runID: request.runID)
             return outcome
@@ -125,28 +128,25 @@ struct Agent: Sendable {
                     toolCalls: completion.toolCalls.map {
                         StoredToolCall(id: $0.id, name: $0.name, arguments: $0.arguments)
                     })
-                try await database.pool.write { db in
-                    try step.record(db, assistant: assistant)
-                }
                 conversation.append(assistant)
+                // The turn's record commits with the first batch's tool call starts.
                 let results = try await runTools(
                     completion.toolCalls,
                     origin: ToolCallOrigin(runID: request.runID, requestedBy: request.requestedBy),
-                    run: run, context: step.context, logger: logger)
+                    run: run, context: step.context, logger: logger,
+                    opening: { db in try step.record(db, assistant: assistant) })
                 for result in results { conversation.append(result.message) }
                 let steps = zip(completion.toolCalls, results).map { call, result in
                     ToolStep(name: call.name, arguments: call.arguments, result: result.outcome)
                 }
                 if let reason = await control.recordIteration(runID: request.runID, steps: steps) {
-                    _ = try await database.pool.write { db in
-                        try EventLog.append(
-                            db, .progressStalled, run.context,
-                            payload: [
-                                "turn": .int(Int64(turn)), "tool_calls": .int(Int64(steps.count)),
-                                "limit": .int(Int64(control.settings.safeguards.noProgressLimit)),
-                            ])
+                    let stalled: [String: JSONValue] = [
+                        "turn": .int(Int64(turn)), "tool_calls": .int(Int64(steps.count)),
+                        "limit": .int(Int64(control.settings.safeguards.noProgressLimit)),
+                    ]
+                    return try await stopped(run, reason: reason, turn: turn, persist: persist, logger: logger) { db in
+                        try EventLog.append(db, .progressStalled, run.context, payload: stalled)
                     }
-                    return try await stopped(run, reason: reason, turn: turn, persist: persist, logger: logger)
                 }
             case .answered(let completion):
                 var reply = completion.content.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -182,8 +182,9 @@ struct Agent: Sendable {
                     ])
                 return AgentOutcome(reply: reply, succeeded: true, error: nil, runID: request.runID)
             case .refused(let reason):
-                try await database.pool.write { db in try step.record(db, assistant: nil) }
-                return try await stopped(run, reason: reason, turn: turn, persist: persist, logger: logger)
+                return try await stopped(run, reason: reason, turn: turn, persist: persist, logger: logger) { db in
+                    try step.record(db, assistant: nil)
+                }
             case .failed(let error):
                 // Cancelled (the worker is stopping, or /cancel): no apology is stored here.
                 try Task.checkCancellation()
@@ -218,14 +219,17 @@ struct Agent: Sendable {
         return try await stopped(run, reason: .maxTurns, turn: maxTurns, persist: persist, logger: logger)
     }
 
-    /// Ends a run the control plane stopped, in one transaction: the sentence saying why as the reply, the run's
-    /// status and stop reason, and `agent.stopped`.
+    /// Ends a run the control plane stopped, in one transaction: what led to the stop (`alongside`: the refused
+    /// turn's record, say), the sentence saying why as the reply, the run's status and stop reason, and
+    /// `agent.stopped`.
     private func stopped(
-        _ run: RunHandle, reason: StopReason, turn: Int, persist: Persist, logger: Logger
+        _ run: RunHandle, reason: StopReason, turn: Int, persist: Persist, logger: Logger,
+        alongside: @escaping @Sendable (Database) throws -> Void = { _ in }
     ) async throws -> AgentOutcome {
         let sentence = control.explanation(for: reason)
         let request = run.request
         try await database.pool.write { db in
+            try alongside(db)
             try persist(db, sentence)
             try RunLog.finish(db, runID: request.runID, status: .stopped, stopReason: reason.rawValue)
             try EventLog.append(

@@ -1,4 +1,5 @@
 import AutonousCore
+import GRDB
 
 /// What a run sends the model, growing turn by turn: the assembled prompt (system prompt, history, context, the
 /// user's message), then this run's assistant turns and tool results. It keeps the estimated size of each prompt
@@ -20,6 +21,9 @@ struct AgentConversation: Sendable {
     let level: CompressionLevel
     /// This run's assistant messages and tool results, in order.
     private(set) var turns: [ConversationMessage] = []
+    /// The payload of the `context.compressed` event not written yet: set when compression changed the history,
+    /// cleared by `writeCompression`.
+    var compression: [String: JSONValue]?
 
     init(
         prompt: [PromptMessage], tools: OfferedTools, gathered: GatheredContext, parts: PromptParts,
@@ -31,6 +35,12 @@ struct AgentConversation: Sendable {
         self.parts = parts
         self.level = level
         self.turns = turns
+    }
+
+    /// Writes the pending `context.compressed` event under `context`, inside the caller's transaction; nothing
+    /// when compression changed nothing. Clear `compression` once the transaction commits.
+    func writeCompression(_ db: Database, context: EventContext) throws {
+        if let compression { try EventLog.append(db, .contextCompressed, context, payload: compression) }
     }
 
     mutating func append(_ message: ConversationMessage) {

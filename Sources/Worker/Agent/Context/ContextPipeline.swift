@@ -34,13 +34,12 @@ struct ContextPipeline: Sendable {
 
     /// The prompt for `user`'s message: the gathered history compressed at `level` to what the other parts (the
     /// system prompt, the context, the message, `turns` and the tool definitions) leave of the budget, then
-    /// assembled. When compression changed anything, `context.compressed` is written under `context` with the
-    /// sizes before and after.
+    /// assembled. When compression changed anything, the result carries its `context.compressed` event (the sizes
+    /// before and after) for the caller to write with the step that sends the prompt.
     func conversation(
         system: String, gathered: GatheredContext, user: String, tools: OfferedTools,
-        turns: [ConversationMessage] = [], level: CompressionLevel = .normal, reason: Reason = .run,
-        events: EventLog, context: EventContext
-    ) throws -> AgentConversation {
+        turns: [ConversationMessage] = [], level: CompressionLevel = .normal, reason: Reason = .run
+    ) -> AgentConversation {
         let limits = CompressionLimits(settings, level: level)
         var parts = PromptParts(system: system, history: [], context: gathered.context, user: user)
         var reserved = tools.estimatedTokens
@@ -48,30 +47,26 @@ struct ContextPipeline: Sendable {
         reserved += turns.reduce(0) { $0 + $1.estimatedTokens }
         let compressed = compressor.compress(gathered.history, reserved: reserved, limits: limits)
         parts.history = compressed.messages
-        if compressed.changed {
-            try events.append(
-                .contextCompressed, context,
-                payload: [
-                    "profile": .string(profile), "level": .string(level.rawValue), "reason": .string(reason.rawValue),
-                    "before": compressed.before.json, "after": compressed.after.json,
-                    "dropped": .int(Int64(compressed.dropped)), "truncated": .int(Int64(compressed.truncated)),
-                    "tool_outputs_truncated": .int(Int64(compressed.toolOutputsTruncated)),
-                    "tool_outputs_skipped": .int(Int64(compressed.toolOutputsSkipped)),
-                    "budget_tokens": .int(Int64(limits.tokenBudget)), "reserved_tokens": .int(Int64(reserved)),
-                ])
-        }
-        return AgentConversation(
+        var conversation = AgentConversation(
             prompt: assembler.assemble(parts), tools: tools, gathered: gathered, parts: parts, level: level,
             turns: turns)
+        if compressed.changed {
+            conversation.compression = [
+                "profile": .string(profile), "level": .string(level.rawValue), "reason": .string(reason.rawValue),
+                "before": compressed.before.json, "after": compressed.after.json,
+                "dropped": .int(Int64(compressed.dropped)), "truncated": .int(Int64(compressed.truncated)),
+                "tool_outputs_truncated": .int(Int64(compressed.toolOutputsTruncated)),
+                "tool_outputs_skipped": .int(Int64(compressed.toolOutputsSkipped)),
+                "budget_tokens": .int(Int64(limits.tokenBudget)), "reserved_tokens": .int(Int64(reserved)),
+            ]
+        }
+        return conversation
     }
 
     /// `conversation` rebuilt with the harder compression, its turns kept, after the model said it does not fit.
-    func harder(_ conversation: AgentConversation, events: EventLog, context: EventContext) throws
-        -> AgentConversation
-    {
-        try self.conversation(
+    func harder(_ conversation: AgentConversation) -> AgentConversation {
+        self.conversation(
             system: conversation.parts.system, gathered: conversation.gathered, user: conversation.parts.user,
-            tools: conversation.offeredTools, turns: conversation.turns, level: .harder, reason: .contextLengthExceeded,
-            events: events, context: context)
+            tools: conversation.offeredTools, turns: conversation.turns, level: .harder, reason: .contextLengthExceeded)
     }
 }

@@ -1,4 +1,5 @@
 import AutonousCore
+import GRDB
 
 /// A model call's place in the budget, reserved at its worst case by `AgentControl.admitModelCall`. Settle it, or
 /// cancel it, exactly once when the call ends.
@@ -51,4 +52,36 @@ struct RunSummary: Sendable, Equatable {
     var elapsed: Duration
     /// Why the control plane stopped it, if it did.
     var stopReason: StopReason?
+}
+
+/// The spend ledger write that closes a reservation, for the caller to run inside the transaction that records the
+/// call (`AgentControl.close`): the ledger row changes with the model call's record, or not at all.
+struct LedgerClose: Sendable, Equatable {
+    enum Kind: Sendable, Equatable {
+        /// With the usage the API reported, at its price.
+        case settled(ModelUsage, cost: Dollars?)
+        /// Answered without usage: the worst case counts.
+        case settledAtWorstCase
+        /// Failed or cancelled: nothing counts.
+        case released(errorClass: String?)
+    }
+
+    let ledgerID: Int64
+    let kind: Kind
+    /// When the call ended, in milliseconds since the Unix epoch.
+    let closedMs: Int64
+
+    /// Writes the close. A reservation closed already stays as it was.
+    func write(_ db: Database) throws {
+        switch kind {
+        case .settled(let usage, let cost):
+            try SpendLedger.settle(
+                db, id: ledgerID, inputTokens: usage.inputTokens, cachedTokens: usage.cachedTokens,
+                outputTokens: usage.outputTokens, cost: cost, now: closedMs)
+        case .settledAtWorstCase:
+            try SpendLedger.settleAtWorstCase(db, id: ledgerID, now: closedMs)
+        case .released(let errorClass):
+            try SpendLedger.release(db, id: ledgerID, errorClass: errorClass, now: closedMs)
+        }
+    }
 }

@@ -1,4 +1,5 @@
 import AutonousCore
+import GRDB
 import Logging
 
 /// The agent's control plane: one actor shared by every conversation lane, deciding whether a model call may be
@@ -6,9 +7,10 @@ import Logging
 ///
 /// It holds the circuit breaker, the spend ledger and the clock, and one `RunTracker` per run in flight. The loop
 /// calls, per run: `beginRun`, then per model call `admitModelCall` (make the call only when `.allowed`) and
-/// exactly one `settle` or `cancel` for its reservation, after each iteration with tools `recordIteration`, and
-/// `checkLimits` before going on; `endRun` at the end. Calls to the ledger are synchronous SQLite writes inside the
-/// actor, so each admission (checks, reservation, breaker ticket) happens with nothing in between.
+/// exactly one `settle`, `close` or `cancel` for its reservation, after each iteration with tools
+/// `recordIteration`, and `checkLimits` before going on; `endRun` at the end. Reservations are synchronous SQLite
+/// writes inside the actor, so each admission (checks, reservation, breaker ticket) happens with nothing in between;
+/// `close` leaves the ledger's write to the transaction that records the call.
 actor AgentControl {
     /// Everything the control plane reads from the configuration.
     struct Settings: Sendable, Equatable {
@@ -32,7 +34,7 @@ actor AgentControl {
 
         /// The settings of `configuration` (`AUTONOUS_MAX_*`, `AUTONOUS_DAILY_*`, `AUTONOUS_PRICE_TABLE`,
         /// `AUTONOUS_BREAKER_*`, `AUTONOUS_NO_PROGRESS_LIMIT`, `AUTONOUS_RETRY_*`).
-        init(_ configuration: Configuration) {
+        init(_ configuration: AutonousCore.Configuration) {
             self.init(
                 runLimits: configuration.runLimits, dailyBudget: configuration.dailyBudget,
                 priceTable: configuration.priceTable, safeguards: configuration.safeguards,
@@ -91,16 +93,33 @@ actor AgentControl {
     func admitModelCall(
         runID: String, model: String, estimatedPromptTokens: Int, maxCompletionTokens: Int
     ) -> Admission {
-        guard var run = runs[runID] else { return .refused(.cancelled) }
+        admitModelCall(
+            runID: runID, model: model, estimatedPromptTokens: estimatedPromptTokens,
+            maxCompletionTokens: maxCompletionTokens, alongside: { _ in }
+        ).admission
+    }
+
+    /// `admitModelCall`, with `alongside` written in the ledger's transaction: the caller's records of the call's
+    /// start commit with its reservation (or with the ledger's refusal) in one transaction.
+    ///
+    /// - Returns: the admission, and what `alongside` returned; nil when the ledger was not reached (a refusal
+    ///   before it, or a ledger that cannot be written), and then nothing of `alongside` was written.
+    func admitModelCall<Written: Sendable>(
+        runID: String, model: String, estimatedPromptTokens: Int, maxCompletionTokens: Int,
+        alongside: @Sendable (Database) throws -> Written
+    ) -> (admission: Admission, written: Written?) {
+        guard var run = runs[runID] else { return (.refused(.cancelled), nil) }
         let now = clock.monotonicNow
         let tokens = max(0, estimatedPromptTokens) + max(0, maxCompletionTokens)
         let price = settings.priceTable?[model]
         let cost = price?.cost(inputTokens: max(0, estimatedPromptTokens), outputTokens: max(0, maxCompletionTokens))
         let admission: Admission
+        var written: Written?
         if let reason = admissionRefusal(run, tokens: tokens, cost: cost, hasPrice: price != nil, now: now) {
             admission = .refused(reason)
         } else {
-            admission = reserve(run, model: model, tokens: tokens, cost: cost, now: now)
+            (admission, written) = reserve(
+                run, model: model, tokens: tokens, cost: cost, now: now, alongside: alongside)
         }
         switch admission {
         case .allowed:
@@ -112,40 +131,46 @@ actor AgentControl {
                 metadata: ["run_id": "\(runID)", "control.stop_reason": "\(reason.rawValue)", "model": "\(model)"])
         }
         runs[runID] = run
-        return admission
+        return (admission, written)
     }
 
-    /// Closes `reservation` after the call: with the `usage` the API reported, or, when it reported none, at the
-    /// worst case reserved if the call answered (`errorClass` nil) and at nothing if it failed. `errorClass` (nil
-    /// for success) also goes to the circuit breaker. A ledger write that fails is logged; the reservation then
-    /// keeps counting its worst case until the worker's next start.
+    /// Closes `reservation` after the call and writes the ledger at once (see `close`). A ledger write that fails
+    /// is logged; the reservation then keeps counting its worst case until the worker's next start.
     func settle(_ reservation: ModelCallReservation, usage: ModelUsage?, errorClass: String?) {
-        let nowMs = clock.unixMilliseconds
-        var counted = 0
-        var countedCost = Dollars.zero
+        let close = close(reservation, usage: usage, errorClass: errorClass)
         do {
-            if let usage {
-                let cost = settings.priceTable?[reservation.model].map {
-                    $0.cost(
-                        inputTokens: usage.inputTokens, cachedTokens: usage.cachedTokens,
-                        outputTokens: usage.outputTokens)
-                }
-                counted = usage.totalTokens
-                countedCost = cost ?? .zero
-                try ledger.settle(
-                    id: reservation.ledgerID, inputTokens: usage.inputTokens, cachedTokens: usage.cachedTokens,
-                    outputTokens: usage.outputTokens, cost: cost, now: nowMs)
-            } else if errorClass == nil {
-                counted = reservation.tokens
-                countedCost = reservation.cost ?? .zero
-                try ledger.settleAtWorstCase(id: reservation.ledgerID, now: nowMs)
-            } else {
-                try ledger.release(id: reservation.ledgerID, errorClass: errorClass, now: nowMs)
-            }
+            try ledger.database.pool.write { db in try close.write(db) }
         } catch {
             logger.error(
                 "cannot close a spend ledger reservation; it counts its worst case until the next start",
                 metadata: ["run_id": "\(reservation.runID)", "error": "\(error)"])
+        }
+    }
+
+    /// Closes `reservation` after the call: with the `usage` the API reported, or, when it reported none, at the
+    /// worst case reserved if the call answered (`errorClass` nil) and at nothing if it failed. `errorClass` (nil
+    /// for success) also goes to the circuit breaker, and the run's counts change now. The ledger row changes when
+    /// the caller writes the returned close, inside the transaction that records the call; until then (and for
+    /// good, if that transaction fails) the reservation counts its worst case.
+    func close(_ reservation: ModelCallReservation, usage: ModelUsage?, errorClass: String?) -> LedgerClose {
+        let nowMs = clock.unixMilliseconds
+        var counted = 0
+        var countedCost = Dollars.zero
+        let kind: LedgerClose.Kind
+        if let usage {
+            let cost = settings.priceTable?[reservation.model].map {
+                $0.cost(
+                    inputTokens: usage.inputTokens, cachedTokens: usage.cachedTokens, outputTokens: usage.outputTokens)
+            }
+            counted = usage.totalTokens
+            countedCost = cost ?? .zero
+            kind = .settled(usage, cost: cost)
+        } else if errorClass == nil {
+            counted = reservation.tokens
+            countedCost = reservation.cost ?? .zero
+            kind = .settledAtWorstCase
+        } else {
+            kind = .released(errorClass: errorClass)
         }
         if let errorClass {
             breaker.recordFailure(reservation.ticket, errorClass: errorClass, now: clock.monotonicNow)
@@ -154,6 +179,7 @@ actor AgentControl {
         }
         runs[reservation.runID]?.close(
             reservation, counted: counted, countedCost: countedCost, answered: errorClass == nil)
+        return LedgerClose(ledgerID: reservation.ledgerID, kind: kind, closedMs: nowMs)
     }
 
     /// Closes `reservation` of a call that was cancelled before it answered: it counts nothing, and tells the
@@ -233,31 +259,39 @@ actor AgentControl {
         return nil
     }
 
-    /// Reserves the worst case in today's ledger and takes the breaker's ticket.
-    private func reserve(_ run: RunTracker, model: String, tokens: Int, cost: Dollars?, now: Duration) -> Admission {
+    /// Reserves the worst case in today's ledger, with `alongside` in its transaction, and takes the breaker's
+    /// ticket.
+    private func reserve<Written: Sendable>(
+        _ run: RunTracker, model: String, tokens: Int, cost: Dollars?, now: Duration,
+        alongside: @Sendable (Database) throws -> Written
+    ) -> (Admission, Written?) {
         let nowMs = clock.unixMilliseconds
         let claim = SpendLedger.Claim(
             runID: run.runID, conversationID: run.conversationID, model: model, tokens: tokens, cost: cost)
         let outcome: SpendLedger.Reservation
+        let written: Written
         do {
-            outcome = try ledger.reserve(
+            (outcome, written) = try ledger.reserve(
                 claim, day: SpendLedger.day(unixMilliseconds: nowMs), tokenLimit: settings.dailyBudget.tokens,
-                costLimit: settings.dailyBudget.cost, now: nowMs)
+                costLimit: settings.dailyBudget.cost, now: nowMs, alongside: alongside)
         } catch {
             logger.error(
                 "cannot read the spend ledger; refusing the model call",
                 metadata: ["run_id": "\(run.runID)", "error": "\(error)"])
-            return .refused(.budgetUnavailable)
+            return (.refused(.budgetUnavailable), nil)
         }
         switch outcome {
-        case .refused(.tokens, _): return .refused(.dailyBudget)
-        case .refused(.cost, _): return .refused(.dailyCostBudget)
+        case .refused(.tokens, _): return (.refused(.dailyBudget), written)
+        case .refused(.cost, _): return (.refused(.dailyCostBudget), written)
         case .reserved(let id):
             // wouldAdmit was true and nothing ran in between, so the breaker admits.
             let ticket = breaker.admit(now: now) ?? .normal
-            return .allowed(
-                ModelCallReservation(
-                    ledgerID: id, runID: run.runID, model: model, tokens: tokens, cost: cost, ticket: ticket))
+            return (
+                .allowed(
+                    ModelCallReservation(
+                        ledgerID: id, runID: run.runID, model: model, tokens: tokens, cost: cost, ticket: ticket)),
+                written
+            )
         }
     }
 }
