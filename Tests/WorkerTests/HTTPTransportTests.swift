@@ -72,7 +72,8 @@ import Testing
             guard let error = error as? TransportError, case .timedOut = error else { return false }
             return true
         }
-        #expect(ContinuousClock.now - start < .seconds(3))
+        // Before the answer's 5 s: the 1 s timeout ended it, with room for a busy unit test process.
+        #expect(ContinuousClock.now - start < .seconds(5))
     }
 
     @Test func cancellingTheTaskEndsAWaitingRequest() async throws {

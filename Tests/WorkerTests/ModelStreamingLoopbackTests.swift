@@ -152,7 +152,9 @@ import Testing
         let start = ContinuousClock.now
         task.cancel()
         let result = await task.result
-        #expect(ContinuousClock.now - start < .seconds(3))
+        // The stream would last 20 s. libcurl looks at a cancel about once a second, and the unit test process
+        // keeps both pool threads busy at times, so the bound leaves room for that and no more.
+        #expect(ContinuousClock.now - start < .seconds(10))
         guard case .failure(let error) = result else {
             Issue.record("expected a cancelled call, got \(result)")
             return
