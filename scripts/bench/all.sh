@@ -11,9 +11,10 @@
 #   BENCH_EXTRA_JSON  more JSON files of figures to report (space-separated), e.g. from the Swift benchmarks
 #   BENCH_JSON_DIR    keep the JSON files there (default: a scratch directory, removed at the end)
 #   BENCH_LAUNCHES (150), BENCH_GREP_ROUNDS (15), BENCH_ROUNDS (3), BENCH_MESSAGES (20), BENCH_REVISION_RUNS (5),
-#   BENCH_EVENT_RUNS (5),
+#   BENCH_EVENT_RUNS (5), BENCH_CLEAN_BUILD_RUNS (1), BENCH_INCREMENTAL_BUILD_RUNS (3),
 #   BENCH_DEFAULT_RUNS (3): run counts (the last: revisions.py with the default thresholds, about 45 s a run);
-#                     published figures keep at least 3 runs each and 20 messages
+#                     published figures keep at least 3 runs each and 20 messages, but the clean build (one
+#                     run by default: it takes minutes on two cores)
 # A benchmark that fails does not stop the others: the report says which one failed, and the script exits 1.
 # Prints how long each step took.
 set -euo pipefail
@@ -69,6 +70,8 @@ step trace "$bin_dir/autonous-bench" trace "$out/trace-scratch" --events 1000000
 rm -rf "$out/trace-scratch"
 step revisions python3 "$here/revisions.py" "$bin_dir" "${BENCH_REVISION_RUNS:-5}" \
     --default-runs "${BENCH_DEFAULT_RUNS:-3}" --json "$out/revisions.json"
+step build_times python3 "$here/build_times.py" --clean-runs "${BENCH_CLEAN_BUILD_RUNS:-1}" \
+    --incremental-runs "${BENCH_INCREMENTAL_BUILD_RUNS:-3}" --json "$out/build_times.json"
 
 inputs=("$out")
 for extra in ${BENCH_EXTRA_JSON:-}; do

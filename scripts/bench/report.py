@@ -43,6 +43,7 @@ SECTIONS = [
     ("revisions", "Recovery: restarts and reverts", "scripts/bench/revisions.py"),
     ("events", "The event log's writes", "autonous-bench events (Sources/Bench)"),
     ("trace", "Review on a large database", "autonous-bench trace (Sources/Bench)"),
+    ("build_times", "The self-update's build", "scripts/bench/build_times.py"),
 ]
 
 # The benchmarks issue's targets. A figure with one of these ids and a target of its own is checked in its place;
