@@ -145,4 +145,24 @@ import Testing
         #expect(refused.parentID == turn.id)
         #expect(try fixture.rows("SELECT id FROM spend_ledger").isEmpty)
     }
+
+    private struct DeliveryRefused: Error {}
+
+    @Test func aCallWhoseRecordFailsStillClosesItsReservation() async throws {
+        let fixture = try AgentTestSupport.Fixture()
+        let agent = fixture.agent(
+            script: try AgentTestSupport.script([
+                #"{"text": "hello", "usage": {"input_tokens": 9, "output_tokens": 1}}"#
+            ]))
+        await #expect(throws: DeliveryRefused.self) {
+            _ = try await agent.run(fixture.request("hi"), persist: { _, _ in throw DeliveryRefused() })
+        }
+        // The call's end (record, reply, run's end) rolled back with the delivery; the reservation was closed
+        // with the usage the model reported instead of counting its worst case until the next start.
+        let ledger = try fixture.rows("SELECT state, tokens FROM spend_ledger")
+        #expect(ledger.map { $0["state"] as String? } == ["settled"])
+        #expect(ledger.first?["tokens"] as Int? == 10)
+        #expect(try fixture.rows("SELECT id FROM model_calls").isEmpty)
+        #expect(try fixture.events("agent.completed").isEmpty)
+    }
 }

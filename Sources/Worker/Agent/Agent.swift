@@ -107,6 +107,35 @@ struct Agent: Sendable {
     private func turns(
         _ model: ChatCompletionsClient, _ start: AgentConversation, run: RunHandle, persist: Persist, logger: Logger
     ) async throws -> AgentOutcome {
+        var unrecorded: LedgerClose?
+        do {
+            return try await turns(
+                model, start, run: run, persist: persist, logger: logger, unrecorded: &unrecorded)
+        } catch {
+            // A model call whose record did not commit (the run was cancelled, or the write failed) still closes
+            // its reservation, or it would count its worst case against today's budget until the next start. A
+            // close that was written already changes nothing.
+            if let unrecorded { writeClose(unrecorded, logger: logger) }
+            throw error
+        }
+    }
+
+    /// Writes `close` in a transaction of its own; a failure is logged.
+    private func writeClose(_ close: LedgerClose, logger: Logger) {
+        do {
+            try database.pool.write { db in try close.write(db) }
+        } catch {
+            logger.error(
+                "cannot close a spend ledger reservation; it counts its worst case until the next start",
+                metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// `turns`, keeping in `unrecorded` the reservation close of the model call whose record has not committed.
+    private func turns(
+        _ model: ChatCompletionsClient, _ start: AgentConversation, run: RunHandle, persist: Persist, logger: Logger,
+        unrecorded: inout LedgerClose?
+    ) async throws -> AgentOutcome {
         let request = run.request
         var conversation = start
         let maxTurns = control.settings.runLimits.maxTurns
@@ -119,6 +148,7 @@ struct Agent: Sendable {
             let step = try await callModel(
                 model, conversation: conversation, turn: turn, offerTools: turn < maxTurns, run: run,
                 logger: logger)
+            unrecorded = step.ledgerClose
             // A harder compression after a context-length error replaces the prompt for the turns that follow.
             conversation = step.conversation
             switch step.result {
@@ -135,6 +165,7 @@ struct Agent: Sendable {
                     origin: ToolCallOrigin(runID: request.runID, requestedBy: request.requestedBy),
                     run: run, context: step.context, logger: logger,
                     opening: { db in try step.record(db, assistant: assistant) })
+                unrecorded = nil
                 for result in results { conversation.append(result.message) }
                 let steps = zip(completion.toolCalls, results).map { call, result in
                     ToolStep(name: call.name, arguments: call.arguments, result: result.outcome)
