@@ -4,7 +4,7 @@ import Testing
 @testable import AutonousCore
 
 /// The agent control plane's variables: run limits, the daily budget, the price table, the breaker, no progress.
-@Suite struct ControlConfigurationTests {
+@Suite final class ControlConfigurationTests {
     let directory: String
     let base: [String: String]
 
@@ -14,6 +14,10 @@ import Testing
             .path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         base = ["AUTONOUS_STATE_DIR": "/tmp/s", "AUTONOUS_CONFIG_DIR": directory]
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: directory)
     }
 
     private func configuration(_ extra: [String: String]) throws -> Configuration {
