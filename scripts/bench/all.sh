@@ -10,6 +10,8 @@
 #   BENCH_COMMAND     what the report says produced it (make bench sets "make bench")
 #   BENCH_EXTRA_JSON  more JSON files of figures to report (space-separated), e.g. from the Swift benchmarks
 #   BENCH_JSON_DIR    keep the JSON files there (default: a scratch directory, removed at the end)
+#   BENCH_BUILD_DIR   where `build_times.py clean` left its copy of the checkout and its scratch directory (make
+#                     bench); without it the build_times step makes its own, clean build included
 #   BENCH_LAUNCHES (150), BENCH_GREP_ROUNDS (15), BENCH_ROUNDS (3), BENCH_MESSAGES (20), BENCH_REVISION_RUNS (5),
 #   BENCH_EVENT_RUNS (5), BENCH_CLEAN_BUILD_RUNS (1), BENCH_INCREMENTAL_BUILD_RUNS (3),
 #   BENCH_DEFAULT_RUNS (3): run counts (the last: revisions.py with the default thresholds, about 45 s a run);
@@ -70,8 +72,15 @@ step trace "$bin_dir/autonous-bench" trace "$out/trace-scratch" --events 1000000
 rm -rf "$out/trace-scratch"
 step revisions python3 "$here/revisions.py" "$bin_dir" "${BENCH_REVISION_RUNS:-5}" \
     --default-runs "${BENCH_DEFAULT_RUNS:-3}" --json "$out/revisions.json"
-step build_times python3 "$here/build_times.py" --clean-runs "${BENCH_CLEAN_BUILD_RUNS:-1}" \
-    --incremental-runs "${BENCH_INCREMENTAL_BUILD_RUNS:-3}" --json "$out/build_times.json"
+# Last: with BENCH_BUILD_DIR (make bench), the incremental builds rebuild that directory's worker, which every
+# benchmark above has used; its clean build ran before them.
+if [[ -n ${BENCH_BUILD_DIR:-} ]]; then
+    step build_times python3 "$here/build_times.py" incremental "$BENCH_BUILD_DIR" \
+        --runs "${BENCH_INCREMENTAL_BUILD_RUNS:-3}" --json "$out/build_times.json"
+else
+    step build_times python3 "$here/build_times.py" all --clean-runs "${BENCH_CLEAN_BUILD_RUNS:-1}" \
+        --incremental-runs "${BENCH_INCREMENTAL_BUILD_RUNS:-3}" --json "$out/build_times.json"
+fi
 
 inputs=("$out")
 for extra in ${BENCH_EXTRA_JSON:-}; do
