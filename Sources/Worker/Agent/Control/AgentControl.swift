@@ -150,8 +150,8 @@ actor AgentControl {
     /// Closes `reservation` after the call: with the `usage` the API reported, or, when it reported none, at the
     /// worst case reserved if the call answered (`errorClass` nil) and at nothing if it failed. `errorClass` (nil
     /// for success) also goes to the circuit breaker, and the run's counts change now. The ledger row changes when
-    /// the caller writes the returned close, inside the transaction that records the call; until then (and for
-    /// good, if that transaction fails) the reservation counts its worst case.
+    /// the caller writes the returned close, inside the transaction that records the call (or on its own when
+    /// that transaction does not commit); until then the reservation counts its worst case.
     func close(_ reservation: ModelCallReservation, usage: ModelUsage?, errorClass: String?) -> LedgerClose {
         let nowMs = clock.unixMilliseconds
         var counted = 0
