@@ -15,7 +15,8 @@ rounds and nanobot first in odd ones, and measures:
     worker; nanobot: the gateway and any child it has). Pss shares each page among the processes that map it, so
     the tree's Pss is what the tree costs, less what other programs mapping the same files take over; the Rss sum
     counts a page shared by two processes of the tree twice; and the tree's distinct resident pages, each counted
-    once (from /proc/PID/pagemap, as root), which no other program changes;
+    once (from /proc/PID/pagemap, as root), which no other program changes; and the tree's private dirty memory
+    (Private_Dirty: heap, stacks, relocated data, which only swap can reclaim);
   - idle CPU of the whole tree over WINDOW seconds before the first message, and again over the WINDOW seconds
     right after the last answer (a daemon that keeps working after it answered shows up there): utime + stime of
     every live process of the tree plus the cutime + cstime of children they reaped, in cores;
@@ -155,8 +156,8 @@ def process_name(pid):
 
 
 def tree_memory(root):
-    """(Rss MiB, Pss MiB, [(name, Pss MiB)] per process) summed over the whole tree of root."""
-    rss = pss = 0
+    """(Rss MiB, Pss MiB, [(name, Pss MiB)] per process, Private_Dirty MiB) summed over the whole tree of root."""
+    rss = pss = dirty = 0
     parts = []
     for pid in process_tree(root):
         values = {}
@@ -164,14 +165,15 @@ def tree_memory(root):
             with open("/proc/%d/smaps_rollup" % pid) as handle:
                 for line in handle:
                     key, _, rest = line.partition(":")
-                    if key in ("Rss", "Pss"):
+                    if key in ("Rss", "Pss", "Private_Dirty"):
                         values[key] = int(rest.split()[0])
         except OSError:
             continue  # it ended between the listing and the read
         rss += values.get("Rss", 0)
         pss += values.get("Pss", 0)
+        dirty += values.get("Private_Dirty", 0)
         parts.append((process_name(pid), values.get("Pss", 0) / 1024.0))
-    return rss / 1024.0, pss / 1024.0, parts
+    return rss / 1024.0, pss / 1024.0, parts, dirty / 1024.0
 
 
 def tree_unique_pages(root):
@@ -455,7 +457,7 @@ def measure(daemon, ports, round_index, args):
                 daemon.name, daemon.log_tail()))
         result = {"start": (first_poll - started) * 1000}
         time.sleep(args.settle)
-        result["rss"], result["pss"], result["parts"] = tree_memory(root)
+        result["rss"], result["pss"], result["parts"], result["dirty"] = tree_memory(root)
         result["unique"] = tree_unique_pages(root)
         result["processes"] = len(process_tree(root))
         result["cpu_before"] = idle_cpu(root, args.window)
@@ -466,7 +468,7 @@ def measure(daemon, ports, round_index, args):
             final.append(reply_ms)
         result["first"], result["final"] = first, final
         result["cpu_after"] = idle_cpu(root, args.window)
-        result["rss_after"], result["pss_after"], _ = tree_memory(root)
+        result["rss_after"], result["pss_after"], _, result["dirty_after"] = tree_memory(root)
         result["unique_after"] = tree_unique_pages(root)
         if not daemon.alive():
             raise RuntimeError("%s exited during the round; its log ends:\n%s" % (daemon.name, daemon.log_tail()))
@@ -532,6 +534,12 @@ def build_figures(ours, theirs, version, missing, args):
     result.append(figures.figure(
         "peers.idle_unique", "idle resident memory of the whole tree, each page once", "MiB", ours_values, peer,
         note=unique_note, missing=hidden))
+    ours_values, peer = pair("dirty")
+    result.append(figures.figure(
+        "peers.idle_private_dirty", "idle private dirty memory of the whole tree", "MiB", ours_values, peer,
+        note="The sum of Private_Dirty over the tree: pages a process of the tree wrote and shares with no other "
+        "process (heap, thread stacks, relocated data). The kernel can reclaim them only by swapping them out; "
+        "the rest of Pss is file pages of executables and libraries, which it can drop and read again."))
     ours_values, peer = pair("rss")
     result.append(figures.figure(
         "peers.idle_rss", "idle RSS of the whole process tree (sum)", "MiB", ours_values, peer,
