@@ -436,10 +436,10 @@ def plot(by_id):
            '<rect width="760" height="360" fill="#fff"/>']
     out += panel(20, "Telegram message -> answer", "ms", [
         (label, fig) for label, fig in (("first visible text", first), ("final reply", reply)) if fig])
-    unique = by_id.get("peers.idle_unique")
+    unique, dirty = by_id.get("peers.idle_unique"), by_id.get("peers.idle_private_dirty")
     out += panel(410, "Memory of the whole process tree", "MiB", [
-        (label, fig) for label, fig in (("PSS, idle", idle), ("PSS, after", after),
-                                        ("each page once", unique)) if fig])
+        (label, fig) for label, fig in (("PSS idle", idle), ("PSS after", after),
+                                        ("unique", unique), ("dirty", dirty)) if fig])
     legend_y = 330
     out.append('<rect x="20" y="%d" width="12" height="12" fill="%s"/>' % (legend_y - 10, COLORS["autonous"]))
     out.append('<text x="38" y="%d" font-size="12">autonous</text>' % legend_y)
@@ -447,7 +447,7 @@ def plot(by_id):
     out.append('<text x="138" y="%d" font-size="12">%s%s</text>' % (
         legend_y, esc(peer_name), " (not measured)" if missing else ""))
     out.append('<text x="250" y="%d" font-size="11">bars: median; whiskers: min-max; latency over %d messages;'
-               ' memory idle and after them</text>' % (legend_y, runs))
+               ' unique: each page once; dirty: private dirty</text>' % (legend_y, runs))
     out.append('<text x="20" y="350" font-size="10" fill="#555">Same fake Telegram and OpenAI servers, '
                'zero-latency streaming model, alternating rounds; nanobot waits 0.2 s per chat before it answers.'
                '</text>')
