@@ -165,4 +165,44 @@ import Testing
         #expect(try fixture.rows("SELECT id FROM model_calls").isEmpty)
         #expect(try fixture.events("agent.completed").isEmpty)
     }
+
+    /// Makes every insert of an event of `type` fail, as a full disk or a broken database would.
+    private static func refuseEvents(_ type: String, in fixture: AgentTestSupport.Fixture) throws {
+        try fixture.database.pool.write { db in
+            try db.execute(
+                sql: """
+                    CREATE TEMP TRIGGER refuse_\(type.replacingOccurrences(of: ".", with: "_"))
+                    BEFORE INSERT ON main.events WHEN NEW.type = '\(type)'
+                    BEGIN SELECT RAISE(ABORT, 'refused by the test'); END
+                    """)
+        }
+    }
+
+    @Test func aHarderCompressionWhoseRecordFailsStillClosesTheReservation() async throws {
+        let fixture = try AgentTestSupport.Fixture()
+        try fixture.remember(ContextRetryTests.longHistory())
+        let agent = fixture.agent(
+            script: try AgentTestSupport.script([ContextRetryTests.tooLong, #"{"text": "never asked for"}"#]))
+        try Self.refuseEvents("context.compressed", in: fixture)
+        await #expect(throws: DatabaseError.self) { _ = try await agent.run(fixture.request("and now?")) }
+        // The release rolled back with the compression's record, and was then written on its own.
+        let ledger = try fixture.rows("SELECT state, error_class FROM spend_ledger")
+        #expect(ledger.map { $0["state"] as String? } == ["released"])
+        #expect(ledger.first?["error_class"] as String? == "context_length_exceeded")
+    }
+
+    @Test func aRetryWhoseRecordFailsStillClosesTheFailedAttempt() async throws {
+        let fixture = try AgentTestSupport.Fixture()
+        let agent = fixture.agent(
+            script: try AgentTestSupport.script([
+                #"{"error": {"status": 500, "message": "busy"}}"#, #"{"text": "there"}"#,
+            ]))
+        try Self.refuseEvents("model.call.retry", in: fixture)
+        let outcome = try await agent.run(fixture.request("hi"))
+        #expect(outcome.reply == "there")
+        let ledger = try fixture.rows("SELECT state, error_class FROM spend_ledger ORDER BY id")
+        #expect(ledger.map { $0["state"] as String? } == ["released", "settled"])
+        #expect(ledger.first?["error_class"] as String? == "server")
+        #expect(try fixture.events("model.call.retry").isEmpty)
+    }
 }

@@ -178,9 +178,14 @@ extension Agent {
                     let harder = self.context.harder(conversation)
                     // Sent again only when the harder compression made it smaller: the same prompt cannot fit.
                     if harder.estimatedTokens < conversation.estimatedTokens {
-                        try await database.pool.write { db in
-                            try close.write(db)
-                            try harder.writeCompression(db, context: context)
+                        do {
+                            try await database.pool.write { db in
+                                try close.write(db)
+                                try harder.writeCompression(db, context: context)
+                            }
+                        } catch {
+                            close.writeAlone(to: database, runID: run.request.runID, logger: logger)
+                            throw error
                         }
                         conversation = harder
                         conversation.compression = nil
@@ -216,9 +221,8 @@ extension Agent {
                         try EventLog.append(db, .modelCallRetry, context, payload: retryPayload)
                     }
                 } catch {
-                    logger.error(
-                        "cannot record a model call's retry; its reservation counts its worst case until the next start",
-                        metadata: ["error": "\(error)"])
+                    logger.error("cannot record a model call's retry", metadata: ["error": "\(error)"])
+                    close.writeAlone(to: database, runID: run.request.runID, logger: logger)
                 }
                 await run.stopwatch.outside { try? await control.clock.sleep(for: delay) }
                 if Task.isCancelled {

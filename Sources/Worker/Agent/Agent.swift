@@ -115,19 +115,8 @@ struct Agent: Sendable {
             // A model call whose record did not commit (the run was cancelled, or the write failed) still closes
             // its reservation, or it would count its worst case against today's budget until the next start. A
             // close that was written already changes nothing.
-            if let unrecorded { writeClose(unrecorded, logger: logger) }
+            unrecorded?.writeAlone(to: database, runID: run.request.runID, logger: logger)
             throw error
-        }
-    }
-
-    /// Writes `close` in a transaction of its own; a failure is logged.
-    private func writeClose(_ close: LedgerClose, logger: Logger) {
-        do {
-            try database.pool.write { db in try close.write(db) }
-        } catch {
-            logger.error(
-                "cannot close a spend ledger reservation; it counts its worst case until the next start",
-                metadata: ["error": "\(error)"])
         }
     }
 

@@ -1,5 +1,6 @@
 import AutonousCore
 import GRDB
+import Logging
 
 /// A model call's place in the budget, reserved at its worst case by `AgentControl.admitModelCall`. Settle it, or
 /// cancel it, exactly once when the call ends.
@@ -82,6 +83,19 @@ struct LedgerClose: Sendable, Equatable {
             try SpendLedger.settleAtWorstCase(db, id: ledgerID, now: closedMs)
         case .released(let errorClass):
             try SpendLedger.release(db, id: ledgerID, errorClass: errorClass, now: closedMs)
+        }
+    }
+
+    /// Writes the close in a transaction of its own: for a call whose record did not commit, or that has no record
+    /// to commit with. A failure is logged; the reservation then stays open at its worst case, and the worker's
+    /// next start closes it as abandoned at that worst case.
+    func writeAlone(to database: AppDatabase, runID: String, logger: Logger) {
+        do {
+            try database.pool.write { db in try write(db) }
+        } catch {
+            logger.error(
+                "cannot close a spend ledger reservation; it counts its worst case until the next start",
+                metadata: ["run_id": "\(runID)", "ledger.id": "\(ledgerID)", "error": "\(error)"])
         }
     }
 }

@@ -137,14 +137,8 @@ actor AgentControl {
     /// Closes `reservation` after the call and writes the ledger at once (see `close`). A ledger write that fails
     /// is logged; the reservation then keeps counting its worst case until the worker's next start.
     func settle(_ reservation: ModelCallReservation, usage: ModelUsage?, errorClass: String?) {
-        let close = close(reservation, usage: usage, errorClass: errorClass)
-        do {
-            try ledger.database.pool.write { db in try close.write(db) }
-        } catch {
-            logger.error(
-                "cannot close a spend ledger reservation; it counts its worst case until the next start",
-                metadata: ["run_id": "\(reservation.runID)", "error": "\(error)"])
-        }
+        close(reservation, usage: usage, errorClass: errorClass)
+            .writeAlone(to: ledger.database, runID: reservation.runID, logger: logger)
     }
 
     /// Closes `reservation` after the call: with the `usage` the API reported, or, when it reported none, at the
