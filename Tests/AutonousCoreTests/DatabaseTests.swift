@@ -173,6 +173,35 @@ final class TemporaryDatabase {
         #expect(try log.events().count == 2)
     }
 
+    /// Every index on `events` is one more page written to the WAL by each append; these two are the ones the
+    /// queries use, which the query plans show.
+    @Test(arguments: [DatabaseRole.worker, .supervisor])
+    func theEventsTableHasOnlyTheIndexesItsQueriesUse(role: DatabaseRole) throws {
+        let fixture = try TemporaryDatabase()
+        let database = try AppDatabase(path: fixture.directory + "/\(role).db", role: role)
+        try database.pool.read { db in
+            let indexes = try String.fetchAll(
+                db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' ORDER BY name")
+            #expect(indexes == ["events_run", "events_type"])
+            func plan(_ sql: String) throws -> String {
+                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql).map { $0["detail"] as String }
+                    .joined(separator: "; ")
+            }
+            // `trace`'s read (RunTrace), `events --type` and `events --since` (MergedEventLog).
+            #expect(
+                try plan(
+                    "SELECT id FROM events WHERE run_id = 'r' AND type IN ('turn.started', 'tool_call.started') ORDER BY id"
+                )
+                .contains("USING INDEX events_run"))
+            #expect(
+                try plan("SELECT * FROM events WHERE id > 0 AND type IN ('a', 'b') ORDER BY id LIMIT 10")
+                    .contains("USING INDEX events_type"))
+            #expect(
+                try plan("SELECT * FROM events WHERE id > 0 AND ts_ms >= 5 ORDER BY id LIMIT 10")
+                    .contains("USING INTEGER PRIMARY KEY"))
+        }
+    }
+
     @Test func reopeningMigratesNothingTwiceAndUsesWAL() throws {
         let fixture = try TemporaryDatabase()
         _ = try EventLog(database: fixture.database).append(.processStarted)
