@@ -100,8 +100,9 @@ format:
 # benchmarks.svg. Figures vary with the machine, so they are reported, never asserted. BENCH_NOTE='...' adds a
 # sentence to the report's head; scripts/bench/all.sh lists the other knobs.
 # The self-update's clean build of the worker (timed, in .build/bench) is the release build the benchmarks use: the
-# other products are built on top of it, so a fresh clone compiles everything once.
-BENCH_BUILD = $(SWIFT) build -c release --scratch-path ../scratch --skip-update
+# other products are built on top of it, so a fresh clone compiles everything once. All of them link the Swift
+# runtime in, as the install and every self-update do: the figures are those of what runs.
+BENCH_BUILD = $(SWIFT) build -c release --static-swift-stdlib --scratch-path ../scratch --skip-update
 bench: deps
 	$(SWIFT) package resolve
 	SWIFT='$(SWIFT)' python3 scripts/bench/build_times.py clean .build/bench --runs $${BENCH_CLEAN_BUILD_RUNS:-1}

@@ -10,7 +10,8 @@ compiles everything once, not twice), then `incremental` last: its builds replac
 after every other benchmark has used it.
 
 The command is the build sandbox's (Sources/Supervisord/Updates/UpdateBuildSandbox.swift, defaultBuildCommand):
-`swift build -c release --product autonous-worker --scratch-path SCRATCH --skip-update`, offline, the
+`swift build -c release --static-swift-stdlib --product autonous-worker --scratch-path SCRATCH --skip-update`
+(the Swift runtime linked in, as every revision is), offline, the
 dependencies taken from git clones in SCRATCH/repositories, which are copied from this checkout's
 .build/repositories as the supervisor copies them into its build cache. It runs on a copy of the checkout's files
 (tracked and untracked, not ignored: what `git ls-files -co --exclude-standard` lists), so the checkout's own .build
@@ -44,8 +45,8 @@ TOUCHED = "Sources/Worker/WorkerMain.swift"
 
 def build(tree, scratch, swift):
     """Runs the build sandbox's build command in `tree`; returns its wall time in seconds."""
-    command = [swift, "build", "-c", "release", "--product", "autonous-worker", "--scratch-path", scratch,
-               "--skip-update"]
+    command = [swift, "build", "-c", "release", "--static-swift-stdlib", "--product", "autonous-worker",
+               "--scratch-path", scratch, "--skip-update"]
     started = time.monotonic()
     result = subprocess.run(command, cwd=tree, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     elapsed = time.monotonic() - started
@@ -106,8 +107,8 @@ def incremental_builds(directory, runs, swift):
 
 
 def report(clean, incremental, path):
-    how = ("the build sandbox's command (swift build -c release --product autonous-worker --scratch-path S "
-           "--skip-update), outside the sandbox, on a copy of the checkout")
+    how = ("the build sandbox's command (swift build -c release --static-swift-stdlib --product autonous-worker "
+           "--scratch-path S --skip-update), outside the sandbox, on a copy of the checkout")
     figures.write(path, [
         figures.figure(
             "build.worker_clean", "self-update build of the worker, clean (every module and dependency)", "s",

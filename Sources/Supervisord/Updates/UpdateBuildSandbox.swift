@@ -26,6 +26,12 @@ struct UpdateBuildSandbox: Sendable {
     /// never fetching. The supervisor copies those clones from `AUTONOUS_SOURCE_REPO`'s `.build/repositories` when
     /// it seeds `src/` (`UpdatePipeline.primeBuildCache`); without them the command says so rather than failing on a
     /// host name. Everything else in `swiftpm/` is SwiftPM's own and makes the next build incremental.
+    ///
+    /// The Swift runtime is linked in (`--static-swift-stdlib`), as `make install` links the bootstrap revision:
+    /// every revision is whole by itself. A revision linked to the toolchain's runtime libraries would not start
+    /// under an installed supervisor, which loads no runtime library and so binds none into the worker's sandbox
+    /// (`WorkerSandbox.swiftRuntimeDirectories`); and an upgraded or removed toolchain would break every such
+    /// revision at once, the last-known-good one included.
     static let defaultBuildCommand = """
         set -e
         scratch="$AUTONOUS_BUILD_CACHE/swiftpm"
@@ -35,9 +41,10 @@ struct UpdateBuildSandbox: Sendable {
           echo "\\$AUTONOUS_STATE_DIR/build-cache/swiftpm/repositories (the build sandbox has no network)" >&2
           exit 1
         fi
-        swift build -c release --product autonous-worker --scratch-path "$scratch" --skip-update
-        cp "$(swift build -c release --scratch-path "$scratch" --skip-update --show-bin-path)/autonous-worker" \\
-          "$AUTONOUS_BUILD_OUTPUT"
+        swift build -c release --static-swift-stdlib --product autonous-worker --scratch-path "$scratch" \\
+          --skip-update
+        bin="$(swift build -c release --static-swift-stdlib --scratch-path "$scratch" --skip-update --show-bin-path)"
+        cp "$bin/autonous-worker" "$AUTONOUS_BUILD_OUTPUT"
         """
 
     /// The unit test targets that run in the build sandbox: AutonousCoreTests and SupervisordTests, all of them.
