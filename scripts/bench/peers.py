@@ -468,7 +468,7 @@ def measure(daemon, ports, round_index, args):
             final.append(reply_ms)
         result["first"], result["final"] = first, final
         result["cpu_after"] = idle_cpu(root, args.window)
-        result["rss_after"], result["pss_after"], _, result["dirty_after"] = tree_memory(root)
+        result["rss_after"], result["pss_after"], _, _ = tree_memory(root)
         result["unique_after"] = tree_unique_pages(root)
         if not daemon.alive():
             raise RuntimeError("%s exited during the round; its log ends:\n%s" % (daemon.name, daemon.log_tail()))
