@@ -12,8 +12,9 @@ supervisor runs it like autonous-worker: under its sandbox launcher, with the wo
 `FILE --self-check [--scratch DIR]` prints the self-check report on stdout: it passes (exit 0) in every mode
 except fail-self-check (exit 1).
 
-As a worker, like the real one: Hello, Ready on one connection (which then carries every call: heartbeats, chat
-answers, taking turns), a heartbeat every heartbeatIntervalMs (from Hello's reply) after Ready, and
+As a worker, like the real one: Hello, Ready on one connection (which then carries the short calls: heartbeats and
+chat answers, taking turns), each call that makes the supervisor work before it answers (PrepareWorkingCopy,
+ProposeUpdate, DecideUpdate) on a connection of its own, so that no heartbeat waits behind a slow clone, a heartbeat every heartbeatIntervalMs (from Hello's reply) after Ready, and
 Subscribe(more: true) on a connection of its own. It exits 70 when the supervisor hangs up or stops answering (a
 heartbeat or the notice stream fails), 1 when Hello or Ready fails, 0 on SIGTERM. The modes:
 
@@ -53,6 +54,8 @@ REPLY_PREFIX = "fake worker"
 # Seconds the self-check sleeps before it reports; a restart test patches it to catch the pipeline in self_checking.
 SELF_CHECK_DELAY = 0
 CALL_TIMEOUT = 10.0
+# The calls that make the supervisor work (a clone in a sandbox) may take longer on a loaded machine.
+SLOW_CALL_TIMEOUT = 120.0
 MODES = ("exit-at-once", "exit-125", "never-ready", "hang-after-ready", "no-poll", "crash-after", "fail-self-check", "healthy")
 WORKER = "io.autonous.Worker."
 
@@ -228,7 +231,20 @@ def crash_later(delay):
     os._exit(139)  # not reached: SIGSEGV has its default disposition
 
 
-def relay(link, text):
+def call_alone(method, parameters=None):
+    """`method` on a connection opened for this call alone, as the real worker's SupervisorLink.callAlone: the
+    shared connection, and the heartbeats on it, never wait for the supervisor's slow work."""
+    try:
+        own = Connection(os.environ["AUTONOUS_WORKER_SOCKET"])
+    except OSError as error:
+        raise Lost("cannot connect for %s: %s" % (method, error)) from error
+    try:
+        return own.call(method, parameters, timeout=SLOW_CALL_TIMEOUT)
+    finally:
+        own.close()
+
+
+def relay(text):
     """A chat line that asks the supervisor something as the real worker's tools do: `/prepare` calls
     PrepareWorkingCopy, `/propose {json}` calls PrepareWorkingCopy and then ProposeUpdate with the JSON's patch,
     summary and title, `/decide TX SHA256 approve|reject USER` relays a Telegram button press (DecideUpdate). The answer is the reply's parameters, or {"error": ..., "parameters": ...}, as JSON."""
@@ -237,20 +253,23 @@ def relay(link, text):
         if command == "/decide":
             # /decide TX SHA256 approve|reject USER_ID: a Telegram button press, relayed.
             tx, sha256, verdict, user = rest.split()
-            return json.dumps(link.call("DecideUpdate", {
+            return json.dumps(call_alone("DecideUpdate", {
                 "tx": tx, "sha256": sha256, "approve": verdict == "approve", "requestedBy": int(user)}),
                 sort_keys=True)
-        copy = link.call("PrepareWorkingCopy")
+        copy = call_alone("PrepareWorkingCopy")
         if command == "/prepare":
             return json.dumps(copy, sort_keys=True)
         proposal = json.loads(rest)
-        return json.dumps(link.call("ProposeUpdate", {
+        return json.dumps(call_alone("ProposeUpdate", {
             "patch": proposal["patch"], "base": copy["commit"], "summary": proposal.get("summary", ""),
             "title": proposal.get("title"), "runId": None,
             "requestedBy": proposal.get("requestedBy", "local")}), sort_keys=True)
     except CallError as error:
         return json.dumps({"error": error.reply.get("error"), "parameters": error.reply.get("parameters")},
                           sort_keys=True)
+    except Lost as error:
+        # Only this call's own connection failed; the worker's link to the supervisor is still judged by heartbeats.
+        return json.dumps({"error": "lost: %s" % error})
     except (ValueError, KeyError) as error:
         return json.dumps({"error": "bad request: %s" % error})
 
@@ -260,7 +279,7 @@ def answer(link, notice):
     if kind == "chat" and isinstance(notice.get("id"), str):
         said = notice.get("text") or ""
         if said.startswith("/prepare") or said.startswith("/propose ") or said.startswith("/decide "):
-            text = relay(link, said)
+            text = relay(said)
         else:
             text = "%s: %s" % (REPLY_PREFIX, said)
         try:

@@ -28,9 +28,11 @@ REVISION = "0" * 64
 class FakeSupervisor:
     """Accepts connections on `path` and answers the worker's calls; records each call with its connection."""
 
-    def __init__(self, path, hello_error=None):
+    def __init__(self, path, hello_error=None, chat="hi", prepare_delay=0.0):
         self.path = path
         self.hello_error = hello_error
+        self.chat = chat
+        self.prepare_delay = prepare_delay
         self.calls = []  # (time.monotonic(), connection number, peer pid, request)
         self.lock = threading.Lock()
         self.changed = threading.Condition(self.lock)
@@ -88,7 +90,11 @@ class FakeSupervisor:
             return {"parameters": {"parentEventId": 1, "heartbeatIntervalMs": INTERVAL_MS}}
         if method == "io.autonous.Worker.Subscribe":
             # Held open: one chat notice, and the stream continues.
-            return {"parameters": {"notice": {"kind": "chat", "id": "n1", "text": "hi"}}, "continues": True}
+            return {"parameters": {"notice": {"kind": "chat", "id": "n1", "text": self.chat}}, "continues": True}
+        if method == "io.autonous.Worker.PrepareWorkingCopy":
+            # The supervisor clones a repository before it answers; this connection waits, no other.
+            time.sleep(self.prepare_delay)
+            return {"parameters": {"commit": "c" * 40, "path": "autonous", "created": True}}
         if method in ("io.autonous.Worker.Ready", "io.autonous.Worker.Heartbeat", "io.autonous.Worker.ChatReply"):
             return {"parameters": {}}
         return {"error": "org.varlink.service.MethodNotFound", "parameters": {"method": method}}
@@ -170,9 +176,9 @@ class MisbehavingWorkerTest(unittest.TestCase):
         return {"PATH": "/usr/local/bin:/usr/bin:/bin", "AUTONOUS_WORKER_SOCKET": self.socket_path,
                 "AUTONOUS_REVISION": REVISION, "HOME": self.directory}
 
-    def start(self, mode, crash_after=None, hello_error=None):
+    def start(self, mode, crash_after=None, hello_error=None, **supervisor):
         path = self.revision_file(mode, crash_after)
-        self.supervisor = FakeSupervisor(self.socket_path, hello_error=hello_error)
+        self.supervisor = FakeSupervisor(self.socket_path, hello_error=hello_error, **supervisor)
         self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen([path], cwd=self.elsewhere, env=self.environment(), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=self.stderr)
@@ -311,6 +317,21 @@ class MisbehavingWorkerTest(unittest.TestCase):
         self.proc.terminate()
         self.assertEqual(self.proc.wait(timeout=5), 0)
         self.assertIn("mode healthy, pid %d" % self.proc.pid, self.errors())
+
+    def test_heartbeats_go_on_while_the_supervisor_prepares_a_working_copy(self):
+        # A slow clone must not hold the heartbeats up, or the supervisor would take the worker for hung.
+        self.start("healthy", chat="/prepare", prepare_delay=1.0)
+        _, hello_connection, _, _ = self.assert_said_hello()
+        replies = self.supervisor.wait_for("ChatReply", timeout=5.0)
+        self.assertEqual(len(replies), 1, self.errors())
+        self.assertEqual(json.loads(replies[0][3]["parameters"]["text"]),
+                         {"commit": "c" * 40, "path": "autonous", "created": True})
+        (asked_at, prepare_connection, _, _), = self.supervisor.requests("PrepareWorkingCopy")
+        self.assertNotIn(prepare_connection, (hello_connection, self.supervisor.requests("Subscribe")[0][1]))
+        during = [at for at, _, _, _ in self.supervisor.requests("Heartbeat") if asked_at < at < asked_at + 1.0]
+        self.assertGreaterEqual(len(during), 5, self.supervisor.requests("Heartbeat"))
+        self.proc.terminate()
+        self.assertEqual(self.proc.wait(timeout=5), 0)
 
     def test_fail_self_check_runs_healthy(self):
         self.start("fail-self-check")
