@@ -12,10 +12,11 @@ supervisor runs it like autonous-worker: under its sandbox launcher, with the wo
 `FILE --self-check [--scratch DIR]` prints the self-check report on stdout: it passes (exit 0) in every mode
 except fail-self-check (exit 1).
 
-As a worker, like the real one: Hello, Ready on one connection (which then carries the short calls: heartbeats and
-chat answers, taking turns), each call that makes the supervisor work before it answers (PrepareWorkingCopy,
-ProposeUpdate, DecideUpdate) on a connection of its own, so that no heartbeat waits behind a slow clone, a heartbeat every heartbeatIntervalMs (from Hello's reply) after Ready, and
-Subscribe(more: true) on a connection of its own. It exits 70 when the supervisor hangs up or stops answering (a
+As a worker, like the real one: Hello, Ready on one connection (which then carries the short calls, heartbeats and
+chat answers, taking turns), a heartbeat every heartbeatIntervalMs (from Hello's reply) after Ready,
+Subscribe(more: true) on a connection of its own, and each call that makes the supervisor work before it answers
+(PrepareWorkingCopy, ProposeUpdate, DecideUpdate) on a connection of its own too, so that no heartbeat waits
+behind a slow clone. It exits 70 when the supervisor hangs up or stops answering (a
 heartbeat or the notice stream fails), 1 when Hello or Ready fails, 0 on SIGTERM. The modes:
 
   exit-at-once      exits with status 3 before connecting
@@ -119,6 +120,7 @@ class Connection:
     """One varlink connection: NUL-framed JSON, every read bounded by a timeout; calls take turns."""
 
     def __init__(self, path):
+        self.path = path
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(CALL_TIMEOUT)
         try:
@@ -231,11 +233,11 @@ def crash_later(delay):
     os._exit(139)  # not reached: SIGSEGV has its default disposition
 
 
-def call_alone(method, parameters=None):
-    """`method` on a connection opened for this call alone, as the real worker's SupervisorLink.callAlone: the
-    shared connection, and the heartbeats on it, never wait for the supervisor's slow work."""
+def call_alone(link, method, parameters=None):
+    """`method` on a connection to `link`'s socket opened for this call alone, as the real worker's
+    SupervisorLink.callAlone: `link`, and the heartbeats on it, never wait for the supervisor's slow work."""
     try:
-        own = Connection(os.environ["AUTONOUS_WORKER_SOCKET"])
+        own = Connection(link.path)
     except OSError as error:
         raise Lost("cannot connect for %s: %s" % (method, error)) from error
     try:
@@ -244,7 +246,7 @@ def call_alone(method, parameters=None):
         own.close()
 
 
-def relay(text):
+def relay(link, text):
     """A chat line that asks the supervisor something as the real worker's tools do: `/prepare` calls
     PrepareWorkingCopy, `/propose {json}` calls PrepareWorkingCopy and then ProposeUpdate with the JSON's patch,
     summary and title, `/decide TX SHA256 approve|reject USER` relays a Telegram button press (DecideUpdate). The answer is the reply's parameters, or {"error": ..., "parameters": ...}, as JSON."""
@@ -253,14 +255,14 @@ def relay(text):
         if command == "/decide":
             # /decide TX SHA256 approve|reject USER_ID: a Telegram button press, relayed.
             tx, sha256, verdict, user = rest.split()
-            return json.dumps(call_alone("DecideUpdate", {
+            return json.dumps(call_alone(link, "DecideUpdate", {
                 "tx": tx, "sha256": sha256, "approve": verdict == "approve", "requestedBy": int(user)}),
                 sort_keys=True)
-        copy = call_alone("PrepareWorkingCopy")
+        copy = call_alone(link, "PrepareWorkingCopy")
         if command == "/prepare":
             return json.dumps(copy, sort_keys=True)
         proposal = json.loads(rest)
-        return json.dumps(call_alone("ProposeUpdate", {
+        return json.dumps(call_alone(link, "ProposeUpdate", {
             "patch": proposal["patch"], "base": copy["commit"], "summary": proposal.get("summary", ""),
             "title": proposal.get("title"), "runId": None,
             "requestedBy": proposal.get("requestedBy", "local")}), sort_keys=True)
@@ -279,7 +281,7 @@ def answer(link, notice):
     if kind == "chat" and isinstance(notice.get("id"), str):
         said = notice.get("text") or ""
         if said.startswith("/prepare") or said.startswith("/propose ") or said.startswith("/decide "):
-            text = relay(said)
+            text = relay(link, said)
         else:
             text = "%s: %s" % (REPLY_PREFIX, said)
         try:
