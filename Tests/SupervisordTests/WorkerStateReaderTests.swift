@@ -63,7 +63,9 @@ import Testing
         let reader = WorkerStateReader(path: path)
         let database = try reader.database()
         #expect(database.isReadOnly)
-        #expect(try database.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM events") } == 1)
+        #expect(
+            try database.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM events WHERE type = 'x'") }
+                == 1)
         #expect(try listing(directory.path) == before)
         #expect(try reader.database() === database, "opened once")
     }

@@ -26,6 +26,12 @@ extension AppDatabase {
         migrator.registerMigration("s5-events-without-time-index") { db in
             try db.execute(sql: dropEventsTimeIndex)
         }
+        migrator.registerMigration("s6-events-without-autoincrement") { db in
+            // The supervisor keeps `events_run`: its run-tagged events are a proposal's transaction steps, written
+            // long after the run ended, and it has no `runs` table to hold a span. It appends a few events a
+            // minute, so the index costs it nothing that shows.
+            try db.execute(sql: rebuildEventsTable(parentReference: "REFERENCES events(id)", runIndex: true))
+        }
         return migrator
     }
 
@@ -102,6 +108,21 @@ extension AppDatabase {
         migrator.registerMigration("w10-events-without-time-index") { db in
             try db.execute(sql: dropEventsTimeIndex)
         }
+        migrator.registerMigration("w11-events-by-run-span") { db in
+            try db.execute(sql: runSpans)
+            try db.execute(sql: rebuildEventsTable(parentReference: "", runIndex: false))
+            try db.execute(sql: runSpanTrigger)
+            try db.execute(
+                sql: """
+                    INSERT INTO events (id, ts_ms, type, payload)
+                    SELECT ?, ?, ?, json_object('first_worker_id', ?)
+                    WHERE NOT EXISTS (SELECT 1 FROM events WHERE id >= ?)
+                    """,
+                arguments: [
+                    workerEventIDBase - 1, nowMilliseconds(), EventType.eventLogCreated.rawValue, workerEventIDBase,
+                    workerEventIDBase - 1,
+                ])
+        }
         return migrator
     }
 
@@ -114,6 +135,50 @@ extension AppDatabase {
     /// order (`ORDER BY id LIMIT`), so SQLite walks the rowids and checks `ts_ms` on the way, and `trace` reads by
     /// run id. The index cost every append one more page written to the WAL (about a tenth of its time).
     static let dropEventsTimeIndex = "DROP INDEX IF EXISTS events_time"
+
+    /// Each run's span of event ids, `[first_event_id, last_event_id]`, so that `trace` and `events --run` read a
+    /// run's events along the rowid instead of through a run index on `events`: that index cost every append one
+    /// more page written to the WAL (a quarter of an append's time). Filled here from the run index, which the
+    /// rebuild of `events` that follows drops. `last_event_id` is NULL while a run goes on (its span reaches the end
+    /// of the log). A run's events from before this migration are all in its span; `RunLog` and the
+    /// `events_extend_run_span` trigger keep it so for every event written after.
+    static let runSpans = """
+        ALTER TABLE runs ADD COLUMN first_event_id INTEGER;
+        ALTER TABLE runs ADD COLUMN last_event_id INTEGER;
+        UPDATE runs SET first_event_id = coalesce((SELECT min(id) FROM events WHERE run_id = runs.id), event_id, 0);
+        UPDATE runs SET last_event_id = coalesce((SELECT max(id) FROM events WHERE run_id = runs.id), first_event_id)
+            WHERE status <> 'running';
+        """
+
+    /// An event of a run that already ended (a failure the commander records after the agent gave up, a button
+    /// pressed late) widens the run's span. A running run's span is open-ended (`last_event_id` NULL), so while a
+    /// run goes on this is one lookup in `runs` by primary key and writes nothing.
+    static let runSpanTrigger = """
+        CREATE TRIGGER events_extend_run_span AFTER INSERT ON events WHEN NEW.run_id IS NOT NULL
+        BEGIN UPDATE runs SET last_event_id = NEW.id WHERE id = NEW.run_id AND last_event_id < NEW.id; END;
+        """
+
+    /// Rebuilds `events` with the same columns, rows and ids, without AUTOINCREMENT: it made every append write
+    /// `sqlite_sequence` too, one more page in the WAL. Ids still only grow, since rows are never deleted (the
+    /// triggers refuse it): a new row gets the highest id plus one. The worker's ids stay above
+    /// `workerEventIDBase` by a first row just below it (`event_log.created`, written by `w11` when the log has no
+    /// row that high yet). Keeps only `events_type` (`autonousctl events --type`), and `events_run` when
+    /// `runIndex`.
+    static func rebuildEventsTable(parentReference: String, runIndex: Bool) -> String {
+        """
+        CREATE TABLE events_rebuilt (\(eventsColumns(id: "INTEGER PRIMARY KEY", parentReference: parentReference)));
+        INSERT INTO events_rebuilt (id, ts_ms, parent_id, run_id, conversation_id, type, payload)
+            SELECT id, ts_ms, parent_id, run_id, conversation_id, type, payload FROM events ORDER BY id;
+        DROP TABLE events;
+        ALTER TABLE events_rebuilt RENAME TO events;
+        \(runIndex ? "CREATE INDEX events_run ON events(run_id);" : "")
+        CREATE INDEX events_type ON events(type, id);
+        CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events
+        BEGIN SELECT RAISE(ABORT, 'events are append-only: UPDATE is not allowed'); END;
+        CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
+        BEGIN SELECT RAISE(ABORT, 'events are append-only: DELETE is not allowed'); END;
+        """
+    }
 
     /// History that keeps a run's tool turns (an assistant message with its tool calls, one `tool` message per
     /// result), so the next run sees what tools returned; and `runs`, one row per agent run with how it stopped and
@@ -180,19 +245,21 @@ extension AppDatabase {
         CREATE INDEX model_calls_time ON model_calls(ts_ms);
         """
 
-    /// The append-only events table; `parentReference` is its parent_id constraint.
+    /// The columns of `events`; `id` is the id column's type and constraint.
+    static func eventsColumns(id: String, parentReference: String) -> String {
+        """
+        id \(id), ts_ms INTEGER NOT NULL, parent_id INTEGER \(parentReference), run_id TEXT, conversation_id TEXT,
+        type TEXT NOT NULL CHECK (length(type) > 0), payload TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(payload))
+        """
+    }
+
+    /// The append-only events table as `s1-events` and `w1-core` created it; `parentReference` is its parent_id
+    /// constraint. `rebuildEventsTable` gives its shape now.
     static func eventsTable(parentReference: String, ifNotExists: Bool) -> String {
         let guardClause = ifNotExists ? "IF NOT EXISTS " : ""
         return """
-            CREATE TABLE \(guardClause)events (
-                id INTEGER PRIMARY KEY AUTOINCREMENT,
-                ts_ms INTEGER NOT NULL,
-                parent_id INTEGER \(parentReference),
-                run_id TEXT,
-                conversation_id TEXT,
-                type TEXT NOT NULL CHECK (length(type) > 0),
-                payload TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(payload))
-            );
+            CREATE TABLE \(guardClause)events (\(
+                eventsColumns(id: "INTEGER PRIMARY KEY AUTOINCREMENT", parentReference: parentReference)));
             CREATE INDEX \(guardClause)events_parent ON events(parent_id);
             CREATE INDEX \(guardClause)events_run ON events(run_id);
             CREATE INDEX \(guardClause)events_type ON events(type, id);

@@ -78,13 +78,16 @@ public struct EventLog: Sendable {
         return db.lastInsertedRowID
     }
 
-    /// Events after `afterID`, oldest first, optionally of one run or with a type prefix.
-    public func events(afterID: Int64 = 0, runID: String? = nil, typePrefix: String? = nil, limit: Int = 1000)
+    /// Events after `afterID`, oldest first, optionally of one run or with a type prefix. Without `afterID`, the
+    /// log's own events: in the worker's log, those from `AppDatabase.workerEventIDBase` on (lower ids are its first
+    /// row, which only holds the ids apart, and copies of an earlier version's events).
+    public func events(afterID: Int64? = nil, runID: String? = nil, typePrefix: String? = nil, limit: Int = 1000)
         throws -> [EventRecord]
     {
-        try database.pool.read { db in
+        let floor = afterID ?? (database.role == .worker ? AppDatabase.workerEventIDBase - 1 : 0)
+        return try database.pool.read { db in
             var sql = "SELECT * FROM events WHERE id > ?"
-            var arguments: StatementArguments = [afterID]
+            var arguments: StatementArguments = [floor]
             if let runID {
                 sql += " AND run_id = ?"
                 arguments += [runID]

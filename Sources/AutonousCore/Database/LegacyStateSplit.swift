@@ -122,7 +122,12 @@ public enum LegacyStateSplit {
             defer { try? queue.close() }
             return try queue.read { db in
                 var rows: [String: Int] = [:]
-                for table in ["events"] + movedTables {
+                // The copied events are those below the worker log's first row (`event_log.created`).
+                rows["events"] =
+                    try Int.fetchOne(
+                        db, sql: "SELECT count(*) FROM events WHERE id < ?",
+                        arguments: [AppDatabase.workerEventIDBase - 1]) ?? 0
+                for table in movedTables {
                     rows[table] = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(table)") ?? 0
                 }
                 return rows

@@ -28,6 +28,11 @@ public struct RunRecord: Sendable, Equatable, Codable {
     public var error: String?
     public var startedMs: Int64
     public var endedMs: Int64?
+    /// The run's span in the worker's event log: every event of the run has an id from `firstEventID` to
+    /// `lastEventID`, or to the end of the log while `lastEventID` is nil (the run goes on). Not in
+    /// io.autonous.Control: how the log finds a run's events is the database's business.
+    public var firstEventID: Int64?
+    public var lastEventID: Int64?
 
     /// The names in io.autonous.Control.
     enum CodingKeys: String, CodingKey {
@@ -84,6 +89,8 @@ public struct RunRecord: Sendable, Equatable, Codable {
         error = row["error"]
         startedMs = row["started_ms"]
         endedMs = row["ended_ms"]
+        firstEventID = row["first_event_id"]
+        lastEventID = row["last_event_id"]
     }
 }
 
@@ -113,22 +120,29 @@ public enum RunLog {
         if let inboxID = run.inboxID {
             try db.executeCached(
                 sql: """
-                    UPDATE runs SET status = 'interrupted', stop_reason = 'interrupted', ended_ms = ?
+                    UPDATE runs SET status = 'interrupted', stop_reason = 'interrupted', ended_ms = ?,
+                        last_event_id = \(lastEventIDNow)
                     WHERE inbox_id = ? AND status = 'running' AND id <> ?
                     """,
                 arguments: [run.startedMs, inboxID, run.id])
         }
+        // The span starts at the run's first event, `agent.started`, written in this transaction; with no event
+        // yet, at the id the next event will get.
         try db.executeCached(
             sql: """
                 INSERT INTO runs (id, conversation_id, inbox_id, commander, requested_by, event_id, provider, model,
-                    status, started_ms)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running', ?)
+                    status, started_ms, first_event_id)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, coalesce(?, (SELECT coalesce(max(id), 0) + 1 FROM events)))
                 """,
             arguments: [
                 run.id, run.conversationID, run.inboxID, run.commander, run.requestedBy, run.eventID, run.provider,
-                run.model, run.startedMs,
+                run.model, run.startedMs, run.eventID,
             ])
     }
+
+    /// A run's span closes at the log's last event when the run ends: every event it wrote is at or below it, and
+    /// an event of the run written after widens the span (the `events_extend_run_span` trigger).
+    static let lastEventIDNow = "(SELECT coalesce(max(id), 0) FROM events)"
 
     /// Adds one model call (and the turn it began, when `newTurn`) to a running run.
     public static func countModelCall(
@@ -161,7 +175,7 @@ public enum RunLog {
         precondition(status != .running, "a run ends in a final status")
         try db.executeCached(
             sql: """
-                UPDATE runs SET status = ?, stop_reason = ?, error = ?, ended_ms = ?
+                UPDATE runs SET status = ?, stop_reason = ?, error = ?, ended_ms = ?, last_event_id = \(lastEventIDNow)
                 WHERE id = ? AND status = 'running'
                 """,
             arguments: [status.rawValue, stopReason, error, endedMs, runID])
@@ -173,7 +187,8 @@ public enum RunLog {
     public static func interruptAbandoned(_ db: Database, now: Int64 = AppDatabase.nowMilliseconds()) throws -> Int {
         try db.executeCached(
             sql: """
-                UPDATE runs SET status = 'interrupted', stop_reason = 'interrupted', ended_ms = ?
+                UPDATE runs SET status = 'interrupted', stop_reason = 'interrupted', ended_ms = ?,
+                    last_event_id = \(lastEventIDNow)
                 WHERE status = 'running'
                 """,
             arguments: [now])

@@ -139,8 +139,8 @@ public struct RunTrace: Codable, Sendable, Equatable {
 extension RunLog {
     /// The tree of run `id`, or nil when no run has that id.
     ///
-    /// Reads the `runs` row, the run's `model_calls` (index `model_calls_run`) and its events (index `events_run`),
-    /// so its cost follows the run's size, not the log's. The tree hangs on the events' parent ids: `turn.started`
+    /// Reads the `runs` row, the run's `model_calls` (index `model_calls_run`) and its events (along the rowid,
+    /// within the run's span of ids), so its cost follows the run's size and what ran beside it, not the log's. The tree hangs on the events' parent ids: `turn.started`
     /// under the run, a call's end and its tool calls under its turn, approvals under their tool call.
     public static func trace(_ db: Database, id: String) throws -> RunTrace? {
         guard let run = try fetch(db, id: id) else { return nil }
@@ -148,9 +148,10 @@ extension RunLog {
             db,
             sql: """
                 SELECT id, ts_ms, parent_id, type, \(traceColumns) FROM events
-                WHERE run_id = ? AND type IN (\(traceTypes.map { "'\($0)'" }.joined(separator: ", "))) ORDER BY id
+                WHERE id BETWEEN ? AND ? AND run_id = ?
+                    AND type IN (\(traceTypes.map { "'\($0)'" }.joined(separator: ", "))) ORDER BY id
                 """,
-            arguments: [id])
+            arguments: [run.firstEventID ?? 0, run.lastEventID ?? Int64.max, id])
         let calls = try Row.fetchAll(
             db, sql: "SELECT * FROM model_calls WHERE run_id = ? ORDER BY id", arguments: [id])
         return RunTrace(run: run, turns: assembleTurns(events: events, modelCalls: calls))

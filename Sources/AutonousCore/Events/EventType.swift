@@ -96,6 +96,10 @@ public enum EventType: String, Sendable, CaseIterable, Codable {
 
     // MARK: Written by the worker (worker/worker.db)
 
+    /// The worker's event log was created: its first row, at id 2^40 - 1, so that the worker's event ids, which
+    /// count up from the highest, stay apart from the supervisor's. Written by the worker database's migration.
+    case eventLogCreated = "event_log.created"
+
     /// At start, the worker queued again the updates a previous worker left in progress.
     case inboxRequeued = "inbox.requeued"
     /// The commander could not process an inbox update: retried after a backoff, failed after 5 attempts.

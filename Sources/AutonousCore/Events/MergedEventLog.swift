@@ -67,8 +67,9 @@ public struct EventPage: Sendable, Equatable {
 ///
 /// Each log is read in id order (its commit order) and the two are interleaved by `(ts_ms, id)`, so a page is
 /// always a prefix of each log after the cursor and the cursor stays exact. From the worker's database only ids
-/// from `AppDatabase.workerEventIDBase` on are read: lower ids there are copies of the legacy events that stayed
-/// in autonous.db when an earlier version's state directory was split.
+/// from `AppDatabase.workerEventIDBase` on are read: lower ids there are the log's first row (`event_log.created`,
+/// which only holds its ids apart) and copies of the legacy events that stayed in autonous.db when an earlier
+/// version's state directory was split.
 public struct MergedEventLog: Sendable {
     public let supervisor: AppDatabase
     /// The worker's database, or nil while no worker has created it.
@@ -125,27 +126,38 @@ public struct MergedEventLog: Sendable {
         throws -> Read
     {
         let source: EventSource = database.role == .worker ? .worker : .supervisor
-        var sql = "SELECT * FROM events WHERE id > ?"
-        var arguments: StatementArguments = [floor]
-        if let since = query.sinceMs {
-            sql += " AND ts_ms >= ?"
-            arguments += [since]
-        }
-        if let run = query.runID {
-            sql += " AND run_id = ?"
-            arguments += [run]
-        }
-        if let conversation = query.conversationID {
-            sql += " AND conversation_id = ?"
-            arguments += [conversation]
-        }
-        if let types = query.types.sqlCondition {
-            sql += " AND " + types.sql
-            arguments += types.arguments
-        }
-        sql += newest ? " ORDER BY id DESC LIMIT ?" : " ORDER BY id LIMIT ?"
-        arguments += [limit]
         return try database.pool.read { db in
+            // The ids to read: after the floor, and for one run of the worker's within the span its `runs` row
+            // records. The worker's log has no run index; its read walks the rowid from the run's first id to its
+            // last. An id no run started with (an update the commander answered itself) is looked for everywhere.
+            // `SELECT *`: a log a worker of an earlier version migrated has no span columns, and then no bounds.
+            var (lower, upper) = (floor, Int64.max)
+            if let run = query.runID, database.role == .worker,
+                let span = try Row.fetchOne(db, sql: "SELECT * FROM runs WHERE id = ?", arguments: [run])
+            {
+                lower = max(floor, (span["first_event_id"] as Int64? ?? 0) - 1)
+                upper = span["last_event_id"] ?? upper
+            }
+            var sql = "SELECT * FROM events WHERE id > ? AND id <= ?"
+            var arguments: StatementArguments = [lower, upper]
+            if let since = query.sinceMs {
+                sql += " AND ts_ms >= ?"
+                arguments += [since]
+            }
+            if let run = query.runID {
+                sql += " AND run_id = ?"
+                arguments += [run]
+            }
+            if let conversation = query.conversationID {
+                sql += " AND conversation_id = ?"
+                arguments += [conversation]
+            }
+            if let types = query.types.sqlCondition {
+                sql += " AND " + types.sql
+                arguments += types.arguments
+            }
+            sql += newest ? " ORDER BY id DESC LIMIT ?" : " ORDER BY id LIMIT ?"
+            arguments += [limit]
             var records = try EventRecord.fetchAll(db, sql: sql, arguments: arguments)
             if newest { records.reverse() }
             let last = try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM events WHERE id > ?", arguments: [floor])
