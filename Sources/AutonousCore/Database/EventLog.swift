@@ -54,11 +54,14 @@ public struct EventLog: Sendable {
     }
 
     /// Appends one event and returns its id.
+    ///
+    /// One INSERT in SQLite's autocommit mode, which makes it a transaction of its own (the statement, and the
+    /// trigger it fires, commit together or not at all) without a BEGIN and a COMMIT to prepare and run.
     @discardableResult
     public func append(_ type: EventType, _ context: EventContext = EventContext(), payload: [String: JSONValue] = [:])
         throws -> Int64
     {
-        try database.pool.write { db in try Self.append(db, type, context, payload: payload) }
+        try database.pool.writeWithoutTransaction { db in try Self.append(db, type, context, payload: payload) }
     }
 
     /// Appends inside an existing write transaction, so the event commits with the state change it describes.
