@@ -187,4 +187,34 @@ import Testing
             }
         }
     }
+
+    /// A revision reverted to last-good runs on the database the newer revision migrated: this version opens a
+    /// worker log with a migration it does not know, and appends, records runs and traces them as before.
+    @Test func aWorkerLogALaterVersionMigratedStillOpensAndWorks() throws {
+        let fixture = try TemporaryDatabase()
+        let path = fixture.directory + "/later-worker.db"
+        var later = DatabaseRole.worker.migrator
+        later.registerMigration("w99-later") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE runs ADD COLUMN later_column TEXT;
+                    CREATE TABLE later_table (id INTEGER PRIMARY KEY);
+                    """)
+        }
+        let queue = try DatabaseQueue(path: path)
+        try later.migrate(queue)
+        try queue.close()
+
+        let database = try AppDatabase(path: path, role: .worker)
+        let started = try database.pool.write { db in
+            let started = try startRun(db, "run-a")
+            try EventLog.append(db, .turnStarted, EventContext(parentID: started, runID: "run-a"))
+            try RunLog.finish(db, runID: "run-a", status: .answered, stopReason: "answered")
+            return started
+        }
+        #expect(started == base)
+        #expect(try span(database, "run-a") == [base, base + 1])
+        let trace = try database.pool.read { db in try RunLog.trace(db, id: "run-a") }
+        #expect(trace?.turns.count == 1)
+    }
 }
