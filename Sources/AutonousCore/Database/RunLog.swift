@@ -34,6 +34,10 @@ public struct RunRecord: Sendable, Equatable, Codable {
     public var firstEventID: Int64?
     public var lastEventID: Int64?
 
+    /// The ids the run's events lie within: its span, open at either end the row does not record (a row written
+    /// by a worker of an earlier version has no span, and then every id is in it).
+    public var eventIDs: ClosedRange<Int64> { (firstEventID ?? 0) ... (lastEventID ?? .max) }
+
     /// The names in io.autonous.Control.
     enum CodingKeys: String, CodingKey {
         case id, commander, requestedBy, provider, model, status, stopReason, turns, modelCalls, toolCalls

@@ -140,8 +140,9 @@ extension RunLog {
     /// The tree of run `id`, or nil when no run has that id.
     ///
     /// Reads the `runs` row, the run's `model_calls` (index `model_calls_run`) and its events (along the rowid,
-    /// within the run's span of ids), so its cost follows the run's size and what ran beside it, not the log's. The tree hangs on the events' parent ids: `turn.started`
-    /// under the run, a call's end and its tool calls under its turn, approvals under their tool call.
+    /// within the run's span of ids), so its cost follows the run's size and what ran beside it, not the log's.
+    /// The tree hangs on the events' parent ids: `turn.started` under the run, a call's end and its tool calls
+    /// under its turn, approvals under their tool call.
     public static func trace(_ db: Database, id: String) throws -> RunTrace? {
         guard let run = try fetch(db, id: id) else { return nil }
         let events = try Row.fetchAll(
@@ -151,7 +152,7 @@ extension RunLog {
                 WHERE id BETWEEN ? AND ? AND run_id = ?
                     AND type IN (\(traceTypes.map { "'\($0)'" }.joined(separator: ", "))) ORDER BY id
                 """,
-            arguments: [run.firstEventID ?? 0, run.lastEventID ?? Int64.max, id])
+            arguments: [run.eventIDs.lowerBound, run.eventIDs.upperBound, id])
         let calls = try Row.fetchAll(
             db, sql: "SELECT * FROM model_calls WHERE run_id = ? ORDER BY id", arguments: [id])
         return RunTrace(run: run, turns: assembleTurns(events: events, modelCalls: calls))

@@ -130,13 +130,10 @@ public struct MergedEventLog: Sendable {
             // The ids to read: after the floor, and for one run of the worker's within the span its `runs` row
             // records. The worker's log has no run index; its read walks the rowid from the run's first id to its
             // last. An id no run started with (an update the commander answered itself) is looked for everywhere.
-            // `SELECT *`: a log a worker of an earlier version migrated has no span columns, and then no bounds.
             var (lower, upper) = (floor, Int64.max)
-            if let run = query.runID, database.role == .worker,
-                let span = try Row.fetchOne(db, sql: "SELECT * FROM runs WHERE id = ?", arguments: [run])
-            {
-                lower = max(floor, (span["first_event_id"] as Int64? ?? 0) - 1)
-                upper = span["last_event_id"] ?? upper
+            if let run = query.runID, database.role == .worker, let span = try RunLog.fetch(db, id: run)?.eventIDs {
+                lower = max(floor, span.lowerBound - 1)
+                upper = span.upperBound
             }
             var sql = "SELECT * FROM events WHERE id > ? AND id <= ?"
             var arguments: StatementArguments = [lower, upper]
