@@ -7,6 +7,16 @@ import PackageDescription
 let compressedDebugInformation = LinkerSetting.unsafeFlags(
     ["-Xlinker", "--compress-debug-sections=zlib"], .when(configuration: .release))
 
+// The daemons' release executables, linked by the toolchain's lld: their 2.2 MB of relative relocations packed
+// (RELR, glibc 2.36) into 18 KB the loader reads at every start, and no dynamic symbol table of their own (the
+// toolchain exports every symbol of an executable's own code, 1.3 MB of tables each lookup of a library's symbol
+// walked). 1.5 MiB less resident in each daemon (README.md, "Where the idle memory goes").
+let daemonLinking = LinkerSetting.unsafeFlags(
+    [
+        "-Xlinker", "--compress-debug-sections=zlib", "-use-ld=lld", "-Xlinker", "-z", "-Xlinker",
+        "pack-relative-relocs", "-Xlinker", "--no-export-dynamic",
+    ], .when(configuration: .release))
+
 // Dependency versions are the ones the build machines mirror; see README.md "Building".
 let package = Package(
     name: "autonous",
@@ -68,7 +78,7 @@ let package = Package(
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
-            linkerSettings: [compressedDebugInformation]
+            linkerSettings: [daemonLinking]
         ),
         .executableTarget(
             name: "Worker",
@@ -82,7 +92,7 @@ let package = Package(
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
-            linkerSettings: [compressedDebugInformation]
+            linkerSettings: [daemonLinking]
         ),
         .executableTarget(
             name: "autonousctl",
@@ -90,7 +100,7 @@ let package = Package(
                 "AutonousCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            linkerSettings: [compressedDebugInformation]
+            linkerSettings: [daemonLinking]
         ),
         .executableTarget(
             name: "Bench",
