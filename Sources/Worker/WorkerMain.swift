@@ -205,6 +205,8 @@ enum WorkerMain {
                         streaming: configuration.telegramStreaming)))
         }
         try await link.ready()
+        // What the start alone needed (migrations, configuration, the first connections) is given back shortly.
+        IdleTrim.shared.enable()
         logger.info(
             "worker ready",
             metadata: [

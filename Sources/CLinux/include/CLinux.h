@@ -94,4 +94,10 @@ int cl_get_no_new_privs(void);
 /// C because prctl is variadic.
 int cl_get_seccomp_mode(void);
 
+/// Lets go of the pages of the running executable that its start touched (page table entries of its code, clean
+/// read-only data), and asks for no read-around on the faults that bring back what it still runs. With
+/// `drop_cached`, the executable's cached pages no process maps are dropped too. Returns how many mappings were
+/// released or -errno.
+int cl_release_executable_pages(int drop_cached);
+
 #endif

@@ -29,6 +29,8 @@ struct ControlService: VarlinkInterfaceHandler {
     var interfaceDescription: String { ControlInterface.description }
 
     func handle(_ call: VarlinkCall, replier: VarlinkReplier) async throws -> JSONValue {
+        // Status is what monitoring asks for on a timer; it must not keep an idle supervisor from trimming.
+        if call.memberName != "GetStatus" { IdleTrim.shared.noteActivity() }
         switch call.memberName {
         case "GetStatus":
             return try JSONValue.encode(status())

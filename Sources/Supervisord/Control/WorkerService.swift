@@ -24,6 +24,7 @@ struct WorkerService: VarlinkInterfaceHandler {
         guard let workerPID = manager.workerPID(for: call.peer) else {
             throw VarlinkError("io.autonous.Worker.NotYourWorker", ["pid": .int(Int64(call.peer.pid))])
         }
+        if call.memberName != "Heartbeat" { IdleTrim.shared.noteActivity() }
         switch call.memberName {
         case "Hello":
             let hello = try call.decode(WorkerInterface.Hello.self)
@@ -50,6 +51,8 @@ struct WorkerService: VarlinkInterfaceHandler {
                     heartbeatIntervalMs: Int(heartbeatInterval.wholeMilliseconds)))
         case "Ready":
             manager.deliver(.ready(pid: workerPID))
+            // Starting the supervisor and then a worker touched code that idling will not run again.
+            IdleTrim.shared.enable()
             return .object([:])
         case "Heartbeat":
             let heartbeat = try call.decode(WorkerInterface.Heartbeat.self)

@@ -134,6 +134,9 @@ extension ArtifactStore {
         }
         guard total > 0 else { throw AutonousError(.invalidArgument, "cannot import \(source): the file is empty") }
         try ArtifactFiles.sync(output, path)
+        // Neither copy stays in the page cache for the import's sake (the worker that runs it maps what it needs).
+        _ = posix_fadvise(output, 0, 0, POSIX_FADV_DONTNEED)
+        _ = posix_fadvise(input, 0, 0, POSIX_FADV_DONTNEED)
         guard fchmod(output, 0o555) == 0 else {
             throw AutonousError(.io, "cannot set the mode of \(path)", cause: Errno(errno, "fchmod"))
         }

@@ -57,6 +57,7 @@ struct TelegramCommander: Service {
 
     /// Works on one claimed item and leaves its row done, failed, postponed, or (when cancelled) in progress.
     private func handle(_ item: InboxItem) async {
+        defer { IdleTrim.shared.noteActivity() }
         var logger = self.logger
         logger[metadataKey: "telegram.update_id"] = "\(item.updateID)"
         logger[metadataKey: "telegram.chat_id"] = "\(item.chatID.map(String.init) ?? "none")"
