@@ -6,7 +6,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
-#include <elf.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <stdio.h>
@@ -286,34 +285,6 @@ static void cl_advise_file_pages(int pagemap, unsigned long start, unsigned long
     if (run_start != 0) (void)madvise((void *)run_start, end - run_start, advice);
 }
 
-/// The file offsets [first, last) of the executable's `.rodata` section, or 0 and 0. Swift's compiler marks the
-/// sections it emits under that name writable, so the linker puts all of it in the writable segment, but nothing
-/// writes it once the loader has relocated it.
-static void cl_rodata_offsets(int exe, unsigned long *first, unsigned long *last) {
-    *first = *last = 0;
-    Elf64_Ehdr header;
-    if (pread(exe, &header, sizeof header, 0) != (ssize_t)sizeof header || header.e_shentsize != sizeof(Elf64_Shdr)
-        || header.e_shnum == 0 || header.e_shnum > 4096 || header.e_shstrndx >= header.e_shnum)
-        return;
-    Elf64_Shdr *sections = calloc(header.e_shnum, sizeof(Elf64_Shdr));
-    if (sections == NULL) return;
-    size_t size = header.e_shnum * sizeof(Elf64_Shdr);
-    if (pread(exe, sections, size, (off_t)header.e_shoff) == (ssize_t)size) {
-        const Elf64_Shdr *names = &sections[header.e_shstrndx];
-        for (unsigned int index = 0; index < header.e_shnum; index++) {
-            char name[9] = {0};
-            if (sections[index].sh_type != SHT_PROGBITS) continue;
-            if (pread(exe, name, 8, (off_t)(names->sh_offset + sections[index].sh_name)) != 8) continue;
-            if (strcmp(name, ".rodata") == 0) {
-                *first = sections[index].sh_offset;
-                *last = sections[index].sh_offset + sections[index].sh_size;
-                break;
-            }
-        }
-    }
-    free(sections);
-}
-
 int cl_release_executable_pages(int drop_cached) {
     int exe = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
     if (exe < 0) return -errno;
@@ -323,60 +294,63 @@ int cl_release_executable_pages(int drop_cached) {
         close(exe);
         return -error;
     }
-    unsigned long rodata_first, rodata_last;
-    cl_rodata_offsets(exe, &rodata_first, &rodata_last);
-    FILE *maps = fopen("/proc/self/maps", "re");
-    int pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-    if (maps == NULL || pagemap < 0) {
+    // smaps (readable by every process for itself) says which mappings hold written pages; pagemap, per page, is
+    // refused to a process that is not dumpable (the sandbox's pid 1), and the release then does without it.
+    struct mapping {
+        unsigned long start, end, anonymous_kb;
+        char perms[5];
+    } mappings[64];
+    int count = 0;
+    FILE *smaps = fopen("/proc/self/smaps", "re");
+    if (smaps == NULL) {
         int error = errno;
-        if (maps != NULL) fclose(maps);
-        if (pagemap >= 0) close(pagemap);
         close(exe);
         return -error;
     }
-    const unsigned long page = (unsigned long)sysconf(_SC_PAGESIZE);
     char line[4096];
-    int released = 0;
-    while (fgets(line, sizeof line, maps) != NULL) {
-        unsigned long start, end, offset, inode;
+    int ours = 0;
+    while (fgets(line, sizeof line, smaps) != NULL) {
+        unsigned long start, end, offset, inode, kb;
         unsigned int major_dev, minor_dev;
         char perms[5];
         if (sscanf(line, "%lx-%lx %4s %lx %x:%x %lu", &start, &end, perms, &offset, &major_dev, &minor_dev, &inode)
-            != 7)
-            continue;
-        if (inode != (unsigned long)file.st_ino || makedev(major_dev, minor_dev) != file.st_dev) continue;
+            == 7) {
+            ours = inode == (unsigned long)file.st_ino && makedev(major_dev, minor_dev) == file.st_dev && count < 64;
+            if (ours) {
+                mappings[count] = (struct mapping){start, end, ~0UL, {0}};
+                memcpy(mappings[count].perms, perms, sizeof perms);
+                count++;
+            }
+        } else if (ours && sscanf(line, "Anonymous: %lu kB", &kb) == 1) {
+            mappings[count - 1].anonymous_kb = kb;
+        }
+    }
+    fclose(smaps);
+    int pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    for (int index = 0; index < count; index++) {
+        const struct mapping *m = &mappings[index];
         // No read-around for the pages it touches later: each comes in alone, as a page of its own in the page
         // cache, and fault-around maps only the neighbours that are cached.
-        (void)madvise((void *)start, end - start, MADV_RANDOM);
-        if (perms[2] == 'x') {
-            // Code is never written: dropping its page table entries loses nothing, and a later call faults it in.
-            (void)madvise((void *)start, end - start, MADV_DONTNEED);
-        } else if (perms[1] != 'w') {
-            // Read-only data: the pages still the file's (not relocated before RELRO made them read-only) cannot
-            // be written any more, so dropping them loses nothing.
-            cl_advise_file_pages(pagemap, start, end, MADV_DONTNEED);
-        } else {
-            // Writable: `.rodata` the same way, since nothing writes it after the loader; every other page only
-            // reclaimed, which never changes what a page holds (a page written meanwhile is skipped).
-            unsigned long first = start, last = start;
-            if (rodata_last > rodata_first && rodata_last > offset && rodata_first < offset + (end - start)) {
-                unsigned long from = rodata_first > offset ? rodata_first - offset : 0;
-                unsigned long to = rodata_last - offset < end - start ? rodata_last - offset : end - start;
-                first = start + (from + page - 1) / page * page;
-                last = start + to / page * page;
-                if (last < first) last = first;
-            }
-            cl_advise_file_pages(pagemap, start, first, MADV_PAGEOUT);
-            cl_advise_file_pages(pagemap, first, last, MADV_DONTNEED);
-            cl_advise_file_pages(pagemap, last, end, MADV_PAGEOUT);
+        (void)madvise((void *)m->start, m->end - m->start, MADV_RANDOM);
+        if (m->perms[1] != 'w') {
+            // Code and read-only data: a page still the file's (not written before the mapping was made read-only,
+            // by a relocation or a debugger's breakpoint) can no longer be written, so dropping it loses nothing,
+            // and a later access faults it in again. Without written pages, the whole mapping at once.
+            if (m->anonymous_kb == 0)
+                (void)madvise((void *)m->start, m->end - m->start, MADV_DONTNEED);
+            else if (pagemap >= 0)
+                cl_advise_file_pages(pagemap, m->start, m->end, MADV_DONTNEED);
+        } else if (pagemap >= 0) {
+            // Writable (data, and the read-only data Swift's compiler marks writable, which the linker puts here):
+            // the pages still the file's are only reclaimed, which never changes what a page holds, so one written
+            // meanwhile is skipped.
+            cl_advise_file_pages(pagemap, m->start, m->end, MADV_PAGEOUT);
         }
-        released++;
     }
-    fclose(maps);
-    close(pagemap);
+    if (pagemap >= 0) close(pagemap);
     // The executable's pages no process maps any more (what its start read, and whatever read or wrote the file
     // before) leave the page cache, so what it runs later comes back one page at a time.
     if (drop_cached) (void)posix_fadvise(exe, 0, 0, POSIX_FADV_DONTNEED);
     close(exe);
-    return released;
+    return count;
 }

@@ -2,7 +2,7 @@
 """Whole-process figures of autonous and of nanobot (its peer), side by side against the same fake Telegram and
 OpenAI servers, in alternating rounds:
 
-  peers.py BIN_DIR [--rounds 3] [--messages 20] [--settle 5] [--window 10] [--json FILE] [--no-peer]
+  peers.py BIN_DIR [--rounds 3] [--messages 20] [--settle 10] [--window 10] [--json FILE] [--no-peer]
 
 BIN_DIR holds autonous-supervisord, autonous-worker and autonous-sandbox (a release build). Each round starts each
 daemon afresh (a new state directory, a new nanobot workspace), one daemon at a time, autonous first in even
@@ -10,7 +10,9 @@ rounds and nanobot first in odd ones, and measures:
 
   - start -> first getUpdates: from the spawn of the daemon's first process until the fake Telegram server records
     its first getUpdates call (the fake's own clock);
-  - idle memory of the whole process tree after SETTLE seconds: the sum of Rss and Pss in /proc/PID/smaps_rollup
+  - idle memory of the whole process tree after SETTLE seconds (10: autonous gives back its start's pages 3 s
+    after its worker is ready, and its first heartbeat, 5 s in, brings back what idling runs, so the figure is its
+    steady idle state, not the moment after the trim): the sum of Rss and Pss in /proc/PID/smaps_rollup
     over the root and every descendant (autonous: the supervisor, the worker's sandbox launcher and its pid 1, the
     worker; nanobot: the gateway and any child it has). Pss shares each page among the processes that map it, so
     the tree's Pss is what the tree costs, less what other programs mapping the same files take over; the Rss sum
@@ -618,7 +620,9 @@ def main():
     parser.add_argument("bin_dir")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--messages", type=int, default=20)
-    parser.add_argument("--settle", type=float, default=5.0, help="seconds idle before the memory is read")
+    parser.add_argument("--settle", type=float, default=10.0,
+                        help="seconds idle before the memory is read (past autonous's trim after start and its "
+                        "first heartbeat, so the figure is its steady idle state)")
     parser.add_argument("--window", type=float, default=10.0, help="seconds of each idle CPU window")
     parser.add_argument("--json", help="write the figures to this file (figures.py's shape)")
     parser.add_argument("--no-peer", action="store_true", help="measure autonous only (nanobot marked missing)")

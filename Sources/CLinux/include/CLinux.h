@@ -94,10 +94,12 @@ int cl_get_no_new_privs(void);
 /// C because prctl is variadic.
 int cl_get_seccomp_mode(void);
 
-/// Lets go of the pages of the running executable that its start touched (page table entries of its code, clean
-/// read-only data), and asks for no read-around on the faults that bring back what it still runs. With
-/// `drop_cached`, the executable's cached pages no process maps are dropped too. Returns how many mappings were
-/// released or -errno.
+/// Lets go of the running executable's pages that are still the file's own (code, read-only data, data never
+/// written): page table entries dropped where the page can no longer be written, reclaimed elsewhere, so nothing a
+/// process wrote is ever lost. Its mappings get MADV_RANDOM, so what it runs later comes back a page at a time
+/// without read-around. With `drop_cached`, the executable's cached pages no process maps leave the page cache too
+/// (POSIX_FADV_DONTNEED). Returns how many mappings it went over, or -errno.
 int cl_release_executable_pages(int drop_cached);
+
 
 #endif

@@ -268,11 +268,12 @@ public struct Launcher {
     /// reaped here if it is already gone; otherwise it is reparented and reaped by the init process, as
     /// bubblewrap's is). Without `+` (cgroup still held, pid 1 killed, setup failed) the launcher waits for pid 1.
     private func waitWithDeadline(_ child: pid_t, status: Int32, result: inout SandboxResult) -> PidOneEnd {
-        let deadline = profile.wallClockSeconds.map { monotonicMilliseconds() + Int64($0) * 1000 }
+        let deadline = profile.wallClockSeconds.map { SetupPagesRelease.monotonicMilliseconds() + Int64($0) * 1000 }
+        var release = SetupPagesRelease()
         while true {
             var timeout: Int32 = 1000
             if let deadline {
-                let left = deadline - monotonicMilliseconds()
+                let left = deadline - SetupPagesRelease.monotonicMilliseconds()
                 if left <= 0 {
                     result.timedOut = true
                     kill(child, SIGKILL)
@@ -282,19 +283,13 @@ public struct Launcher {
             }
             // The report comes on its own pipe; end of file without one means pid 1 is gone or going.
             var descriptor = pollfd(fd: status, events: Int16(POLLIN), revents: 0)
-            if poll(&descriptor, 1, timeout) > 0 { break }
+            if poll(&descriptor, 1, release.pollTimeout(timeout)) > 0 { break }
         }
         let report = result.timedOut ? nil : InitReport(Posix.readAll(status, limit: 64))
         var waitStatus: Int32 = 0
         _ = cl_waitpid(child, &waitStatus, report?.released == true ? WNOHANG : 0)
         if let report { return .reported(report.outcome) }
         return .waited(waitStatus)
-    }
-
-    private func monotonicMilliseconds() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
     }
 }
 

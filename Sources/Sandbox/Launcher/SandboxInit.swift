@@ -34,7 +34,11 @@ enum SandboxInit {
     ///   - gate: the network tier's destination check, served between reaps.
     static func run(command: pid_t, statusFD: Int32, leave: CgroupExit, gate: NetworkGate? = nil) -> Never {
         forwardSignals(to: command)
-        if let gate { serve(gate, until: command, statusFD: statusFD, leave: leave) }
+        if let gate {
+            serve(gate, until: command, statusFD: statusFD, leave: leave)
+        } else {
+            waitForRelease(command)
+        }
         while true {
             var status: Int32 = 0
             let pid = cl_wait_any(&status, 0)
@@ -55,19 +59,31 @@ enum SandboxInit {
         case waitForExit
     }
 
+    /// Waits on a pidfd of `command` until it exits or the release of the setup's pages is due, and then releases
+    /// them. Orphans are reaped after (by the caller's wait).
+    private static func waitForRelease(_ command: pid_t) {
+        var release = SetupPagesRelease()
+        let pidfd = cl_pidfd_open(command)
+        guard pidfd >= 0 else { return }
+        defer { close(pidfd) }
+        var descriptor = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+        if poll(&descriptor, 1, release.pollTimeout(-1)) == 0 { _ = release.pollTimeout(-1) }
+    }
+
     /// Serves the gate's notifications while waiting for `command`: poll(2) on the listener and on a pidfd of the
     /// command, reaping every exited child (orphans, the gate's connect helpers) after each wake-up. Returns when
     /// the listener closes (no process with the filter is left), never when the command exits.
     private static func serve(_ gate: NetworkGate, until command: pid_t, statusFD: Int32, leave: CgroupExit) {
         let pidfd = cl_pidfd_open(command)
         defer { if pidfd >= 0 { close(pidfd) } }
+        var release = SetupPagesRelease()
         while true {
             var descriptors = [
                 pollfd(fd: gate.listener, events: Int16(POLLIN), revents: 0),
                 pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0),
             ]
             // Without a pidfd the poll times out every second so the command's exit is still noticed.
-            let ready = poll(&descriptors, nfds_t(pidfd >= 0 ? 2 : 1), 1000)
+            let ready = poll(&descriptors, nfds_t(pidfd >= 0 ? 2 : 1), release.pollTimeout(1000))
             while true {
                 var status: Int32 = 0
                 let pid = cl_wait_any(&status, WNOHANG)
