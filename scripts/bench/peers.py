@@ -2,7 +2,7 @@
 """Whole-process figures of autonous and of nanobot (its peer), side by side against the same fake Telegram and
 OpenAI servers, in alternating rounds:
 
-  peers.py BIN_DIR [--rounds 3] [--messages 20] [--settle 10] [--window 10] [--json FILE] [--no-peer]
+  peers.py BIN_DIR [--rounds 3] [--messages 20] [--settle 5] [--window 10] [--json FILE] [--no-peer]
 
 BIN_DIR holds autonous-supervisord, autonous-worker and autonous-sandbox (a release build). Each round starts each
 daemon afresh (a new state directory, a new nanobot workspace), one daemon at a time, autonous first in even
@@ -10,9 +10,10 @@ rounds and nanobot first in odd ones, and measures:
 
   - start -> first getUpdates: from the spawn of the daemon's first process until the fake Telegram server records
     its first getUpdates call (the fake's own clock);
-  - idle memory of the whole process tree after SETTLE seconds (10: autonous gives back its start's pages 3 s
-    after its worker is ready, and its first heartbeat, 5 s in, brings back what idling runs, so the figure is its
-    steady idle state, not the moment after the trim): the sum of Rss and Pss in /proc/PID/smaps_rollup
+  - idle memory of the whole process tree after SETTLE seconds and the idle CPU window (below), 15 s in by default:
+    autonous gives back its start's pages 3 s after its worker is ready, and its first heartbeat, 5 s in, brings
+    back what idling runs, so the figure is its steady idle state, not the moment after the trim: the sum of Rss
+    and Pss in /proc/PID/smaps_rollup
     over the root and every descendant (autonous: the supervisor, the worker's sandbox launcher and its pid 1, the
     worker; nanobot: the gateway and any child it has). Pss shares each page among the processes that map it, so
     the tree's Pss is what the tree costs, less what other programs mapping the same files take over; the Rss sum
@@ -459,10 +460,11 @@ def measure(daemon, ports, round_index, args):
                 daemon.name, daemon.log_tail()))
         result = {"start": (first_poll - started) * 1000}
         time.sleep(args.settle)
+        result["cpu_before"] = idle_cpu(root, args.window)
+        # Read after the idle CPU window, SETTLE + WINDOW seconds in: the steady idle state (see the docstring).
         result["rss"], result["pss"], result["parts"], result["dirty"] = tree_memory(root)
         result["unique"] = tree_unique_pages(root)
         result["processes"] = len(process_tree(root))
-        result["cpu_before"] = idle_cpu(root, args.window)
         first, final = [], []
         for index in range(args.messages):
             text_ms, reply_ms = exchange(ports, "hello %d %d" % (round_index, index))
@@ -513,9 +515,10 @@ def build_figures(ours, theirs, version, missing, args):
     url_note = ("nanobot's Telegram base URL is hard-coded; a sitecustomize module on its PYTHONPATH sets "
                 "python-telegram-bot's ApplicationBuilder.base_url to the fake server.")
     tree_note = ("Sum of /proc/PID/smaps_rollup over every process of the tree (autonous: %s; nanobot: %s), "
-                 "%d s after the first getUpdates. " % (
+                 "%d s after the first getUpdates (after the idle CPU window), when autonous has given back its "
+                 "start's pages and its first heartbeat has brought back what idling runs. " % (
                      breakdown(ours[-1]["parts"]) if ours else "-",
-                     breakdown(theirs[-1]["parts"]) if theirs else "-", args.settle))
+                     breakdown(theirs[-1]["parts"]) if theirs else "-", args.settle + args.window))
     result = []
     ours_values, peer = pair("start")
     result.append(figures.figure(
@@ -620,9 +623,8 @@ def main():
     parser.add_argument("bin_dir")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--messages", type=int, default=20)
-    parser.add_argument("--settle", type=float, default=10.0,
-                        help="seconds idle before the memory is read (past autonous's trim after start and its "
-                        "first heartbeat, so the figure is its steady idle state)")
+    parser.add_argument("--settle", type=float, default=5.0,
+                        help="seconds idle before the idle CPU window (the idle memory is read after that window)")
     parser.add_argument("--window", type=float, default=10.0, help="seconds of each idle CPU window")
     parser.add_argument("--json", help="write the figures to this file (figures.py's shape)")
     parser.add_argument("--no-peer", action="store_true", help="measure autonous only (nanobot marked missing)")
