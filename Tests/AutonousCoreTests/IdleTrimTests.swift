@@ -31,15 +31,32 @@ import Testing
 
     @Test func activityPostponesTheNextTrimUntilAQuietSpell() async throws {
         let trim = IdleTrim()
-        trim.enable(afterStart: .milliseconds(10), quiet: .seconds(2))
+        let quiet = Duration.seconds(2)
+        trim.enable(afterStart: .milliseconds(10), quiet: quiet)
         #expect(try await waitForTrims(trim, 1))
-        // Activity every 100 ms keeps the 2 s quiet spell from coming.
-        for _ in 0 ..< 8 {
-            trim.noteActivity()
-            try await Task.sleep(for: .milliseconds(100))
+        // Activity every 100 ms keeps the 2 s quiet spell from coming, then the trim comes. A loaded machine can
+        // stall a 100 ms sleep past the quiet spell, and then a trim in it is right: such a round is measured,
+        // and tried again (at most 3 rounds), so that one round shows the postponement.
+        let clock = ContinuousClock()
+        var shown = false
+        for round in 1 ... 3 where !shown {
+            var last = clock.now
+            var longestGap = Duration.zero
+            for _ in 0 ..< 8 {
+                trim.noteActivity()
+                longestGap = max(longestGap, clock.now - last)
+                last = clock.now
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            let trimsMeanwhile = trim.trims
+            longestGap = max(longestGap, clock.now - last)
+            if longestGap < quiet {
+                #expect(trimsMeanwhile == round)
+                shown = true
+            }
+            #expect(try await waitForTrims(trim, round + 1))
         }
-        #expect(trim.trims == 1)
-        #expect(try await waitForTrims(trim, 2))
+        #expect(shown, "every round stalled for longer than the quiet spell")
     }
 
     /// The release itself, in this process: it marks the executable's mappings for random access (no read-around),
