@@ -285,7 +285,39 @@ static void cl_advise_file_pages(int pagemap, unsigned long start, unsigned long
     if (run_start != 0) (void)madvise((void *)run_start, end - run_start, advice);
 }
 
-int cl_release_executable_pages(int drop_cached) {
+/// A private file mapping `cl_release_executable_pages` goes over: the pieces maps lists one after another for the
+/// same file with the same permissions are one (the release itself splits code mappings into pieces).
+struct cl_file_mapping {
+    unsigned long start, end, anonymous_kb, pieces;
+    dev_t device;
+    unsigned long inode;
+    char perms[5];
+};
+
+/// Code mappings are split into areas of one page each (every other page marked MADV_NOHUGEPAGE, which keeps the
+/// kernel from merging the areas again and changes nothing else for a file's code). A fault then maps only its
+/// own page: the kernel maps the cached pages around a fault (fault-around, 64 KiB) and, since Linux 6.16, reads
+/// ahead in an executable mapping whatever MADV_RANDOM says, both within the area of the fault only.
+static void cl_split_into_pages(unsigned long start, unsigned long end) {
+    const unsigned long page = (unsigned long)sysconf(_SC_PAGESIZE);
+    for (unsigned long address = start + page; address < end; address += 2 * page)
+        if (madvise((void *)address, page, MADV_NOHUGEPAGE) != 0) return;  // a kernel without THP: not split
+}
+
+/// How many more mappings the split may make: a quarter of what the kernel allows a process
+/// (vm.max_map_count), less what the process has. The rest stays for what the process maps later.
+static long cl_split_budget(long mappings) {
+    long limit = 65530;
+    FILE *sysctl = fopen("/proc/sys/vm/max_map_count", "re");
+    if (sysctl != NULL) {
+        if (fscanf(sysctl, "%ld", &limit) != 1) limit = 65530;
+        fclose(sysctl);
+    }
+    return limit / 4 - mappings;
+}
+
+int cl_release_executable_pages(int options) {
+    const unsigned long page = (unsigned long)sysconf(_SC_PAGESIZE);
     int exe = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
     if (exe < 0) return -errno;
     struct stat file;
@@ -294,52 +326,81 @@ int cl_release_executable_pages(int drop_cached) {
         close(exe);
         return -error;
     }
-    // smaps (readable by every process for itself) says which mappings hold written pages; pagemap, per page, is
-    // refused to a process that is not dumpable (the sandbox's pid 1), and the release then does without it.
-    struct mapping {
-        unsigned long start, end, anonymous_kb;
-        char perms[5];
-    } mappings[64];
-    int count = 0;
-    FILE *smaps = fopen("/proc/self/smaps", "re");
-    if (smaps == NULL) {
+    // pagemap says, page by page, which pages are still the file's own. It is refused to a process that is not
+    // dumpable (the sandbox's pid 1): then smaps (readable by every process for itself) says which mappings hold
+    // written pages. maps is read otherwise: a line per mapping, where smaps walks each mapping's pages.
+    int pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    FILE *listing = fopen(pagemap >= 0 ? "/proc/self/maps" : "/proc/self/smaps", "re");
+    if (listing == NULL) {
         int error = errno;
+        if (pagemap >= 0) close(pagemap);
         close(exe);
         return -error;
     }
+    struct cl_file_mapping *mappings = NULL;
+    int count = 0, capacity = 0;
     char line[4096];
-    int ours = 0;
-    while (fgets(line, sizeof line, smaps) != NULL) {
+    struct cl_file_mapping *current = NULL;
+    long all_mappings = 0;
+    while (fgets(line, sizeof line, listing) != NULL) {
         unsigned long start, end, offset, inode, kb;
         unsigned int major_dev, minor_dev;
         char perms[5];
         if (sscanf(line, "%lx-%lx %4s %lx %x:%x %lu", &start, &end, perms, &offset, &major_dev, &minor_dev, &inode)
             == 7) {
-            ours = inode == (unsigned long)file.st_ino && makedev(major_dev, minor_dev) == file.st_dev && count < 64;
-            if (ours) {
-                mappings[count] = (struct mapping){start, end, ~0UL, {0}};
-                memcpy(mappings[count].perms, perms, sizeof perms);
-                count++;
+            all_mappings++;
+            dev_t device = makedev(major_dev, minor_dev);
+            int executable = inode == (unsigned long)file.st_ino && device == file.st_dev;
+            // A library's code and read-only data (its writable data holds relocated, written pages).
+            int library = !executable && (options & CL_RELEASE_LIBRARIES) && inode != 0 && perms[0] == 'r'
+                          && perms[1] == '-' && perms[3] == 'p';
+            current = NULL;
+            if (!executable && !library) continue;
+            struct cl_file_mapping *last = count > 0 ? &mappings[count - 1] : NULL;
+            if (last != NULL && last->end == start && last->inode == inode && last->device == device
+                && memcmp(last->perms, perms, 4) == 0) {
+                last->end = end;
+                last->pieces++;
+                current = last;
+                continue;
             }
-        } else if (ours && sscanf(line, "Anonymous: %lu kB", &kb) == 1) {
-            mappings[count - 1].anonymous_kb = kb;
+            if (count == capacity) {
+                int grown = capacity == 0 ? 64 : capacity * 2;
+                struct cl_file_mapping *more = realloc(mappings, (size_t)grown * sizeof *mappings);
+                if (more == NULL) break;  // what was read so far is still released
+                mappings = more;
+                capacity = grown;
+            }
+            current = &mappings[count++];
+            *current = (struct cl_file_mapping){start, end, 0, 1, device, inode, {0}};
+            memcpy(current->perms, perms, sizeof perms);
+        } else if (current != NULL && sscanf(line, "Anonymous: %lu kB", &kb) == 1) {
+            current->anonymous_kb += kb;
         }
     }
-    fclose(smaps);
-    int pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    fclose(listing);
+    long budget = cl_split_budget(all_mappings);
     for (int index = 0; index < count; index++) {
-        const struct mapping *m = &mappings[index];
+        const struct cl_file_mapping *m = &mappings[index];
         // No read-around for the pages it touches later: each comes in alone, as a page of its own in the page
-        // cache, and fault-around maps only the neighbours that are cached.
+        // cache (before Linux 6.16 for code too; since, code mappings read ahead within their area only).
         (void)madvise((void *)m->start, m->end - m->start, MADV_RANDOM);
         if (m->perms[1] != 'w') {
             // Code and read-only data: a page still the file's (not written before the mapping was made read-only,
             // by a relocation or a debugger's breakpoint) can no longer be written, so dropping it loses nothing,
-            // and a later access faults it in again. Without written pages, the whole mapping at once.
-            if (m->anonymous_kb == 0)
-                (void)madvise((void *)m->start, m->end - m->start, MADV_DONTNEED);
-            else if (pagemap >= 0)
+            // and a later access faults it in again. Without pagemap, whole mappings smaps shows no written page in.
+            if (pagemap >= 0)
                 cl_advise_file_pages(pagemap, m->start, m->end, MADV_DONTNEED);
+            else if (m->anonymous_kb == 0)
+                (void)madvise((void *)m->start, m->end - m->start, MADV_DONTNEED);
+            // A mapping the release split before is one piece per page still. The executable comes first (it is
+            // mapped below the libraries), then what the budget leaves room for.
+            long pages = (long)((m->end - m->start) / page);
+            if ((options & CL_RELEASE_SPLIT_CODE) && m->perms[2] == 'x' && (long)m->pieces < pages
+                && pages - (long)m->pieces <= budget) {
+                cl_split_into_pages(m->start, m->end);
+                budget -= pages - (long)m->pieces;
+            }
         } else if (pagemap >= 0) {
             // Writable (data, and the read-only data Swift's compiler marks writable, which the linker puts here):
             // the pages still the file's are only reclaimed, which never changes what a page holds, so one written
@@ -348,9 +409,10 @@ int cl_release_executable_pages(int drop_cached) {
         }
     }
     if (pagemap >= 0) close(pagemap);
+    free(mappings);
     // The executable's pages no process maps any more (what its start read, and whatever read or wrote the file
     // before) leave the page cache, so what it runs later comes back one page at a time.
-    if (drop_cached) (void)posix_fadvise(exe, 0, 0, POSIX_FADV_DONTNEED);
+    if (options & CL_RELEASE_DROP_CACHED) (void)posix_fadvise(exe, 0, 0, POSIX_FADV_DONTNEED);
     close(exe);
     return count;
 }

@@ -59,24 +59,61 @@ import Testing
         #expect(shown, "every round stalled for longer than the quiet spell")
     }
 
-    /// The release itself, in this process: it marks the executable's mappings for random access (no read-around),
-    /// drops what it may, and the process goes on running its code and reading its data.
-    @Test func releasingTheExecutablesPagesKeepsTheProcessRunning() throws {
-        let released = cl_release_executable_pages(0)
-        #expect(released > 0)
-        let exe = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
-        let smaps = try String(contentsOfFile: "/proc/self/smaps", encoding: .utf8)
-        var inExecutable = false
-        var randomMappings = 0
-        for line in smaps.split(separator: "\n") {
-            if let first = line.split(separator: " ").first, first.contains("-"), !line.hasPrefix("VmFlags") {
-                inExecutable = line.hasSuffix(" " + exe)
-            } else if inExecutable && line.hasPrefix("VmFlags:") && line.split(separator: " ").contains("rr") {
-                randomMappings += 1
+    /// One mapping of /proc/self/smaps (or maps, without VmFlags): its range, permissions, file and VmFlags.
+    private struct Mapping {
+        var start: UInt64, end: UInt64, perms: Substring, path: Substring, flags: [Substring]
+    }
+
+    private func ownMappings(_ listing: String = "smaps") throws -> [Mapping] {
+        var mappings: [Mapping] = []
+        // Read to the end: a file of /proc has no size to read up to.
+        let smaps = try #require(FileHandle(forReadingAtPath: "/proc/self/\(listing)"))
+        defer { try? smaps.close() }
+        let text = String(decoding: try smaps.readToEnd() ?? Data(), as: UTF8.self)
+        for line in text.split(separator: "\n") {
+            // A mapping's line starts with its range in lowercase hex; the lines about it, with a capital.
+            guard let first = line.utf8.first else { continue }
+            if (UInt8(ascii: "0") ... UInt8(ascii: "9")).contains(first)
+                || (UInt8(ascii: "a") ... UInt8(ascii: "f")).contains(first)
+            {
+                let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+                let bounds = fields[0].split(separator: "-").compactMap { UInt64($0, radix: 16) }
+                mappings.append(
+                    Mapping(
+                        start: bounds[0], end: bounds[1], perms: fields[1], path: fields.count > 5 ? fields[5] : "",
+                        flags: []))
+            } else if line.hasPrefix("VmFlags:") && !mappings.isEmpty {
+                mappings[mappings.count - 1].flags = Array(line.split(separator: " ").dropFirst())
             }
         }
-        #expect(randomMappings == Int(released))
+        return mappings
+    }
+
+    /// The release itself, in this process: it marks the executable's mappings for random access (no read-around),
+    /// splits its code into one-page areas, drops what it may, and the process goes on running its code and reading
+    /// its data. Asked for, the libraries' code too.
+    @Test func releasingTheExecutablesPagesKeepsTheProcessRunning() throws {
+        let released = cl_release_executable_pages(Int32(CL_RELEASE_LIBRARIES | CL_RELEASE_SPLIT_CODE))
+        #expect(released > 0)
+        let exe = Substring(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+        let page = UInt64(sysconf(Int32(_SC_PAGESIZE)))
+        let mappings = try ownMappings()
+        let executable = mappings.filter { $0.path == exe }
+        #expect(!executable.isEmpty)
+        #expect(executable.allSatisfy { $0.flags.contains("rr") })
+        // Code: one page per area, every other one marked so that the kernel does not merge them back.
+        let code = executable.filter { $0.perms == "r-xp" }
+        #expect(code.count > 100)
+        #expect(code.allSatisfy { $0.end - $0.start == page })
+        #expect(code.filter { $0.flags.contains("nh") }.count == code.count / 2)
+        // A library's code too (this test's process loads libc), and its data is left as it was.
+        let libc = mappings.filter { $0.path.hasSuffix("/libc.so.6") }
+        #expect(libc.contains { $0.perms == "r-xp" && $0.end - $0.start == page && $0.flags.contains("rr") })
+        #expect(libc.filter { $0.perms == "rw-p" }.allSatisfy { !$0.flags.contains("rr") })
         // Code and read-only data come back as they are used.
         #expect(SHA256.hex(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        // A second release finds the areas it made, and leaves them as they are.
+        #expect(cl_release_executable_pages(Int32(CL_RELEASE_LIBRARIES | CL_RELEASE_SPLIT_CODE)) == released)
+        #expect(try ownMappings("maps").filter { $0.path == exe && $0.perms == "r-xp" }.count == code.count)
     }
 }

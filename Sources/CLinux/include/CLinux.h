@@ -94,12 +94,23 @@ int cl_get_no_new_privs(void);
 /// C because prctl is variadic.
 int cl_get_seccomp_mode(void);
 
+/// `cl_release_executable_pages` options.
+enum {
+    /// The executable's cached pages no process maps leave the page cache too (POSIX_FADV_DONTNEED).
+    CL_RELEASE_DROP_CACHED = 1,
+    /// The shared libraries' code and read-only data too (their page cache is left alone: other programs use it).
+    CL_RELEASE_LIBRARIES = 2,
+    /// Code mappings are split into one-page areas (within a quarter of vm.max_map_count), so that a fault maps
+    /// its own page only, rather than the cached pages around it: for a process that goes on running after the
+    /// release (each area costs the kernel about 200 bytes).
+    CL_RELEASE_SPLIT_CODE = 4,
+};
+
 /// Lets go of the running executable's pages that are still the file's own (code, read-only data, data never
 /// written): page table entries dropped where the page can no longer be written, reclaimed elsewhere, so nothing a
-/// process wrote is ever lost. Its mappings get MADV_RANDOM, so what it runs later comes back a page at a time
-/// without read-around. With `drop_cached`, the executable's cached pages no process maps leave the page cache too
-/// (POSIX_FADV_DONTNEED). Returns how many mappings it went over, or -errno.
-int cl_release_executable_pages(int drop_cached);
+/// process wrote is ever lost. Its mappings get MADV_RANDOM, so what it runs later comes back without read-around.
+/// Returns how many mappings it went over (pieces of one mapping counted once), or -errno.
+int cl_release_executable_pages(int options);
 
 
 #endif

@@ -7,7 +7,7 @@ import Glibc
 /// Gives back the launcher's pages that setting the sandbox up touched (its code and read-only data:
 /// `cl_release_executable_pages`) once the sandbox has run for a while. The worker's sandbox runs for days with
 /// two launchers waiting in it; a tool's command is usually over before the release is due. The file's page cache
-/// stays, since the next launch needs it.
+/// stays, since the next launch needs it, and the code is not split into pages: a launcher runs little afterwards.
 struct SetupPagesRelease {
     private var due: Int64?
 

@@ -99,17 +99,20 @@ struct WorkerSandbox: Sendable {
     /// Where this process loaded the Swift runtime from (a toolchain's lib directory, unless linked statically):
     /// a worker built by the same toolchain needs the same directory.
     static func swiftRuntimeDirectories() -> [String] {
-        guard let maps = try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8) else { return [] }
+        // Read to the end: a file of /proc has no size to read up to, and a process whose code the idle trim split
+        // into pages (`IdleTrim`) lists thousands of mappings.
+        guard let file = FileHandle(forReadingAtPath: "/proc/self/maps") else { return [] }
+        defer { try? file.close() }
+        guard let contents = try? file.readToEnd() else { return [] }
         var directories: [String] = []
-        for line in maps.split(separator: "\n") {
-            guard let slash = line.firstIndex(of: "/") else { continue }
-            let path = String(line[slash...])
-            let name = URL(fileURLWithPath: path).lastPathComponent
+        for line in String(decoding: contents, as: UTF8.self).split(separator: "\n") {
+            guard let slash = line.firstIndex(of: "/"), let last = line.lastIndex(of: "/") else { continue }
+            let name = line[line.index(after: last)...]
             guard
                 name.hasPrefix("libswift") || name.hasPrefix("libFoundation") || name.hasPrefix("lib_Foundation")
                     || name.hasPrefix("libdispatch") || name.hasPrefix("libBlocksRuntime")
             else { continue }
-            let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+            let directory = last == slash ? "/" : String(line[slash ..< last])
             if !directories.contains(directory) { directories.append(directory) }
         }
         return directories
