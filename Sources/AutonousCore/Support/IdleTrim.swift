@@ -74,7 +74,7 @@ public final class IdleTrim: Sendable {
                 try? await clock.sleep(until: sleepUntil)
             }
             _ = cl_release_executable_pages(
-                Int32(CL_RELEASE_DROP_CACHED | CL_RELEASE_LIBRARIES | CL_RELEASE_SPLIT_CODE))
+                Int32(CL_RELEASE_LIBRARIES | CL_RELEASE_SPLIT_CODE))
         }
     }
 }

@@ -93,9 +93,6 @@ public struct SHA256: Sendable {
             if count == 0 { break }
             hasher.update(raw: UnsafeRawBufferPointer(rebasing: block[..<count]))
         }
-        // A hashed executable (the worker's, before every spawn) is not kept in the page cache for it: what its
-        // process maps later comes in as it runs, in pages it can give back (`IdleTrim`).
-        _ = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)
         return Self.lowercaseHex(hasher.finalize())
     }
 

@@ -96,9 +96,7 @@ int cl_get_seccomp_mode(void);
 
 /// `cl_release_executable_pages` options.
 enum {
-    /// The executable's cached pages no process maps leave the page cache too (POSIX_FADV_DONTNEED).
-    CL_RELEASE_DROP_CACHED = 1,
-    /// The shared libraries' code and read-only data too (their page cache is left alone: other programs use it).
+    /// The shared libraries' code and read-only data too.
     CL_RELEASE_LIBRARIES = 2,
     /// Code mappings are split into one-page areas (within a quarter of vm.max_map_count), so that a fault maps
     /// its own page only, rather than the cached pages around it: for a process that goes on running after the
