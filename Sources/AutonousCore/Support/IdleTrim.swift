@@ -6,7 +6,7 @@ import Synchronization
 /// long as the daemon idles (`cl_release_executable_pages`). What it runs afterwards comes back a page at a time:
 /// without read-around, and with its code split into one-page areas, without the cached pages around each fault
 /// (the executable's 5,000 or so areas and the libraries' cost the kernel about 1.5 MiB a daemon; what an idle
-/// daemon's first heartbeat maps again fell from about 7 MiB a daemon to 2.5-2.7).
+/// daemon's first heartbeat maps again fell from about 7 MiB a daemon to about 3).
 ///
 /// A quiet spell is timed only after activity: nothing wakes the daemon while it stays idle. `noteActivity()` is
 /// for work that comes from outside (a message, an operator's call), not for the heartbeats of an idle daemon.
