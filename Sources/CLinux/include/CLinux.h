@@ -97,11 +97,11 @@ int cl_get_seccomp_mode(void);
 /// `cl_release_executable_pages` options.
 enum {
     /// The shared libraries' code and read-only data too.
-    CL_RELEASE_LIBRARIES = 2,
+    CL_RELEASE_LIBRARIES = 1,
     /// Code mappings are split into one-page areas (within a quarter of vm.max_map_count), so that a fault maps
     /// its own page only, rather than the cached pages around it: for a process that goes on running after the
     /// release (each area costs the kernel about 200 bytes).
-    CL_RELEASE_SPLIT_CODE = 4,
+    CL_RELEASE_SPLIT_CODE = 2,
 };
 
 /// Lets go of the running executable's pages that are still the file's own (code, read-only data, data never
