@@ -106,14 +106,21 @@ import Testing
         #expect(code.count > 100)
         #expect(code.allSatisfy { $0.end - $0.start == page })
         #expect(code.filter { $0.flags.contains("nh") }.count == code.count / 2)
-        // A library's code too (this test's process loads libc), and its data is left as it was.
+        // The libraries' code too: each marked random-access, and split as far as the budget goes after the
+        // executable (this test process maps dozens of libraries, more pages of code than the budget covers).
+        // Their writable data is left as it was.
         let libc = mappings.filter { $0.path.hasSuffix("/libc.so.6") }
-        #expect(libc.contains { $0.perms == "r-xp" && $0.end - $0.start == page && $0.flags.contains("rr") })
+        #expect(libc.contains { $0.perms == "r-xp" && $0.flags.contains("rr") })
         #expect(libc.filter { $0.perms == "rw-p" }.allSatisfy { !$0.flags.contains("rr") })
+        #expect(
+            mappings.contains {
+                $0.path.hasPrefix("/") && $0.path != exe && $0.perms == "r-xp" && $0.end - $0.start == page
+            })
         // Code and read-only data come back as they are used.
         #expect(SHA256.hex(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        // A second release finds the areas it made, and leaves them as they are.
-        #expect(cl_release_executable_pages(Int32(CL_RELEASE_LIBRARIES | CL_RELEASE_SPLIT_CODE)) == released)
+        // A second release finds the areas it made, and leaves them as they are. (How many mappings it goes over
+        // may differ: other tests in this process map files and load libraries meanwhile.)
+        #expect(cl_release_executable_pages(Int32(CL_RELEASE_LIBRARIES | CL_RELEASE_SPLIT_CODE)) > 0)
         #expect(try ownMappings("maps").filter { $0.path == exe && $0.perms == "r-xp" }.count == code.count)
     }
 }
